@@ -1,0 +1,262 @@
+//! Domain values: each parses its raw text once, at the edge, so the rules never see an
+//! unchecked string.
+
+mod services;
+
+pub use services::{ServiceCode, Services};
+
+use chrono::{DateTime, NaiveDate};
+use chrono_tz::Tz;
+use std::fmt;
+
+/// A Provider ID / Service Location: nine digits and one service-location letter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PidSl(String);
+
+impl PidSl {
+    /// Trims and upper-cases, then checks the format `110012345A`.
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let value = input.trim().to_ascii_uppercase();
+        let bytes = value.as_bytes();
+        let well_formed = bytes.len() == 10
+            && bytes[..9].iter().all(u8::is_ascii_digit)
+            && bytes[9].is_ascii_uppercase();
+        if well_formed {
+            Ok(PidSl(value))
+        } else {
+            Err(format!(
+                "{:?} is not a PID/SL: expected 9 digits and a service-location letter, e.g. 110012345A",
+                input.trim()
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PidSl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An email address, checked for the shape `local@domain.tld`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let value = input.trim();
+        let valid = match value.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !value.chars().any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c))
+            }
+            None => false,
+        };
+        if valid {
+            Ok(Email(value.to_string()))
+        } else {
+            Err(format!("{value:?} is not a valid email address"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Parses a `YYYY-MM-DD` date.
+pub fn parse_date(input: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(input.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("{:?} is not a date: expected YYYY-MM-DD", input.trim()))
+}
+
+/// Parses a timestamp: a bare date, or RFC 3339 with an offset. Returns its calendar date in
+/// the configured time zone.
+pub fn timestamp_date(input: &str, zone: Tz) -> Result<NaiveDate, String> {
+    let value = input.trim();
+    if value.len() == 10 {
+        return parse_date(value);
+    }
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&zone).date_naive())
+        .map_err(|_| {
+            format!("{value:?} is not a timestamp: expected YYYY-MM-DD or RFC 3339 with an offset, e.g. 2026-09-29T14:05:00-04:00")
+        })
+}
+
+/// Whole calendar days from `date` to `as_of` (positive when `date` is earlier).
+pub fn days_before(date: NaiveDate, as_of: NaiveDate) -> i64 {
+    (as_of - date).num_days()
+}
+
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// Case-insensitive parse of the text the CSV files and the store use.
+            pub fn parse(input: &str) -> Result<Self, String> {
+                let value = input.trim();
+                $(if value.eq_ignore_ascii_case($text) { return Ok($name::$variant); })+
+                Err(format!(concat!("{:?} is not a ", $what, "; expected one of: {}"), value, [$($text),+].join(", ")))
+            }
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// What kind of organization enrolled in the POSC.
+    OrgKind, "organization kind", {
+        Provider => "provider",
+        BillingIntermediary => "billing_intermediary",
+        RelationshipEntity => "relationship_entity",
+        BusinessPartner => "business_partner",
+    }
+);
+
+text_enum!(
+    /// How often an organization must review its users' access.
+    Cadence, "review cadence", {
+        Quarterly => "quarterly",
+        Semiannual => "semiannual",
+        Annual => "annual",
+    }
+);
+
+impl Cadence {
+    /// Days after the previous review beyond which a review is overdue.
+    pub fn max_days_between_reviews(self) -> i64 {
+        match self {
+            Cadence::Quarterly => 92,
+            Cadence::Semiannual => 183,
+            Cadence::Annual => 366,
+        }
+    }
+}
+
+text_enum!(
+    /// A user's role on one PID/SL's access list.
+    Role, "role", {
+        Primary => "primary",
+        Backup => "backup",
+        Subordinate => "subordinate",
+    }
+);
+
+text_enum!(
+    /// A Virtual Gateway account's status.
+    UserStatus, "status", {
+        Active => "active",
+        Inactive => "inactive",
+    }
+);
+
+text_enum!(
+    /// How serious a finding is, least serious first.
+    Severity, "severity", {
+        Low => "low",
+        Medium => "medium",
+        High => "high",
+        Critical => "critical",
+    }
+);
+
+/// Parses the `active` column of pidsls.csv.
+pub fn parse_bool(input: &str) -> Result<bool, String> {
+    match input.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" => Ok(true),
+        "false" | "no" | "0" => Ok(false),
+        other => Err(format!("{other:?} is not true or false")),
+    }
+}
+
+/// Checks a `MM/DD` day of birth.
+pub fn parse_dob_mmdd(input: &str) -> Result<String, String> {
+    let value = input.trim();
+    let ok = value.len() == 5
+        && value.as_bytes()[2] == b'/'
+        && NaiveDate::parse_from_str(&format!("2000/{value}"), "%Y/%m/%d").is_ok();
+    // The value is personal data: the message never repeats it.
+    ok.then(|| value.to_string()).ok_or_else(|| "not a valid MM/DD day of birth (value not shown: personal data)".into())
+}
+
+/// Checks the last four digits of an SSN.
+pub fn parse_ssn_last4(input: &str) -> Result<String, String> {
+    let value = input.trim();
+    (value.len() == 4 && value.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| value.to_string())
+        .ok_or_else(|| "not 4 digits (value not shown: personal data)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pidsl_is_trimmed_and_upper_cased() {
+        assert_eq!(PidSl::parse(" 110012345a ").unwrap().as_str(), "110012345A");
+    }
+
+    #[test]
+    fn malformed_pidsls_are_rejected() {
+        for bad in ["11001234A", "1100123456A", "110012345", "11001234XA", "110012345-", ""] {
+            assert!(PidSl::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn emails_need_a_local_part_and_a_dotted_domain() {
+        assert!(Email::parse("a.b@example.org").is_ok());
+        for bad in ["a@b", "@example.org", "a b@example.org", "ab.example.org", "a@@example.org"] {
+            assert!(Email::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn a_utc_sign_in_after_midnight_is_the_previous_day_in_new_york() {
+        let date = timestamp_date("2026-07-03T02:30:00Z", chrono_tz::America::New_York).unwrap();
+        assert_eq!(date, NaiveDate::from_ymd_opt(2026, 7, 2).unwrap());
+    }
+
+    #[test]
+    fn a_timestamp_without_offset_is_rejected() {
+        assert!(timestamp_date("2026-07-03T02:30:00", chrono_tz::UTC).is_err());
+    }
+
+    #[test]
+    fn enums_parse_case_insensitively() {
+        assert_eq!(Role::parse("Backup"), Ok(Role::Backup));
+        assert_eq!(Cadence::parse("ANNUAL"), Ok(Cadence::Annual));
+        assert!(UserStatus::parse("gone").is_err());
+    }
+
+    #[test]
+    fn personal_data_errors_do_not_repeat_the_value() {
+        let err = parse_ssn_last4("12a4").unwrap_err();
+        assert!(!err.contains("12a4"));
+        assert!(parse_dob_mmdd("02/30").is_err());
+        assert!(parse_dob_mmdd("02/29").is_ok());
+    }
+}

@@ -1,0 +1,306 @@
+//! The review rules of the Primary User Policy: pure functions from a [`Snapshot`] to findings.
+//!
+//! The rule table below is the one place that names each rule, its severity, what it checks,
+//! the policy sentence it enforces and the POSC job-aid steps that fix it; reports, emails and
+//! the README's rule list all read it.
+
+mod admins;
+mod cadence;
+mod grants;
+mod identity;
+mod lifecycle;
+
+use crate::domain::{Services, Severity};
+use crate::snapshot::Snapshot;
+use chrono::NaiveDate;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The thresholds and profiles a review runs with (from `[review]` and `[roles]`).
+#[derive(Debug, Clone)]
+pub struct RuleContext<'a> {
+    pub as_of: NaiveDate,
+    pub stale_after_days: i64,
+    pub new_account_grace_days: i64,
+    pub max_pidsls_per_primary: usize,
+    pub max_users_per_primary: usize,
+    pub broad_grant_threshold: usize,
+    pub roles: &'a BTreeMap<String, Services>,
+}
+
+impl<'a> RuleContext<'a> {
+    pub fn new(settings: &'a crate::config::Settings, as_of: NaiveDate) -> Self {
+        let r = &settings.review;
+        RuleContext {
+            as_of,
+            stale_after_days: i64::from(r.stale_after_days),
+            new_account_grace_days: i64::from(r.new_account_grace_days),
+            max_pidsls_per_primary: r.max_pidsls_per_primary as usize,
+            max_users_per_primary: r.max_users_per_primary as usize,
+            broad_grant_threshold: r.broad_grant_threshold as usize,
+            roles: &settings.roles,
+        }
+    }
+}
+
+/// One problem found by one rule, for one unit (a PID/SL, a user, a pair, or an organization).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: RuleId,
+    /// Index into `Snapshot::orgs`: the PID/SL's organization when the unit has a PID/SL,
+    /// otherwise the user's own, otherwise the organization reviewed.
+    pub org: u32,
+    pub pidsl: Option<u32>,
+    pub user: Option<u32>,
+    /// One line; never personal data.
+    pub detail: String,
+}
+
+/// What a rule's finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    PidSl,
+    PidSlUser,
+    User,
+    Organization,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RuleId {
+    MissingPrimary,
+    MissingBackup,
+    ExcessPrimary,
+    ManageSubordinatesMisassigned,
+    BackupMissingServices,
+    TerminatedUserActive,
+    TerminatedUserAccess,
+    ExpiredLink,
+    StaleUser,
+    OverloadedPrimary,
+    OverbroadGrant,
+    MissingPortalServices,
+    TermsNotAccepted,
+    DuplicateIdentity,
+    ReviewOverdue,
+}
+
+/// A row of the rule table.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: RuleId,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub unit: Unit,
+    pub checks: &'static str,
+    pub policy: &'static str,
+    pub remediation: &'static str,
+}
+
+const UPDATE_SUBORDINATE: &str = "In the POSC: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the user > Update Subordinate panel";
+
+pub static RULES: [Rule; 15] = [
+    Rule {
+        id: RuleId::MissingPrimary,
+        name: "missing-primary",
+        severity: Severity::Critical,
+        unit: Unit::PidSl,
+        checks: "No active user holds the role primary on the PID/SL.",
+        policy: "Each PID/SL must have one Primary User who administers its POSC access.",
+        remediation: "Designate a Primary User for the PID/SL: the organization's authorized signer submits the Primary User designation to MassHealth Customer Service; until then the backup administers the PID/SL.",
+    },
+    Rule {
+        id: RuleId::MissingBackup,
+        name: "missing-backup",
+        severity: Severity::High,
+        unit: Unit::PidSl,
+        checks: "No active user holds the role backup on the PID/SL.",
+        policy: "Each PID/SL must have a backup Primary User who can act when the Primary User is unavailable.",
+        remediation: "Appoint a backup Primary User: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the user > Update Subordinate panel > grant Primary Portal User and Manage Subordinate Accounts and every service the Primary User holds > Save.",
+    },
+    Rule {
+        id: RuleId::ExcessPrimary,
+        name: "excess-primary",
+        severity: Severity::High,
+        unit: Unit::PidSl,
+        checks: "More than one active primary, more than one active backup, or more than two active holders of Primary Portal User on the PID/SL.",
+        policy: "A PID/SL has one Primary User and one backup; Primary Portal User may be held by at most two users.",
+        remediation: "Keep one Primary User and one backup: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select each extra holder > Update Subordinate panel > move Primary Portal User and Manage Subordinate Accounts to Available Services > Save.",
+    },
+    Rule {
+        id: RuleId::ManageSubordinatesMisassigned,
+        name: "manage-subordinates-misassigned",
+        severity: Severity::High,
+        unit: Unit::PidSlUser,
+        checks: "A subordinate holds Manage Subordinate Accounts or Primary Portal User.",
+        policy: "Only the Primary User and the backup may hold Primary Portal User and Manage Subordinate Accounts.",
+        remediation: "Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the subordinate > Update Subordinate panel > move Manage Subordinate Accounts and Primary Portal User to Available Services > Save.",
+    },
+    Rule {
+        id: RuleId::BackupMissingServices,
+        name: "backup-missing-services",
+        severity: Severity::Medium,
+        unit: Unit::PidSlUser,
+        checks: "An active backup lacks a service that an active Primary User of the PID/SL holds.",
+        policy: "The backup Primary User should hold every service the Primary User holds.",
+        remediation: "Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the backup > Update Subordinate panel > move the missing services to Assigned Services > Save.",
+    },
+    Rule {
+        id: RuleId::TerminatedUserActive,
+        name: "terminated-user-active",
+        severity: Severity::Critical,
+        unit: Unit::User,
+        checks: "A user who has left the organization still has an active Virtual Gateway account.",
+        policy: "When a user leaves the organization, the Primary User must deactivate the user's account promptly.",
+        remediation: "Deactivate the user ID: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the user > Deactivate User ID. A Primary User who has left is deactivated by MassHealth Customer Service at the organization's request.",
+    },
+    Rule {
+        id: RuleId::TerminatedUserAccess,
+        name: "terminated-user-access",
+        severity: Severity::Critical,
+        unit: Unit::PidSlUser,
+        checks: "A terminated user, active or not, still has access to the PID/SL.",
+        policy: "Access of users who have left must be removed; a linked user's own organization must report the departure.",
+        remediation: "Remove the access: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the user > Remove. For a linked user, ask the user's own organization to deactivate the account.",
+    },
+    Rule {
+        id: RuleId::ExpiredLink,
+        name: "expired-link",
+        severity: Severity::High,
+        unit: Unit::PidSlUser,
+        checks: "An access row whose expires_on (the end of the affiliation or contract that justifies it) is on or before the review date.",
+        policy: "Access must end when the affiliation or contract that justified it ends.",
+        remediation: "Remove the link: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the user > Remove; or record the renewed contract's end date.",
+    },
+    Rule {
+        id: RuleId::StaleUser,
+        name: "stale-user",
+        severity: Severity::Medium,
+        unit: Unit::User,
+        checks: "An active user with access has not signed in within the configured number of days, or never signed in after the grace period for new accounts.",
+        policy: "Accounts no longer in use must be deactivated.",
+        remediation: "Confirm with the user's manager whether the access is still needed; if not: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the user > Deactivate User ID.",
+    },
+    Rule {
+        id: RuleId::OverloadedPrimary,
+        name: "overloaded-primary",
+        severity: Severity::Medium,
+        unit: Unit::User,
+        checks: "A user is primary or backup on more PID/SLs, or for more users, than the configured limits.",
+        policy: "A Primary User must be able to administer every PID/SL and user in their charge; large groups spread the work over several Primary Users.",
+        remediation: "Designate other Primary Users or backups for some of these PID/SLs: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the new administrator > Update Subordinate panel > grant Primary Portal User and Manage Subordinate Accounts > Save.",
+    },
+    Rule {
+        id: RuleId::OverbroadGrant,
+        name: "overbroad-grant",
+        severity: Severity::Medium,
+        unit: Unit::PidSlUser,
+        checks: "A subordinate holds services outside the job-role profile, a restricted service (SCO/PACE, MMQ) the provider type does not allow, or nearly every service without a profile.",
+        policy: "Users receive only the services their job requires (least privilege).",
+        remediation: "Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the subordinate > Update Subordinate panel > move the services the job does not need to Available Services > Save.",
+    },
+    Rule {
+        id: RuleId::MissingPortalServices,
+        name: "missing-portal-services",
+        severity: Severity::Low,
+        unit: Unit::PidSlUser,
+        checks: "A subordinate lacks Portal Services.",
+        policy: "Every POSC user holds Portal Services.",
+        remediation: "Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the subordinate > Update Subordinate panel > move Portal Services to Assigned Services > Save.",
+    },
+    Rule {
+        id: RuleId::TermsNotAccepted,
+        name: "terms-not-accepted",
+        severity: Severity::Low,
+        unit: Unit::User,
+        checks: "An active user with access never accepted the Virtual Gateway Terms and Conditions after the grace period for new accounts.",
+        policy: "Every user must accept the Virtual Gateway Terms and Conditions.",
+        remediation: "Ask the user to sign in to the Virtual Gateway and accept the Terms and Conditions; if the account is not needed: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the user > Deactivate User ID.",
+    },
+    Rule {
+        id: RuleId::DuplicateIdentity,
+        name: "duplicate-identity",
+        severity: Severity::Medium,
+        unit: Unit::User,
+        checks: "Two or more active users share an email address, or a name with the same day of birth and SSN digits.",
+        policy: "User IDs are personal: each person has one user ID and never shares it.",
+        remediation: "Keep one user ID per person: link the person's remaining user ID to each PID/SL they need (Administer Account > Manage Subordinate Accounts > choose the PID/SL > Link Subordinate), then deactivate the duplicate user ID.",
+    },
+    Rule {
+        id: RuleId::ReviewOverdue,
+        name: "review-overdue",
+        severity: Severity::Medium,
+        unit: Unit::Organization,
+        checks: "The organization's last completed access review is older than its cadence allows (92, 183 or 366 days).",
+        policy: "Organizations review all user access quarterly, semiannually or annually and keep a report on the status of user access.",
+        remediation: "Complete this review: have each PID/SL's Primary User work through the action list, record decisions in the review workbook, and keep the workbook as the access-review record.",
+    },
+];
+
+impl RuleId {
+    pub fn rule(self) -> &'static Rule {
+        &RULES[self as usize]
+    }
+
+    pub fn name(self) -> &'static str {
+        self.rule().name
+    }
+
+    pub fn severity(self) -> Severity {
+        self.rule().severity
+    }
+
+    pub fn parse(name: &str) -> Result<Self, String> {
+        RULES.iter().find(|r| r.name.eq_ignore_ascii_case(name.trim())).map(|r| r.id).ok_or_else(|| {
+            format!(
+                "unknown rule {name:?}; expected one of: {}",
+                RULES.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The POSC navigation every subordinate fix starts from.
+pub fn update_subordinate_path() -> &'static str {
+    UPDATE_SUBORDINATE
+}
+
+/// Runs every rule over the snapshot. Organizations outside `scope` (when given) are skipped:
+/// their PID/SLs and users produce no findings.
+pub fn evaluate(snapshot: &Snapshot, ctx: &RuleContext, scope: Option<&[bool]>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    admins::check(snapshot, ctx, &mut findings);
+    lifecycle::check(snapshot, ctx, &mut findings);
+    grants::check(snapshot, ctx, &mut findings);
+    identity::check(snapshot, ctx, &mut findings);
+    cadence::check(snapshot, ctx, &mut findings);
+    if let Some(in_scope) = scope {
+        findings.retain(|f| in_scope[f.org as usize]);
+    }
+    // Most severe first, then in a stable order so runs compare and diff cleanly.
+    findings.sort_by(|a, b| {
+        b.rule
+            .severity()
+            .cmp(&a.rule.severity())
+            .then_with(|| (a.rule, a.org, a.pidsl, a.user).cmp(&(b.rule, b.org, b.pidsl, b.user)))
+    });
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rule_table_is_indexed_by_rule_id() {
+        for (i, rule) in RULES.iter().enumerate() {
+            assert_eq!(rule.id as usize, i, "{} is out of place", rule.name);
+            assert_eq!(RuleId::parse(rule.name), Ok(rule.id));
+        }
+    }
+}

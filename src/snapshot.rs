@@ -1,0 +1,144 @@
+//! The in-memory snapshot of the account store that a review runs on: plain vectors indexed by
+//! dense ids, loaded once per run with a few bulk queries.
+
+use crate::domain::{Cadence, OrgKind, PidSl, Role, Services, UserStatus};
+use chrono::NaiveDate;
+use std::fmt;
+
+/// A value that is personal data (dob_mmdd, ssn_last4). It can be compared, never printed: its
+/// `Debug` is redacted and it has no `Display` or `Serialize`, so it cannot reach a report, an
+/// email or a log by accident.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Personal(String);
+
+impl Personal {
+    pub fn new(value: String) -> Self {
+        Personal(value)
+    }
+
+    /// The raw value, for the store and the identity comparison only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Shows only the shape, e.g. `**/**` or `****`, for `accounts show`.
+    pub fn masked(&self) -> String {
+        self.0.chars().map(|c| if c.is_ascii_alphanumeric() { '*' } else { c }).collect()
+    }
+}
+
+impl fmt::Debug for Personal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[personal data]")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Org {
+    pub org_id: String,
+    pub name: String,
+    pub kind: OrgKind,
+    pub cadence: Cadence,
+    pub management_emails: Vec<String>,
+    pub last_review_on: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PidSlRecord {
+    pub pidsl: PidSl,
+    /// Index into `Snapshot::orgs`.
+    pub org: u32,
+    pub name: String,
+    pub provider_type: String,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub middle_initial: String,
+    pub phone: String,
+    pub email: String,
+    /// Index into `Snapshot::orgs`: the user's own organization.
+    pub org: u32,
+    pub job_role: Option<String>,
+    pub status: UserStatus,
+    pub created_on: Option<NaiveDate>,
+    /// As imported (a date or RFC 3339), for the access report.
+    pub last_login_at: Option<String>,
+    /// `last_login_at`'s calendar date in the configured time zone.
+    pub last_login_on: Option<NaiveDate>,
+    pub terms_accepted_on: Option<NaiveDate>,
+    pub terminated_on: Option<NaiveDate>,
+    pub dob_mmdd: Option<Personal>,
+    pub ssn_last4: Option<Personal>,
+}
+
+impl User {
+    pub fn is_terminated(&self, as_of: NaiveDate) -> bool {
+        self.terminated_on.is_some_and(|d| d <= as_of)
+    }
+
+    /// `status = active` and not terminated as of the review date.
+    pub fn is_active(&self, as_of: NaiveDate) -> bool {
+        self.status == UserStatus::Active && !self.is_terminated(as_of)
+    }
+
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// Index into `Snapshot::users`.
+    pub user: u32,
+    /// Index into `Snapshot::pidsls`.
+    pub pidsl: u32,
+    pub role: Role,
+    pub services: Services,
+    pub granted_on: Option<NaiveDate>,
+    pub expires_on: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub orgs: Vec<Org>,
+    pub pidsls: Vec<PidSlRecord>,
+    pub users: Vec<User>,
+    /// Sorted by PID/SL, then user.
+    pub access: Vec<Access>,
+    /// Per organization (same index as `orgs`): the as_of of its last completed review run.
+    pub last_run_on: Vec<Option<NaiveDate>>,
+}
+
+impl Snapshot {
+    pub fn org_of_pidsl(&self, pidsl: u32) -> &Org {
+        &self.orgs[self.pidsls[pidsl as usize].org as usize]
+    }
+
+    pub fn user(&self, index: u32) -> &User {
+        &self.users[index as usize]
+    }
+
+    pub fn pidsl(&self, index: u32) -> &PidSlRecord {
+        &self.pidsls[index as usize]
+    }
+
+    /// A user is linked to a PID/SL when their own organization differs from the PID/SL's.
+    pub fn is_linked(&self, access: &Access) -> bool {
+        self.user(access.user).org != self.pidsl(access.pidsl).org
+    }
+
+    /// The access rows grouped by PID/SL (relies on the sort order).
+    pub fn access_by_pidsl(&self) -> impl Iterator<Item = (u32, &[Access])> {
+        self.access.chunk_by(|a, b| a.pidsl == b.pidsl).map(|rows| (rows[0].pidsl, rows))
+    }
+
+    /// Puts the access rows in the order the rules and reports rely on.
+    pub fn sort_access(&mut self) {
+        self.access.sort_unstable_by_key(|a| (a.pidsl, a.user));
+    }
+}
