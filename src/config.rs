@@ -209,7 +209,7 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.set_env("POSC_REVIEW__REVIEW__TIME_ZONE", "Mars/Olympus");
             let err = Settings::load(None).unwrap_err().to_string().to_lowercase();
-            assert!(err.contains("review.time_zone") && err.contains("IANA"), "{err}");
+            assert!(err.contains("review.time_zone") && err.contains("iana"), "{err}");
             Ok(())
         });
     }
