@@ -1,7 +1,16 @@
 //! posc-review: access-compliance reviews for the MassHealth Provider Online Service Center,
 //! as the Primary User Policy requires of every enrolled organization.
 
+pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod domain;
+pub mod error;
+pub mod import;
+pub mod progress;
+pub mod report;
+pub mod review;
 pub mod rules;
 pub mod snapshot;
+pub mod store;
+pub mod telemetry;

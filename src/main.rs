@@ -1,1 +1,25 @@
-fn main(){}
+//! The `posc-review` binary: parse the command line, start logging, dispatch, and map errors
+//! to exit statuses (0 done, 1 failed, 2 bad usage or input, 3 findings at --fail-on).
+
+use clap::Parser;
+use posc_review::cli::Cli;
+use posc_review::{commands, error, telemetry};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let status = error::exit_status(&e);
+            if status != 3 {
+                // The chain once, on one line for failures; invalid input lists its problems.
+                eprintln!("error: {e:#}");
+                tracing::debug!(error = ?e, "details");
+            }
+            ExitCode::from(status as u8)
+        }
+    }
+}

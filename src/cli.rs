@@ -1,0 +1,175 @@
+//! The command line: clap definitions only.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Access-compliance reviews for the MassHealth Provider Online Service Center (POSC).
+///
+/// posc-review keeps a minimal account store (organizations, PID/SLs, users, their access and
+/// services), loads it from CSV exports, and reviews it against the Primary User Policy: missing
+/// backup Primary Users, terminated or stale users who still have access, over-broad grants, and
+/// more. Each review writes findings.csv, access.csv, a workbook and a summary into
+/// OUT/<run-id>/.
+///
+/// Start with `posc-review demo` for a tour on a demo snapshot.
+#[derive(Debug, Parser)]
+#[command(name = "posc-review", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// A configuration file with the keys to change from the defaults (see config/default.toml).
+    #[arg(long, global = true, value_name = "FILE", env = "POSC_REVIEW_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// The database: sqlite://FILE (created if missing) or postgres://USER@HOST/DB.
+    /// Overrides database.url of the configuration.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Log format on stderr: text for people, json for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FindingsFormat {
+    Text,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database, or migrate it to this version's schema.
+    Init,
+
+    /// Load a CSV snapshot (organizations.csv, pidsls.csv, users.csv, and optionally access.csv
+    /// and roster.csv) from DIR.
+    ///
+    /// Every file is validated before anything is written; each problem is reported as
+    /// FILE:LINE: column: message and, on any error, the store is left exactly as it was (exit
+    /// status 2). By default the snapshot replaces the account store; review history is never
+    /// touched.
+    Import(ImportArgs),
+
+    /// Run one review and write its outputs into OUT/<run-id>/.
+    ///
+    /// Without --cadence or --org it reviews every organization. Exit status: 0 done; 1 failed;
+    /// 2 bad usage; 3 with --fail-on, when findings at or above that severity exist.
+    Review(ReviewArgs),
+
+    /// List the review runs, or show one run's summary.
+    Runs(RunsArgs),
+
+    /// Query the findings of a run (the latest completed run by default).
+    Findings(FindingsArgs),
+
+    /// The one-command tour: write a demo snapshot, import it and review it.
+    ///
+    /// The snapshot is a group practice with four sites, a billing intermediary whose staff are
+    /// linked to them, a nursing home and a hospital, with planted problems so that every rule
+    /// fires. With --scale N it writes a large synthetic snapshot instead (N PID/SLs, about 10
+    /// users and 40 access rows each) for benchmarks.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The folder holding the CSV files.
+    pub dir: PathBuf,
+
+    /// Upsert by key into the existing store instead of replacing it.
+    #[arg(long)]
+    pub merge: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// Review only the organizations on this cadence.
+    #[arg(long, value_parser = ["quarterly", "semiannual", "annual"])]
+    pub cadence: Option<String>,
+
+    /// Review only this organization (repeatable).
+    #[arg(long = "org", value_name = "ORG_ID")]
+    pub orgs: Vec<String>,
+
+    /// The review date (YYYY-MM-DD); default today in review.time_zone.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+
+    /// The folder for OUT/<run-id>/ (default review.out_dir).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Exit with status 3 when findings at or above this severity exist.
+    #[arg(long, value_name = "SEVERITY", value_parser = ["low", "medium", "high", "critical"])]
+    pub fail_on: Option<String>,
+
+    /// The summary on stdout: text, or json for scripts.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Show this run's summary instead of the list.
+    pub run_id: Option<String>,
+
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct FindingsArgs {
+    /// The run (default: the latest completed run).
+    #[arg(long = "run", value_name = "RUN_ID")]
+    pub run: Option<String>,
+
+    /// Only this rule, e.g. stale-user.
+    #[arg(long)]
+    pub rule: Option<String>,
+
+    /// Only this status.
+    #[arg(long, value_parser = ["new", "open", "accepted"])]
+    pub status: Option<String>,
+
+    #[arg(long, value_enum, default_value_t = FindingsFormat::Text)]
+    pub format: FindingsFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the demo CSV files.
+    #[arg(long, value_name = "DIR", default_value = "demo")]
+    pub out: PathBuf,
+
+    /// Write a synthetic snapshot of N PID/SLs instead of the tour (about 10 users and 40 access
+    /// rows per PID/SL).
+    #[arg(long, value_name = "N")]
+    pub scale: Option<usize>,
+
+    /// The random seed of --scale (the same seed writes the same files).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// The review date the demo data is built around (default today).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+
+    /// Only write the CSV files; do not import or review them.
+    #[arg(long)]
+    pub no_import: bool,
+}

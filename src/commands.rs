@@ -1,0 +1,232 @@
+//! One function per subcommand: load the settings, open the store, do the work, print what a
+//! user needs to know (where the files went).
+
+use crate::cli::{Cli, Command, DemoArgs, FindingsArgs, FindingsFormat, ImportArgs, OutputFormat, ReviewArgs, RunsArgs};
+use crate::config::Settings;
+use crate::domain::{parse_date, Cadence, Severity};
+use crate::error::{FindingsAtOrAbove, UsageError};
+use crate::import::{self, ImportSummary};
+use crate::review::{self, ReviewOutcome, ReviewRequest};
+use crate::store::{redact_url, FindingRow, RunRecord, Store};
+use chrono::{DateTime, NaiveDate};
+use chrono_tz::Tz;
+use std::path::Path;
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if let Some(url) = cli.database_url {
+        settings.database.url = url;
+    }
+    match cli.command {
+        Command::Init => init(&settings).await,
+        Command::Import(args) => import_command(&settings, args).await,
+        Command::Review(args) => review_command(&settings, args).await,
+        Command::Runs(args) => runs_command(&settings, args).await,
+        Command::Findings(args) => findings_command(&settings, args).await,
+        Command::Demo(args) => demo_command(&settings, args).await,
+    }
+}
+
+fn now(settings: &Settings) -> DateTime<Tz> {
+    chrono::Utc::now().with_timezone(&settings.review.time_zone)
+}
+
+/// `--as-of DATE`, or today in the configured time zone.
+fn as_of(settings: &Settings, given: Option<&str>) -> anyhow::Result<NaiveDate> {
+    match given {
+        Some(text) => Ok(parse_date(text).map_err(|e| UsageError(format!("--as-of: {e}")))?),
+        None => Ok(now(settings).date_naive()),
+    }
+}
+
+async fn open(settings: &Settings) -> anyhow::Result<Store> {
+    Store::open(&settings.database.url).await
+}
+
+async fn init(settings: &Settings) -> anyhow::Result<()> {
+    let store = open(settings).await?;
+    let [orgs, pidsls, users, access] = store.account_counts().await?;
+    println!("Database ready: {}", redact_url(&settings.database.url));
+    println!("  {orgs} organizations, {pidsls} PID/SLs, {users} users, {access} access rows");
+    store.close().await;
+    Ok(())
+}
+
+async fn import_command(settings: &Settings, args: ImportArgs) -> anyhow::Result<()> {
+    let store = open(settings).await?;
+    let summary = import::import_dir(&store, settings, &args.dir, args.merge).await?;
+    print_import(&summary, &args.dir, &settings.database.url);
+    store.close().await;
+    Ok(())
+}
+
+fn print_import(summary: &ImportSummary, dir: &Path, url: &str) {
+    for warning in summary.warnings.iter().take(50) {
+        eprintln!("warning: {warning}");
+    }
+    if summary.warnings.len() > 50 {
+        eprintln!("warning: ... and {} more warnings", summary.warnings.len() - 50);
+    }
+    println!(
+        "{} {} into {}:",
+        if summary.merged { "Merged" } else { "Imported" },
+        dir.display(),
+        redact_url(url)
+    );
+    println!(
+        "  {} organizations, {} PID/SLs, {} users, {} access rows; roster: {} rows matched {} users",
+        summary.organizations, summary.pidsls, summary.users, summary.access_rows, summary.roster_rows, summary.roster_matched_users
+    );
+}
+
+async fn review_command(settings: &Settings, args: ReviewArgs) -> anyhow::Result<()> {
+    let request = ReviewRequest {
+        as_of: as_of(settings, args.as_of.as_deref())?,
+        cadence: args.cadence.as_deref().map(Cadence::parse).transpose().map_err(UsageError)?,
+        org_ids: args.orgs,
+        out_dir: args.out.unwrap_or_else(|| settings.review.out_dir.clone()),
+    };
+    let fail_on = args.fail_on.as_deref().map(Severity::parse).transpose().map_err(UsageError)?;
+    let store = open(settings).await?;
+    let outcome = review::run_review(&store, settings, &request, now(settings)).await?;
+    store.close().await;
+    match args.format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
+        OutputFormat::Text => print_review(&outcome),
+    }
+    match (fail_on, outcome.worst_unaccepted) {
+        (Some(threshold), Some(worst)) if worst >= threshold => Err(FindingsAtOrAbove(threshold).into()),
+        _ => Ok(()),
+    }
+}
+
+fn scope_text(run: &RunRecord) -> String {
+    match (&run.cadence, run.org_ids.is_empty()) {
+        (None, true) => "every organization".into(),
+        (Some(c), true) => format!("{c} organizations"),
+        (None, false) => run.org_ids.join(", "),
+        (Some(c), false) => format!("{c} organizations among {}", run.org_ids.join(", ")),
+    }
+}
+
+fn severity_line(run: &RunRecord) -> String {
+    let parts: Vec<String> = Severity::ALL
+        .iter()
+        .rev()
+        .map(|s| format!("{} {}", run.counts.by_severity.get(s.as_str()).copied().unwrap_or(0), s))
+        .collect();
+    parts.join(", ")
+}
+
+fn print_review(outcome: &ReviewOutcome) {
+    let run = &outcome.run;
+    println!("Review {} completed: as of {}, {}", run.id, run.as_of, scope_text(run));
+    println!("  {} findings: {}", run.counts.findings, severity_line(run));
+    println!(
+        "  {} new, {} open, {} accepted; {} resolved since the previous run",
+        run.counts.new, run.counts.open, run.counts.accepted, run.counts.resolved
+    );
+    println!("Files in {}:", outcome.out_dir.display());
+    for file in &outcome.files {
+        println!("  {}", file.display());
+    }
+}
+
+async fn runs_command(settings: &Settings, args: RunsArgs) -> anyhow::Result<()> {
+    let store = open(settings).await?;
+    let runs = match &args.run_id {
+        Some(id) => vec![store.run(id).await?.ok_or_else(|| UsageError(format!("no run {id:?}; `posc-review runs` lists them")))?],
+        None => store.runs().await?,
+    };
+    store.close().await;
+    match (args.format, &args.run_id) {
+        (OutputFormat::Json, Some(_)) => println!("{}", serde_json::to_string_pretty(&runs[0])?),
+        (OutputFormat::Json, None) => println!("{}", serde_json::to_string_pretty(&runs)?),
+        (OutputFormat::Text, Some(_)) => {
+            let run = &runs[0];
+            println!("Run {} ({})", run.id, run.status.as_str());
+            println!("  as of {}, {}", run.as_of, scope_text(run));
+            println!("  started {}, finished {}", run.started_at, run.finished_at.as_deref().unwrap_or("-"));
+            if let Some(error) = &run.error {
+                println!("  error: {error}");
+            }
+            println!("  {} findings: {}", run.counts.findings, severity_line(run));
+            println!(
+                "  {} new, {} open, {} accepted; {} resolved since the previous run",
+                run.counts.new, run.counts.open, run.counts.accepted, run.counts.resolved
+            );
+            for (rule, n) in &run.counts.by_rule {
+                println!("    {rule:<34} {n}");
+            }
+            if let Some(dir) = &run.out_dir {
+                println!("  files in {dir}");
+            }
+        }
+        (OutputFormat::Text, None) if runs.is_empty() => println!("No runs yet: `posc-review review` starts one."),
+        (OutputFormat::Text, None) => {
+            println!("{:<14} {:<10} {:<10} {:<28} {:>8} {:>6} {:>6} {:>8} {:>8}", "RUN", "STATUS", "AS OF", "SCOPE", "FINDINGS", "NEW", "OPEN", "ACCEPTED", "RESOLVED");
+            for run in &runs {
+                println!(
+                    "{:<14} {:<10} {:<10} {:<28} {:>8} {:>6} {:>6} {:>8} {:>8}",
+                    run.id,
+                    run.status.as_str(),
+                    run.as_of.to_string(),
+                    scope_text(run),
+                    run.counts.findings,
+                    run.counts.new,
+                    run.counts.open,
+                    run.counts.accepted,
+                    run.counts.resolved
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn findings_command(settings: &Settings, args: FindingsArgs) -> anyhow::Result<()> {
+    if let Some(rule) = &args.rule {
+        crate::rules::RuleId::parse(rule).map_err(UsageError)?;
+    }
+    let store = open(settings).await?;
+    let run = match &args.run {
+        Some(id) => store.run(id).await?.ok_or_else(|| UsageError(format!("no run {id:?}; `posc-review runs` lists them")))?,
+        None => store
+            .latest_completed_run()
+            .await?
+            .ok_or_else(|| UsageError("no completed run yet: `posc-review review` starts one".into()))?,
+    };
+    let findings = store.findings(&run.id, args.rule.as_deref(), args.status.as_deref()).await?;
+    store.close().await;
+    print_findings(&findings, args.format)
+}
+
+fn print_findings(findings: &[FindingRow], format: FindingsFormat) -> anyhow::Result<()> {
+    match format {
+        FindingsFormat::Json => println!("{}", serde_json::to_string_pretty(findings)?),
+        FindingsFormat::Csv => {
+            let mut out = csv::Writer::from_writer(std::io::stdout().lock());
+            out.write_record(crate::report::csv::FINDINGS_COLUMNS)?;
+            for row in findings {
+                out.write_record(crate::report::csv::finding_record(row).iter())?;
+            }
+            out.flush()?;
+        }
+        FindingsFormat::Text => {
+            println!("{:<9} {:<8} {:<32} {:<10} {:<10} {:<16} DETAIL", "SEVERITY", "STATUS", "RULE", "ORG", "PID/SL", "USERNAME");
+            for f in findings {
+                println!(
+                    "{:<9} {:<8} {:<32} {:<10} {:<10} {:<16} {}",
+                    f.severity, f.status, f.rule, f.org_id, f.pidsl, f.username, f.detail
+                );
+            }
+            println!("{} findings", findings.len());
+        }
+    }
+    Ok(())
+}
+
+async fn demo_command(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
+    let _ = (settings, args);
+    anyhow::bail!("demo: not yet")
+}

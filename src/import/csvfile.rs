@@ -1,0 +1,226 @@
+//! Reading one input CSV file: header mapping (case-insensitive, any order), trimmed cells,
+//! and problems reported as `FILE:LINE: column: message`.
+
+use std::fmt;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+/// One problem with the input, where a user can find it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub file: String,
+    pub line: u64,
+    pub column: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.column {
+            Some(column) => write!(f, "{}:{}: {}: {}", self.file, self.line, column, self.message),
+            None => write!(f, "{}:{}: {}", self.file, self.line, self.message),
+        }
+    }
+}
+
+/// Collects issues, keeping the first `cap` and counting the rest.
+#[derive(Debug, Default)]
+pub struct Issues {
+    pub kept: Vec<Issue>,
+    pub total: usize,
+    cap: usize,
+}
+
+impl Issues {
+    pub fn with_cap(cap: usize) -> Self {
+        Issues { kept: Vec::new(), total: 0, cap }
+    }
+
+    pub fn push(&mut self, issue: Issue) {
+        self.total += 1;
+        if self.kept.len() < self.cap {
+            self.kept.push(issue);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The kept issues one per line, then how many more there were.
+    pub fn render(&self) -> String {
+        let mut text = self.kept.iter().map(Issue::to_string).collect::<Vec<_>>().join("\n");
+        if self.total > self.kept.len() {
+            text.push_str(&format!("\n... and {} more", self.total - self.kept.len()));
+        }
+        text
+    }
+}
+
+/// A column the file may have.
+pub struct ColumnSpec {
+    pub name: &'static str,
+    pub required: bool,
+}
+
+pub const fn required(name: &'static str) -> ColumnSpec {
+    ColumnSpec { name, required: true }
+}
+
+pub const fn optional(name: &'static str) -> ColumnSpec {
+    ColumnSpec { name, required: false }
+}
+
+/// An open input file with its header mapped to the known columns.
+pub struct CsvFile {
+    pub display: String,
+    reader: csv::Reader<BufReader<File>>,
+    /// For each column of `spec`, its index in the file.
+    positions: Vec<Option<usize>>,
+    spec: &'static [ColumnSpec],
+    headers: csv::StringRecord,
+    record: csv::StringRecord,
+}
+
+/// One data row with its line number.
+pub struct Row<'f> {
+    pub line: u64,
+    record: &'f csv::StringRecord,
+    file: &'f CsvFile,
+}
+
+impl Row<'_> {
+    /// The trimmed cell of a known column; `None` when the column is absent or the cell empty.
+    pub fn get(&self, column: &str) -> Option<&str> {
+        let index = self.file.spec.iter().position(|c| c.name == column).expect("column is in the spec");
+        self.file.positions[index]
+            .and_then(|i| self.record.get(i))
+            .map(str::trim)
+            .filter(|cell| !cell.is_empty())
+    }
+
+    /// A problem with one cell of this row.
+    pub fn issue(&self, column: &str, message: impl Into<String>) -> Issue {
+        Issue {
+            file: self.file.display.clone(),
+            line: self.line,
+            column: Some(column.to_string()),
+            message: message.into(),
+        }
+    }
+}
+
+impl CsvFile {
+    /// Opens `dir/name` and maps its header. Problems with the header are pushed to `issues`
+    /// (errors) or `warnings`; `None` when the file cannot be read at all.
+    pub fn open(
+        dir: &Path,
+        name: &str,
+        spec: &'static [ColumnSpec],
+        issues: &mut Issues,
+        warnings: &mut Vec<String>,
+    ) -> Option<CsvFile> {
+        let path: PathBuf = dir.join(name);
+        let display = path.display().to_string();
+        let file_issue = |line, column: Option<&str>, message: String| Issue {
+            file: display.clone(),
+            line,
+            column: column.map(str::to_string),
+            message,
+        };
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) => {
+                issues.push(file_issue(0, None, format!("cannot open: {e}")));
+                return None;
+            }
+        };
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(BufReader::with_capacity(1 << 20, file));
+        let headers = match reader.headers() {
+            Ok(h) if h.iter().any(|c| !c.trim().is_empty()) => h.clone(),
+            Ok(_) => {
+                let expected = spec.iter().map(|c| c.name).collect::<Vec<_>>().join(",");
+                issues.push(file_issue(1, None, format!("the file is empty: expected a header row such as {expected}")));
+                return None;
+            }
+            Err(e) => {
+                let line = e.position().map_or(1, |p| p.line());
+                issues.push(file_issue(line, None, csv_error_message(&e)));
+                return None;
+            }
+        };
+        let mut positions = vec![None; spec.len()];
+        for (i, header) in headers.iter().enumerate() {
+            let header = header.trim().to_ascii_lowercase();
+            match spec.iter().position(|c| c.name == header) {
+                Some(known) if positions[known].is_some() => {
+                    issues.push(file_issue(1, Some(&header), "column appears twice".into()));
+                }
+                Some(known) => positions[known] = Some(i),
+                None => warnings.push(format!("{display}:1: {header}: unknown column, ignored")),
+            }
+        }
+        for (column, position) in spec.iter().zip(&positions) {
+            if column.required && position.is_none() {
+                issues.push(file_issue(1, Some(column.name), "missing required column".into()));
+            }
+        }
+        Some(CsvFile { display, reader, positions, spec, headers, record: csv::StringRecord::new() })
+    }
+
+    pub fn has_column(&self, column: &str) -> bool {
+        self.spec.iter().zip(&self.positions).any(|(c, p)| c.name == column && p.is_some())
+    }
+
+    /// Calls `each` for every well-formed row (see [`CsvFile::next_row`]).
+    pub fn for_each_row(&mut self, issues: &mut Issues, mut each: impl FnMut(&Row)) {
+        while let Some(row) = self.next_row(issues) {
+            each(&row);
+        }
+    }
+
+    /// The next well-formed row; malformed rows (bad UTF-8, wrong number of fields) become
+    /// issues and are skipped. `None` at the end, or at an I/O error (also an issue).
+    pub fn next_row(&mut self, issues: &mut Issues) -> Option<Row<'_>> {
+        loop {
+            match self.reader.read_record(&mut self.record) {
+                Ok(false) => return None,
+                Ok(true) => {
+                    let line = self.record.position().map_or(0, |p| p.line());
+                    return Some(Row { line, record: &self.record, file: self });
+                }
+                Err(e) => {
+                    let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
+                    issues.push(Issue {
+                        file: self.display.clone(),
+                        line: e.position().map_or(0, |p| p.line()),
+                        column: utf8_column(&e, &self.headers),
+                        message: csv_error_message(&e),
+                    });
+                    if fatal {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn utf8_column(e: &csv::Error, headers: &csv::StringRecord) -> Option<String> {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { err, .. } => headers.get(err.field()).map(|h| h.trim().to_string()),
+        _ => None,
+    }
+}
+
+fn csv_error_message(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8: save the file as UTF-8 and import again".into(),
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("{len} fields where the header has {expected_len}")
+        }
+        csv::ErrorKind::Io(io) => format!("cannot read: {io}"),
+        _ => e.to_string(),
+    }
+}

@@ -1,0 +1,117 @@
+//! findings.csv and access.csv, with exactly the SPEC's columns and order. No personal data
+//! is ever written, and every cell is spreadsheet-safe.
+
+use super::spreadsheet_safe;
+use crate::rules::RuleId;
+use crate::snapshot::Snapshot;
+use crate::store::FindingRow;
+use anyhow::Context;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+pub const FINDINGS_COLUMNS: [&str; 12] = [
+    "run_id",
+    "rule",
+    "severity",
+    "status",
+    "org_id",
+    "pidsl",
+    "username",
+    "user_name",
+    "detail",
+    "remediation",
+    "first_seen",
+    "fingerprint",
+];
+
+pub const ACCESS_COLUMNS: [&str; 11] = [
+    "org_id",
+    "pidsl",
+    "username",
+    "user_name",
+    "user_org_id",
+    "linked",
+    "role",
+    "services",
+    "last_login_at",
+    "status",
+    "terminated_on",
+];
+
+/// A CSV writer with a UTF-8 byte-order mark, so spreadsheets read the names right.
+fn writer(path: &Path) -> anyhow::Result<csv::Writer<BufWriter<File>>> {
+    let mut file = BufWriter::with_capacity(1 << 20, File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
+    file.write_all("\u{feff}".as_bytes())?;
+    Ok(csv::Writer::from_writer(file))
+}
+
+fn write_safe_record<'a>(out: &mut csv::Writer<BufWriter<File>>, cells: impl IntoIterator<Item = &'a str>) -> csv::Result<()> {
+    out.write_record(cells.into_iter().map(|c| spreadsheet_safe(c).into_owned()))
+}
+
+/// One findings.csv record, spreadsheet-safe, in FINDINGS_COLUMNS order.
+pub fn finding_record(f: &FindingRow) -> [String; 12] {
+    let remediation = RuleId::parse(&f.rule).map(|r| r.rule().remediation).unwrap_or_default();
+    [
+        f.run_id.as_str(),
+        &f.rule,
+        &f.severity,
+        &f.status,
+        &f.org_id,
+        &f.pidsl,
+        &f.username,
+        &f.user_name,
+        &f.detail,
+        remediation,
+        &f.first_seen.to_string(),
+        &f.fingerprint,
+    ]
+    .map(|cell| spreadsheet_safe(cell).into_owned())
+}
+
+pub fn write_findings(path: &Path, findings: &[FindingRow]) -> anyhow::Result<()> {
+    let mut out = writer(path)?;
+    out.write_record(FINDINGS_COLUMNS)?;
+    for f in findings {
+        out.write_record(finding_record(f))?;
+    }
+    out.flush().with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// The user-access report: one row per access row whose PID/SL or user belongs to an
+/// organization in scope (`in_scope[org]`).
+pub fn write_access(path: &Path, snapshot: &Snapshot, in_scope: &[bool]) -> anyhow::Result<usize> {
+    let mut out = writer(path)?;
+    out.write_record(ACCESS_COLUMNS)?;
+    let mut rows = 0;
+    for access in &snapshot.access {
+        let user = snapshot.user(access.user);
+        let pidsl = snapshot.pidsl(access.pidsl);
+        if !in_scope[pidsl.org as usize] && !in_scope[user.org as usize] {
+            continue;
+        }
+        let services = access.services.to_string();
+        let terminated_on = user.terminated_on.map(|d| d.to_string()).unwrap_or_default();
+        write_safe_record(
+            &mut out,
+            [
+                snapshot.orgs[pidsl.org as usize].org_id.as_str(),
+                pidsl.pidsl.as_str(),
+                &user.username,
+                &user.full_name(),
+                &snapshot.orgs[user.org as usize].org_id,
+                if snapshot.is_linked(access) { "yes" } else { "no" },
+                access.role.as_str(),
+                &services,
+                user.last_login_at.as_deref().unwrap_or_default(),
+                user.status.as_str(),
+                &terminated_on,
+            ],
+        )?;
+        rows += 1;
+    }
+    out.flush().with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(rows)
+}

@@ -1,0 +1,221 @@
+//! One review run: load the snapshot, evaluate the rules, compare with the previous run of the
+//! same scope, write the outputs, and record the run and its findings.
+
+use crate::config::Settings;
+use crate::domain::{Cadence, Severity};
+use crate::error::UsageError;
+use crate::report;
+use crate::rules::{self, Finding, RuleContext};
+use crate::snapshot::Snapshot;
+use crate::store::{FindingRow, RunCounts, RunRecord, Store};
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate};
+use chrono_tz::Tz;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tracing::Instrument;
+
+/// What to review.
+#[derive(Debug, Clone)]
+pub struct ReviewRequest {
+    pub as_of: NaiveDate,
+    pub cadence: Option<Cadence>,
+    /// Empty: every organization (of the cadence, if given).
+    pub org_ids: Vec<String>,
+    pub out_dir: PathBuf,
+}
+
+/// A completed run and where its files went.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReviewOutcome {
+    pub run: RunRecord,
+    pub out_dir: PathBuf,
+    pub files: Vec<PathBuf>,
+    /// The most severe finding that is not accepted.
+    pub worst_unaccepted: Option<Severity>,
+}
+
+/// A finding's identity across runs: rule, org_id, PID/SL and username.
+pub fn fingerprint(rule: &str, org_id: &str, pidsl: &str, username: &str) -> String {
+    let mut hash = Sha256::new();
+    for part in [rule, org_id, pidsl, &username.to_lowercase()] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    hash.finalize()[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn scope_key(request: &ReviewRequest) -> String {
+    let mut orgs = request.org_ids.clone();
+    orgs.sort();
+    orgs.dedup();
+    match (&request.cadence, orgs.is_empty()) {
+        (None, true) => "all".to_string(),
+        (Some(c), true) => format!("cadence:{c}"),
+        (None, false) => format!("org:{}", orgs.join(";")),
+        (Some(c), false) => format!("cadence:{c};org:{}", orgs.join(";")),
+    }
+}
+
+/// Which organizations the request covers, as a mask over `snapshot.orgs`.
+fn scope_mask(snapshot: &Snapshot, request: &ReviewRequest) -> Result<Vec<bool>, UsageError> {
+    let unknown: Vec<&String> =
+        request.org_ids.iter().filter(|id| !snapshot.orgs.iter().any(|o| &o.org_id == *id)).collect();
+    if !unknown.is_empty() {
+        return Err(UsageError(format!(
+            "unknown organization(s): {}; `posc-review import` them first",
+            unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(snapshot
+        .orgs
+        .iter()
+        .map(|org| {
+            request.cadence.is_none_or(|c| c == org.cadence)
+                && (request.org_ids.is_empty() || request.org_ids.contains(&org.org_id))
+        })
+        .collect())
+}
+
+/// Runs one review; a failure part-way is recorded as a failed run with no findings and no
+/// output folder.
+pub async fn run_review(
+    store: &Store,
+    settings: &Settings,
+    request: &ReviewRequest,
+    now: DateTime<Tz>,
+) -> anyhow::Result<ReviewOutcome> {
+    let snapshot = store.load_snapshot(settings.review.time_zone).await?;
+    let in_scope = scope_mask(&snapshot, request)?;
+    let org_ids: Vec<String> = request.org_ids.clone();
+    let run = store
+        .start_run(now, request.as_of, request.cadence.map(|c| c.as_str()), &org_ids, &scope_key(request))
+        .await?;
+    let span = tracing::info_span!("review", run_id = %run.id, as_of = %request.as_of);
+    let result = complete(store, settings, request, &snapshot, &in_scope, run.clone(), now).instrument(span).await;
+    if let Err(e) = &result {
+        let finished = chrono::Utc::now().with_timezone(&settings.review.time_zone).to_rfc3339();
+        tracing::error!(run_id = %run.id, error = %format!("{e:#}"), "review failed");
+        store.fail_run(&run.id, &format!("{e:#}"), &finished).await?;
+    }
+    result
+}
+
+async fn complete(
+    store: &Store,
+    settings: &Settings,
+    request: &ReviewRequest,
+    snapshot: &Snapshot,
+    in_scope: &[bool],
+    mut run: RunRecord,
+    now: DateTime<Tz>,
+) -> anyhow::Result<ReviewOutcome> {
+    let started = std::time::Instant::now();
+    let ctx = RuleContext::new(settings, request.as_of);
+    let findings = rules::evaluate(snapshot, &ctx, Some(in_scope));
+    tracing::info!(findings = findings.len(), elapsed_ms = started.elapsed().as_millis() as u64, "rules evaluated");
+
+    let previous = match store.previous_completed_run(&run.scope_key).await? {
+        Some(prev) => store.findings(&prev.id, None, None).await?,
+        None => Vec::new(),
+    };
+    let (rows, counts) = classify(snapshot, &run, &findings, &previous);
+    run.counts = counts;
+
+    let final_dir = request.out_dir.join(&run.id);
+    let work_dir = request.out_dir.join(format!(".{}.partial", run.id));
+    let files = write_outputs(&work_dir, snapshot, in_scope, &rows)
+        .with_context(|| format!("cannot write the run's files into {}", work_dir.display()))?;
+    std::fs::rename(&work_dir, &final_dir)
+        .with_context(|| format!("cannot move {} to {}", work_dir.display(), final_dir.display()))?;
+    let files: Vec<PathBuf> = files.iter().map(|f| final_dir.join(f)).collect();
+
+    let reviewed: Vec<String> =
+        snapshot.orgs.iter().zip(in_scope).filter(|(_, s)| **s).map(|(o, _)| o.org_id.clone()).collect();
+    let finished = chrono::Utc::now().with_timezone(&now.timezone()).to_rfc3339();
+    if let Err(e) = store.complete_run(&run, &rows, &reviewed, &run.counts, &final_dir.display().to_string(), &finished).await {
+        let _ = std::fs::remove_dir_all(&final_dir);
+        return Err(e);
+    }
+    run.status = crate::store::RunStatus::Completed;
+    run.finished_at = Some(finished);
+    run.out_dir = Some(final_dir.display().to_string());
+    let worst_unaccepted = rows
+        .iter()
+        .filter(|r| r.status != "accepted")
+        .filter_map(|r| Severity::parse(&r.severity).ok())
+        .max();
+    tracing::info!(findings = rows.len(), out_dir = %final_dir.display(), "review completed");
+    Ok(ReviewOutcome { run, out_dir: final_dir, files, worst_unaccepted })
+}
+
+/// Turns the rules' findings into stored rows: fingerprint, status across runs, first_seen;
+/// counts what is new, open and resolved since `previous`.
+fn classify(snapshot: &Snapshot, run: &RunRecord, findings: &[Finding], previous: &[FindingRow]) -> (Vec<FindingRow>, RunCounts) {
+    let seen_before: HashMap<&str, NaiveDate> = previous.iter().map(|f| (f.fingerprint.as_str(), f.first_seen)).collect();
+    let mut counts = RunCounts::default();
+    let mut still_present = 0;
+    let rows: Vec<FindingRow> = findings
+        .iter()
+        .map(|f| {
+            let org_id = &snapshot.orgs[f.org as usize].org_id;
+            let pidsl = f.pidsl.map(|p| snapshot.pidsl(p).pidsl.as_str()).unwrap_or_default();
+            let user = f.user.map(|u| snapshot.user(u));
+            let username = user.map(|u| u.username.as_str()).unwrap_or_default();
+            let fingerprint = fingerprint(f.rule.name(), org_id, pidsl, username);
+            let (status, first_seen) = match seen_before.get(fingerprint.as_str()) {
+                Some(first_seen) => {
+                    still_present += 1;
+                    ("open", *first_seen)
+                }
+                None => ("new", run.as_of),
+            };
+            FindingRow {
+                run_id: run.id.clone(),
+                fingerprint,
+                rule: f.rule.name().to_string(),
+                severity: f.rule.severity().as_str().to_string(),
+                status: status.to_string(),
+                org_id: org_id.clone(),
+                pidsl: pidsl.to_string(),
+                username: username.to_string(),
+                user_name: user.map(|u| u.full_name()).unwrap_or_default(),
+                detail: f.detail.clone(),
+                first_seen,
+            }
+        })
+        .collect();
+    for row in &rows {
+        counts.findings += 1;
+        *counts.by_severity.entry(row.severity.clone()).or_default() += 1;
+        *counts.by_rule.entry(row.rule.clone()).or_default() += 1;
+        match row.status.as_str() {
+            "new" => counts.new += 1,
+            "accepted" => counts.accepted += 1,
+            _ => counts.open += 1,
+        }
+    }
+    counts.resolved = previous.len() - still_present;
+    (rows, counts)
+}
+
+fn write_outputs(dir: &Path, snapshot: &Snapshot, in_scope: &[bool], rows: &[FindingRow]) -> anyhow::Result<Vec<&'static str>> {
+    std::fs::create_dir_all(dir)?;
+    report::csv::write_findings(&dir.join("findings.csv"), rows)?;
+    report::csv::write_access(&dir.join("access.csv"), snapshot, in_scope)?;
+    Ok(vec!["findings.csv", "access.csv"])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_stable_and_ignore_username_case() {
+        let a = fingerprint("stale-user", "ORG-GP", "", "CJones");
+        assert_eq!(a, fingerprint("stale-user", "ORG-GP", "", "cjones"));
+        assert_ne!(a, fingerprint("stale-user", "ORG-GP", "110000001A", "cjones"));
+        assert_eq!(a.len(), 24);
+    }
+}

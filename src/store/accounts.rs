@@ -1,0 +1,342 @@
+//! The account store's tables: bulk writes for an import, bulk reads into a [`Snapshot`].
+
+use super::{insert_batched, Backend, Store};
+use crate::domain::{timestamp_date, Cadence, OrgKind, PidSl, Role, Services, UserStatus};
+use crate::snapshot::{Access, Org, Personal, PidSlRecord, Snapshot, User};
+use anyhow::Context;
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use futures_util::TryStreamExt;
+use sqlx::{AnyConnection, Row};
+use std::collections::{HashMap, HashSet};
+
+#[derive(Debug, Clone)]
+pub struct OrgRow {
+    pub org_id: String,
+    pub name: String,
+    pub kind: OrgKind,
+    pub cadence: Cadence,
+    pub management_emails: Vec<String>,
+    pub last_review_on: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PidSlRow {
+    pub pidsl: PidSl,
+    pub org_id: String,
+    pub name: String,
+    pub provider_type: String,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub middle_initial: String,
+    pub phone: String,
+    pub email: String,
+    pub org_id: String,
+    pub job_role: String,
+    pub status: UserStatus,
+    pub created_on: Option<NaiveDate>,
+    pub last_login_at: Option<String>,
+    pub terms_accepted_on: Option<NaiveDate>,
+    pub terminated_on: Option<NaiveDate>,
+    pub dob_mmdd: Option<Personal>,
+    pub ssn_last4: Option<Personal>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessRow {
+    pub user_id: i64,
+    pub pidsl: PidSl,
+    pub role: Role,
+    pub services: Services,
+    pub granted_on: Option<NaiveDate>,
+    pub expires_on: Option<NaiveDate>,
+}
+
+/// The keys already in the store, which a `--merge` import may refer to.
+#[derive(Debug, Default)]
+pub struct KnownAccounts {
+    pub org_ids: HashSet<String>,
+    pub pidsls: HashSet<String>,
+    /// Lower-cased username -> user id.
+    pub users: HashMap<String, i64>,
+    /// Lower-cased email -> user ids, for roster matching.
+    pub emails: HashMap<String, Vec<i64>>,
+    pub max_user_id: i64,
+}
+
+fn date_text(date: Option<NaiveDate>) -> Option<String> {
+    date.map(|d| d.format("%Y-%m-%d").to_string())
+}
+
+fn stored_date(column: &str, text: Option<String>) -> anyhow::Result<Option<NaiveDate>> {
+    text.map(|t| NaiveDate::parse_from_str(&t, "%Y-%m-%d").with_context(|| format!("bad date {t:?} in {column}")))
+        .transpose()
+}
+
+fn non_empty(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
+impl Store {
+    /// Empties the account tables (never the review history) for a replacing import.
+    pub(crate) async fn clear_accounts(&self, conn: &mut AnyConnection) -> anyhow::Result<()> {
+        let sql = match self.backend {
+            Backend::Postgres => "TRUNCATE access, users, pidsls, organizations",
+            Backend::Sqlite => "DELETE FROM access; DELETE FROM users; DELETE FROM pidsls; DELETE FROM organizations;",
+        };
+        sqlx::raw_sql(sql).execute(conn).await.context("cannot empty the account store")?;
+        Ok(())
+    }
+
+    pub(crate) async fn write_orgs(&self, conn: &mut AnyConnection, rows: &[OrgRow]) -> anyhow::Result<()> {
+        insert_batched(
+            conn,
+            "INSERT INTO organizations (org_id, name, kind, review_cadence, management_emails, last_review_on)",
+            6,
+            "ON CONFLICT (org_id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
+             review_cadence = excluded.review_cadence, management_emails = excluded.management_emails, \
+             last_review_on = excluded.last_review_on",
+            rows,
+            |q, r| {
+                q.bind(r.org_id.as_str())
+                    .bind(r.name.as_str())
+                    .bind(r.kind.as_str())
+                    .bind(r.cadence.as_str())
+                    .bind(r.management_emails.join(";"))
+                    .bind(date_text(r.last_review_on))
+            },
+        )
+        .await
+    }
+
+    pub(crate) async fn write_pidsls(&self, conn: &mut AnyConnection, rows: &[PidSlRow]) -> anyhow::Result<()> {
+        insert_batched(
+            conn,
+            "INSERT INTO pidsls (pidsl, org_id, name, provider_type, active)",
+            5,
+            "ON CONFLICT (pidsl) DO UPDATE SET org_id = excluded.org_id, name = excluded.name, \
+             provider_type = excluded.provider_type, active = excluded.active",
+            rows,
+            |q, r| {
+                q.bind(r.pidsl.as_str())
+                    .bind(r.org_id.as_str())
+                    .bind(r.name.as_str())
+                    .bind(r.provider_type.as_str())
+                    .bind(i64::from(r.active))
+            },
+        )
+        .await
+    }
+
+    pub(crate) async fn write_users(&self, conn: &mut AnyConnection, rows: &[UserRow]) -> anyhow::Result<()> {
+        insert_batched(
+            conn,
+            "INSERT INTO users (id, username, username_key, first_name, last_name, middle_initial, phone, email, \
+             org_id, job_role, status, created_on, last_login_at, terms_accepted_on, terminated_on, dob_mmdd, ssn_last4)",
+            17,
+            "ON CONFLICT (id) DO UPDATE SET username = excluded.username, first_name = excluded.first_name, \
+             last_name = excluded.last_name, middle_initial = excluded.middle_initial, phone = excluded.phone, \
+             email = excluded.email, org_id = excluded.org_id, job_role = excluded.job_role, status = excluded.status, \
+             created_on = excluded.created_on, last_login_at = excluded.last_login_at, \
+             terms_accepted_on = excluded.terms_accepted_on, terminated_on = excluded.terminated_on, \
+             dob_mmdd = excluded.dob_mmdd, ssn_last4 = excluded.ssn_last4",
+            rows,
+            |q, r| {
+                q.bind(r.id)
+                    .bind(r.username.as_str())
+                    .bind(r.username.to_lowercase())
+                    .bind(r.first_name.as_str())
+                    .bind(r.last_name.as_str())
+                    .bind(r.middle_initial.as_str())
+                    .bind(r.phone.as_str())
+                    .bind(r.email.as_str())
+                    .bind(r.org_id.as_str())
+                    .bind(r.job_role.as_str())
+                    .bind(r.status.as_str())
+                    .bind(date_text(r.created_on))
+                    .bind(r.last_login_at.as_deref())
+                    .bind(date_text(r.terms_accepted_on))
+                    .bind(date_text(r.terminated_on))
+                    .bind(r.dob_mmdd.as_ref().map(Personal::expose))
+                    .bind(r.ssn_last4.as_ref().map(Personal::expose))
+            },
+        )
+        .await
+    }
+
+    pub(crate) async fn write_access(&self, conn: &mut AnyConnection, rows: &[AccessRow]) -> anyhow::Result<()> {
+        insert_batched(
+            conn,
+            "INSERT INTO access (user_id, pidsl, role, services, granted_on, expires_on)",
+            6,
+            "ON CONFLICT (user_id, pidsl) DO UPDATE SET role = excluded.role, services = excluded.services, \
+             granted_on = excluded.granted_on, expires_on = excluded.expires_on",
+            rows,
+            |q, r| {
+                q.bind(r.user_id)
+                    .bind(r.pidsl.as_str())
+                    .bind(r.role.as_str())
+                    .bind(r.services.bits())
+                    .bind(date_text(r.granted_on))
+                    .bind(date_text(r.expires_on))
+            },
+        )
+        .await
+    }
+
+    /// Sets terminated_on for users already in the store (a roster applied by `--merge`).
+    pub(crate) async fn set_terminated(&self, conn: &mut AnyConnection, updates: &[(i64, NaiveDate)]) -> anyhow::Result<()> {
+        for (id, date) in updates {
+            sqlx::query("UPDATE users SET terminated_on = $1 WHERE id = $2")
+                .bind(date.format("%Y-%m-%d").to_string())
+                .bind(*id)
+                .execute(&mut *conn)
+                .await
+                .context("cannot apply the roster")?;
+        }
+        Ok(())
+    }
+
+    /// The keys a `--merge` import may refer to.
+    pub async fn known_accounts(&self) -> anyhow::Result<KnownAccounts> {
+        let mut known = KnownAccounts::default();
+        let mut rows = sqlx::query("SELECT org_id FROM organizations").fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            known.org_ids.insert(row.try_get(0)?);
+        }
+        drop(rows);
+        let mut rows = sqlx::query("SELECT pidsl FROM pidsls").fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            known.pidsls.insert(row.try_get(0)?);
+        }
+        drop(rows);
+        let mut rows = sqlx::query("SELECT id, username_key, email FROM users").fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            let id: i64 = row.try_get(0)?;
+            let email: String = row.try_get(2)?;
+            known.users.insert(row.try_get(1)?, id);
+            known.emails.entry(email.to_lowercase()).or_default().push(id);
+            known.max_user_id = known.max_user_id.max(id);
+        }
+        Ok(known)
+    }
+
+    /// Counts of the account tables: organizations, PID/SLs, users, access rows.
+    pub async fn account_counts(&self) -> anyhow::Result<[i64; 4]> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM organizations), (SELECT COUNT(*) FROM pidsls), \
+             (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM access)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok([row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?])
+    }
+
+    /// Loads the whole account store into memory with four bulk queries.
+    pub async fn load_snapshot(&self, zone: Tz) -> anyhow::Result<Snapshot> {
+        let mut snapshot = Snapshot::default();
+        let mut org_index = HashMap::new();
+        let mut rows = sqlx::query(
+            "SELECT org_id, name, kind, review_cadence, management_emails, last_review_on FROM organizations ORDER BY org_id",
+        )
+        .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            let org_id: String = row.try_get(0)?;
+            let emails: String = row.try_get(4)?;
+            org_index.insert(org_id.clone(), snapshot.orgs.len() as u32);
+            snapshot.orgs.push(Org {
+                org_id,
+                name: row.try_get(1)?,
+                kind: OrgKind::parse(&row.try_get::<String, _>(2)?).map_err(anyhow::Error::msg)?,
+                cadence: Cadence::parse(&row.try_get::<String, _>(3)?).map_err(anyhow::Error::msg)?,
+                management_emails: emails.split(';').filter(|e| !e.is_empty()).map(str::to_string).collect(),
+                last_review_on: stored_date("last_review_on", row.try_get(5)?)?,
+            });
+        }
+        drop(rows);
+        let org_of = |org_id: &str| org_index.get(org_id).copied().with_context(|| format!("unknown org_id {org_id:?} in the store"));
+
+        let mut pidsl_index = HashMap::new();
+        let mut rows =
+            sqlx::query("SELECT pidsl, org_id, name, provider_type, active FROM pidsls ORDER BY pidsl").fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            let pidsl = PidSl::parse(&row.try_get::<String, _>(0)?).map_err(anyhow::Error::msg)?;
+            pidsl_index.insert(pidsl.as_str().to_string(), snapshot.pidsls.len() as u32);
+            snapshot.pidsls.push(PidSlRecord {
+                pidsl,
+                org: org_of(&row.try_get::<String, _>(1)?)?,
+                name: row.try_get(2)?,
+                provider_type: row.try_get(3)?,
+                active: row.try_get::<i64, _>(4)? != 0,
+            });
+        }
+        drop(rows);
+
+        let mut user_index = HashMap::new();
+        let mut rows = sqlx::query(
+            "SELECT id, username, first_name, last_name, middle_initial, phone, email, org_id, job_role, status, \
+             created_on, last_login_at, terms_accepted_on, terminated_on, dob_mmdd, ssn_last4 FROM users ORDER BY id",
+        )
+        .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            user_index.insert(row.try_get::<i64, _>(0)?, snapshot.users.len() as u32);
+            let last_login_at: Option<String> = row.try_get(11)?;
+            let last_login_on = last_login_at
+                .as_deref()
+                .map(|t| timestamp_date(t, zone))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            snapshot.users.push(User {
+                username: row.try_get(1)?,
+                first_name: row.try_get(2)?,
+                last_name: row.try_get(3)?,
+                middle_initial: row.try_get(4)?,
+                phone: row.try_get(5)?,
+                email: row.try_get(6)?,
+                org: org_of(&row.try_get::<String, _>(7)?)?,
+                job_role: non_empty(row.try_get(8)?),
+                status: UserStatus::parse(&row.try_get::<String, _>(9)?).map_err(anyhow::Error::msg)?,
+                created_on: stored_date("created_on", row.try_get(10)?)?,
+                last_login_at,
+                last_login_on,
+                terms_accepted_on: stored_date("terms_accepted_on", row.try_get(12)?)?,
+                terminated_on: stored_date("terminated_on", row.try_get(13)?)?,
+                dob_mmdd: row.try_get::<Option<String>, _>(14)?.map(Personal::new),
+                ssn_last4: row.try_get::<Option<String>, _>(15)?.map(Personal::new),
+            });
+        }
+        drop(rows);
+
+        let mut rows =
+            sqlx::query("SELECT user_id, pidsl, role, services, granted_on, expires_on FROM access").fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            let user_id: i64 = row.try_get(0)?;
+            let pidsl: String = row.try_get(1)?;
+            snapshot.access.push(Access {
+                user: *user_index.get(&user_id).with_context(|| format!("access row for unknown user id {user_id}"))?,
+                pidsl: *pidsl_index.get(&pidsl).with_context(|| format!("access row for unknown PID/SL {pidsl}"))?,
+                role: Role::parse(&row.try_get::<String, _>(2)?).map_err(anyhow::Error::msg)?,
+                services: Services::from_bits(row.try_get(3)?).map_err(anyhow::Error::msg)?,
+                granted_on: stored_date("granted_on", row.try_get(4)?)?,
+                expires_on: stored_date("expires_on", row.try_get(5)?)?,
+            });
+        }
+        drop(rows);
+        snapshot.sort_access();
+
+        snapshot.last_run_on = vec![None; snapshot.orgs.len()];
+        for (org_id, as_of) in self.last_completed_review_per_org().await? {
+            if let Some(&i) = org_index.get(&org_id) {
+                snapshot.last_run_on[i as usize] = Some(as_of);
+            }
+        }
+        Ok(snapshot)
+    }
+}

@@ -1,0 +1,298 @@
+//! Review history: runs, their findings, and which organizations each completed run reviewed.
+//! An import never touches these tables.
+
+use super::{insert_batched, Store};
+use anyhow::Context;
+use chrono::NaiveDate;
+use futures_util::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Completed,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> anyhow::Result<Self> {
+        match text {
+            "running" => Ok(RunStatus::Running),
+            "completed" => Ok(RunStatus::Completed),
+            "failed" => Ok(RunStatus::Failed),
+            other => anyhow::bail!("unknown run status {other:?} in the store"),
+        }
+    }
+}
+
+/// What a run found, by severity, rule and status across runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCounts {
+    pub findings: usize,
+    pub by_severity: BTreeMap<String, usize>,
+    pub by_rule: BTreeMap<String, usize>,
+    pub new: usize,
+    pub open: usize,
+    pub accepted: usize,
+    pub resolved: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub as_of: NaiveDate,
+    pub cadence: Option<String>,
+    /// Empty: every organization.
+    pub org_ids: Vec<String>,
+    #[serde(skip)]
+    pub scope_key: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: RunStatus,
+    pub error: Option<String>,
+    pub out_dir: Option<String>,
+    pub counts: RunCounts,
+}
+
+/// A stored finding, as findings.csv and `posc-review findings` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FindingRow {
+    pub run_id: String,
+    pub fingerprint: String,
+    pub rule: String,
+    pub severity: String,
+    pub status: String,
+    pub org_id: String,
+    pub pidsl: String,
+    pub username: String,
+    pub user_name: String,
+    pub detail: String,
+    pub first_seen: NaiveDate,
+}
+
+const RUN_COLUMNS: &str =
+    "id, as_of, cadence, org_ids, scope_key, started_at, finished_at, status, error, out_dir, counts";
+const FINDING_COLUMNS: &str =
+    "run_id, fingerprint, rule, severity, status, org_id, pidsl, username, user_name, detail, first_seen";
+
+fn run_from_row(row: AnyRow) -> anyhow::Result<RunRecord> {
+    let org_ids: String = row.try_get(3)?;
+    let counts: String = row.try_get(10)?;
+    Ok(RunRecord {
+        id: row.try_get(0)?,
+        as_of: NaiveDate::parse_from_str(&row.try_get::<String, _>(1)?, "%Y-%m-%d")?,
+        cadence: row.try_get(2)?,
+        org_ids: org_ids.split(';').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        scope_key: row.try_get(4)?,
+        started_at: row.try_get(5)?,
+        finished_at: row.try_get(6)?,
+        status: RunStatus::parse(&row.try_get::<String, _>(7)?)?,
+        error: row.try_get(8)?,
+        out_dir: row.try_get(9)?,
+        counts: serde_json::from_str(&counts).context("bad counts in the runs table")?,
+    })
+}
+
+fn finding_from_row(row: AnyRow) -> anyhow::Result<FindingRow> {
+    Ok(FindingRow {
+        run_id: row.try_get(0)?,
+        fingerprint: row.try_get(1)?,
+        rule: row.try_get(2)?,
+        severity: row.try_get(3)?,
+        status: row.try_get(4)?,
+        org_id: row.try_get(5)?,
+        pidsl: row.try_get(6)?,
+        username: row.try_get(7)?,
+        user_name: row.try_get(8)?,
+        detail: row.try_get(9)?,
+        first_seen: NaiveDate::parse_from_str(&row.try_get::<String, _>(10)?, "%Y-%m-%d")?,
+    })
+}
+
+impl Store {
+    /// Records a new run as `running` with a sortable id `YYYYMMDD-NNN` (the start date and a
+    /// sequence within that date).
+    pub async fn start_run(
+        &self,
+        started: chrono::DateTime<chrono_tz::Tz>,
+        as_of: NaiveDate,
+        cadence: Option<&str>,
+        org_ids: &[String],
+        scope_key: &str,
+    ) -> anyhow::Result<RunRecord> {
+        let prefix = started.format("%Y%m%d").to_string();
+        for _ in 0..20 {
+            let last: Option<String> = sqlx::query_scalar("SELECT MAX(id) FROM runs WHERE id LIKE $1")
+                .bind(format!("{prefix}-%"))
+                .fetch_one(&self.pool)
+                .await?;
+            let sequence = last.and_then(|id| id[prefix.len() + 1..].parse::<u32>().ok()).unwrap_or(0) + 1;
+            let run = RunRecord {
+                id: format!("{prefix}-{sequence:03}"),
+                as_of,
+                cadence: cadence.map(str::to_string),
+                org_ids: org_ids.to_vec(),
+                scope_key: scope_key.to_string(),
+                started_at: started.to_rfc3339(),
+                finished_at: None,
+                status: RunStatus::Running,
+                error: None,
+                out_dir: None,
+                counts: RunCounts::default(),
+            };
+            let inserted = sqlx::query(&format!(
+                "INSERT INTO runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, NULL, NULL, $8) ON CONFLICT (id) DO NOTHING"
+            ))
+            .bind(run.id.as_str())
+            .bind(as_of.format("%Y-%m-%d").to_string())
+            .bind(run.cadence.as_deref())
+            .bind(org_ids.join(";"))
+            .bind(scope_key)
+            .bind(run.started_at.as_str())
+            .bind(RunStatus::Running.as_str())
+            .bind(serde_json::to_string(&run.counts)?)
+            .execute(&self.pool)
+            .await
+            .context("cannot record the run")?;
+            if inserted.rows_affected() == 1 {
+                return Ok(run);
+            }
+            // Another process took this sequence number at the same moment: take the next.
+        }
+        anyhow::bail!("cannot allocate a run id: too many concurrent runs")
+    }
+
+    /// Stores a run's findings, the organizations it reviewed and its counts, and marks it
+    /// completed, all in one transaction: a run is complete with all its findings or has none.
+    pub async fn complete_run(
+        &self,
+        run: &RunRecord,
+        findings: &[FindingRow],
+        reviewed_org_ids: &[String],
+        counts: &RunCounts,
+        out_dir: &str,
+        finished_at: &str,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_batched(&mut tx, &format!("INSERT INTO findings ({FINDING_COLUMNS})"), 11, "", findings, |q, f| {
+            q.bind(f.run_id.as_str())
+                .bind(f.fingerprint.as_str())
+                .bind(f.rule.as_str())
+                .bind(f.severity.as_str())
+                .bind(f.status.as_str())
+                .bind(f.org_id.as_str())
+                .bind(f.pidsl.as_str())
+                .bind(f.username.as_str())
+                .bind(f.user_name.as_str())
+                .bind(f.detail.as_str())
+                .bind(f.first_seen.format("%Y-%m-%d").to_string())
+        })
+        .await?;
+        insert_batched(&mut tx, "INSERT INTO run_orgs (run_id, org_id)", 2, "", reviewed_org_ids, |q, org_id| {
+            q.bind(run.id.clone()).bind(org_id.as_str())
+        })
+        .await?;
+        sqlx::query("UPDATE runs SET status = $1, finished_at = $2, counts = $3, out_dir = $4 WHERE id = $5")
+            .bind(RunStatus::Completed.as_str())
+            .bind(finished_at)
+            .bind(serde_json::to_string(counts)?)
+            .bind(out_dir)
+            .bind(run.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await.context("cannot commit the run")?;
+        Ok(())
+    }
+
+    pub async fn fail_run(&self, run_id: &str, error: &str, finished_at: &str) -> anyhow::Result<()> {
+        sqlx::query("UPDATE runs SET status = $1, error = $2, finished_at = $3 WHERE id = $4")
+            .bind(RunStatus::Failed.as_str())
+            .bind(error)
+            .bind(finished_at)
+            .bind(run_id)
+            .execute(&self.pool)
+            .await
+            .context("cannot record the failed run")?;
+        Ok(())
+    }
+
+    /// The latest completed run of the same scope, the one a new run is compared with.
+    pub async fn previous_completed_run(&self, scope_key: &str) -> anyhow::Result<Option<RunRecord>> {
+        sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE scope_key = $1 AND status = 'completed' ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(scope_key)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(run_from_row)
+        .transpose()
+    }
+
+    pub async fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
+        let rows = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id")).fetch_all(&self.pool).await?;
+        rows.into_iter().map(run_from_row).collect()
+    }
+
+    pub async fn run(&self, id: &str) -> anyhow::Result<Option<RunRecord>> {
+        sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(run_from_row)
+            .transpose()
+    }
+
+    pub async fn latest_completed_run(&self) -> anyhow::Result<Option<RunRecord>> {
+        sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE status = 'completed' ORDER BY id DESC LIMIT 1"))
+            .fetch_optional(&self.pool)
+            .await?
+            .map(run_from_row)
+            .transpose()
+    }
+
+    /// A run's findings, optionally of one rule and one status, most severe first.
+    pub async fn findings(&self, run_id: &str, rule: Option<&str>, status: Option<&str>) -> anyhow::Result<Vec<FindingRow>> {
+        let sql = format!(
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE run_id = $1 AND ($2 IS NULL OR rule = $2) \
+             AND ($3 IS NULL OR status = $3)"
+        );
+        let mut rows = sqlx::query(&sql)
+        .bind(run_id)
+        .bind(rule)
+        .bind(status)
+        .fetch(&self.pool);
+        let mut findings = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            findings.push(finding_from_row(row)?);
+        }
+        Ok(findings)
+    }
+
+    /// Per organization, the as_of of its latest completed review run.
+    pub async fn last_completed_review_per_org(&self) -> anyhow::Result<Vec<(String, NaiveDate)>> {
+        let rows = sqlx::query(
+            "SELECT o.org_id, MAX(r.as_of) FROM run_orgs o JOIN runs r ON r.id = o.run_id \
+             WHERE r.status = 'completed' GROUP BY o.org_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let as_of: String = row.try_get(1)?;
+                Ok((row.try_get(0)?, NaiveDate::parse_from_str(&as_of, "%Y-%m-%d")?))
+            })
+            .collect()
+    }
+}

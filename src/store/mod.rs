@@ -1,0 +1,177 @@
+//! The account store and the review history, on SQLite (the embedded default) or PostgreSQL.
+//!
+//! One `Store` serves both backends through sqlx's `Any` driver: the SQL is written once with
+//! `$n` placeholders (which both accept), dates are ISO text and services a bit set, and the
+//! URL scheme picks the migrations folder. The few statements that differ branch on
+//! [`Backend`].
+
+mod accounts;
+mod history;
+
+pub use accounts::{AccessRow, KnownAccounts, OrgRow, PidSlRow, UserRow};
+pub use history::{FindingRow, RunCounts, RunRecord, RunStatus};
+
+use anyhow::Context;
+use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The most bind parameters one statement carries; below SQLite's 32,766 and PostgreSQL's
+/// 65,535, and large enough that a batch of rows costs one round trip.
+const MAX_BIND_PARAMETERS: usize = 30_000;
+
+impl Store {
+    /// Connects (creating a SQLite file if missing) and applies any pending migrations.
+    pub async fn open(url: &str) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            anyhow::bail!("unsupported database URL {url:?}: expected sqlite://FILE or postgres://USER@HOST/DB");
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url).with_context(|| format!("invalid database URL {}", redact_url(&url)))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the writer; NORMAL is durable at each
+                        // checkpoint, which is what a batch tool needs.
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000; PRAGMA cache_size = -200000; PRAGMA temp_store = MEMORY;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator.run(&self.pool).await.context("cannot migrate the database")
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub(crate) type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
+
+/// Inserts `rows` with multi-row `INSERT ... VALUES` statements of as many rows as the
+/// parameter limit allows. `head` is `INSERT INTO t (a, b, c)`, `tail` an optional
+/// `ON CONFLICT ...` clause, `bind` binds one row's `columns` values in order.
+pub(crate) async fn insert_batched<T>(
+    conn: &mut AnyConnection,
+    head: &str,
+    columns: usize,
+    tail: &str,
+    rows: &[T],
+    bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+) -> anyhow::Result<()> {
+    let per_statement = (MAX_BIND_PARAMETERS / columns).max(1);
+    let mut full_sql = None;
+    for chunk in rows.chunks(per_statement) {
+        let partial_sql;
+        let sql: &str = if chunk.len() == per_statement {
+            full_sql.get_or_insert_with(|| values_sql(head, columns, chunk.len(), tail))
+        } else {
+            partial_sql = values_sql(head, columns, chunk.len(), tail);
+            &partial_sql
+        };
+        let query = chunk.iter().fold(sqlx::query(sql), |q, row| bind(q, row));
+        query.execute(&mut *conn).await.with_context(|| format!("cannot write: {head}"))?;
+    }
+    Ok(())
+}
+
+fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 7);
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    let mut n = 0;
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ",(" });
+        for c in 0..columns {
+            n += 1;
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        }
+        sql.push(')');
+    }
+    sql.push(' ');
+    sql.push_str(tail);
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(redact_url("postgres://review:s3cret@db/posc"), "postgres://review:***@db/posc");
+        assert_eq!(redact_url("sqlite://posc-review.db"), "sqlite://posc-review.db");
+    }
+
+    #[test]
+    fn values_sql_numbers_every_placeholder() {
+        assert_eq!(values_sql("INSERT INTO t (a, b)", 2, 2, ""), "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4) ");
+    }
+}
