@@ -13,7 +13,12 @@ use std::path::PathBuf;
 ///
 /// Start with `posc-review demo` for a tour on a demo snapshot.
 #[derive(Debug, Parser)]
-#[command(name = "posc-review", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "posc-review",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// A configuration file with the keys to change from the defaults (see config/default.toml).
     #[arg(long, global = true, value_name = "FILE", env = "POSC_REVIEW_CONFIG")]

@@ -1,7 +1,10 @@
 //! One function per subcommand: load the settings, open the store, do the work, print what a
 //! user needs to know (where the files went).
 
-use crate::cli::{Cli, Command, DemoArgs, FindingsArgs, FindingsFormat, ImportArgs, OutputFormat, ReviewArgs, RunsArgs};
+use crate::cli::{
+    Cli, Command, DemoArgs, FindingsArgs, FindingsFormat, ImportArgs, OutputFormat, ReviewArgs,
+    RunsArgs,
+};
 use crate::config::Settings;
 use crate::domain::{parse_date, Cadence, Severity};
 use crate::error::{FindingsAtOrAbove, UsageError};
@@ -65,7 +68,10 @@ fn print_import(summary: &ImportSummary, dir: &Path, url: &str) {
         eprintln!("warning: {warning}");
     }
     if summary.warnings.len() > 50 {
-        eprintln!("warning: ... and {} more warnings", summary.warnings.len() - 50);
+        eprintln!(
+            "warning: ... and {} more warnings",
+            summary.warnings.len() - 50
+        );
     }
     println!(
         "{} {} into {}:",
@@ -82,11 +88,21 @@ fn print_import(summary: &ImportSummary, dir: &Path, url: &str) {
 async fn review_command(settings: &Settings, args: ReviewArgs) -> anyhow::Result<()> {
     let request = ReviewRequest {
         as_of: as_of(settings, args.as_of.as_deref())?,
-        cadence: args.cadence.as_deref().map(Cadence::parse).transpose().map_err(UsageError)?,
+        cadence: args
+            .cadence
+            .as_deref()
+            .map(Cadence::parse)
+            .transpose()
+            .map_err(UsageError)?,
         org_ids: args.orgs,
         out_dir: args.out.unwrap_or_else(|| settings.review.out_dir.clone()),
     };
-    let fail_on = args.fail_on.as_deref().map(Severity::parse).transpose().map_err(UsageError)?;
+    let fail_on = args
+        .fail_on
+        .as_deref()
+        .map(Severity::parse)
+        .transpose()
+        .map_err(UsageError)?;
     let store = open(settings).await?;
     let outcome = review::run_review(&store, settings, &request, now(settings)).await?;
     store.close().await;
@@ -95,7 +111,9 @@ async fn review_command(settings: &Settings, args: ReviewArgs) -> anyhow::Result
         OutputFormat::Text => print_review(&outcome),
     }
     match (fail_on, outcome.worst_unaccepted) {
-        (Some(threshold), Some(worst)) if worst >= threshold => Err(FindingsAtOrAbove(threshold).into()),
+        (Some(threshold), Some(worst)) if worst >= threshold => {
+            Err(FindingsAtOrAbove(threshold).into())
+        }
         _ => Ok(()),
     }
 }
@@ -113,14 +131,25 @@ fn severity_line(run: &RunRecord) -> String {
     let parts: Vec<String> = Severity::ALL
         .iter()
         .rev()
-        .map(|s| format!("{} {}", run.counts.by_severity.get(s.as_str()).copied().unwrap_or(0), s))
+        .map(|s| {
+            format!(
+                "{} {}",
+                run.counts.by_severity.get(s.as_str()).copied().unwrap_or(0),
+                s
+            )
+        })
         .collect();
     parts.join(", ")
 }
 
 fn print_review(outcome: &ReviewOutcome) {
     let run = &outcome.run;
-    println!("Review {} completed: as of {}, {}", run.id, run.as_of, scope_text(run));
+    println!(
+        "Review {} completed: as of {}, {}",
+        run.id,
+        run.as_of,
+        scope_text(run)
+    );
     println!("  {} findings: {}", run.counts.findings, severity_line(run));
     println!(
         "  {} new, {} open, {} accepted; {} resolved since the previous run",
@@ -135,7 +164,10 @@ fn print_review(outcome: &ReviewOutcome) {
 async fn runs_command(settings: &Settings, args: RunsArgs) -> anyhow::Result<()> {
     let store = open(settings).await?;
     let runs = match &args.run_id {
-        Some(id) => vec![store.run(id).await?.ok_or_else(|| UsageError(format!("no run {id:?}; `posc-review runs` lists them")))?],
+        Some(id) => vec![store
+            .run(id)
+            .await?
+            .ok_or_else(|| UsageError(format!("no run {id:?}; `posc-review runs` lists them")))?],
         None => store.runs().await?,
     };
     store.close().await;
@@ -146,7 +178,11 @@ async fn runs_command(settings: &Settings, args: RunsArgs) -> anyhow::Result<()>
             let run = &runs[0];
             println!("Run {} ({})", run.id, run.status.as_str());
             println!("  as of {}, {}", run.as_of, scope_text(run));
-            println!("  started {}, finished {}", run.started_at, run.finished_at.as_deref().unwrap_or("-"));
+            println!(
+                "  started {}, finished {}",
+                run.started_at,
+                run.finished_at.as_deref().unwrap_or("-")
+            );
             if let Some(error) = &run.error {
                 println!("  error: {error}");
             }
@@ -162,9 +198,22 @@ async fn runs_command(settings: &Settings, args: RunsArgs) -> anyhow::Result<()>
                 println!("  files in {dir}");
             }
         }
-        (OutputFormat::Text, None) if runs.is_empty() => println!("No runs yet: `posc-review review` starts one."),
+        (OutputFormat::Text, None) if runs.is_empty() => {
+            println!("No runs yet: `posc-review review` starts one.")
+        }
         (OutputFormat::Text, None) => {
-            println!("{:<14} {:<10} {:<10} {:<28} {:>8} {:>6} {:>6} {:>8} {:>8}", "RUN", "STATUS", "AS OF", "SCOPE", "FINDINGS", "NEW", "OPEN", "ACCEPTED", "RESOLVED");
+            println!(
+                "{:<14} {:<10} {:<10} {:<28} {:>8} {:>6} {:>6} {:>8} {:>8}",
+                "RUN",
+                "STATUS",
+                "AS OF",
+                "SCOPE",
+                "FINDINGS",
+                "NEW",
+                "OPEN",
+                "ACCEPTED",
+                "RESOLVED"
+            );
             for run in &runs {
                 println!(
                     "{:<14} {:<10} {:<10} {:<28} {:>8} {:>6} {:>6} {:>8} {:>8}",
@@ -190,13 +239,17 @@ async fn findings_command(settings: &Settings, args: FindingsArgs) -> anyhow::Re
     }
     let store = open(settings).await?;
     let run = match &args.run {
-        Some(id) => store.run(id).await?.ok_or_else(|| UsageError(format!("no run {id:?}; `posc-review runs` lists them")))?,
-        None => store
-            .latest_completed_run()
+        Some(id) => store
+            .run(id)
             .await?
-            .ok_or_else(|| UsageError("no completed run yet: `posc-review review` starts one".into()))?,
+            .ok_or_else(|| UsageError(format!("no run {id:?}; `posc-review runs` lists them")))?,
+        None => store.latest_completed_run().await?.ok_or_else(|| {
+            UsageError("no completed run yet: `posc-review review` starts one".into())
+        })?,
     };
-    let findings = store.findings(&run.id, args.rule.as_deref(), args.status.as_deref()).await?;
+    let findings = store
+        .findings(&run.id, args.rule.as_deref(), args.status.as_deref())
+        .await?;
     store.close().await;
     print_findings(&findings, args.format)
 }
@@ -213,7 +266,10 @@ fn print_findings(findings: &[FindingRow], format: FindingsFormat) -> anyhow::Re
             out.flush()?;
         }
         FindingsFormat::Text => {
-            println!("{:<9} {:<8} {:<32} {:<10} {:<10} {:<16} DETAIL", "SEVERITY", "STATUS", "RULE", "ORG", "PID/SL", "USERNAME");
+            println!(
+                "{:<9} {:<8} {:<32} {:<10} {:<10} {:<16} DETAIL",
+                "SEVERITY", "STATUS", "RULE", "ORG", "PID/SL", "USERNAME"
+            );
             for f in findings {
                 println!(
                     "{:<9} {:<8} {:<32} {:<10} {:<10} {:<16} {}",

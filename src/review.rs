@@ -43,7 +43,10 @@ pub fn fingerprint(rule: &str, org_id: &str, pidsl: &str, username: &str) -> Str
         hash.update(part.as_bytes());
         hash.update([0]);
     }
-    hash.finalize()[..12].iter().map(|b| format!("{b:02x}")).collect()
+    hash.finalize()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn scope_key(request: &ReviewRequest) -> String {
@@ -60,12 +63,19 @@ fn scope_key(request: &ReviewRequest) -> String {
 
 /// Which organizations the request covers, as a mask over `snapshot.orgs`.
 fn scope_mask(snapshot: &Snapshot, request: &ReviewRequest) -> Result<Vec<bool>, UsageError> {
-    let unknown: Vec<&String> =
-        request.org_ids.iter().filter(|id| !snapshot.orgs.iter().any(|o| &o.org_id == *id)).collect();
+    let unknown: Vec<&String> = request
+        .org_ids
+        .iter()
+        .filter(|id| !snapshot.orgs.iter().any(|o| &o.org_id == *id))
+        .collect();
     if !unknown.is_empty() {
         return Err(UsageError(format!(
             "unknown organization(s): {}; `posc-review import` them first",
-            unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            unknown
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     Ok(snapshot
@@ -90,14 +100,34 @@ pub async fn run_review(
     let in_scope = scope_mask(&snapshot, request)?;
     let org_ids: Vec<String> = request.org_ids.clone();
     let run = store
-        .start_run(now, request.as_of, request.cadence.map(|c| c.as_str()), &org_ids, &scope_key(request))
+        .start_run(
+            now,
+            request.as_of,
+            request.cadence.map(|c| c.as_str()),
+            &org_ids,
+            &scope_key(request),
+        )
         .await?;
     let span = tracing::info_span!("review", run_id = %run.id, as_of = %request.as_of);
-    let result = complete(store, settings, request, &snapshot, &in_scope, run.clone(), now).instrument(span).await;
+    let result = complete(
+        store,
+        settings,
+        request,
+        &snapshot,
+        &in_scope,
+        run.clone(),
+        now,
+    )
+    .instrument(span)
+    .await;
     if let Err(e) = &result {
-        let finished = chrono::Utc::now().with_timezone(&settings.review.time_zone).to_rfc3339();
+        let finished = chrono::Utc::now()
+            .with_timezone(&settings.review.time_zone)
+            .to_rfc3339();
         tracing::error!(run_id = %run.id, error = %format!("{e:#}"), "review failed");
-        store.fail_run(&run.id, &format!("{e:#}"), &finished).await?;
+        store
+            .fail_run(&run.id, &format!("{e:#}"), &finished)
+            .await?;
     }
     result
 }
@@ -114,7 +144,11 @@ async fn complete(
     let started = std::time::Instant::now();
     let ctx = RuleContext::new(settings, request.as_of);
     let findings = rules::evaluate(snapshot, &ctx, Some(in_scope));
-    tracing::info!(findings = findings.len(), elapsed_ms = started.elapsed().as_millis() as u64, "rules evaluated");
+    tracing::info!(
+        findings = findings.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "rules evaluated"
+    );
 
     let previous = match store.previous_completed_run(&run.scope_key).await? {
         Some(prev) => store.findings(&prev.id, None, None).await?,
@@ -127,14 +161,36 @@ async fn complete(
     let work_dir = request.out_dir.join(format!(".{}.partial", run.id));
     let files = write_outputs(&work_dir, snapshot, in_scope, &rows)
         .with_context(|| format!("cannot write the run's files into {}", work_dir.display()))?;
-    std::fs::rename(&work_dir, &final_dir)
-        .with_context(|| format!("cannot move {} to {}", work_dir.display(), final_dir.display()))?;
+    std::fs::rename(&work_dir, &final_dir).with_context(|| {
+        format!(
+            "cannot move {} to {}",
+            work_dir.display(),
+            final_dir.display()
+        )
+    })?;
     let files: Vec<PathBuf> = files.iter().map(|f| final_dir.join(f)).collect();
 
-    let reviewed: Vec<String> =
-        snapshot.orgs.iter().zip(in_scope).filter(|(_, s)| **s).map(|(o, _)| o.org_id.clone()).collect();
-    let finished = chrono::Utc::now().with_timezone(&now.timezone()).to_rfc3339();
-    if let Err(e) = store.complete_run(&run, &rows, &reviewed, &run.counts, &final_dir.display().to_string(), &finished).await {
+    let reviewed: Vec<String> = snapshot
+        .orgs
+        .iter()
+        .zip(in_scope)
+        .filter(|(_, s)| **s)
+        .map(|(o, _)| o.org_id.clone())
+        .collect();
+    let finished = chrono::Utc::now()
+        .with_timezone(&now.timezone())
+        .to_rfc3339();
+    if let Err(e) = store
+        .complete_run(
+            &run,
+            &rows,
+            &reviewed,
+            &run.counts,
+            &final_dir.display().to_string(),
+            &finished,
+        )
+        .await
+    {
         let _ = std::fs::remove_dir_all(&final_dir);
         return Err(e);
     }
@@ -147,20 +203,36 @@ async fn complete(
         .filter_map(|r| Severity::parse(&r.severity).ok())
         .max();
     tracing::info!(findings = rows.len(), out_dir = %final_dir.display(), "review completed");
-    Ok(ReviewOutcome { run, out_dir: final_dir, files, worst_unaccepted })
+    Ok(ReviewOutcome {
+        run,
+        out_dir: final_dir,
+        files,
+        worst_unaccepted,
+    })
 }
 
 /// Turns the rules' findings into stored rows: fingerprint, status across runs, first_seen;
 /// counts what is new, open and resolved since `previous`.
-fn classify(snapshot: &Snapshot, run: &RunRecord, findings: &[Finding], previous: &[FindingRow]) -> (Vec<FindingRow>, RunCounts) {
-    let seen_before: HashMap<&str, NaiveDate> = previous.iter().map(|f| (f.fingerprint.as_str(), f.first_seen)).collect();
+fn classify(
+    snapshot: &Snapshot,
+    run: &RunRecord,
+    findings: &[Finding],
+    previous: &[FindingRow],
+) -> (Vec<FindingRow>, RunCounts) {
+    let seen_before: HashMap<&str, NaiveDate> = previous
+        .iter()
+        .map(|f| (f.fingerprint.as_str(), f.first_seen))
+        .collect();
     let mut counts = RunCounts::default();
     let mut still_present = 0;
     let rows: Vec<FindingRow> = findings
         .iter()
         .map(|f| {
             let org_id = &snapshot.orgs[f.org as usize].org_id;
-            let pidsl = f.pidsl.map(|p| snapshot.pidsl(p).pidsl.as_str()).unwrap_or_default();
+            let pidsl = f
+                .pidsl
+                .map(|p| snapshot.pidsl(p).pidsl.as_str())
+                .unwrap_or_default();
             let user = f.user.map(|u| snapshot.user(u));
             let username = user.map(|u| u.username.as_str()).unwrap_or_default();
             let fingerprint = fingerprint(f.rule.name(), org_id, pidsl, username);
@@ -200,7 +272,12 @@ fn classify(snapshot: &Snapshot, run: &RunRecord, findings: &[Finding], previous
     (rows, counts)
 }
 
-fn write_outputs(dir: &Path, snapshot: &Snapshot, in_scope: &[bool], rows: &[FindingRow]) -> anyhow::Result<Vec<&'static str>> {
+fn write_outputs(
+    dir: &Path,
+    snapshot: &Snapshot,
+    in_scope: &[bool],
+    rows: &[FindingRow],
+) -> anyhow::Result<Vec<&'static str>> {
     std::fs::create_dir_all(dir)?;
     report::csv::write_findings(&dir.join("findings.csv"), rows)?;
     report::csv::write_access(&dir.join("access.csv"), snapshot, in_scope)?;
@@ -215,7 +292,10 @@ mod tests {
     fn fingerprints_are_stable_and_ignore_username_case() {
         let a = fingerprint("stale-user", "ORG-GP", "", "CJones");
         assert_eq!(a, fingerprint("stale-user", "ORG-GP", "", "cjones"));
-        assert_ne!(a, fingerprint("stale-user", "ORG-GP", "110000001A", "cjones"));
+        assert_ne!(
+            a,
+            fingerprint("stale-user", "ORG-GP", "110000001A", "cjones")
+        );
         assert_eq!(a.len(), 24);
     }
 }

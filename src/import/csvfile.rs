@@ -18,7 +18,11 @@ pub struct Issue {
 impl fmt::Display for Issue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.column {
-            Some(column) => write!(f, "{}:{}: {}: {}", self.file, self.line, column, self.message),
+            Some(column) => write!(
+                f,
+                "{}:{}: {}: {}",
+                self.file, self.line, column, self.message
+            ),
             None => write!(f, "{}:{}: {}", self.file, self.line, self.message),
         }
     }
@@ -34,7 +38,11 @@ pub struct Issues {
 
 impl Issues {
     pub fn with_cap(cap: usize) -> Self {
-        Issues { kept: Vec::new(), total: 0, cap }
+        Issues {
+            kept: Vec::new(),
+            total: 0,
+            cap,
+        }
     }
 
     pub fn push(&mut self, issue: Issue) {
@@ -50,7 +58,12 @@ impl Issues {
 
     /// The kept issues one per line, then how many more there were.
     pub fn render(&self) -> String {
-        let mut text = self.kept.iter().map(Issue::to_string).collect::<Vec<_>>().join("\n");
+        let mut text = self
+            .kept
+            .iter()
+            .map(Issue::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
         if self.total > self.kept.len() {
             text.push_str(&format!("\n... and {} more", self.total - self.kept.len()));
         }
@@ -65,11 +78,17 @@ pub struct ColumnSpec {
 }
 
 pub const fn required(name: &'static str) -> ColumnSpec {
-    ColumnSpec { name, required: true }
+    ColumnSpec {
+        name,
+        required: true,
+    }
 }
 
 pub const fn optional(name: &'static str) -> ColumnSpec {
-    ColumnSpec { name, required: false }
+    ColumnSpec {
+        name,
+        required: false,
+    }
 }
 
 /// An open input file with its header mapped to the known columns.
@@ -93,7 +112,12 @@ pub struct Row<'f> {
 impl Row<'_> {
     /// The trimmed cell of a known column; `None` when the column is absent or the cell empty.
     pub fn get(&self, column: &str) -> Option<&str> {
-        let index = self.file.spec.iter().position(|c| c.name == column).expect("column is in the spec");
+        let index = self
+            .file
+            .spec
+            .iter()
+            .position(|c| c.name == column)
+            .expect("column is in the spec");
         self.file.positions[index]
             .and_then(|i| self.record.get(i))
             .map(str::trim)
@@ -136,12 +160,18 @@ impl CsvFile {
                 return None;
             }
         };
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(BufReader::with_capacity(1 << 20, file));
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(BufReader::with_capacity(1 << 20, file));
         let headers = match reader.headers() {
             Ok(h) if h.iter().any(|c| !c.trim().is_empty()) => h.clone(),
             Ok(_) => {
                 let expected = spec.iter().map(|c| c.name).collect::<Vec<_>>().join(",");
-                issues.push(file_issue(1, None, format!("the file is empty: expected a header row such as {expected}")));
+                issues.push(file_issue(
+                    1,
+                    None,
+                    format!("the file is empty: expected a header row such as {expected}"),
+                ));
                 return None;
             }
             Err(e) => {
@@ -163,14 +193,28 @@ impl CsvFile {
         }
         for (column, position) in spec.iter().zip(&positions) {
             if column.required && position.is_none() {
-                issues.push(file_issue(1, Some(column.name), "missing required column".into()));
+                issues.push(file_issue(
+                    1,
+                    Some(column.name),
+                    "missing required column".into(),
+                ));
             }
         }
-        Some(CsvFile { display, reader, positions, spec, headers, record: csv::StringRecord::new() })
+        Some(CsvFile {
+            display,
+            reader,
+            positions,
+            spec,
+            headers,
+            record: csv::StringRecord::new(),
+        })
     }
 
     pub fn has_column(&self, column: &str) -> bool {
-        self.spec.iter().zip(&self.positions).any(|(c, p)| c.name == column && p.is_some())
+        self.spec
+            .iter()
+            .zip(&self.positions)
+            .any(|(c, p)| c.name == column && p.is_some())
     }
 
     /// Calls `each` for every well-formed row (see [`CsvFile::next_row`]).
@@ -188,7 +232,11 @@ impl CsvFile {
                 Ok(false) => return None,
                 Ok(true) => {
                     let line = self.record.position().map_or(0, |p| p.line());
-                    return Some(Row { line, record: &self.record, file: self });
+                    return Some(Row {
+                        line,
+                        record: &self.record,
+                        file: self,
+                    });
                 }
                 Err(e) => {
                     let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
@@ -216,8 +264,12 @@ fn utf8_column(e: &csv::Error, headers: &csv::StringRecord) -> Option<String> {
 
 fn csv_error_message(e: &csv::Error) -> String {
     match e.kind() {
-        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8: save the file as UTF-8 and import again".into(),
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+        csv::ErrorKind::Utf8 { .. } => {
+            "not valid UTF-8: save the file as UTF-8 and import again".into()
+        }
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
             format!("{len} fields where the header has {expected_len}")
         }
         csv::ErrorKind::Io(io) => format!("cannot read: {io}"),

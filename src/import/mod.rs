@@ -11,8 +11,8 @@ pub use csvfile::{Issue, Issues};
 
 use crate::config::Settings;
 use crate::domain::{
-    parse_bool, parse_date, parse_dob_mmdd, parse_ssn_last4, timestamp_date, Cadence, Email, OrgKind, PidSl,
-    Role, Services, UserStatus,
+    parse_bool, parse_date, parse_dob_mmdd, parse_ssn_last4, timestamp_date, Cadence, Email,
+    OrgKind, PidSl, Role, Services, UserStatus,
 };
 use crate::progress;
 use crate::snapshot::Personal;
@@ -36,8 +36,13 @@ const ORGANIZATIONS: &[ColumnSpec] = &[
     required("management_emails"),
     optional("last_review_on"),
 ];
-const PIDSLS: &[ColumnSpec] =
-    &[required("pidsl"), required("org_id"), optional("name"), optional("provider_type"), optional("active")];
+const PIDSLS: &[ColumnSpec] = &[
+    required("pidsl"),
+    required("org_id"),
+    optional("name"),
+    optional("provider_type"),
+    optional("active"),
+];
 const USERS: &[ColumnSpec] = &[
     required("username"),
     required("first_name"),
@@ -63,7 +68,11 @@ const ACCESS: &[ColumnSpec] = &[
     optional("granted_on"),
     optional("expires_on"),
 ];
-const ROSTER: &[ColumnSpec] = &[optional("username"), optional("email"), required("terminated_on")];
+const ROSTER: &[ColumnSpec] = &[
+    optional("username"),
+    optional("email"),
+    required("terminated_on"),
+];
 
 /// The input was invalid: every problem found, and nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -91,14 +100,22 @@ struct Check<'a, 'r> {
 
 impl<'a, 'r> Check<'a, 'r> {
     fn new(row: &'a Row<'r>) -> Self {
-        Check { row, issues: Vec::new() }
+        Check {
+            row,
+            issues: Vec::new(),
+        }
     }
 
     /// A required cell, parsed.
-    fn required<T>(&mut self, column: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+    fn required<T>(
+        &mut self,
+        column: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
         match self.row.get(column) {
             None => {
-                self.issues.push(self.row.issue(column, "required value is empty"));
+                self.issues
+                    .push(self.row.issue(column, "required value is empty"));
                 None
             }
             Some(cell) => self.parsed(column, parse(cell)),
@@ -106,7 +123,11 @@ impl<'a, 'r> Check<'a, 'r> {
     }
 
     /// An optional cell, parsed; `Some(None)` when empty.
-    fn optional<T>(&mut self, column: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<Option<T>> {
+    fn optional<T>(
+        &mut self,
+        column: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<Option<T>> {
         match self.row.get(column) {
             None => Some(None),
             Some(cell) => self.parsed(column, parse(cell)).map(Some),
@@ -118,7 +139,9 @@ impl<'a, 'r> Check<'a, 'r> {
     }
 
     fn parsed<T>(&mut self, column: &str, result: Result<T, String>) -> Option<T> {
-        result.map_err(|message| self.issues.push(self.row.issue(column, message))).ok()
+        result
+            .map_err(|message| self.issues.push(self.row.issue(column, message)))
+            .ok()
     }
 
     fn fail(&mut self, column: &str, message: impl Into<String>) {
@@ -149,8 +172,12 @@ fn parse_org(row: &Row) -> Result<OrgRow, Vec<Issue>> {
         Some(OrgRow {
             org_id: c.required("org_id", text)?,
             name: c.required("name", text)?,
-            kind: c.optional("kind", OrgKind::parse)?.unwrap_or(OrgKind::Provider),
-            cadence: c.optional("review_cadence", Cadence::parse)?.unwrap_or(Cadence::Quarterly),
+            kind: c
+                .optional("kind", OrgKind::parse)?
+                .unwrap_or(OrgKind::Provider),
+            cadence: c
+                .optional("review_cadence", Cadence::parse)?
+                .unwrap_or(Cadence::Quarterly),
             management_emails: c.required("management_emails", email_list)?,
             last_review_on: c.optional("last_review_on", parse_date)?,
         })
@@ -187,7 +214,9 @@ fn parse_user(row: &Row, zone: chrono_tz::Tz) -> Result<UserRow, Vec<Issue>> {
     let org_id = c.required("org_id", text);
     let status = c.optional("status", UserStatus::parse);
     let created_on = c.optional("created_on", parse_date);
-    let last_login_at = c.optional("last_login_at", |cell| timestamp_date(cell, zone).map(|_| cell.to_string()));
+    let last_login_at = c.optional("last_login_at", |cell| {
+        timestamp_date(cell, zone).map(|_| cell.to_string())
+    });
     let terms_accepted_on = c.optional("terms_accepted_on", parse_date);
     let terminated_on = c.optional("terminated_on", parse_date);
     let dob_mmdd = c.optional("dob_mmdd", parse_dob_mmdd);
@@ -260,7 +289,12 @@ fn parse_roster(row: &Row) -> Result<RosterEntry, Vec<Issue>> {
         c.fail("username", "a roster row needs a username or an email");
     }
     let terminated_on = c.required("terminated_on", parse_date);
-    let parsed = terminated_on.map(|terminated_on| RosterEntry { line: row.line, username, email, terminated_on });
+    let parsed = terminated_on.map(|terminated_on| RosterEntry {
+        line: row.line,
+        username,
+        email,
+        terminated_on,
+    });
     finish(c, parsed)
 }
 
@@ -286,13 +320,27 @@ struct Validated {
 }
 
 /// Imports the snapshot in `dir`; see the module documentation.
-pub async fn import_dir(store: &Store, settings: &Settings, dir: &Path, merge: bool) -> anyhow::Result<ImportSummary> {
+pub async fn import_dir(
+    store: &Store,
+    settings: &Settings,
+    dir: &Path,
+    merge: bool,
+) -> anyhow::Result<ImportSummary> {
     if !dir.is_dir() {
         let mut issues = Issues::with_cap(MAX_ERRORS_LISTED);
-        issues.push(Issue { file: dir.display().to_string(), line: 0, column: None, message: "not a directory".into() });
+        issues.push(Issue {
+            file: dir.display().to_string(),
+            line: 0,
+            column: None,
+            message: "not a directory".into(),
+        });
         return Err(InvalidSnapshot(issues).into());
     }
-    let known = if merge { store.known_accounts().await? } else { KnownAccounts::default() };
+    let known = if merge {
+        store.known_accounts().await?
+    } else {
+        KnownAccounts::default()
+    };
     let mut warnings = Vec::new();
     let validated = validate(dir, settings, &known, &mut warnings)?;
     let summary = ImportSummary {
@@ -329,14 +377,26 @@ fn validate(
 
     let mut orgs = Vec::new();
     let mut org_ids: HashSet<String> = HashSet::new();
-    if let Some(mut file) = CsvFile::open(dir, "organizations.csv", ORGANIZATIONS, &mut issues, warnings) {
+    if let Some(mut file) = CsvFile::open(
+        dir,
+        "organizations.csv",
+        ORGANIZATIONS,
+        &mut issues,
+        warnings,
+    ) {
         let mut row_issues = Vec::new();
         file.for_each_row(&mut issues, |row| match parse_org(row) {
             Ok(org) if !org_ids.insert(org.org_id.clone()) => {
                 row_issues.push(row.issue("org_id", format!("duplicate org_id {:?}", org.org_id)))
             }
             Ok(org) => orgs.push(org),
-            Err(e) => row_issues.extend(e),
+            Err(e) => {
+                // Remember the key anyway, so rows that refer to it raise no further errors.
+                if let Some(org_id) = row.get("org_id") {
+                    org_ids.insert(org_id.to_string());
+                }
+                row_issues.extend(e)
+            }
         });
         row_issues.into_iter().for_each(|i| issues.push(i));
     }
@@ -350,15 +410,23 @@ fn validate(
             Ok(p) if !pidsl_keys.insert(p.pidsl.as_str().to_string()) => {
                 row_issues.push(row.issue("pidsl", format!("duplicate PID/SL {}", p.pidsl)))
             }
-            Ok(p) if !org_exists(&p.org_id) => {
-                row_issues.push(row.issue("org_id", format!("unknown org_id {:?}: not in organizations.csv", p.org_id)))
-            }
+            Ok(p) if !org_exists(&p.org_id) => row_issues.push(row.issue(
+                "org_id",
+                format!("unknown org_id {:?}: not in organizations.csv", p.org_id),
+            )),
             Ok(p) => pidsls.push(p),
-            Err(e) => row_issues.extend(e),
+            Err(e) => {
+                if let Some(pidsl) = row.get("pidsl").and_then(|cell| PidSl::parse(cell).ok()) {
+                    pidsl_keys.insert(pidsl.as_str().to_string());
+                }
+                row_issues.extend(e)
+            }
         });
         row_issues.into_iter().for_each(|i| issues.push(i));
     }
-    let pidsl_exists = |pidsl: &PidSl| pidsl_keys.contains(pidsl.as_str()) || known.pidsls.contains(pidsl.as_str());
+    let pidsl_exists = |pidsl: &PidSl| {
+        pidsl_keys.contains(pidsl.as_str()) || known.pidsls.contains(pidsl.as_str())
+    };
 
     // The roster is read first (it is small) so that users.csv's pass only remembers the
     // emails the roster names.
@@ -422,14 +490,22 @@ fn validate(
                     }
                     user_ids.insert(key, id);
                 }
-                Err(e) => row_issues.extend(e),
+                Err(e) => {
+                    if let Some(username) = row.get("username") {
+                        user_ids.entry(username.to_lowercase()).or_insert(0);
+                    }
+                    row_issues.extend(e)
+                }
             }
         });
         row_issues.into_iter().for_each(|i| issues.push(i));
     }
     let user_id = |username: &str| {
         let key = username.to_lowercase();
-        user_ids.get(&key).or_else(|| known.users.get(&key)).copied()
+        user_ids
+            .get(&key)
+            .or_else(|| known.users.get(&key))
+            .copied()
     };
 
     let mut access_rows = 0;
@@ -443,16 +519,25 @@ fn validate(
                     Ok(draft) => {
                         let id = user_id(&draft.username);
                         if id.is_none() {
-                            row_issues.push(row.issue("username", format!("unknown username {:?}: not in users.csv", draft.username)));
+                            row_issues.push(row.issue(
+                                "username",
+                                format!("unknown username {:?}: not in users.csv", draft.username),
+                            ));
                         }
                         if !pidsl_exists(&draft.row.pidsl) {
-                            row_issues.push(row.issue("pidsl", format!("unknown PID/SL {}: not in pidsls.csv", draft.row.pidsl)));
+                            row_issues.push(row.issue(
+                                "pidsl",
+                                format!("unknown PID/SL {}: not in pidsls.csv", draft.row.pidsl),
+                            ));
                         }
                         if let Some(id) = id {
                             if !pairs.insert((id, draft.row.pidsl.clone())) {
                                 row_issues.push(row.issue(
                                     "pidsl",
-                                    format!("duplicate access row for {} on {}", draft.username, draft.row.pidsl),
+                                    format!(
+                                        "duplicate access row for {} on {}",
+                                        draft.username, draft.row.pidsl
+                                    ),
                                 ));
                             }
                         }
@@ -466,7 +551,9 @@ fn validate(
     }
     bar.finish_and_clear();
     for (role, count) in unknown_roles.into_iter().filter(|(_, n)| *n > 1) {
-        warnings.push(format!("users.csv: job_role {role:?} is unknown on {count} rows in all"));
+        warnings.push(format!(
+            "users.csv: job_role {role:?} is unknown on {count} rows in all"
+        ));
     }
     if !issues.is_empty() {
         return Err(InvalidSnapshot(issues).into());
@@ -486,7 +573,11 @@ fn validate(
             (None, None) => Vec::new(),
         };
         if matched.is_empty() {
-            let who = entry.username.as_deref().or(entry.email.as_deref()).unwrap_or_default();
+            let who = entry
+                .username
+                .as_deref()
+                .or(entry.email.as_deref())
+                .unwrap_or_default();
             warnings.push(format!(
                 "{}:{}: roster row for {who:?} matches no user; ignored",
                 dir.join("roster.csv").display(),
@@ -513,27 +604,37 @@ fn validate(
 }
 
 /// The second pass: one transaction for the whole snapshot.
-async fn write(store: &Store, settings: &Settings, dir: &Path, merge: bool, v: &Validated) -> anyhow::Result<()> {
+async fn write(
+    store: &Store,
+    settings: &Settings,
+    dir: &Path,
+    merge: bool,
+    v: &Validated,
+) -> anyhow::Result<()> {
     let zone = settings.review.time_zone;
-    let mut tx = store.pool().begin().await.context("cannot start the import transaction")?;
+    let mut tx = store
+        .pool()
+        .begin()
+        .await
+        .context("cannot start the import transaction")?;
     if !merge {
         store.clear_accounts(&mut tx).await?;
     }
     store.write_orgs(&mut tx, &v.orgs).await?;
     store.write_pidsls(&mut tx, &v.pidsls).await?;
 
-    let bar = progress::bar(Some((v.users + v.access_rows) as u64), "writing users and access");
+    let bar = progress::bar(
+        Some((v.users + v.access_rows) as u64),
+        "writing users and access",
+    );
     // Both files were validated; an issue now means a file changed under us.
     let mut issues = Issues::with_cap(MAX_ERRORS_LISTED);
     let mut written_ids = HashSet::new();
-    let mut file = CsvFile::open(dir, "users.csv", USERS, &mut issues, &mut Vec::new()).context("users.csv vanished")?;
+    let mut file = CsvFile::open(dir, "users.csv", USERS, &mut issues, &mut Vec::new())
+        .context("users.csv vanished")?;
     let mut users = Vec::with_capacity(WRITE_BATCH);
-    loop {
-        let user = match file.next_row(&mut issues) {
-            Some(row) => parse_user(&row, zone).map_err(|_| ()),
-            None => break,
-        };
-        if let Ok(mut user) = user {
+    while let Some(row) = file.next_row(&mut issues) {
+        if let Ok(mut user) = parse_user(&row, zone) {
             user.id = v.user_ids[&user.username.to_lowercase()];
             if let Some(date) = v.roster.get(&user.id) {
                 user.terminated_on = Some(*date);
@@ -551,15 +652,11 @@ async fn write(store: &Store, settings: &Settings, dir: &Path, merge: bool, v: &
     bar.inc(users.len() as u64);
 
     if dir.join("access.csv").exists() {
-        let mut file =
-            CsvFile::open(dir, "access.csv", ACCESS, &mut issues, &mut Vec::new()).context("access.csv vanished")?;
+        let mut file = CsvFile::open(dir, "access.csv", ACCESS, &mut issues, &mut Vec::new())
+            .context("access.csv vanished")?;
         let mut access = Vec::with_capacity(WRITE_BATCH);
-        loop {
-            let draft = match file.next_row(&mut issues) {
-                Some(row) => parse_access(&row).map_err(|_| ()),
-                None => break,
-            };
-            if let Ok(mut draft) = draft {
+        while let Some(row) = file.next_row(&mut issues) {
+            if let Ok(mut draft) = parse_access(&row) {
                 let key = draft.username.to_lowercase();
                 match v.user_ids.get(&key) {
                     Some(id) => draft.row.user_id = *id,
@@ -577,11 +674,18 @@ async fn write(store: &Store, settings: &Settings, dir: &Path, merge: bool, v: &
     }
     bar.finish_and_clear();
     if !issues.is_empty() {
-        anyhow::bail!("the input files changed during the import; nothing was written:\n{}", issues.render());
+        anyhow::bail!(
+            "the input files changed during the import; nothing was written:\n{}",
+            issues.render()
+        );
     }
     // Roster matches of users that are only in the store (a --merge import).
-    let store_only: Vec<(i64, NaiveDate)> =
-        v.roster.iter().filter(|(id, _)| !written_ids.contains(*id)).map(|(id, d)| (*id, *d)).collect();
+    let store_only: Vec<(i64, NaiveDate)> = v
+        .roster
+        .iter()
+        .filter(|(id, _)| !written_ids.contains(*id))
+        .map(|(id, d)| (*id, *d))
+        .collect();
     store.set_terminated(&mut tx, &store_only).await?;
     tx.commit().await.context("cannot commit the import")?;
     Ok(())

@@ -41,18 +41,26 @@ pub const ACCESS_COLUMNS: [&str; 11] = [
 
 /// A CSV writer with a UTF-8 byte-order mark, so spreadsheets read the names right.
 fn writer(path: &Path) -> anyhow::Result<csv::Writer<BufWriter<File>>> {
-    let mut file = BufWriter::with_capacity(1 << 20, File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
+    let mut file = BufWriter::with_capacity(
+        1 << 20,
+        File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+    );
     file.write_all("\u{feff}".as_bytes())?;
     Ok(csv::Writer::from_writer(file))
 }
 
-fn write_safe_record<'a>(out: &mut csv::Writer<BufWriter<File>>, cells: impl IntoIterator<Item = &'a str>) -> csv::Result<()> {
+fn write_safe_record<'a>(
+    out: &mut csv::Writer<BufWriter<File>>,
+    cells: impl IntoIterator<Item = &'a str>,
+) -> csv::Result<()> {
     out.write_record(cells.into_iter().map(|c| spreadsheet_safe(c).into_owned()))
 }
 
 /// One findings.csv record, spreadsheet-safe, in FINDINGS_COLUMNS order.
 pub fn finding_record(f: &FindingRow) -> [String; 12] {
-    let remediation = RuleId::parse(&f.rule).map(|r| r.rule().remediation).unwrap_or_default();
+    let remediation = RuleId::parse(&f.rule)
+        .map(|r| r.rule().remediation)
+        .unwrap_or_default();
     [
         f.run_id.as_str(),
         &f.rule,
@@ -76,7 +84,8 @@ pub fn write_findings(path: &Path, findings: &[FindingRow]) -> anyhow::Result<()
     for f in findings {
         out.write_record(finding_record(f))?;
     }
-    out.flush().with_context(|| format!("cannot write {}", path.display()))?;
+    out.flush()
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
@@ -93,7 +102,10 @@ pub fn write_access(path: &Path, snapshot: &Snapshot, in_scope: &[bool]) -> anyh
             continue;
         }
         let services = access.services.to_string();
-        let terminated_on = user.terminated_on.map(|d| d.to_string()).unwrap_or_default();
+        let terminated_on = user
+            .terminated_on
+            .map(|d| d.to_string())
+            .unwrap_or_default();
         write_safe_record(
             &mut out,
             [
@@ -102,7 +114,11 @@ pub fn write_access(path: &Path, snapshot: &Snapshot, in_scope: &[bool]) -> anyh
                 &user.username,
                 &user.full_name(),
                 &snapshot.orgs[user.org as usize].org_id,
-                if snapshot.is_linked(access) { "yes" } else { "no" },
+                if snapshot.is_linked(access) {
+                    "yes"
+                } else {
+                    "no"
+                },
                 access.role.as_str(),
                 &services,
                 user.last_login_at.as_deref().unwrap_or_default(),
@@ -112,6 +128,7 @@ pub fn write_access(path: &Path, snapshot: &Snapshot, in_scope: &[bool]) -> anyh
         )?;
         rows += 1;
     }
-    out.flush().with_context(|| format!("cannot write {}", path.display()))?;
+    out.flush()
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(rows)
 }

@@ -76,8 +76,11 @@ fn date_text(date: Option<NaiveDate>) -> Option<String> {
 }
 
 fn stored_date(column: &str, text: Option<String>) -> anyhow::Result<Option<NaiveDate>> {
-    text.map(|t| NaiveDate::parse_from_str(&t, "%Y-%m-%d").with_context(|| format!("bad date {t:?} in {column}")))
-        .transpose()
+    text.map(|t| {
+        NaiveDate::parse_from_str(&t, "%Y-%m-%d")
+            .with_context(|| format!("bad date {t:?} in {column}"))
+    })
+    .transpose()
 }
 
 fn non_empty(text: String) -> Option<String> {
@@ -91,11 +94,18 @@ impl Store {
             Backend::Postgres => "TRUNCATE access, users, pidsls, organizations",
             Backend::Sqlite => "DELETE FROM access; DELETE FROM users; DELETE FROM pidsls; DELETE FROM organizations;",
         };
-        sqlx::raw_sql(sql).execute(conn).await.context("cannot empty the account store")?;
+        sqlx::raw_sql(sql)
+            .execute(conn)
+            .await
+            .context("cannot empty the account store")?;
         Ok(())
     }
 
-    pub(crate) async fn write_orgs(&self, conn: &mut AnyConnection, rows: &[OrgRow]) -> anyhow::Result<()> {
+    pub(crate) async fn write_orgs(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[OrgRow],
+    ) -> anyhow::Result<()> {
         insert_batched(
             conn,
             "INSERT INTO organizations (org_id, name, kind, review_cadence, management_emails, last_review_on)",
@@ -116,7 +126,11 @@ impl Store {
         .await
     }
 
-    pub(crate) async fn write_pidsls(&self, conn: &mut AnyConnection, rows: &[PidSlRow]) -> anyhow::Result<()> {
+    pub(crate) async fn write_pidsls(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[PidSlRow],
+    ) -> anyhow::Result<()> {
         insert_batched(
             conn,
             "INSERT INTO pidsls (pidsl, org_id, name, provider_type, active)",
@@ -135,7 +149,11 @@ impl Store {
         .await
     }
 
-    pub(crate) async fn write_users(&self, conn: &mut AnyConnection, rows: &[UserRow]) -> anyhow::Result<()> {
+    pub(crate) async fn write_users(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[UserRow],
+    ) -> anyhow::Result<()> {
         insert_batched(
             conn,
             "INSERT INTO users (id, username, username_key, first_name, last_name, middle_initial, phone, email, \
@@ -171,7 +189,11 @@ impl Store {
         .await
     }
 
-    pub(crate) async fn write_access(&self, conn: &mut AnyConnection, rows: &[AccessRow]) -> anyhow::Result<()> {
+    pub(crate) async fn write_access(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[AccessRow],
+    ) -> anyhow::Result<()> {
         insert_batched(
             conn,
             "INSERT INTO access (user_id, pidsl, role, services, granted_on, expires_on)",
@@ -192,7 +214,11 @@ impl Store {
     }
 
     /// Sets terminated_on for users already in the store (a roster applied by `--merge`).
-    pub(crate) async fn set_terminated(&self, conn: &mut AnyConnection, updates: &[(i64, NaiveDate)]) -> anyhow::Result<()> {
+    pub(crate) async fn set_terminated(
+        &self,
+        conn: &mut AnyConnection,
+        updates: &[(i64, NaiveDate)],
+    ) -> anyhow::Result<()> {
         for (id, date) in updates {
             sqlx::query("UPDATE users SET terminated_on = $1 WHERE id = $2")
                 .bind(date.format("%Y-%m-%d").to_string())
@@ -222,7 +248,11 @@ impl Store {
             let id: i64 = row.try_get(0)?;
             let email: String = row.try_get(2)?;
             known.users.insert(row.try_get(1)?, id);
-            known.emails.entry(email.to_lowercase()).or_default().push(id);
+            known
+                .emails
+                .entry(email.to_lowercase())
+                .or_default()
+                .push(id);
             known.max_user_id = known.max_user_id.max(id);
         }
         Ok(known)
@@ -236,7 +266,12 @@ impl Store {
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok([row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?])
+        Ok([
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        ])
     }
 
     /// Loads the whole account store into memory with four bulk queries.
@@ -255,17 +290,29 @@ impl Store {
                 org_id,
                 name: row.try_get(1)?,
                 kind: OrgKind::parse(&row.try_get::<String, _>(2)?).map_err(anyhow::Error::msg)?,
-                cadence: Cadence::parse(&row.try_get::<String, _>(3)?).map_err(anyhow::Error::msg)?,
-                management_emails: emails.split(';').filter(|e| !e.is_empty()).map(str::to_string).collect(),
+                cadence: Cadence::parse(&row.try_get::<String, _>(3)?)
+                    .map_err(anyhow::Error::msg)?,
+                management_emails: emails
+                    .split(';')
+                    .filter(|e| !e.is_empty())
+                    .map(str::to_string)
+                    .collect(),
                 last_review_on: stored_date("last_review_on", row.try_get(5)?)?,
             });
         }
         drop(rows);
-        let org_of = |org_id: &str| org_index.get(org_id).copied().with_context(|| format!("unknown org_id {org_id:?} in the store"));
+        let org_of = |org_id: &str| {
+            org_index
+                .get(org_id)
+                .copied()
+                .with_context(|| format!("unknown org_id {org_id:?} in the store"))
+        };
 
         let mut pidsl_index = HashMap::new();
-        let mut rows =
-            sqlx::query("SELECT pidsl, org_id, name, provider_type, active FROM pidsls ORDER BY pidsl").fetch(&self.pool);
+        let mut rows = sqlx::query(
+            "SELECT pidsl, org_id, name, provider_type, active FROM pidsls ORDER BY pidsl",
+        )
+        .fetch(&self.pool);
         while let Some(row) = rows.try_next().await? {
             let pidsl = PidSl::parse(&row.try_get::<String, _>(0)?).map_err(anyhow::Error::msg)?;
             pidsl_index.insert(pidsl.as_str().to_string(), snapshot.pidsls.len() as u32);
@@ -302,7 +349,8 @@ impl Store {
                 email: row.try_get(6)?,
                 org: org_of(&row.try_get::<String, _>(7)?)?,
                 job_role: non_empty(row.try_get(8)?),
-                status: UserStatus::parse(&row.try_get::<String, _>(9)?).map_err(anyhow::Error::msg)?,
+                status: UserStatus::parse(&row.try_get::<String, _>(9)?)
+                    .map_err(anyhow::Error::msg)?,
                 created_on: stored_date("created_on", row.try_get(10)?)?,
                 last_login_at,
                 last_login_on,
@@ -314,14 +362,20 @@ impl Store {
         }
         drop(rows);
 
-        let mut rows =
-            sqlx::query("SELECT user_id, pidsl, role, services, granted_on, expires_on FROM access").fetch(&self.pool);
+        let mut rows = sqlx::query(
+            "SELECT user_id, pidsl, role, services, granted_on, expires_on FROM access",
+        )
+        .fetch(&self.pool);
         while let Some(row) = rows.try_next().await? {
             let user_id: i64 = row.try_get(0)?;
             let pidsl: String = row.try_get(1)?;
             snapshot.access.push(Access {
-                user: *user_index.get(&user_id).with_context(|| format!("access row for unknown user id {user_id}"))?,
-                pidsl: *pidsl_index.get(&pidsl).with_context(|| format!("access row for unknown PID/SL {pidsl}"))?,
+                user: *user_index
+                    .get(&user_id)
+                    .with_context(|| format!("access row for unknown user id {user_id}"))?,
+                pidsl: *pidsl_index
+                    .get(&pidsl)
+                    .with_context(|| format!("access row for unknown PID/SL {pidsl}"))?,
                 role: Role::parse(&row.try_get::<String, _>(2)?).map_err(anyhow::Error::msg)?,
                 services: Services::from_bits(row.try_get(3)?).map_err(anyhow::Error::msg)?,
                 granted_on: stored_date("granted_on", row.try_get(4)?)?,

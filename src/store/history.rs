@@ -94,7 +94,11 @@ fn run_from_row(row: AnyRow) -> anyhow::Result<RunRecord> {
         id: row.try_get(0)?,
         as_of: NaiveDate::parse_from_str(&row.try_get::<String, _>(1)?, "%Y-%m-%d")?,
         cadence: row.try_get(2)?,
-        org_ids: org_ids.split(';').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        org_ids: org_ids
+            .split(';')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
         scope_key: row.try_get(4)?,
         started_at: row.try_get(5)?,
         finished_at: row.try_get(6)?,
@@ -134,11 +138,15 @@ impl Store {
     ) -> anyhow::Result<RunRecord> {
         let prefix = started.format("%Y%m%d").to_string();
         for _ in 0..20 {
-            let last: Option<String> = sqlx::query_scalar("SELECT MAX(id) FROM runs WHERE id LIKE $1")
-                .bind(format!("{prefix}-%"))
-                .fetch_one(&self.pool)
-                .await?;
-            let sequence = last.and_then(|id| id[prefix.len() + 1..].parse::<u32>().ok()).unwrap_or(0) + 1;
+            let last: Option<String> =
+                sqlx::query_scalar("SELECT MAX(id) FROM runs WHERE id LIKE $1")
+                    .bind(format!("{prefix}-%"))
+                    .fetch_one(&self.pool)
+                    .await?;
+            let sequence = last
+                .and_then(|id| id[prefix.len() + 1..].parse::<u32>().ok())
+                .unwrap_or(0)
+                + 1;
             let run = RunRecord {
                 id: format!("{prefix}-{sequence:03}"),
                 as_of,
@@ -186,23 +194,35 @@ impl Store {
         finished_at: &str,
     ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
-        insert_batched(&mut tx, &format!("INSERT INTO findings ({FINDING_COLUMNS})"), 11, "", findings, |q, f| {
-            q.bind(f.run_id.as_str())
-                .bind(f.fingerprint.as_str())
-                .bind(f.rule.as_str())
-                .bind(f.severity.as_str())
-                .bind(f.status.as_str())
-                .bind(f.org_id.as_str())
-                .bind(f.pidsl.as_str())
-                .bind(f.username.as_str())
-                .bind(f.user_name.as_str())
-                .bind(f.detail.as_str())
-                .bind(f.first_seen.format("%Y-%m-%d").to_string())
-        })
+        insert_batched(
+            &mut tx,
+            &format!("INSERT INTO findings ({FINDING_COLUMNS})"),
+            11,
+            "",
+            findings,
+            |q, f| {
+                q.bind(f.run_id.as_str())
+                    .bind(f.fingerprint.as_str())
+                    .bind(f.rule.as_str())
+                    .bind(f.severity.as_str())
+                    .bind(f.status.as_str())
+                    .bind(f.org_id.as_str())
+                    .bind(f.pidsl.as_str())
+                    .bind(f.username.as_str())
+                    .bind(f.user_name.as_str())
+                    .bind(f.detail.as_str())
+                    .bind(f.first_seen.format("%Y-%m-%d").to_string())
+            },
+        )
         .await?;
-        insert_batched(&mut tx, "INSERT INTO run_orgs (run_id, org_id)", 2, "", reviewed_org_ids, |q, org_id| {
-            q.bind(run.id.clone()).bind(org_id.as_str())
-        })
+        insert_batched(
+            &mut tx,
+            "INSERT INTO run_orgs (run_id, org_id)",
+            2,
+            "",
+            reviewed_org_ids,
+            |q, org_id| q.bind(run.id.clone()).bind(org_id.as_str()),
+        )
         .await?;
         sqlx::query("UPDATE runs SET status = $1, finished_at = $2, counts = $3, out_dir = $4 WHERE id = $5")
             .bind(RunStatus::Completed.as_str())
@@ -216,7 +236,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn fail_run(&self, run_id: &str, error: &str, finished_at: &str) -> anyhow::Result<()> {
+    pub async fn fail_run(
+        &self,
+        run_id: &str,
+        error: &str,
+        finished_at: &str,
+    ) -> anyhow::Result<()> {
         sqlx::query("UPDATE runs SET status = $1, error = $2, finished_at = $3 WHERE id = $4")
             .bind(RunStatus::Failed.as_str())
             .bind(error)
@@ -229,7 +254,10 @@ impl Store {
     }
 
     /// The latest completed run of the same scope, the one a new run is compared with.
-    pub async fn previous_completed_run(&self, scope_key: &str) -> anyhow::Result<Option<RunRecord>> {
+    pub async fn previous_completed_run(
+        &self,
+        scope_key: &str,
+    ) -> anyhow::Result<Option<RunRecord>> {
         sqlx::query(&format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE scope_key = $1 AND status = 'completed' ORDER BY id DESC LIMIT 1"
         ))
@@ -241,7 +269,9 @@ impl Store {
     }
 
     pub async fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
-        let rows = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id")).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter().map(run_from_row).collect()
     }
 
@@ -255,24 +285,31 @@ impl Store {
     }
 
     pub async fn latest_completed_run(&self) -> anyhow::Result<Option<RunRecord>> {
-        sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE status = 'completed' ORDER BY id DESC LIMIT 1"))
-            .fetch_optional(&self.pool)
-            .await?
-            .map(run_from_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'completed' ORDER BY id DESC LIMIT 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await?
+        .map(run_from_row)
+        .transpose()
     }
 
     /// A run's findings, optionally of one rule and one status, most severe first.
-    pub async fn findings(&self, run_id: &str, rule: Option<&str>, status: Option<&str>) -> anyhow::Result<Vec<FindingRow>> {
+    pub async fn findings(
+        &self,
+        run_id: &str,
+        rule: Option<&str>,
+        status: Option<&str>,
+    ) -> anyhow::Result<Vec<FindingRow>> {
         let sql = format!(
             "SELECT {FINDING_COLUMNS} FROM findings WHERE run_id = $1 AND ($2 IS NULL OR rule = $2) \
              AND ($3 IS NULL OR status = $3)"
         );
         let mut rows = sqlx::query(&sql)
-        .bind(run_id)
-        .bind(rule)
-        .bind(status)
-        .fetch(&self.pool);
+            .bind(run_id)
+            .bind(rule)
+            .bind(status)
+            .fetch(&self.pool);
         let mut findings = Vec::new();
         while let Some(row) = rows.try_next().await? {
             findings.push(finding_from_row(row)?);
@@ -291,7 +328,10 @@ impl Store {
         rows.into_iter()
             .map(|row| {
                 let as_of: String = row.try_get(1)?;
-                Ok((row.try_get(0)?, NaiveDate::parse_from_str(&as_of, "%Y-%m-%d")?))
+                Ok((
+                    row.try_get(0)?,
+                    NaiveDate::parse_from_str(&as_of, "%Y-%m-%d")?,
+                ))
             })
             .collect()
     }

@@ -51,7 +51,8 @@ impl Store {
             }
             _ => url.to_string(),
         };
-        let options = AnyConnectOptions::from_str(&url).with_context(|| format!("invalid database URL {}", redact_url(&url)))?;
+        let options = AnyConnectOptions::from_str(&url)
+            .with_context(|| format!("invalid database URL {}", redact_url(&url)))?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .acquire_timeout(Duration::from_secs(30))
@@ -79,7 +80,10 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
-        migrator.run(&self.pool).await.context("cannot migrate the database")
+        migrator
+            .run(&self.pool)
+            .await
+            .context("cannot migrate the database")
     }
 
     pub fn backend(&self) -> Backend {
@@ -132,8 +136,11 @@ pub(crate) async fn insert_batched<T>(
             partial_sql = values_sql(head, columns, chunk.len(), tail);
             &partial_sql
         };
-        let query = chunk.iter().fold(sqlx::query(sql), |q, row| bind(q, row));
-        query.execute(&mut *conn).await.with_context(|| format!("cannot write: {head}"))?;
+        let query = chunk.iter().fold(sqlx::query(sql), &bind);
+        query
+            .execute(&mut *conn)
+            .await
+            .with_context(|| format!("cannot write: {head}"))?;
     }
     Ok(())
 }
@@ -166,12 +173,21 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted_from_urls() {
-        assert_eq!(redact_url("postgres://review:s3cret@db/posc"), "postgres://review:***@db/posc");
-        assert_eq!(redact_url("sqlite://posc-review.db"), "sqlite://posc-review.db");
+        assert_eq!(
+            redact_url("postgres://review:s3cret@db/posc"),
+            "postgres://review:***@db/posc"
+        );
+        assert_eq!(
+            redact_url("sqlite://posc-review.db"),
+            "sqlite://posc-review.db"
+        );
     }
 
     #[test]
     fn values_sql_numbers_every_placeholder() {
-        assert_eq!(values_sql("INSERT INTO t (a, b)", 2, 2, ""), "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4) ");
+        assert_eq!(
+            values_sql("INSERT INTO t (a, b)", 2, 2, ""),
+            "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4) "
+        );
     }
 }

@@ -1,0 +1,184 @@
+//! Shared test helpers: a fresh database per test on every backend, the binary, and copies of
+//! the sample snapshots.
+#![allow(dead_code)]
+
+use sqlx::Connection;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The project's sample snapshots (shared/samples beside the repository).
+pub fn samples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples")
+}
+
+pub fn scenario4() -> PathBuf {
+    samples_dir().join("scenario4")
+}
+
+/// A fresh database that is dropped with the value.
+pub struct TestDb {
+    pub url: String,
+    pub backend: &'static str,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        TestDb {
+            url,
+            backend: "sqlite",
+            _dir: Some(dir),
+            pg_admin: None,
+        }
+    }
+
+    /// A new PostgreSQL database on TEST_DATABASE_URL's server, or `None` when it is unset.
+    pub fn postgres() -> Option<TestDb> {
+        let admin = std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        let name = format!("posc_test_{}_{}", std::process::id(), unique());
+        block_on(async {
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("TEST_DATABASE_URL must be reachable");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        });
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin)
+            .to_string();
+        Some(TestDb {
+            url: format!("{base}/{name}"),
+            backend: "postgres",
+            _dir: None,
+            pg_admin: Some((admin, name)),
+        })
+    }
+
+    /// SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (CI sets it).
+    pub fn all() -> Vec<TestDb> {
+        let mut dbs = vec![TestDb::sqlite()];
+        dbs.extend(TestDb::postgres());
+        dbs
+    }
+
+    pub async fn store(&self) -> posc_review::store::Store {
+        posc_review::store::Store::open(&self.url).await.unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_admin.take() {
+            block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        }
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    nanos * 1000 + NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Runs a future to completion on its own runtime, from sync or async code alike.
+pub fn block_on<F: std::future::Future + Send>(future: F) -> F::Output
+where
+    F::Output: Send,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(future)
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// The binary, with a database and (optionally) a configuration file.
+pub struct Bin {
+    pub db_url: String,
+    pub config: Option<PathBuf>,
+    pub cwd: Option<PathBuf>,
+}
+
+impl Bin {
+    pub fn new(db: &TestDb) -> Bin {
+        Bin {
+            db_url: db.url.clone(),
+            config: Some(scenario4().join("config.toml")),
+            cwd: None,
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_posc-review"));
+        if let Some(config) = &self.config {
+            cmd.arg("--config").arg(config);
+        }
+        cmd.arg("--database-url").arg(&self.db_url).args(args);
+        cmd.env_remove("RUST_LOG");
+        if let Some(cwd) = &self.cwd {
+            cmd.current_dir(cwd);
+        }
+        cmd.output().unwrap()
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Copies a sample snapshot's CSV files into a new temporary folder, to be altered by a test.
+pub fn copy_snapshot(from: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "csv") {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    dir
+}
+
+/// Reads a CSV file into header-keyed rows.
+pub fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| {
+            headers
+                .iter()
+                .map(str::to_string)
+                .zip(r.unwrap().iter().map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
