@@ -14,3 +14,4 @@ pub mod rules;
 pub mod snapshot;
 pub mod store;
 pub mod telemetry;
+pub mod templates;
