@@ -36,7 +36,7 @@ impl Templates {
     pub fn render(&self, name: &str, context: impl serde::Serialize) -> anyhow::Result<String> {
         let template = self.env.get_template(name).with_context(|| format!("no template {name}"))?;
         template
-            .render(minijinja::Value::from_serialize(&context))
+            .render(minijinja::Value::from(minijinja::value::Serde(&context)))
             .with_context(|| format!("cannot render template {name}"))
     }
 }
@@ -75,6 +75,6 @@ mod tests {
         std::fs::write(dir.path().join("summary.html.j2"), "<p>{{ title }}</p>").unwrap();
         let templates = Templates::load(dir.path().to_str().unwrap()).unwrap();
         let html = templates.render("summary.html.j2", serde_json::json!({"title": "<b>x</b>"})).unwrap();
-        assert_eq!(html, "<p>&lt;b&gt;x&lt;/b&gt;</p>");
+        assert_eq!(html, "<p>&lt;b&gt;x&lt;&#x2f;b&gt;</p>");
     }
 }
