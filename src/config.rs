@@ -90,11 +90,15 @@ pub struct MailSettings {
 fn deserialize_time_zone<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
     let name = String::deserialize(d)?;
     name.parse::<Tz>().map_err(|_| {
-        serde::de::Error::custom(format!("{name:?} is not an IANA time zone such as America/New_York"))
+        serde::de::Error::custom(format!(
+            "{name:?} is not an IANA time zone such as America/New_York"
+        ))
     })
 }
 
-fn deserialize_roles<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Services>, D::Error> {
+fn deserialize_roles<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Services>, D::Error> {
     let raw = BTreeMap::<String, Vec<String>>::deserialize(d)?;
     raw.into_iter()
         .map(|(role, codes)| {
@@ -120,7 +124,12 @@ impl Settings {
         }
         figment = figment.merge(Env::prefixed("POSC_REVIEW__").split("__"));
         let settings: Settings = figment.extract().map_err(|e| {
-            ConfigError(e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+            ConfigError(
+                e.into_iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
         })?;
         settings.check()?;
         Ok(settings)
@@ -129,14 +138,25 @@ impl Settings {
     fn check(&self) -> Result<(), ConfigError> {
         let positive = [
             ("review.stale_after_days", self.review.stale_after_days),
-            ("review.max_pidsls_per_primary", self.review.max_pidsls_per_primary),
-            ("review.max_users_per_primary", self.review.max_users_per_primary),
-            ("review.broad_grant_threshold", self.review.broad_grant_threshold),
+            (
+                "review.max_pidsls_per_primary",
+                self.review.max_pidsls_per_primary,
+            ),
+            (
+                "review.max_users_per_primary",
+                self.review.max_users_per_primary,
+            ),
+            (
+                "review.broad_grant_threshold",
+                self.review.broad_grant_threshold,
+            ),
             ("mail.max_attempts", self.mail.max_attempts),
         ];
         for (key, value) in positive {
             if value == 0 {
-                return Err(ConfigError(format!("{key} must be a whole number greater than 0")));
+                return Err(ConfigError(format!(
+                    "{key} must be a whole number greater than 0"
+                )));
             }
         }
         if self.review.broad_grant_threshold > 12 {
@@ -157,7 +177,10 @@ impl Settings {
             }
         }
         let url = &self.database.url;
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             return Err(ConfigError(format!(
                 "database.url = {url:?}: expected sqlite://FILE or postgres://USER@HOST/DB"
             )));
@@ -172,6 +195,7 @@ impl Settings {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail API returns its large error type
 mod tests {
     use super::*;
     use figment::Jail;
@@ -195,7 +219,10 @@ mod tests {
     #[test]
     fn environment_overrides_file_which_overrides_defaults() {
         Jail::expect_with(|jail| {
-            jail.create_file("site.toml", "[review]\nstale_after_days = 60\nbroad_grant_threshold = 8\n")?;
+            jail.create_file(
+                "site.toml",
+                "[review]\nstale_after_days = 60\nbroad_grant_threshold = 8\n",
+            )?;
             jail.set_env("POSC_REVIEW__REVIEW__STALE_AFTER_DAYS", "45");
             let s = Settings::load(Some(Path::new("site.toml"))).unwrap();
             assert_eq!(s.review.stale_after_days, 45);
@@ -209,7 +236,10 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.set_env("POSC_REVIEW__REVIEW__TIME_ZONE", "Mars/Olympus");
             let err = Settings::load(None).unwrap_err().to_string().to_lowercase();
-            assert!(err.contains("review.time_zone") && err.contains("iana"), "{err}");
+            assert!(
+                err.contains("review.time_zone") && err.contains("iana"),
+                "{err}"
+            );
             Ok(())
         });
     }
@@ -218,7 +248,9 @@ mod tests {
     fn an_unknown_service_in_a_role_is_refused() {
         Jail::expect_with(|jail| {
             jail.create_file("site.toml", "[roles]\nclerk = [\"PORTAL\", \"TELEPORT\"]\n")?;
-            let err = Settings::load(Some(Path::new("site.toml"))).unwrap_err().to_string();
+            let err = Settings::load(Some(Path::new("site.toml")))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("clerk") && err.contains("TELEPORT"), "{err}");
             Ok(())
         });
@@ -228,7 +260,9 @@ mod tests {
     fn a_misspelt_key_is_refused() {
         Jail::expect_with(|jail| {
             jail.create_file("site.toml", "[review]\nstale_days = 60\n")?;
-            let err = Settings::load(Some(Path::new("site.toml"))).unwrap_err().to_string();
+            let err = Settings::load(Some(Path::new("site.toml")))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("stale_days"), "{err}");
             Ok(())
         });

@@ -23,7 +23,10 @@ impl Personal {
 
     /// Shows only the shape, e.g. `**/**` or `****`, for `accounts show`.
     pub fn masked(&self) -> String {
-        self.0.chars().map(|c| if c.is_ascii_alphanumeric() { '*' } else { c }).collect()
+        self.0
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { '*' } else { c })
+            .collect()
     }
 }
 
@@ -134,7 +137,9 @@ impl Snapshot {
 
     /// The access rows grouped by PID/SL (relies on the sort order).
     pub fn access_by_pidsl(&self) -> impl Iterator<Item = (u32, &[Access])> {
-        self.access.chunk_by(|a, b| a.pidsl == b.pidsl).map(|rows| (rows[0].pidsl, rows))
+        self.access
+            .chunk_by(|a, b| a.pidsl == b.pidsl)
+            .map(|rows| (rows[0].pidsl, rows))
     }
 
     /// Puts the access rows in the order the rules and reports rely on.

@@ -56,7 +56,9 @@ impl Email {
                     && domain.contains('.')
                     && !domain.starts_with('.')
                     && !domain.ends_with('.')
-                    && !value.chars().any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c))
+                    && !value
+                        .chars()
+                        .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c))
             }
             None => false,
         };
@@ -199,7 +201,8 @@ pub fn parse_dob_mmdd(input: &str) -> Result<String, String> {
         && value.as_bytes()[2] == b'/'
         && NaiveDate::parse_from_str(&format!("2000/{value}"), "%Y/%m/%d").is_ok();
     // The value is personal data: the message never repeats it.
-    ok.then(|| value.to_string()).ok_or_else(|| "not a valid MM/DD day of birth (value not shown: personal data)".into())
+    ok.then(|| value.to_string())
+        .ok_or_else(|| "not a valid MM/DD day of birth (value not shown: personal data)".into())
 }
 
 /// Checks the last four digits of an SSN.
@@ -221,7 +224,14 @@ mod tests {
 
     #[test]
     fn malformed_pidsls_are_rejected() {
-        for bad in ["11001234A", "1100123456A", "110012345", "11001234XA", "110012345-", ""] {
+        for bad in [
+            "11001234A",
+            "1100123456A",
+            "110012345",
+            "11001234XA",
+            "110012345-",
+            "",
+        ] {
             assert!(PidSl::parse(bad).is_err(), "{bad} accepted");
         }
     }
@@ -229,7 +239,13 @@ mod tests {
     #[test]
     fn emails_need_a_local_part_and_a_dotted_domain() {
         assert!(Email::parse("a.b@example.org").is_ok());
-        for bad in ["a@b", "@example.org", "a b@example.org", "ab.example.org", "a@@example.org"] {
+        for bad in [
+            "a@b",
+            "@example.org",
+            "a b@example.org",
+            "ab.example.org",
+            "a@@example.org",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} accepted");
         }
     }

@@ -26,23 +26,66 @@ pub enum ServiceCode {
 
 /// The catalogue, in the SPEC's order: code, POSC display names (the first is the canonical one).
 const CATALOGUE: [(ServiceCode, &str, &[&str]); 14] = [
-    (ServiceCode::PrimaryUser, "PRIMARY_USER", &["Primary Portal User"]),
-    (ServiceCode::ManageSubordinates, "MANAGE_SUBORDINATES", &["Manage Subordinate Accounts"]),
+    (
+        ServiceCode::PrimaryUser,
+        "PRIMARY_USER",
+        &["Primary Portal User"],
+    ),
+    (
+        ServiceCode::ManageSubordinates,
+        "MANAGE_SUBORDINATES",
+        &["Manage Subordinate Accounts"],
+    ),
     (ServiceCode::Portal, "PORTAL", &["Portal Services"]),
-    (ServiceCode::Claims, "CLAIMS", &["Claims Submission and Status"]),
+    (
+        ServiceCode::Claims,
+        "CLAIMS",
+        &["Claims Submission and Status"],
+    ),
     (ServiceCode::Reports, "REPORTS", &["View Provider Reports"]),
-    (ServiceCode::Financial, "FINANCIAL", &["View Financial Data"]),
-    (ServiceCode::ScoPace, "SCO_PACE", &["Manage SCO and PACE Members"]),
-    (ServiceCode::Referrals, "REFERRALS", &["Manage Referrals Information"]),
-    (ServiceCode::Batch, "BATCH", &["Batch File Submit and Download"]),
-    (ServiceCode::ServiceAuth, "SERVICE_AUTH", &["Service Authorizations"]),
-    (ServiceCode::Contracts, "CONTRACTS", &["View Provider Contracts"]),
-    (ServiceCode::Eligibility, "ELIGIBILITY", &["Manage Member Eligibility"]),
+    (
+        ServiceCode::Financial,
+        "FINANCIAL",
+        &["View Financial Data"],
+    ),
+    (
+        ServiceCode::ScoPace,
+        "SCO_PACE",
+        &["Manage SCO and PACE Members"],
+    ),
+    (
+        ServiceCode::Referrals,
+        "REFERRALS",
+        &["Manage Referrals Information"],
+    ),
+    (
+        ServiceCode::Batch,
+        "BATCH",
+        &["Batch File Submit and Download"],
+    ),
+    (
+        ServiceCode::ServiceAuth,
+        "SERVICE_AUTH",
+        &["Service Authorizations"],
+    ),
+    (
+        ServiceCode::Contracts,
+        "CONTRACTS",
+        &["View Provider Contracts"],
+    ),
+    (
+        ServiceCode::Eligibility,
+        "ELIGIBILITY",
+        &["Manage Member Eligibility"],
+    ),
     (ServiceCode::Mmq, "MMQ", &["Manage MMQ"]),
     (
         ServiceCode::Profile,
         "PROFILE",
-        &["Manage Business Partner Profile", "Manage Provider Profile Information"],
+        &[
+            "Manage Business Partner Profile",
+            "Manage Provider Profile Information",
+        ],
     ),
 ];
 
@@ -158,7 +201,9 @@ impl Services {
     }
 
     pub fn iter(self) -> impl Iterator<Item = ServiceCode> {
-        ServiceCode::ALL.into_iter().filter(move |c| self.contains(*c))
+        ServiceCode::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
     }
 }
 
@@ -182,8 +227,14 @@ mod tests {
     #[test]
     fn codes_and_display_names_are_accepted_case_insensitively() {
         assert_eq!(ServiceCode::parse("claims"), Ok(ServiceCode::Claims));
-        assert_eq!(ServiceCode::parse("Primary Portal User"), Ok(ServiceCode::PrimaryUser));
-        assert_eq!(ServiceCode::parse("manage provider profile information"), Ok(ServiceCode::Profile));
+        assert_eq!(
+            ServiceCode::parse("Primary Portal User"),
+            Ok(ServiceCode::PrimaryUser)
+        );
+        assert_eq!(
+            ServiceCode::parse("manage provider profile information"),
+            Ok(ServiceCode::Profile)
+        );
     }
 
     #[test]

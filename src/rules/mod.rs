@@ -250,12 +250,16 @@ impl RuleId {
     }
 
     pub fn parse(name: &str) -> Result<Self, String> {
-        RULES.iter().find(|r| r.name.eq_ignore_ascii_case(name.trim())).map(|r| r.id).ok_or_else(|| {
-            format!(
-                "unknown rule {name:?}; expected one of: {}",
-                RULES.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
-            )
-        })
+        RULES
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(name.trim()))
+            .map(|r| r.id)
+            .ok_or_else(|| {
+                format!(
+                    "unknown rule {name:?}; expected one of: {}",
+                    RULES.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
+                )
+            })
     }
 }
 
