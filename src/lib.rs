@@ -2,6 +2,7 @@
 //! as the Primary User Policy requires of every enrolled organization.
 
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod rules;
 pub mod snapshot;
