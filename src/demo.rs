@@ -69,7 +69,7 @@ const ROSTER_HEADER: [&str; 3] = ["username", "email", "terminated_on"];
 type CsvOut = csv::Writer<BufWriter<File>>;
 
 /// The five output files, open for writing, and what has gone into them.
-struct Snapshot {
+struct Files {
     organizations: CsvOut,
     pidsls: CsvOut,
     users: CsvOut,
@@ -78,7 +78,7 @@ struct Snapshot {
     counts: DemoCounts,
 }
 
-impl Snapshot {
+impl Files {
     fn create(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("failed to create {}", dir.display()))?;
@@ -91,7 +91,7 @@ impl Snapshot {
                 .with_context(|| format!("failed to write {}", path.display()))?;
             Ok(out)
         };
-        Ok(Snapshot {
+        Ok(Files {
             organizations: open("organizations.csv", &ORGANIZATIONS_HEADER)?,
             pidsls: open("pidsls.csv", &PIDSLS_HEADER)?,
             users: open("users.csv", &USERS_HEADER)?,
@@ -692,7 +692,7 @@ fn tour_grants() -> Vec<Grant> {
 
 /// The tour: a realistic snapshot relative to `as_of`, in which every rule of the SPEC fires at least once.
 pub fn write_tour(dir: &Path, as_of: NaiveDate) -> anyhow::Result<DemoCounts> {
-    let mut out = Snapshot::create(dir)?;
+    let mut out = Files::create(dir)?;
     let on = |days: i64| date_at(as_of, days);
 
     // [org_id, name, kind, review_cadence, management_emails] and the days since the last review.
@@ -1273,7 +1273,7 @@ struct UserSpec<'a> {
 /// Writes one users.csv row with invented personal details and the planted problems of a user
 /// (termination, stale or missing sign-in, terms not accepted, duplicate email).
 fn write_scale_user(
-    out: &mut Snapshot,
+    out: &mut Files,
     rng: &mut ChaCha8Rng,
     dates: &Dates,
     buf: &mut UserBuf,
@@ -1436,7 +1436,7 @@ pub fn write_scale(
     seed: u64,
     as_of: NaiveDate,
 ) -> anyhow::Result<DemoCounts> {
-    let mut out = Snapshot::create(dir)?;
+    let mut out = Files::create(dir)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let dates = Dates::new(as_of);
     let mut buf = UserBuf::default();
@@ -1516,8 +1516,10 @@ pub fn write_scale(
         let mut backup_short = String::new();
         write_services(&mut backup_short, (bits::ADMIN | extra) & !bits::FINANCIAL);
 
-        // One Primary User and one backup for each group of up to three PID/SLs.
-        let groups = k.div_ceil(3);
+        // One Primary User and one backup for each group of up to three PID/SLs; now and then a
+        // large organization leaves all its PID/SLs to one pair, more than one person can review.
+        let group_size = if k > 10 && rng.gen_ratio(1, 8) { k } else { 3 };
+        let groups = k.div_ceil(group_size);
         let own_users = 9 * k;
         for u in 0..own_users {
             let is_admin = u < 2 * groups;
@@ -1568,8 +1570,8 @@ pub fn write_scale(
                 let role: &[u8] = if u % 2 == 0 { b"primary" } else { b"backup" };
                 for id in pidsl_ids
                     .iter()
-                    .take((3 * group + 3).min(k))
-                    .skip(3 * group)
+                    .take((group_size * (group + 1)).min(k))
+                    .skip(group_size * group)
                 {
                     // A few backups are missing from a PID/SL, a few lack one of the primary's services.
                     if u % 2 == 1 && rng.gen_ratio(2, 100) {
@@ -1614,11 +1616,17 @@ pub fn write_scale(
             let start = rng.gen_range(0..k);
             for j in 0..rows {
                 let id = &pidsl_ids[(start + j) % k];
+                // Rarely, a subordinate was made a second Primary User.
+                let (role, services): (&[u8], &str) = if rng.gen_ratio(1, 5000) {
+                    (b"primary", &admin_services)
+                } else {
+                    (b"subordinate", &buf.services)
+                };
                 out.access([
                     buf.username.as_bytes(),
                     id,
-                    b"subordinate",
-                    buf.services.as_bytes(),
+                    role,
+                    services.as_bytes(),
                     buf.created.as_bytes(),
                     b"",
                 ])?;
@@ -1690,7 +1698,7 @@ pub fn write_scale(
 /// Writes one organizations.csv row: `[org_id, name, kind]`, a cadence, a management address or
 /// two at `domain`, and a last review that is mostly on time.
 fn write_scale_org(
-    out: &mut Snapshot,
+    out: &mut Files,
     rng: &mut ChaCha8Rng,
     dates: &Dates,
     text: &mut String,
@@ -1709,7 +1717,7 @@ fn write_scale_org(
     let reviewed: &[u8] = if rng.gen_ratio(1, 20) {
         b""
     } else {
-        dates.ago(rng.gen_range(1..window + 40))
+        dates.ago(rng.gen_range(1..window + 15))
     };
     text.clear();
     let _ = write!(text, "compliance@{domain}");
@@ -1729,7 +1737,7 @@ fn write_scale_org(
 
 /// HR reports some departures through roster.csv instead of users.csv: by username or by email.
 fn write_roster_row(
-    out: &mut Snapshot,
+    out: &mut Files,
     rng: &mut ChaCha8Rng,
     dates: &Dates,
     buf: &UserBuf,
@@ -2030,9 +2038,9 @@ mod tests {
     }
 
     #[test]
-    fn the_scale_snapshot_has_one_primary_per_pidsl_and_a_few_planted_problems() {
+    fn the_scale_snapshot_has_a_primary_on_every_pidsl_and_a_few_planted_problems() {
         let dir = tempfile::tempdir().unwrap();
-        write_scale(dir.path(), 500, 11, as_of()).unwrap();
+        write_scale(dir.path(), 2000, 11, as_of()).unwrap();
         let access = rows(dir.path(), "access.csv");
         let mut primaries: BTreeMap<String, usize> = BTreeMap::new();
         let mut backups = BTreeSet::new();
@@ -2045,10 +2053,11 @@ mod tests {
                 _ => {}
             }
         }
-        assert_eq!(primaries.len(), 500);
-        assert!(primaries.values().all(|n| *n == 1));
+        assert_eq!(primaries.len(), 2000);
+        let doubled = primaries.values().filter(|n| **n > 1).count();
+        assert!(doubled < 20, "{doubled} PID/SLs with two primaries");
         assert!(
-            (400..500).contains(&backups.len()),
+            (1800..2000).contains(&backups.len()),
             "{} PID/SLs with a backup",
             backups.len()
         );
