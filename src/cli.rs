@@ -177,4 +177,8 @@ pub struct DemoArgs {
     /// Only write the CSV files; do not import or review them.
     #[arg(long)]
     pub no_import: bool,
+
+    /// Replace the account store even if it holds organizations that are not the demo's.
+    #[arg(long)]
+    pub force: bool,
 }

@@ -283,6 +283,42 @@ fn print_findings(findings: &[FindingRow], format: FindingsFormat) -> anyhow::Re
 }
 
 async fn demo_command(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
-    let _ = (settings, args);
-    anyhow::bail!("demo: not yet")
+    let as_of = as_of(settings, args.as_of.as_deref())?;
+    let counts = match args.scale {
+        Some(0) => return Err(UsageError("--scale must be at least 1".into()).into()),
+        Some(n) => crate::demo::write_scale(&args.out, n, args.seed, as_of)?,
+        None => crate::demo::write_tour(&args.out, as_of)?,
+    };
+    println!(
+        "Wrote a demo snapshot to {}: {} organizations, {} PID/SLs, {} users, {} access rows",
+        args.out.display(),
+        counts.organizations,
+        counts.pidsls,
+        counts.users,
+        counts.access_rows
+    );
+    if args.no_import {
+        return Ok(());
+    }
+    let store = open(settings).await?;
+    let demo_orgs = crate::demo::org_ids(&args.out)?;
+    let foreign: Vec<String> = store.org_ids().await?.into_iter().filter(|id| !demo_orgs.contains(id)).collect();
+    if !foreign.is_empty() && !args.force {
+        return Err(UsageError(format!(
+            "{} already holds other organizations ({}, ...); the demo would replace them. \
+             Use another database (--database-url sqlite://demo.db) or --force",
+            redact_url(&settings.database.url),
+            foreign[0]
+        ))
+        .into());
+    }
+    let summary = import::import_dir(&store, settings, &args.out, false).await?;
+    print_import(&summary, &args.out, &settings.database.url);
+    let request = ReviewRequest { as_of, cadence: None, org_ids: Vec::new(), out_dir: settings.review.out_dir.clone() };
+    let outcome = review::run_review(&store, settings, &request, now(settings)).await?;
+    store.close().await;
+    print_review(&outcome);
+    println!();
+    println!("Next: `posc-review findings --rule stale-user`, `posc-review runs {}`, or open the files above.", outcome.run.id);
+    Ok(())
 }

@@ -690,6 +690,13 @@ fn tour_grants() -> Vec<Grant> {
     grants
 }
 
+/// The org_ids of a snapshot folder's organizations.csv.
+pub fn org_ids(dir: &Path) -> anyhow::Result<std::collections::HashSet<String>> {
+    let path = dir.join("organizations.csv");
+    let mut reader = csv::Reader::from_path(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    reader.records().map(|r| Ok(r?.get(0).unwrap_or_default().to_string())).collect()
+}
+
 /// The tour: a realistic snapshot relative to `as_of`, in which every rule of the SPEC fires at least once.
 pub fn write_tour(dir: &Path, as_of: NaiveDate) -> anyhow::Result<DemoCounts> {
     let mut out = Files::create(dir)?;

@@ -1,0 +1,234 @@
+//! `posc-review review`: the samples' expected findings exactly, statuses across runs, exit
+//! statuses, and the runs/findings queries — on SQLite and PostgreSQL.
+
+mod common;
+
+use common::{copy_snapshot, read_csv, samples_dir, scenario4, stderr, stdout, Bin, TestDb};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+type Key = (String, String, String, String);
+
+fn key_set(rows: &[std::collections::HashMap<String, String>]) -> BTreeSet<Key> {
+    rows.iter()
+        .map(|r| (r["rule"].clone(), r["org_id"].clone(), r["pidsl"].to_uppercase(), r["username"].to_lowercase()))
+        .collect()
+}
+
+/// Runs a review and returns the run folder.
+fn review(bin: &Bin, out: &Path, as_of: &str) -> PathBuf {
+    let result = bin.run(&["review", "--as-of", as_of, "--out", out.to_str().unwrap()]);
+    assert!(result.status.success(), "review failed: {}", stderr(&result));
+    let text = stdout(&result);
+    let folder = text.lines().find_map(|l| l.strip_prefix("Files in ")).expect("summary names the folder");
+    PathBuf::from(folder.trim_end_matches(':'))
+}
+
+fn import(bin: &Bin, dir: &Path) {
+    let out = bin.run(&["import", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "import failed: {}", stderr(&out));
+}
+
+#[test]
+fn every_sample_produces_exactly_its_expected_findings() {
+    for sample in std::fs::read_dir(samples_dir()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()) {
+        for db in TestDb::all() {
+            let mut bin = Bin::new(&db);
+            bin.config = Some(sample.join("config.toml"));
+            import(&bin, &sample);
+            let out = tempfile::tempdir().unwrap();
+            let as_of = std::fs::read_to_string(sample.join("AS_OF")).unwrap();
+            let run_dir = review(&bin, out.path(), as_of.trim());
+            let got = key_set(&read_csv(&run_dir.join("findings.csv")));
+            let want = key_set(&read_csv(&sample.join("expected_findings.csv")));
+            let missing: Vec<_> = want.difference(&got).collect();
+            let extra: Vec<_> = got.difference(&want).collect();
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "[{} on {}] missing: {missing:#?}\nextra: {extra:#?}",
+                sample.display(),
+                db.backend
+            );
+        }
+    }
+}
+
+#[test]
+fn findings_csv_and_access_csv_have_the_specs_columns() {
+    let db = TestDb::sqlite();
+    let bin = Bin::new(&db);
+    import(&bin, &scenario4());
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = review(&bin, out.path(), "2026-10-01");
+    let header = |file: &str| {
+        let mut reader = csv::Reader::from_path(run_dir.join(file)).unwrap();
+        reader.headers().unwrap().iter().collect::<Vec<_>>().join(",")
+    };
+    assert_eq!(
+        header("findings.csv"),
+        "run_id,rule,severity,status,org_id,pidsl,username,user_name,detail,remediation,first_seen,fingerprint"
+    );
+    assert_eq!(
+        header("access.csv"),
+        "org_id,pidsl,username,user_name,user_org_id,linked,role,services,last_login_at,status,terminated_on"
+    );
+    let access = read_csv(&run_dir.join("access.csv"));
+    assert_eq!(access.len(), 59);
+    let linked = access.iter().find(|r| r["username"] == "rbaker" && r["pidsl"] == "110000001A").unwrap();
+    assert_eq!(linked["linked"], "yes");
+    assert_eq!(linked["user_org_id"], "ORG-BILL");
+    let findings = read_csv(&run_dir.join("findings.csv"));
+    assert!(findings.iter().all(|f| !f["remediation"].is_empty() && f["status"] == "new"));
+    // The user-level finding carries the user's own organization.
+    let stale = findings.iter().find(|f| f["rule"] == "terminated-user-active" && f["username"] == "tterm").unwrap();
+    assert_eq!(stale["org_id"], "ORG-BILL");
+    assert_eq!(stale["user_name"], "Tina Termini");
+}
+
+#[test]
+fn no_output_contains_personal_data() {
+    let db = TestDb::sqlite();
+    let bin = Bin::new(&db);
+    import(&bin, &scenario4());
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = review(&bin, out.path(), "2026-10-01");
+    let users = read_csv(&scenario4().join("users.csv"));
+    let secrets: Vec<String> = users
+        .iter()
+        .flat_map(|u| [u["dob_mmdd"].clone(), u["ssn_last4"].clone()])
+        .filter(|v| !v.is_empty())
+        .collect();
+    for entry in std::fs::read_dir(&run_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "csv") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for row in text.lines() {
+                for cell in row.split(',') {
+                    assert!(!secrets.contains(&cell.to_string()), "{} holds personal data: {row}", path.display());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_second_run_shows_findings_open_and_a_fix_shows_them_resolved() {
+    for db in TestDb::all() {
+        let bin = Bin::new(&db);
+        import(&bin, &scenario4());
+        let out = tempfile::tempdir().unwrap();
+        let first = read_csv(&review(&bin, out.path(), "2026-10-01").join("findings.csv"));
+        assert!(first.iter().all(|f| f["status"] == "new"));
+
+        let second = read_csv(&review(&bin, out.path(), "2026-10-01").join("findings.csv"));
+        assert_eq!(second.len(), first.len());
+        assert!(second.iter().all(|f| f["status"] == "open" && f["first_seen"] == "2026-10-01"), "[{}]", db.backend);
+
+        // Fix one problem: give 110000001B a backup.
+        let fixed = copy_snapshot(&scenario4());
+        let path = fixed.path().join("access.csv");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("sdubois,110000001B,backup,PRIMARY_USER;MANAGE_SUBORDINATES;PORTAL;CLAIMS;REPORTS;FINANCIAL;REFERRALS;BATCH;SERVICE_AUTH;CONTRACTS;ELIGIBILITY;PROFILE,2026-10-02,\n");
+        std::fs::write(&path, text).unwrap();
+        import(&bin, fixed.path());
+        let result = bin.run(&["review", "--as-of", "2026-10-03", "--out", out.path().to_str().unwrap(), "--format", "json"]);
+        assert!(result.status.success(), "{}", stderr(&result));
+        let summary: serde_json::Value = serde_json::from_str(&stdout(&result)).unwrap();
+        assert_eq!(summary["run"]["counts"]["resolved"], 1, "[{}] {summary}", db.backend);
+        let third = read_csv(&PathBuf::from(summary["out_dir"].as_str().unwrap()).join("findings.csv"));
+        assert!(!third.iter().any(|f| f["rule"] == "missing-backup" && f["pidsl"] == "110000001B"));
+
+        let runs = bin.run(&["runs", "--format", "json"]);
+        let runs: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
+        let runs = runs.as_array().unwrap();
+        assert_eq!(runs.len(), 3);
+        for run in runs {
+            for field in ["id", "status", "as_of", "cadence", "org_ids", "started_at", "finished_at", "counts"] {
+                assert!(run.get(field).is_some(), "runs json lacks {field}");
+            }
+            assert_eq!(run["status"], "completed");
+        }
+        assert!(runs[0]["id"].as_str().unwrap() < runs[1]["id"].as_str().unwrap(), "run ids sort by time");
+    }
+}
+
+#[test]
+fn fail_on_exits_3_only_when_findings_reach_the_threshold() {
+    let db = TestDb::sqlite();
+    let bin = Bin::new(&db);
+    import(&bin, &scenario4());
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path().to_str().unwrap();
+    let critical = bin.run(&["review", "--as-of", "2026-10-01", "--out", out, "--fail-on", "critical"]);
+    assert_eq!(critical.status.code(), Some(3), "{}", stderr(&critical));
+    // Maple Grove alone has no critical finding.
+    let ltc = bin.run(&["review", "--as-of", "2026-10-01", "--out", out, "--org", "ORG-LTC", "--fail-on", "critical"]);
+    assert_eq!(ltc.status.code(), Some(0), "{}", stderr(&ltc));
+    let ltc_medium = bin.run(&["review", "--as-of", "2026-10-01", "--out", out, "--org", "ORG-LTC", "--fail-on", "medium"]);
+    assert_eq!(ltc_medium.status.code(), Some(3));
+}
+
+#[test]
+fn scope_by_org_and_cadence_limits_the_findings() {
+    let db = TestDb::sqlite();
+    let bin = Bin::new(&db);
+    import(&bin, &scenario4());
+    let out = tempfile::tempdir().unwrap();
+    let result = bin.run(&["review", "--as-of", "2026-10-01", "--out", out.path().to_str().unwrap(), "--cadence", "quarterly"]);
+    assert!(result.status.success());
+    let dir = stdout(&result).lines().find_map(|l| l.strip_prefix("Files in ").map(|s| s.trim_end_matches(':').to_string())).unwrap();
+    let findings = read_csv(&Path::new(&dir).join("findings.csv"));
+    assert!(!findings.is_empty());
+    assert!(findings.iter().all(|f| f["org_id"] == "ORG-GP" || f["org_id"] == "ORG-HOSP"), "only quarterly organizations");
+}
+
+#[test]
+fn bad_usage_exits_2_with_a_message() {
+    let db = TestDb::sqlite();
+    let bin = Bin::new(&db);
+    import(&bin, &scenario4());
+    let unknown = bin.run(&["review", "--org", "ORG-NOPE"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("unknown organization(s): ORG-NOPE"));
+    let date = bin.run(&["review", "--as-of", "2026-13-01"]);
+    assert_eq!(date.status.code(), Some(2));
+    assert!(stderr(&date).contains("--as-of"));
+    let rule = bin.run(&["findings", "--rule", "no-such-rule"]);
+    assert_eq!(rule.status.code(), Some(2));
+}
+
+#[test]
+fn findings_queries_filter_by_rule_and_status() {
+    let db = TestDb::sqlite();
+    let bin = Bin::new(&db);
+    import(&bin, &scenario4());
+    let out = tempfile::tempdir().unwrap();
+    review(&bin, out.path(), "2026-10-01");
+    let csv_out = bin.run(&["findings", "--rule", "stale-user", "--format", "csv"]);
+    assert!(csv_out.status.success());
+    let mut reader = csv::Reader::from_reader(csv_out.stdout.as_slice());
+    let users: BTreeSet<String> = reader.records().map(|r| r.unwrap()[6].to_string()).collect();
+    assert_eq!(users, ["cjones", "iold", "zlate"].into_iter().map(String::from).collect());
+    let json = bin.run(&["findings", "--status", "open", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 0, "first run: nothing is open yet");
+}
+
+#[test]
+fn a_run_that_cannot_write_its_files_is_recorded_as_failed_without_findings() {
+    for db in TestDb::all() {
+        let bin = Bin::new(&db);
+        import(&bin, &scenario4());
+        let blocker = tempfile::NamedTempFile::new().unwrap();
+        // OUT is a file, so the run folder cannot be created.
+        let result = bin.run(&["review", "--as-of", "2026-10-01", "--out", blocker.path().to_str().unwrap()]);
+        assert_eq!(result.status.code(), Some(1), "{}", stderr(&result));
+        let runs = bin.run(&["runs", "--format", "json"]);
+        let runs: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
+        assert_eq!(runs[0]["status"], "failed");
+        assert!(runs[0]["error"].as_str().unwrap().contains("cannot write"));
+        let findings = bin.run(&["findings", "--run", runs[0]["id"].as_str().unwrap(), "--format", "json"]);
+        let rows: serde_json::Value = serde_json::from_str(&stdout(&findings)).unwrap();
+        assert_eq!(rows.as_array().unwrap().len(), 0, "[{}] a failed run keeps no findings", db.backend);
+    }
+}
