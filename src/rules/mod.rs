@@ -10,8 +10,8 @@ mod grants;
 mod identity;
 mod lifecycle;
 
-use crate::domain::{Services, Severity};
-use crate::snapshot::Snapshot;
+use crate::domain::{ServiceCode, Services, Severity};
+use crate::snapshot::{Access, Snapshot};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -250,12 +250,16 @@ impl RuleId {
     }
 
     pub fn parse(name: &str) -> Result<Self, String> {
-        RULES.iter().find(|r| r.name.eq_ignore_ascii_case(name.trim())).map(|r| r.id).ok_or_else(|| {
-            format!(
-                "unknown rule {name:?}; expected one of: {}",
-                RULES.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
-            )
-        })
+        RULES
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(name.trim()))
+            .map(|r| r.id)
+            .ok_or_else(|| {
+                format!(
+                    "unknown rule {name:?}; expected one of: {}",
+                    RULES.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
+                )
+            })
     }
 }
 
@@ -268,6 +272,67 @@ impl fmt::Display for RuleId {
 /// The POSC navigation every subordinate fix starts from.
 pub fn update_subordinate_path() -> &'static str {
     UPDATE_SUBORDINATE
+}
+
+/// The access rows of the PID/SLs under review (active ones), grouped by PID/SL.
+fn active_pidsl_rows(s: &Snapshot) -> impl Iterator<Item = (u32, &[Access])> {
+    s.access_by_pidsl()
+        .filter(|(pidsl, _)| s.pidsl(*pidsl).active)
+}
+
+/// Per user (same index as `Snapshot::users`): has at least one access row on an active PID/SL.
+fn users_with_access(s: &Snapshot) -> Vec<bool> {
+    let mut has_access = vec![false; s.users.len()];
+    for (_, rows) in active_pidsl_rows(s) {
+        for row in rows {
+            has_access[row.user as usize] = true;
+        }
+    }
+    has_access
+}
+
+/// Usernames for a detail line, at most ten of them: `a, b, c` or `a, b, ... and 3 more`.
+/// `total` is the number of users `users` yields; only the first ten are read.
+fn usernames(s: &Snapshot, users: impl IntoIterator<Item = u32>, total: usize) -> String {
+    const MAX_NAMES_LISTED: usize = 10;
+    let names: Vec<&str> = users
+        .into_iter()
+        .take(MAX_NAMES_LISTED)
+        .map(|u| s.user(u).username.as_str())
+        .collect();
+    let mut text = names.join(", ");
+    if total > names.len() {
+        text.push_str(&format!(" and {} more", total - names.len()));
+    }
+    text
+}
+
+/// The administrator services only the Primary User and the backup may hold.
+fn admin_services() -> Services {
+    Services::of(&[ServiceCode::PrimaryUser, ServiceCode::ManageSubordinates])
+}
+
+/// `CLAIMS, FINANCIAL`: service codes for a detail line.
+fn service_codes(services: Services) -> String {
+    services
+        .iter()
+        .map(|c| c.code())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The services in both sets.
+fn both(a: Services, b: Services) -> Services {
+    a.minus(a.minus(b))
+}
+
+/// `1 day` / `93 days`.
+fn days(n: i64) -> String {
+    if n == 1 {
+        "1 day".to_string()
+    } else {
+        format!("{n} days")
+    }
 }
 
 /// Runs every rule over the snapshot. Organizations outside `scope` (when given) are skipped:
