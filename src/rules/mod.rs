@@ -9,6 +9,8 @@ mod cadence;
 mod grants;
 mod identity;
 mod lifecycle;
+#[cfg(test)]
+mod testkit;
 
 use crate::domain::{ServiceCode, Services, Severity};
 use crate::snapshot::{Access, Snapshot};
@@ -359,7 +361,9 @@ pub fn evaluate(snapshot: &Snapshot, ctx: &RuleContext, scope: Option<&[bool]>) 
 
 #[cfg(test)]
 mod tests {
+    use super::testkit::{Kit, ALL_SERVICES};
     use super::*;
+    use crate::domain::{Role, UserStatus};
 
     #[test]
     fn the_rule_table_is_indexed_by_rule_id() {
@@ -367,5 +371,68 @@ mod tests {
             assert_eq!(rule.id as usize, i, "{} is out of place", rule.name);
             assert_eq!(RuleId::parse(rule.name), Ok(rule.id));
         }
+    }
+
+    /// PID/SL 110000001E, closed, with a problem for most PID/SL rules: no administrator, a
+    /// terminated user, an expired link, a subordinate without PORTAL, and one holding every
+    /// service (SCO_PACE and MMQ included) who has neither signed in nor accepted the terms.
+    fn closed_pidsl_with_every_problem() -> Kit {
+        let mut kit = Kit::new();
+        let closed = kit.pidsl("110000001E");
+        let oleft = kit.subordinate("oleft", closed, "PORTAL;CLAIMS");
+        kit.user_mut(oleft).terminated_on = Some(kit.days_ago(100));
+        kit.user_mut(oleft).status = UserStatus::Inactive;
+        let ewalsh = kit.subordinate("ewalsh", closed, &format!("{ALL_SERVICES};SCO_PACE;MMQ"));
+        kit.user_mut(ewalsh).last_login_on = Some(kit.days_ago(200));
+        kit.user_mut(ewalsh).terms_accepted_on = None;
+        let (sfox, ended) = (kit.user("sfox"), kit.days_ago(5));
+        kit.grant(sfox, closed, Role::Subordinate, "PORTAL;CLAIMS")
+            .expires_on = Some(ended);
+        kit.subordinate("cjones", closed, "ELIGIBILITY");
+        kit.pidsl_mut(closed).active = false;
+        kit
+    }
+
+    #[test]
+    fn an_inactive_pid_sl_stays_silent() {
+        let mut kit = closed_pidsl_with_every_problem();
+        assert_eq!(kit.findings(), []);
+    }
+
+    #[test]
+    fn the_same_pid_sl_once_active_has_findings_most_severe_first() {
+        let mut kit = closed_pidsl_with_every_problem();
+        kit.pidsl_mut(0).active = true;
+        let mut rules: Vec<RuleId> = kit.findings().iter().map(|f| f.rule).collect();
+        rules.dedup();
+        use RuleId::*;
+        assert_eq!(
+            rules,
+            [
+                MissingPrimary,
+                TerminatedUserAccess,
+                MissingBackup,
+                ManageSubordinatesMisassigned,
+                ExpiredLink,
+                StaleUser,
+                OverbroadGrant,
+                MissingPortalServices,
+                TermsNotAccepted,
+            ]
+        );
+    }
+
+    #[test]
+    fn organizations_out_of_scope_produce_no_findings() {
+        let mut kit = Kit::new();
+        kit.org("ORG-B");
+        kit.org_mut(0).last_review_on = None;
+        kit.org_mut(1).last_review_on = None;
+        let findings = kit.evaluate(Some(&[false, true]));
+        assert_eq!(findings.len(), 1);
+        assert_eq!(
+            (findings[0].rule, findings[0].org),
+            (RuleId::ReviewOverdue, 1)
+        );
     }
 }
