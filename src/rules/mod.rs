@@ -9,9 +9,11 @@ mod cadence;
 mod grants;
 mod identity;
 mod lifecycle;
+#[cfg(test)]
+mod testkit;
 
-use crate::domain::{Services, Severity};
-use crate::snapshot::Snapshot;
+use crate::domain::{ServiceCode, Services, Severity};
+use crate::snapshot::{Access, Snapshot};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -274,6 +276,67 @@ pub fn update_subordinate_path() -> &'static str {
     UPDATE_SUBORDINATE
 }
 
+/// The access rows of the PID/SLs under review (active ones), grouped by PID/SL.
+fn active_pidsl_rows(s: &Snapshot) -> impl Iterator<Item = (u32, &[Access])> {
+    s.access_by_pidsl()
+        .filter(|(pidsl, _)| s.pidsl(*pidsl).active)
+}
+
+/// Per user (same index as `Snapshot::users`): has at least one access row on an active PID/SL.
+fn users_with_access(s: &Snapshot) -> Vec<bool> {
+    let mut has_access = vec![false; s.users.len()];
+    for (_, rows) in active_pidsl_rows(s) {
+        for row in rows {
+            has_access[row.user as usize] = true;
+        }
+    }
+    has_access
+}
+
+/// Usernames for a detail line, at most ten of them: `a, b, c` or `a, b, ... and 3 more`.
+/// `total` is the number of users `users` yields; only the first ten are read.
+fn usernames(s: &Snapshot, users: impl IntoIterator<Item = u32>, total: usize) -> String {
+    const MAX_NAMES_LISTED: usize = 10;
+    let names: Vec<&str> = users
+        .into_iter()
+        .take(MAX_NAMES_LISTED)
+        .map(|u| s.user(u).username.as_str())
+        .collect();
+    let mut text = names.join(", ");
+    if total > names.len() {
+        text.push_str(&format!(" and {} more", total - names.len()));
+    }
+    text
+}
+
+/// The administrator services only the Primary User and the backup may hold.
+fn admin_services() -> Services {
+    Services::of(&[ServiceCode::PrimaryUser, ServiceCode::ManageSubordinates])
+}
+
+/// `CLAIMS, FINANCIAL`: service codes for a detail line.
+fn service_codes(services: Services) -> String {
+    services
+        .iter()
+        .map(|c| c.code())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The services in both sets.
+fn both(a: Services, b: Services) -> Services {
+    a.minus(a.minus(b))
+}
+
+/// `1 day` / `93 days`.
+fn days(n: i64) -> String {
+    if n == 1 {
+        "1 day".to_string()
+    } else {
+        format!("{n} days")
+    }
+}
+
 /// Runs every rule over the snapshot. Organizations outside `scope` (when given) are skipped:
 /// their PID/SLs and users produce no findings.
 pub fn evaluate(snapshot: &Snapshot, ctx: &RuleContext, scope: Option<&[bool]>) -> Vec<Finding> {
@@ -298,7 +361,9 @@ pub fn evaluate(snapshot: &Snapshot, ctx: &RuleContext, scope: Option<&[bool]>) 
 
 #[cfg(test)]
 mod tests {
+    use super::testkit::{Kit, ALL_SERVICES};
     use super::*;
+    use crate::domain::{Role, UserStatus};
 
     #[test]
     fn the_rule_table_is_indexed_by_rule_id() {
@@ -306,5 +371,68 @@ mod tests {
             assert_eq!(rule.id as usize, i, "{} is out of place", rule.name);
             assert_eq!(RuleId::parse(rule.name), Ok(rule.id));
         }
+    }
+
+    /// PID/SL 110000001E, closed, with a problem for most PID/SL rules: no administrator, a
+    /// terminated user, an expired link, a subordinate without PORTAL, and one holding every
+    /// service (SCO_PACE and MMQ included) who has neither signed in nor accepted the terms.
+    fn closed_pidsl_with_every_problem() -> Kit {
+        let mut kit = Kit::new();
+        let closed = kit.pidsl("110000001E");
+        let oleft = kit.subordinate("oleft", closed, "PORTAL;CLAIMS");
+        kit.user_mut(oleft).terminated_on = Some(kit.days_ago(100));
+        kit.user_mut(oleft).status = UserStatus::Inactive;
+        let ewalsh = kit.subordinate("ewalsh", closed, &format!("{ALL_SERVICES};SCO_PACE;MMQ"));
+        kit.user_mut(ewalsh).last_login_on = Some(kit.days_ago(200));
+        kit.user_mut(ewalsh).terms_accepted_on = None;
+        let (sfox, ended) = (kit.user("sfox"), kit.days_ago(5));
+        kit.grant(sfox, closed, Role::Subordinate, "PORTAL;CLAIMS")
+            .expires_on = Some(ended);
+        kit.subordinate("cjones", closed, "ELIGIBILITY");
+        kit.pidsl_mut(closed).active = false;
+        kit
+    }
+
+    #[test]
+    fn an_inactive_pid_sl_stays_silent() {
+        let mut kit = closed_pidsl_with_every_problem();
+        assert_eq!(kit.findings(), []);
+    }
+
+    #[test]
+    fn the_same_pid_sl_once_active_has_findings_most_severe_first() {
+        let mut kit = closed_pidsl_with_every_problem();
+        kit.pidsl_mut(0).active = true;
+        let mut rules: Vec<RuleId> = kit.findings().iter().map(|f| f.rule).collect();
+        rules.dedup();
+        use RuleId::*;
+        assert_eq!(
+            rules,
+            [
+                MissingPrimary,
+                TerminatedUserAccess,
+                MissingBackup,
+                ManageSubordinatesMisassigned,
+                ExpiredLink,
+                StaleUser,
+                OverbroadGrant,
+                MissingPortalServices,
+                TermsNotAccepted,
+            ]
+        );
+    }
+
+    #[test]
+    fn organizations_out_of_scope_produce_no_findings() {
+        let mut kit = Kit::new();
+        kit.org("ORG-B");
+        kit.org_mut(0).last_review_on = None;
+        kit.org_mut(1).last_review_on = None;
+        let findings = kit.evaluate(Some(&[false, true]));
+        assert_eq!(findings.len(), 1);
+        assert_eq!(
+            (findings[0].rule, findings[0].org),
+            (RuleId::ReviewOverdue, 1)
+        );
     }
 }
