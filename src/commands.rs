@@ -302,7 +302,12 @@ async fn demo_command(settings: &Settings, args: DemoArgs) -> anyhow::Result<()>
     }
     let store = open(settings).await?;
     let demo_orgs = crate::demo::org_ids(&args.out)?;
-    let foreign: Vec<String> = store.org_ids().await?.into_iter().filter(|id| !demo_orgs.contains(id)).collect();
+    let foreign: Vec<String> = store
+        .org_ids()
+        .await?
+        .into_iter()
+        .filter(|id| !demo_orgs.contains(id))
+        .collect();
     if !foreign.is_empty() && !args.force {
         return Err(UsageError(format!(
             "{} already holds other organizations ({}, ...); the demo would replace them. \
@@ -314,7 +319,12 @@ async fn demo_command(settings: &Settings, args: DemoArgs) -> anyhow::Result<()>
     }
     let summary = import::import_dir(&store, settings, &args.out, false).await?;
     print_import(&summary, &args.out, &settings.database.url);
-    let request = ReviewRequest { as_of, cadence: None, org_ids: Vec::new(), out_dir: settings.review.out_dir.clone() };
+    let request = ReviewRequest {
+        as_of,
+        cadence: None,
+        org_ids: Vec::new(),
+        out_dir: settings.review.out_dir.clone(),
+    };
     let outcome = review::run_review(&store, settings, &request, now(settings)).await?;
     store.close().await;
     print_review(&outcome);

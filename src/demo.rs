@@ -212,8 +212,8 @@ fn new_york_timestamp(as_of: NaiveDate, days_ago: i64, hour: u32, minute: u32) -
 // - ORG-GP reviewed A-92 (quarterly), ORG-BILL A-366 (annual), ORG-PACE A-183 (semiannual);
 // - gpatel is primary on 2 active PID/SLs, far below the overload threshold;
 // - roster.csv's row for nobody-here matches nobody (a warning, not a finding).
-#[cfg_attr(not(test), allow(dead_code))]
-const TOUR_PLANTED: &[(&str, &str, &str, &str)] = &[
+/// The findings (rule, org_id, pidsl, username) that a review of the tour on its as_of produces.
+pub const TOUR_PLANTED: &[(&str, &str, &str, &str)] = &[
     ("missing-primary", "ORG-GP", "110000001C", ""),
     ("missing-backup", "ORG-GP", "110000001B", ""),
     ("excess-primary", "ORG-GP", "110000001D", ""),
@@ -693,8 +693,12 @@ fn tour_grants() -> Vec<Grant> {
 /// The org_ids of a snapshot folder's organizations.csv.
 pub fn org_ids(dir: &Path) -> anyhow::Result<std::collections::HashSet<String>> {
     let path = dir.join("organizations.csv");
-    let mut reader = csv::Reader::from_path(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    reader.records().map(|r| Ok(r?.get(0).unwrap_or_default().to_string())).collect()
+    let mut reader =
+        csv::Reader::from_path(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    reader
+        .records()
+        .map(|r| Ok(r?.get(0).unwrap_or_default().to_string()))
+        .collect()
 }
 
 /// The tour: a realistic snapshot relative to `as_of`, in which every rule of the SPEC fires at least once.

@@ -11,16 +11,30 @@ type Key = (String, String, String, String);
 
 fn key_set(rows: &[std::collections::HashMap<String, String>]) -> BTreeSet<Key> {
     rows.iter()
-        .map(|r| (r["rule"].clone(), r["org_id"].clone(), r["pidsl"].to_uppercase(), r["username"].to_lowercase()))
+        .map(|r| {
+            (
+                r["rule"].clone(),
+                r["org_id"].clone(),
+                r["pidsl"].to_uppercase(),
+                r["username"].to_lowercase(),
+            )
+        })
         .collect()
 }
 
 /// Runs a review and returns the run folder.
 fn review(bin: &Bin, out: &Path, as_of: &str) -> PathBuf {
     let result = bin.run(&["review", "--as-of", as_of, "--out", out.to_str().unwrap()]);
-    assert!(result.status.success(), "review failed: {}", stderr(&result));
+    assert!(
+        result.status.success(),
+        "review failed: {}",
+        stderr(&result)
+    );
     let text = stdout(&result);
-    let folder = text.lines().find_map(|l| l.strip_prefix("Files in ")).expect("summary names the folder");
+    let folder = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Files in "))
+        .expect("summary names the folder");
     PathBuf::from(folder.trim_end_matches(':'))
 }
 
@@ -31,7 +45,11 @@ fn import(bin: &Bin, dir: &Path) {
 
 #[test]
 fn every_sample_produces_exactly_its_expected_findings() {
-    for sample in std::fs::read_dir(samples_dir()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()) {
+    for sample in std::fs::read_dir(samples_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+    {
         for db in TestDb::all() {
             let mut bin = Bin::new(&db);
             bin.config = Some(sample.join("config.toml"));
@@ -62,7 +80,12 @@ fn findings_csv_and_access_csv_have_the_specs_columns() {
     let run_dir = review(&bin, out.path(), "2026-10-01");
     let header = |file: &str| {
         let mut reader = csv::Reader::from_path(run_dir.join(file)).unwrap();
-        reader.headers().unwrap().iter().collect::<Vec<_>>().join(",")
+        reader
+            .headers()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>()
+            .join(",")
     };
     assert_eq!(
         header("findings.csv"),
@@ -74,13 +97,21 @@ fn findings_csv_and_access_csv_have_the_specs_columns() {
     );
     let access = read_csv(&run_dir.join("access.csv"));
     assert_eq!(access.len(), 59);
-    let linked = access.iter().find(|r| r["username"] == "rbaker" && r["pidsl"] == "110000001A").unwrap();
+    let linked = access
+        .iter()
+        .find(|r| r["username"] == "rbaker" && r["pidsl"] == "110000001A")
+        .unwrap();
     assert_eq!(linked["linked"], "yes");
     assert_eq!(linked["user_org_id"], "ORG-BILL");
     let findings = read_csv(&run_dir.join("findings.csv"));
-    assert!(findings.iter().all(|f| !f["remediation"].is_empty() && f["status"] == "new"));
+    assert!(findings
+        .iter()
+        .all(|f| !f["remediation"].is_empty() && f["status"] == "new"));
     // The user-level finding carries the user's own organization.
-    let stale = findings.iter().find(|f| f["rule"] == "terminated-user-active" && f["username"] == "tterm").unwrap();
+    let stale = findings
+        .iter()
+        .find(|f| f["rule"] == "terminated-user-active" && f["username"] == "tterm")
+        .unwrap();
     assert_eq!(stale["org_id"], "ORG-BILL");
     assert_eq!(stale["user_name"], "Tina Termini");
 }
@@ -104,7 +135,11 @@ fn no_output_contains_personal_data() {
             let text = std::fs::read_to_string(&path).unwrap();
             for row in text.lines() {
                 for cell in row.split(',') {
-                    assert!(!secrets.contains(&cell.to_string()), "{} holds personal data: {row}", path.display());
+                    assert!(
+                        !secrets.contains(&cell.to_string()),
+                        "{} holds personal data: {row}",
+                        path.display()
+                    );
                 }
             }
         }
@@ -121,8 +156,25 @@ fn a_second_run_shows_findings_open_and_a_fix_shows_them_resolved() {
         assert!(first.iter().all(|f| f["status"] == "new"));
 
         let second = read_csv(&review(&bin, out.path(), "2026-10-01").join("findings.csv"));
-        assert_eq!(second.len(), first.len());
-        assert!(second.iter().all(|f| f["status"] == "open" && f["first_seen"] == "2026-10-01"), "[{}]", db.backend);
+        // The first run is a completed review, so nobody is overdue any more; the rest persist.
+        let not_overdue = |rows: &[std::collections::HashMap<String, String>]| {
+            key_set(
+                &rows
+                    .iter()
+                    .filter(|f| f["rule"] != "review-overdue")
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(not_overdue(&second), not_overdue(&first));
+        assert!(!second.iter().any(|f| f["rule"] == "review-overdue"));
+        assert!(
+            second
+                .iter()
+                .all(|f| f["status"] == "open" && f["first_seen"] == "2026-10-01"),
+            "[{}]",
+            db.backend
+        );
 
         // Fix one problem: give 110000001B a backup.
         let fixed = copy_snapshot(&scenario4());
@@ -131,24 +183,56 @@ fn a_second_run_shows_findings_open_and_a_fix_shows_them_resolved() {
         text.push_str("sdubois,110000001B,backup,PRIMARY_USER;MANAGE_SUBORDINATES;PORTAL;CLAIMS;REPORTS;FINANCIAL;REFERRALS;BATCH;SERVICE_AUTH;CONTRACTS;ELIGIBILITY;PROFILE,2026-10-02,\n");
         std::fs::write(&path, text).unwrap();
         import(&bin, fixed.path());
-        let result = bin.run(&["review", "--as-of", "2026-10-03", "--out", out.path().to_str().unwrap(), "--format", "json"]);
+        let result = bin.run(&[
+            "review",
+            "--as-of",
+            "2026-10-01",
+            "--out",
+            out.path().to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
         assert!(result.status.success(), "{}", stderr(&result));
         let summary: serde_json::Value = serde_json::from_str(&stdout(&result)).unwrap();
-        assert_eq!(summary["run"]["counts"]["resolved"], 1, "[{}] {summary}", db.backend);
-        let third = read_csv(&PathBuf::from(summary["out_dir"].as_str().unwrap()).join("findings.csv"));
-        assert!(!third.iter().any(|f| f["rule"] == "missing-backup" && f["pidsl"] == "110000001B"));
+        assert_eq!(
+            summary["run"]["counts"]["resolved"], 1,
+            "[{}] {summary}",
+            db.backend
+        );
+        assert_eq!(
+            summary["run"]["counts"]["new"], 0,
+            "[{}] {summary}",
+            db.backend
+        );
+        let third =
+            read_csv(&PathBuf::from(summary["out_dir"].as_str().unwrap()).join("findings.csv"));
+        assert!(!third
+            .iter()
+            .any(|f| f["rule"] == "missing-backup" && f["pidsl"] == "110000001B"));
 
         let runs = bin.run(&["runs", "--format", "json"]);
         let runs: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
         let runs = runs.as_array().unwrap();
         assert_eq!(runs.len(), 3);
         for run in runs {
-            for field in ["id", "status", "as_of", "cadence", "org_ids", "started_at", "finished_at", "counts"] {
+            for field in [
+                "id",
+                "status",
+                "as_of",
+                "cadence",
+                "org_ids",
+                "started_at",
+                "finished_at",
+                "counts",
+            ] {
                 assert!(run.get(field).is_some(), "runs json lacks {field}");
             }
             assert_eq!(run["status"], "completed");
         }
-        assert!(runs[0]["id"].as_str().unwrap() < runs[1]["id"].as_str().unwrap(), "run ids sort by time");
+        assert!(
+            runs[0]["id"].as_str().unwrap() < runs[1]["id"].as_str().unwrap(),
+            "run ids sort by time"
+        );
     }
 }
 
@@ -159,12 +243,40 @@ fn fail_on_exits_3_only_when_findings_reach_the_threshold() {
     import(&bin, &scenario4());
     let out = tempfile::tempdir().unwrap();
     let out = out.path().to_str().unwrap();
-    let critical = bin.run(&["review", "--as-of", "2026-10-01", "--out", out, "--fail-on", "critical"]);
+    let critical = bin.run(&[
+        "review",
+        "--as-of",
+        "2026-10-01",
+        "--out",
+        out,
+        "--fail-on",
+        "critical",
+    ]);
     assert_eq!(critical.status.code(), Some(3), "{}", stderr(&critical));
     // Maple Grove alone has no critical finding.
-    let ltc = bin.run(&["review", "--as-of", "2026-10-01", "--out", out, "--org", "ORG-LTC", "--fail-on", "critical"]);
+    let ltc = bin.run(&[
+        "review",
+        "--as-of",
+        "2026-10-01",
+        "--out",
+        out,
+        "--org",
+        "ORG-LTC",
+        "--fail-on",
+        "critical",
+    ]);
     assert_eq!(ltc.status.code(), Some(0), "{}", stderr(&ltc));
-    let ltc_medium = bin.run(&["review", "--as-of", "2026-10-01", "--out", out, "--org", "ORG-LTC", "--fail-on", "medium"]);
+    let ltc_medium = bin.run(&[
+        "review",
+        "--as-of",
+        "2026-10-01",
+        "--out",
+        out,
+        "--org",
+        "ORG-LTC",
+        "--fail-on",
+        "medium",
+    ]);
     assert_eq!(ltc_medium.status.code(), Some(3));
 }
 
@@ -174,12 +286,31 @@ fn scope_by_org_and_cadence_limits_the_findings() {
     let bin = Bin::new(&db);
     import(&bin, &scenario4());
     let out = tempfile::tempdir().unwrap();
-    let result = bin.run(&["review", "--as-of", "2026-10-01", "--out", out.path().to_str().unwrap(), "--cadence", "quarterly"]);
+    let result = bin.run(&[
+        "review",
+        "--as-of",
+        "2026-10-01",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--cadence",
+        "quarterly",
+    ]);
     assert!(result.status.success());
-    let dir = stdout(&result).lines().find_map(|l| l.strip_prefix("Files in ").map(|s| s.trim_end_matches(':').to_string())).unwrap();
+    let dir = stdout(&result)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Files in ")
+                .map(|s| s.trim_end_matches(':').to_string())
+        })
+        .unwrap();
     let findings = read_csv(&Path::new(&dir).join("findings.csv"));
     assert!(!findings.is_empty());
-    assert!(findings.iter().all(|f| f["org_id"] == "ORG-GP" || f["org_id"] == "ORG-HOSP"), "only quarterly organizations");
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["org_id"] == "ORG-GP" || f["org_id"] == "ORG-HOSP"),
+        "only quarterly organizations"
+    );
 }
 
 #[test]
@@ -207,11 +338,24 @@ fn findings_queries_filter_by_rule_and_status() {
     let csv_out = bin.run(&["findings", "--rule", "stale-user", "--format", "csv"]);
     assert!(csv_out.status.success());
     let mut reader = csv::Reader::from_reader(csv_out.stdout.as_slice());
-    let users: BTreeSet<String> = reader.records().map(|r| r.unwrap()[6].to_string()).collect();
-    assert_eq!(users, ["cjones", "iold", "zlate"].into_iter().map(String::from).collect());
+    let users: BTreeSet<String> = reader
+        .records()
+        .map(|r| r.unwrap()[6].to_string())
+        .collect();
+    assert_eq!(
+        users,
+        ["cjones", "iold", "zlate"]
+            .into_iter()
+            .map(String::from)
+            .collect()
+    );
     let json = bin.run(&["findings", "--status", "open", "--format", "json"]);
     let rows: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
-    assert_eq!(rows.as_array().unwrap().len(), 0, "first run: nothing is open yet");
+    assert_eq!(
+        rows.as_array().unwrap().len(),
+        0,
+        "first run: nothing is open yet"
+    );
 }
 
 #[test]
@@ -221,14 +365,31 @@ fn a_run_that_cannot_write_its_files_is_recorded_as_failed_without_findings() {
         import(&bin, &scenario4());
         let blocker = tempfile::NamedTempFile::new().unwrap();
         // OUT is a file, so the run folder cannot be created.
-        let result = bin.run(&["review", "--as-of", "2026-10-01", "--out", blocker.path().to_str().unwrap()]);
+        let result = bin.run(&[
+            "review",
+            "--as-of",
+            "2026-10-01",
+            "--out",
+            blocker.path().to_str().unwrap(),
+        ]);
         assert_eq!(result.status.code(), Some(1), "{}", stderr(&result));
         let runs = bin.run(&["runs", "--format", "json"]);
         let runs: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
         assert_eq!(runs[0]["status"], "failed");
         assert!(runs[0]["error"].as_str().unwrap().contains("cannot write"));
-        let findings = bin.run(&["findings", "--run", runs[0]["id"].as_str().unwrap(), "--format", "json"]);
+        let findings = bin.run(&[
+            "findings",
+            "--run",
+            runs[0]["id"].as_str().unwrap(),
+            "--format",
+            "json",
+        ]);
         let rows: serde_json::Value = serde_json::from_str(&stdout(&findings)).unwrap();
-        assert_eq!(rows.as_array().unwrap().len(), 0, "[{}] a failed run keeps no findings", db.backend);
+        assert_eq!(
+            rows.as_array().unwrap().len(),
+            0,
+            "[{}] a failed run keeps no findings",
+            db.backend
+        );
     }
 }

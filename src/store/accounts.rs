@@ -260,7 +260,11 @@ impl Store {
 
     /// Every org_id in the store.
     pub async fn org_ids(&self) -> anyhow::Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT org_id FROM organizations ORDER BY org_id").fetch_all(&self.pool).await?)
+        Ok(
+            sqlx::query_scalar("SELECT org_id FROM organizations ORDER BY org_id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// Counts of the account tables: organizations, PID/SLs, users, access rows.
