@@ -7,9 +7,11 @@
 
 mod accounts;
 mod history;
+mod outbox;
 
 pub use accounts::{AccessRow, KnownAccounts, OrgRow, PidSlRow, UserRow};
 pub use history::{FindingRow, RunCounts, RunRecord, RunStatus};
+pub use outbox::{timestamp, OutboxEntry, OutgoingMail};
 
 use anyhow::Context;
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};

@@ -1,0 +1,174 @@
+//! The mail outbox. A message is claimed (state `sending`) in its own statement before it is
+//! handed to SMTP, and marked `sent` right after the server accepts it, so two senders never
+//! deliver the same key and a crash leaves at most the moment between the server's acceptance
+//! and that update in doubt.
+
+use super::Store;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+/// A message to queue.
+#[derive(Debug, Clone)]
+pub struct OutgoingMail {
+    pub idempotency_key: String,
+    pub run_id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub to_addresses: Vec<String>,
+    pub subject: String,
+    /// The RFC 5322 message exactly as it will be sent.
+    pub message: String,
+}
+
+/// A queued message and its delivery state.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutboxEntry {
+    pub idempotency_key: String,
+    pub run_id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub to_addresses: Vec<String>,
+    pub subject: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at: String,
+    pub sent_at: Option<String>,
+}
+
+/// Fixed-width UTC timestamps compare correctly as text on both backends.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+const ENTRY_COLUMNS: &str = "idempotency_key, run_id, kind, recipient, to_addresses, subject, state, attempts, \
+                             last_error, next_attempt_at, sent_at";
+
+fn entry(row: sqlx::any::AnyRow) -> anyhow::Result<OutboxEntry> {
+    let to: String = row.try_get(4)?;
+    Ok(OutboxEntry {
+        idempotency_key: row.try_get(0)?,
+        run_id: row.try_get(1)?,
+        kind: row.try_get(2)?,
+        recipient: row.try_get(3)?,
+        to_addresses: to.split(';').map(str::to_string).collect(),
+        subject: row.try_get(5)?,
+        state: row.try_get(6)?,
+        attempts: row.try_get(7)?,
+        last_error: row.try_get(8)?,
+        next_attempt_at: row.try_get(9)?,
+        sent_at: row.try_get(10)?,
+    })
+}
+
+impl Store {
+    /// Queues messages; a key already in the outbox is left as it is (never queued twice).
+    /// Returns how many were new.
+    pub async fn queue_mail(&self, mails: &[OutgoingMail], now: DateTime<Utc>) -> anyhow::Result<usize> {
+        let now = timestamp(now);
+        let mut tx = self.pool.begin().await?;
+        let mut queued = 0;
+        for mail in mails {
+            let result = sqlx::query(
+                "INSERT INTO outbox (idempotency_key, run_id, kind, recipient, to_addresses, subject, message, state, \
+                 attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8) \
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+            )
+            .bind(mail.idempotency_key.as_str())
+            .bind(mail.run_id.as_str())
+            .bind(mail.kind.as_str())
+            .bind(mail.recipient.as_str())
+            .bind(mail.to_addresses.join(";"))
+            .bind(mail.subject.as_str())
+            .bind(mail.message.as_str())
+            .bind(now.as_str())
+            .execute(&mut *tx)
+            .await?;
+            queued += result.rows_affected() as usize;
+        }
+        tx.commit().await?;
+        Ok(queued)
+    }
+
+    /// The keys due for delivery: pending and due (all pending with `ignore_schedule`), or
+    /// claimed by a sender that has not finished since `stale_before` (it stopped mid-send).
+    pub async fn due_mail(&self, now: DateTime<Utc>, stale_before: DateTime<Utc>, ignore_schedule: bool) -> anyhow::Result<Vec<String>> {
+        let due = if ignore_schedule { timestamp(DateTime::<Utc>::MAX_UTC) } else { timestamp(now) };
+        Ok(sqlx::query_scalar(
+            "SELECT idempotency_key FROM outbox WHERE (state = 'pending' AND next_attempt_at <= $1) \
+             OR (state = 'sending' AND claimed_at < $2) ORDER BY created_at, idempotency_key",
+        )
+        .bind(due)
+        .bind(timestamp(stale_before))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Claims one message for delivery; `None` when another sender has it or it is no longer
+    /// due. The claim is committed before any SMTP traffic.
+    pub async fn claim_mail(&self, key: &str, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> anyhow::Result<Option<(String, Vec<String>, i64)>> {
+        let claimed = sqlx::query(
+            "UPDATE outbox SET state = 'sending', claimed_at = $1, attempts = attempts + 1 \
+             WHERE idempotency_key = $2 AND (state = 'pending' OR (state = 'sending' AND claimed_at < $3))",
+        )
+        .bind(timestamp(now))
+        .bind(key)
+        .bind(timestamp(stale_before))
+        .execute(&self.pool)
+        .await?;
+        if claimed.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT message, to_addresses, attempts FROM outbox WHERE idempotency_key = $1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?;
+        let to: String = row.try_get(1)?;
+        Ok(Some((row.try_get(0)?, to.split(';').map(str::to_string).collect(), row.try_get(2)?)))
+    }
+
+    pub async fn mark_sent(&self, key: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+        sqlx::query("UPDATE outbox SET state = 'sent', sent_at = $1, last_error = NULL WHERE idempotency_key = $2")
+            .bind(timestamp(now))
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: back to `pending` until `retry_at`, or `failed` for good.
+    pub async fn mark_failed(&self, key: &str, error: &str, retry_at: Option<DateTime<Utc>>) -> anyhow::Result<()> {
+        let (state, next) = match retry_at {
+            Some(at) => ("pending", timestamp(at)),
+            None => ("failed", timestamp(Utc::now())),
+        };
+        sqlx::query("UPDATE outbox SET state = $1, last_error = $2, next_attempt_at = $3 WHERE idempotency_key = $4")
+            .bind(state)
+            .bind(error)
+            .bind(next)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Puts failed messages back in the queue (`send --retry-failed`).
+    pub async fn requeue_failed(&self, now: DateTime<Utc>) -> anyhow::Result<u64> {
+        Ok(sqlx::query("UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1 WHERE state = 'failed'")
+            .bind(timestamp(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// The outbox, optionally one run's, oldest first.
+    pub async fn outbox(&self, run_id: Option<&str>) -> anyhow::Result<Vec<OutboxEntry>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM outbox WHERE ($1 IS NULL OR run_id = $1) ORDER BY created_at, idempotency_key"
+        ))
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(entry).collect()
+    }
+}
