@@ -6,9 +6,11 @@
 //! [`Backend`].
 
 mod accounts;
+mod audit;
 mod history;
 
 pub use accounts::{AccessRow, KnownAccounts, OrgRow, PidSlRow, UserRow};
+pub use audit::{AuditEvent, Member, PidSlInfo, WriteTx};
 pub use history::{FindingRow, RunCounts, RunRecord, RunStatus};
 
 use anyhow::Context;
