@@ -3,6 +3,9 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+mod accounts;
+pub use accounts::*;
+
 /// Access-compliance reviews for the MassHealth Provider Online Service Center (POSC).
 ///
 /// posc-review keeps a minimal account store (organizations, PID/SLs, users, their access and
@@ -81,6 +84,11 @@ pub enum Command {
 
     /// Query the findings of a run (the latest completed run by default).
     Findings(FindingsArgs),
+
+    /// The account store's job-aid operations (create, link, update services, reset password,
+    /// remove, deactivate, reactivate, set backup), checked against the Primary User Policy and
+    /// recorded in an audit log.
+    Accounts(AccountsArgs),
 
     /// The one-command tour: write a demo snapshot, import it and review it.
     ///

@@ -15,6 +15,8 @@ use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 use std::path::Path;
 
+mod accounts;
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut settings = Settings::load(cli.config.as_deref())?;
     if let Some(url) = cli.database_url {
@@ -26,6 +28,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Review(args) => review_command(&settings, args).await,
         Command::Runs(args) => runs_command(&settings, args).await,
         Command::Findings(args) => findings_command(&settings, args).await,
+        Command::Accounts(args) => {
+            accounts::accounts_command(&settings, args, now(&settings)).await
+        }
         Command::Demo(args) => demo_command(&settings, args).await,
     }
 }

@@ -1,6 +1,7 @@
 //! posc-review: access-compliance reviews for the MassHealth Provider Online Service Center,
 //! as the Primary User Policy requires of every enrolled organization.
 
+pub mod accounts;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -75,7 +75,7 @@ fn date_text(date: Option<NaiveDate>) -> Option<String> {
     date.map(|d| d.format("%Y-%m-%d").to_string())
 }
 
-fn stored_date(column: &str, text: Option<String>) -> anyhow::Result<Option<NaiveDate>> {
+pub(super) fn stored_date(column: &str, text: Option<String>) -> anyhow::Result<Option<NaiveDate>> {
     text.map(|t| {
         NaiveDate::parse_from_str(&t, "%Y-%m-%d")
             .with_context(|| format!("bad date {t:?} in {column}"))

@@ -6,10 +6,12 @@
 //! [`Backend`].
 
 mod accounts;
+mod audit;
 mod history;
 mod outbox;
 
 pub use accounts::{AccessRow, KnownAccounts, OrgRow, PidSlRow, UserRow};
+pub use audit::{AuditEvent, Member, PidSlInfo, WriteTx};
 pub use history::{FindingRow, RunCounts, RunRecord, RunStatus};
 pub use outbox::{timestamp, OutboxEntry, OutgoingMail};
 

@@ -1,0 +1,1142 @@
+//! The POSC job-aid operations on the account store (create, link, update services, reset
+//! password, remove, deactivate, reactivate, appoint a backup), each checked against the
+//! Primary User Policy before it writes, and each recorded in the audit log in the same
+//! transaction as its change.
+//!
+//! The policy checks are pure functions of the rows an operation reads ([`check_actor`],
+//! [`check_grant`], [`check_primary_user_limit`]); [`perform`] reads those rows inside a write
+//! transaction that holds the lock described in `store/audit.rs`, so a check and the write it
+//! allows are atomic. A refusal is a [`UsageError`] (exit status 2) whose message is the policy
+//! reason.
+
+use crate::domain::{Email, PidSl, Role, ServiceCode, Services, UserStatus};
+use crate::error::UsageError;
+use crate::snapshot::Personal;
+use crate::store::{AccessRow, AuditEvent, Member, PidSlInfo, Store, UserRow};
+use anyhow::Context;
+use chrono::NaiveDate;
+use sqlx::AnyConnection;
+
+/// The time of an operation: today (for "active user") and the audit timestamp, both in the
+/// configured time zone.
+#[derive(Debug, Clone)]
+pub struct Clock {
+    pub today: NaiveDate,
+    /// RFC 3339 with the zone's offset.
+    pub now: String,
+}
+
+/// A new subordinate account (Create Subordinate Account).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Email,
+    pub org_id: String,
+    pub job_role: Option<String>,
+    pub pidsl: PidSl,
+    pub services: Services,
+}
+
+/// One job-aid operation, its inputs already parsed.
+#[derive(Debug, Clone)]
+pub enum Operation {
+    Create(NewUser),
+    Link {
+        username: String,
+        pidsl: PidSl,
+        services: Services,
+        expires_on: Option<NaiveDate>,
+    },
+    UpdateServices {
+        username: String,
+        pidsl: PidSl,
+        services: Services,
+    },
+    ResetPassword {
+        username: String,
+        pidsl: PidSl,
+    },
+    Remove {
+        username: String,
+        pidsl: PidSl,
+    },
+    Deactivate {
+        username: String,
+    },
+    Reactivate {
+        username: String,
+    },
+    SetBackup {
+        username: String,
+        pidsl: PidSl,
+    },
+}
+
+/// What an accepted operation did: the audit events it recorded (none when there was nothing
+/// to change) and what the actor must still do in the POSC.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub events: Vec<AuditEvent>,
+    pub next_steps: Vec<String>,
+}
+
+/// The services only a Primary User or backup may hold.
+pub const ADMIN_SERVICES: [ServiceCode; 2] =
+    [ServiceCode::PrimaryUser, ServiceCode::ManageSubordinates];
+
+/// At most this many holders of PRIMARY_USER per PID/SL.
+pub const MAX_PRIMARY_USER_HOLDERS: usize = 2;
+
+fn refused(reason: impl std::fmt::Display) -> anyhow::Error {
+    UsageError(format!("refused: {reason}")).into()
+}
+
+/// `status = active` and not terminated as of `today`.
+pub fn user_is_active(user: &UserRow, today: NaiveDate) -> bool {
+    user.status == UserStatus::Active && user.terminated_on.is_none_or(|d| d > today)
+}
+
+fn why_inactive(user: &UserRow, today: NaiveDate) -> String {
+    match user.terminated_on {
+        Some(d) if d <= today => format!("{} left the organization on {d}", user.username),
+        _ => format!("{}'s user ID is inactive", user.username),
+    }
+}
+
+/// The actor must be an active user holding role primary or backup on the PID/SL.
+pub fn check_actor(
+    actor_name: &str,
+    actor: Option<&UserRow>,
+    members: &[Member],
+    pidsl: &PidSl,
+    today: NaiveDate,
+) -> Result<(), String> {
+    let only = format!("only an active Primary User or backup of {pidsl} may manage its users");
+    let Some(actor) = actor else {
+        return Err(format!("no user {actor_name:?} in the store; {only}"));
+    };
+    if !user_is_active(actor, today) {
+        return Err(format!("{}; {only}", why_inactive(actor, today)));
+    }
+    match members.iter().find(|m| m.user_id == actor.id) {
+        Some(m) if matches!(m.role, Role::Primary | Role::Backup) => Ok(()),
+        Some(m) => Err(format!(
+            "{} is a {} of {pidsl}, not its Primary User or backup; {only}",
+            actor.username, m.role
+        )),
+        None => Err(format!(
+            "{} has no access to {pidsl}; {only}",
+            actor.username
+        )),
+    }
+}
+
+/// PRIMARY_USER and MANAGE_SUBORDINATES only for role primary or backup.
+pub fn check_grant(
+    username: &str,
+    role: Role,
+    services: Services,
+    pidsl: &PidSl,
+) -> Result<(), String> {
+    if role != Role::Subordinate {
+        return Ok(());
+    }
+    let admin: Vec<&str> = ADMIN_SERVICES
+        .iter()
+        .filter(|c| services.contains(**c))
+        .map(|c| c.code())
+        .collect();
+    if admin.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} only for the Primary User and the backup, and {username} is a subordinate of {pidsl}",
+            if admin.len() == 1 {
+                format!("{} is", admin[0])
+            } else {
+                format!("{} are", admin.join(" and "))
+            }
+        ))
+    }
+}
+
+/// At most two active holders of PRIMARY_USER per PID/SL: refuses a change that makes `user_id`
+/// a new holder while two others (besides those in `leaving`, who lose it in the same change)
+/// already hold it. A change that keeps or removes PRIMARY_USER is always allowed.
+pub fn check_primary_user_limit(
+    user_id: i64,
+    before: Services,
+    after: Services,
+    members: &[Member],
+    leaving: &[i64],
+    pidsl: &PidSl,
+    today: NaiveDate,
+) -> Result<(), String> {
+    let gains =
+        after.contains(ServiceCode::PrimaryUser) && !before.contains(ServiceCode::PrimaryUser);
+    if !gains {
+        return Ok(());
+    }
+    let holders: Vec<&str> = members
+        .iter()
+        .filter(|m| {
+            m.user_id != user_id
+                && !leaving.contains(&m.user_id)
+                && m.is_active(today)
+                && m.services.contains(ServiceCode::PrimaryUser)
+        })
+        .map(|m| m.username.as_str())
+        .collect();
+    if holders.len() >= MAX_PRIMARY_USER_HOLDERS {
+        Err(format!(
+            "{pidsl} already has {} holders of PRIMARY_USER ({}); at most {MAX_PRIMARY_USER_HOLDERS} are allowed",
+            holders.len(),
+            holders.join(", ")
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Performs one operation as `actor`: lock, read, check, write, audit, commit. A refusal
+/// writes nothing.
+pub async fn perform(
+    store: &Store,
+    actor: &str,
+    operation: Operation,
+    clock: &Clock,
+) -> anyhow::Result<Outcome> {
+    let mut tx = store.begin_write().await?;
+    let mut op = Op {
+        store,
+        conn: &mut tx,
+        actor_name: actor.trim().to_string(),
+        actor_id: None,
+        clock,
+    };
+    let outcome = match operation {
+        Operation::Create(new) => op.create(new).await?,
+        Operation::Link {
+            username,
+            pidsl,
+            services,
+            expires_on,
+        } => op.link(&username, &pidsl, services, expires_on).await?,
+        Operation::UpdateServices {
+            username,
+            pidsl,
+            services,
+        } => op.update_services(&username, &pidsl, services).await?,
+        Operation::ResetPassword { username, pidsl } => {
+            op.reset_password(&username, &pidsl).await?
+        }
+        Operation::Remove { username, pidsl } => op.remove(&username, &pidsl).await?,
+        Operation::Deactivate { username } => {
+            op.set_status(&username, UserStatus::Inactive).await?
+        }
+        Operation::Reactivate { username } => op.set_status(&username, UserStatus::Active).await?,
+        Operation::SetBackup { username, pidsl } => op.set_backup(&username, &pidsl).await?,
+    };
+    for event in &outcome.events {
+        store.record_audit(&mut tx, event).await?;
+    }
+    tx.commit().await.context("cannot commit the change")?;
+    Ok(outcome)
+}
+
+/// One operation in progress inside its transaction.
+struct Op<'a> {
+    store: &'a Store,
+    conn: &'a mut AnyConnection,
+    /// As given, then as the store spells it once the actor is found.
+    actor_name: String,
+    actor_id: Option<i64>,
+    clock: &'a Clock,
+}
+
+impl Op<'_> {
+    fn today(&self) -> NaiveDate {
+        self.clock.today
+    }
+
+    fn event(
+        &self,
+        action: &str,
+        username: &str,
+        pidsl: &str,
+        before: Services,
+        after: Services,
+        detail: String,
+    ) -> AuditEvent {
+        AuditEvent {
+            id: 0,
+            at: self.clock.now.clone(),
+            actor: self.actor_name.clone(),
+            action: action.to_string(),
+            username: username.to_string(),
+            pidsl: pidsl.to_string(),
+            services_before: before,
+            services_after: after,
+            detail,
+        }
+    }
+
+    /// Locks the PID/SL, reads its access list and checks the actor; returns the list.
+    async fn authorize(&mut self, pidsl: &PidSl) -> anyhow::Result<(PidSlInfo, Vec<Member>)> {
+        let info = self
+            .store
+            .lock_pidsl(self.conn, pidsl)
+            .await?
+            .ok_or_else(|| refused(format!("unknown PID/SL {pidsl}")))?;
+        let members = self.store.members_of_pidsl(self.conn, pidsl).await?;
+        let actor = self.store.user_by_name(self.conn, &self.actor_name).await?;
+        if let Some(actor) = &actor {
+            self.actor_name = actor.username.clone();
+            self.actor_id = Some(actor.id);
+        }
+        check_actor(
+            &self.actor_name,
+            actor.as_ref(),
+            &members,
+            pidsl,
+            self.today(),
+        )
+        .map_err(refused)?;
+        pause_for_tests().await;
+        Ok((info, members))
+    }
+
+    async fn target(&mut self, username: &str) -> anyhow::Result<UserRow> {
+        self.store
+            .user_by_name(self.conn, username)
+            .await?
+            .ok_or_else(|| {
+                refused(format!(
+                    "no user {:?} in the store; `posc-review accounts create` creates one",
+                    username.trim()
+                ))
+            })
+    }
+
+    fn row_of<'m>(
+        members: &'m [Member],
+        user: &UserRow,
+        pidsl: &PidSl,
+    ) -> anyhow::Result<&'m Member> {
+        members
+            .iter()
+            .find(|m| m.user_id == user.id)
+            .ok_or_else(|| {
+                refused(format!(
+                    "{} has no access to {pidsl}; `posc-review accounts link` gives it",
+                    user.username
+                ))
+            })
+    }
+
+    async fn create(&mut self, new: NewUser) -> anyhow::Result<Outcome> {
+        let (info, _) = self.authorize(&new.pidsl).await?;
+        self.store.lock_users(self.conn).await?;
+        if let Some(existing) = self.store.user_by_name(self.conn, &new.username).await? {
+            return Err(refused(format!(
+                "the username {} is taken by {} (usernames are compared case-insensitively); \
+                 `posc-review accounts link` gives an existing user access",
+                new.username, existing.username
+            )));
+        }
+        if !self.store.org_exists(self.conn, &new.org_id).await? {
+            return Err(refused(format!("unknown organization {:?}", new.org_id)));
+        }
+        let mut services = new.services;
+        services.insert(ServiceCode::Portal);
+        check_grant(&new.username, Role::Subordinate, services, &new.pidsl).map_err(refused)?;
+        let id = self.store.next_user_id(self.conn).await?;
+        self.store
+            .insert_user(
+                self.conn,
+                UserRow {
+                    id,
+                    username: new.username.clone(),
+                    first_name: new.first_name,
+                    last_name: new.last_name,
+                    middle_initial: String::new(),
+                    phone: String::new(),
+                    email: new.email.as_str().to_string(),
+                    org_id: new.org_id.clone(),
+                    job_role: new.job_role.unwrap_or_default(),
+                    status: UserStatus::Active,
+                    created_on: Some(self.today()),
+                    last_login_at: None,
+                    terms_accepted_on: None,
+                    terminated_on: None,
+                    dob_mmdd: None,
+                    ssn_last4: None,
+                },
+            )
+            .await?;
+        self.store
+            .put_access(
+                self.conn,
+                AccessRow {
+                    user_id: id,
+                    pidsl: new.pidsl.clone(),
+                    role: Role::Subordinate,
+                    services,
+                    granted_on: Some(self.today()),
+                    expires_on: None,
+                },
+            )
+            .await?;
+        let mut detail = format!(
+            "new user ID in {}; subordinate of {}",
+            new.org_id, new.pidsl
+        );
+        if !new.services.contains(ServiceCode::Portal) {
+            detail.push_str("; PORTAL added");
+        }
+        if new.org_id != info.org_id {
+            detail.push_str(&format!("; linked (the PID/SL belongs to {})", info.org_id));
+        }
+        let event = self.event(
+            "create",
+            &new.username,
+            new.pidsl.as_str(),
+            Services::EMPTY,
+            services,
+            detail,
+        );
+        Ok(Outcome {
+            events: vec![event],
+            next_steps: vec![format!(
+                "Create the account in the POSC too (Administer Account > Manage Subordinate Accounts > {} > Create Subordinate Account), \
+                 with the same services; the POSC emails {} a temporary password.",
+                new.pidsl, new.username
+            )],
+        })
+    }
+
+    async fn link(
+        &mut self,
+        username: &str,
+        pidsl: &PidSl,
+        services: Services,
+        expires_on: Option<NaiveDate>,
+    ) -> anyhow::Result<Outcome> {
+        let (info, members) = self.authorize(pidsl).await?;
+        let user = self.target(username).await?;
+        if !user_is_active(&user, self.today()) {
+            return Err(refused(format!(
+                "{}; only an active user may be linked",
+                why_inactive(&user, self.today())
+            )));
+        }
+        if let Some(row) = members.iter().find(|m| m.user_id == user.id) {
+            return Err(refused(format!(
+                "{} already has access to {pidsl} (role {}); `posc-review accounts update-services` changes it",
+                user.username, row.role
+            )));
+        }
+        check_grant(&user.username, Role::Subordinate, services, pidsl).map_err(refused)?;
+        if let Some(date) = expires_on.filter(|d| *d <= self.today()) {
+            return Err(refused(format!(
+                "--expires-on {date} is not after today ({})",
+                self.today()
+            )));
+        }
+        self.store
+            .put_access(
+                self.conn,
+                AccessRow {
+                    user_id: user.id,
+                    pidsl: pidsl.clone(),
+                    role: Role::Subordinate,
+                    services,
+                    granted_on: Some(self.today()),
+                    expires_on,
+                },
+            )
+            .await?;
+        let mut detail = if user.org_id == info.org_id {
+            format!("subordinate of {pidsl}")
+        } else {
+            format!(
+                "linked user of {} to {pidsl} of {}",
+                user.org_id, info.org_id
+            )
+        };
+        if let Some(date) = expires_on {
+            detail.push_str(&format!(", until {date}"));
+        }
+        let event = self.event(
+            "link",
+            &user.username,
+            pidsl.as_str(),
+            Services::EMPTY,
+            services,
+            detail,
+        );
+        Ok(Outcome {
+            events: vec![event],
+            next_steps: vec![format!(
+                "Link {} in the POSC too (Administer Account > Manage Subordinate Accounts > {pidsl} > Link Subordinate).",
+                user.username
+            )],
+        })
+    }
+
+    async fn update_services(
+        &mut self,
+        username: &str,
+        pidsl: &PidSl,
+        services: Services,
+    ) -> anyhow::Result<Outcome> {
+        let (_, members) = self.authorize(pidsl).await?;
+        let user = self.target(username).await?;
+        let row = Self::row_of(&members, &user, pidsl)?;
+        check_grant(&user.username, row.role, services, pidsl).map_err(refused)?;
+        check_primary_user_limit(
+            user.id,
+            row.services,
+            services,
+            &members,
+            &[],
+            pidsl,
+            self.today(),
+        )
+        .map_err(refused)?;
+        if row.services == services {
+            return Ok(Outcome {
+                events: vec![],
+                next_steps: vec![format!(
+                    "Nothing to change: {} already holds exactly {services} on {pidsl}.",
+                    user.username
+                )],
+            });
+        }
+        self.store
+            .put_access(
+                self.conn,
+                AccessRow {
+                    services,
+                    ..row.access_row()
+                },
+            )
+            .await?;
+        let event = self.event(
+            "update-services",
+            &user.username,
+            pidsl.as_str(),
+            row.services,
+            services,
+            change_text(row.services, services),
+        );
+        Ok(Outcome {
+            events: vec![event],
+            next_steps: vec![format!(
+                "Move the services in the POSC too (Manage Subordinate Accounts > {pidsl} > Search > {} > Update Subordinate).",
+                user.username
+            )],
+        })
+    }
+
+    async fn reset_password(&mut self, username: &str, pidsl: &PidSl) -> anyhow::Result<Outcome> {
+        let (_, members) = self.authorize(pidsl).await?;
+        let user = self.target(username).await?;
+        let row = Self::row_of(&members, &user, pidsl)?;
+        if self.actor_id == Some(user.id) {
+            return Err(refused(format!(
+                "a Primary User cannot reset their own password; {} must call MassHealth Customer Service, which does",
+                user.username
+            )));
+        }
+        let event = self.event(
+            "reset-password",
+            &user.username,
+            pidsl.as_str(),
+            row.services,
+            row.services,
+            "password reset; the POSC issues a temporary password".into(),
+        );
+        Ok(Outcome {
+            events: vec![event],
+            next_steps: vec![
+                format!(
+                    "In the POSC: Administer Account > Manage Subordinate Accounts > {pidsl} > Search > {} > Reset Password.",
+                    user.username
+                ),
+                format!(
+                    "The POSC issues a temporary password: give it to {} in person or by phone, not by email; they must change it at their next sign-in.",
+                    user.username
+                ),
+            ],
+        })
+    }
+
+    async fn remove(&mut self, username: &str, pidsl: &PidSl) -> anyhow::Result<Outcome> {
+        let (_, members) = self.authorize(pidsl).await?;
+        let user = self.target(username).await?;
+        let row = Self::row_of(&members, &user, pidsl)?;
+        self.store.delete_access(self.conn, user.id, pidsl).await?;
+        let event = self.event(
+            "remove",
+            &user.username,
+            pidsl.as_str(),
+            row.services,
+            Services::EMPTY,
+            format!(
+                "access to {pidsl} removed (role {}); the user ID stays {}",
+                row.role, user.status
+            ),
+        );
+        let mut next_steps = vec![format!(
+            "Remove {} in the POSC too (Manage Subordinate Accounts > {pidsl} > Search > {} > Remove).",
+            user.username, user.username
+        )];
+        if row.role != Role::Subordinate {
+            next_steps.push(format!(
+                "{} was the {} of {pidsl}: appoint a new one with `posc-review accounts set-backup`, or ask MassHealth for a new Primary User.",
+                user.username, row.role
+            ));
+        }
+        Ok(Outcome {
+            events: vec![event],
+            next_steps,
+        })
+    }
+
+    /// Deactivate (`Inactive`) or reactivate (`Active`) a user ID. The actor must be an
+    /// active Primary User or backup on a PID/SL of the user's own organization.
+    async fn set_status(&mut self, username: &str, status: UserStatus) -> anyhow::Result<Outcome> {
+        let user = self.target(username).await?;
+        self.store.lock_pidsls_of_user(self.conn, user.id).await?;
+        // Read again under the locks.
+        let user = self.target(username).await?;
+        let actor = self.store.user_by_name(self.conn, &self.actor_name).await?;
+        let only = format!(
+            "only an active Primary User or backup of a PID/SL of {} ({}'s organization) may do this",
+            user.org_id, user.username
+        );
+        let Some(actor) = actor else {
+            return Err(refused(format!(
+                "no user {:?} in the store; {only}",
+                self.actor_name
+            )));
+        };
+        self.actor_name = actor.username.clone();
+        self.actor_id = Some(actor.id);
+        if !user_is_active(&actor, self.today()) {
+            return Err(refused(format!(
+                "{}; {only}",
+                why_inactive(&actor, self.today())
+            )));
+        }
+        if self
+            .store
+            .admin_rows_in_org(self.conn, actor.id, &user.org_id)
+            .await?
+            .is_empty()
+        {
+            return Err(refused(format!(
+                "{} is not the Primary User or backup of any PID/SL of {}; {only}",
+                actor.username, user.org_id
+            )));
+        }
+        if user.status == status {
+            return Err(refused(format!(
+                "{}'s user ID is already {status}",
+                user.username
+            )));
+        }
+        let access = self.store.access_of_user(self.conn, user.id).await?;
+        let (action, detail) = match status {
+            UserStatus::Inactive => (
+                "deactivate",
+                format!(
+                    "status active -> inactive; access to {} PID/SL(s) kept (`posc-review accounts remove` takes it away)",
+                    access.len()
+                ),
+            ),
+            UserStatus::Active => {
+                if let Some(date) = user.terminated_on.filter(|d| *d <= self.today()) {
+                    return Err(refused(format!(
+                        "{} left the organization on {date}; a terminated user is not reactivated",
+                        user.username
+                    )));
+                }
+                for row in access
+                    .iter()
+                    .filter(|r| r.services.contains(ServiceCode::PrimaryUser))
+                {
+                    let members = self.store.members_of_pidsl(self.conn, &row.pidsl).await?;
+                    check_primary_user_limit(
+                        user.id,
+                        Services::EMPTY,
+                        row.services,
+                        &members,
+                        &[],
+                        &row.pidsl,
+                        self.today(),
+                    )
+                    .map_err(|e| refused(format!("{} holds PRIMARY_USER on {}, and {e}", user.username, row.pidsl)))?;
+                }
+                (
+                    "reactivate",
+                    format!(
+                        "status inactive -> active; access to {} PID/SL(s)",
+                        access.len()
+                    ),
+                )
+            }
+        };
+        self.store
+            .set_user_status(self.conn, user.id, status)
+            .await?;
+        let event = self.event(
+            action,
+            &user.username,
+            "",
+            Services::EMPTY,
+            Services::EMPTY,
+            detail,
+        );
+        Ok(Outcome {
+            events: vec![event],
+            next_steps: vec![format!(
+                "{} the user ID in the POSC too (Manage Subordinate Accounts > Search > {} > {}).",
+                if status == UserStatus::Active {
+                    "Reactivate"
+                } else {
+                    "Deactivate"
+                },
+                user.username,
+                if status == UserStatus::Active {
+                    "Reactivate User ID"
+                } else {
+                    "Deactivate User ID"
+                }
+            )],
+        })
+    }
+
+    /// Makes the user the backup of the PID/SL with every service of its active Primary
+    /// User(s); a previous backup becomes a subordinate without PRIMARY_USER and
+    /// MANAGE_SUBORDINATES.
+    async fn set_backup(&mut self, username: &str, pidsl: &PidSl) -> anyhow::Result<Outcome> {
+        let (_, members) = self.authorize(pidsl).await?;
+        let user = self.target(username).await?;
+        if !user_is_active(&user, self.today()) {
+            return Err(refused(format!(
+                "{}; only an active user may be the backup",
+                why_inactive(&user, self.today())
+            )));
+        }
+        let row = members.iter().find(|m| m.user_id == user.id);
+        if let Some(row) = row.filter(|r| r.role == Role::Primary) {
+            return Err(refused(format!(
+                "{} is the Primary User of {pidsl}, not a candidate for its backup",
+                row.username
+            )));
+        }
+        let primary_services = members
+            .iter()
+            .filter(|m| m.role == Role::Primary && m.is_active(self.today()))
+            .fold(Services::EMPTY, |s, m| s.union(m.services));
+        if primary_services.is_empty() {
+            return Err(refused(format!(
+                "{pidsl} has no active Primary User whose services the backup would receive"
+            )));
+        }
+        let previous: Vec<&Member> = members
+            .iter()
+            .filter(|m| m.role == Role::Backup && m.user_id != user.id)
+            .collect();
+        let leaving: Vec<i64> = previous.iter().map(|m| m.user_id).collect();
+        let before = row.map(|r| r.services).unwrap_or(Services::EMPTY);
+        let after = before.union(primary_services);
+        check_primary_user_limit(
+            user.id,
+            before,
+            after,
+            &members,
+            &leaving,
+            pidsl,
+            self.today(),
+        )
+        .map_err(refused)?;
+        if row.is_some_and(|r| r.role == Role::Backup) && before == after {
+            return Ok(Outcome {
+                events: vec![],
+                next_steps: vec![format!(
+                    "Nothing to change: {} is already the backup of {pidsl} with every service of the Primary User.",
+                    user.username
+                )],
+            });
+        }
+        let mut events = Vec::new();
+        for old in &previous {
+            let mut services = old.services;
+            for code in ADMIN_SERVICES {
+                services.remove(code);
+            }
+            if services.is_empty() {
+                services.insert(ServiceCode::Portal);
+            }
+            self.store
+                .put_access(
+                    self.conn,
+                    AccessRow {
+                        role: Role::Subordinate,
+                        services,
+                        ..old.access_row()
+                    },
+                )
+                .await?;
+            events.push(self.event(
+                "set-backup",
+                &old.username,
+                pidsl.as_str(),
+                old.services,
+                services,
+                format!(
+                    "backup role passed to {}; role backup -> subordinate",
+                    user.username
+                ),
+            ));
+        }
+        let access = match row {
+            Some(r) => AccessRow {
+                role: Role::Backup,
+                services: after,
+                ..r.access_row()
+            },
+            None => AccessRow {
+                user_id: user.id,
+                pidsl: pidsl.clone(),
+                role: Role::Backup,
+                services: after,
+                granted_on: Some(self.today()),
+                expires_on: None,
+            },
+        };
+        self.store.put_access(self.conn, access).await?;
+        let added = after.minus(before);
+        events.push(self.event(
+            "set-backup",
+            &user.username,
+            pidsl.as_str(),
+            before,
+            after,
+            format!(
+                "role {} -> backup; services of the Primary User added: {}",
+                row.map_or("none (new access)".to_string(), |r| r.role.to_string()),
+                if added.is_empty() {
+                    "none".to_string()
+                } else {
+                    added.to_string()
+                }
+            ),
+        ));
+        Ok(Outcome {
+            events,
+            next_steps: vec![format!(
+                "Appoint {} as backup in the POSC too, with the same services (Manage Subordinate Accounts > {pidsl} > Search > {} > Update Subordinate).",
+                user.username, user.username
+            )],
+        })
+    }
+}
+
+/// Debug builds only: waits `POSC_REVIEW_TEST_PAUSE_MS` milliseconds between the read of the
+/// access list and the write, so that the concurrency test can show that a second operation
+/// waits for the first (without the lock, both would read before either writes).
+async fn pause_for_tests() {
+    #[cfg(debug_assertions)]
+    if let Some(ms) = std::env::var("POSC_REVIEW_TEST_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
+/// `added: A;B; removed: C` for an audit detail.
+pub fn change_text(before: Services, after: Services) -> String {
+    let mut parts = Vec::new();
+    let added = after.minus(before);
+    let removed = before.minus(after);
+    if !added.is_empty() {
+        parts.push(format!("added {added}"));
+    }
+    if !removed.is_empty() {
+        parts.push(format!("removed {removed}"));
+    }
+    if parts.is_empty() {
+        "no change".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// A user's details for `accounts show`, personal data masked.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserView {
+    pub username: String,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub org_id: String,
+    pub job_role: String,
+    pub status: String,
+    pub active: bool,
+    pub created_on: Option<NaiveDate>,
+    pub last_login_at: Option<String>,
+    pub terms_accepted_on: Option<NaiveDate>,
+    pub terminated_on: Option<NaiveDate>,
+    /// Masked: `**/**`.
+    pub dob_mmdd: Option<String>,
+    /// Masked: `****`.
+    pub ssn_last4: Option<String>,
+    pub access: Vec<AccessView>,
+}
+
+/// One access row for `accounts show` and `accounts list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AccessView {
+    pub pidsl: String,
+    pub pidsl_org_id: String,
+    pub username: String,
+    pub name: String,
+    pub user_org_id: String,
+    pub linked: bool,
+    pub role: Role,
+    pub active: bool,
+    #[serde(serialize_with = "codes")]
+    pub services: Services,
+    pub granted_on: Option<NaiveDate>,
+    pub expires_on: Option<NaiveDate>,
+}
+
+fn codes<S: serde::Serializer>(services: &Services, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(services.iter().map(|c| c.code()))
+}
+
+impl AccessView {
+    fn of(member: &Member, today: NaiveDate) -> AccessView {
+        AccessView {
+            pidsl: member.pidsl.to_string(),
+            pidsl_org_id: member.pidsl_org_id.clone(),
+            username: member.username.clone(),
+            name: format!("{} {}", member.first_name, member.last_name),
+            user_org_id: member.org_id.clone(),
+            linked: member.org_id != member.pidsl_org_id,
+            role: member.role,
+            active: member.is_active(today),
+            services: member.services,
+            granted_on: member.granted_on,
+            expires_on: member.expires_on,
+        }
+    }
+}
+
+/// `accounts show USER`: the user and their access rows.
+pub async fn show(store: &Store, username: &str, today: NaiveDate) -> anyhow::Result<UserView> {
+    let mut conn = store
+        .pool()
+        .acquire()
+        .await
+        .context("cannot read the store")?;
+    let user = store
+        .user_by_name(&mut conn, username)
+        .await?
+        .ok_or_else(|| UsageError(format!("no user {:?} in the store", username.trim())))?;
+    let access = store.access_of_user(&mut conn, user.id).await?;
+    Ok(UserView {
+        name: format!("{} {}", user.first_name, user.last_name),
+        active: user_is_active(&user, today),
+        status: user.status.to_string(),
+        dob_mmdd: user.dob_mmdd.as_ref().map(Personal::masked),
+        ssn_last4: user.ssn_last4.as_ref().map(Personal::masked),
+        access: access.iter().map(|m| AccessView::of(m, today)).collect(),
+        username: user.username,
+        email: user.email,
+        phone: user.phone,
+        org_id: user.org_id,
+        job_role: user.job_role,
+        created_on: user.created_on,
+        last_login_at: user.last_login_at,
+        terms_accepted_on: user.terms_accepted_on,
+        terminated_on: user.terminated_on,
+    })
+}
+
+/// `accounts list --pidsl P` (Subordinates Search): the PID/SL's access list.
+pub async fn list(
+    store: &Store,
+    pidsl: &PidSl,
+    today: NaiveDate,
+) -> anyhow::Result<(PidSlInfo, Vec<AccessView>)> {
+    let mut conn = store
+        .pool()
+        .acquire()
+        .await
+        .context("cannot read the store")?;
+    let info = store
+        .pidsl_info(&mut conn, pidsl)
+        .await?
+        .ok_or_else(|| UsageError(format!("unknown PID/SL {pidsl}")))?;
+    let members = store.members_of_pidsl(&mut conn, pidsl).await?;
+    Ok((
+        info,
+        members.iter().map(|m| AccessView::of(m, today)).collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()
+    }
+
+    fn p() -> PidSl {
+        PidSl::parse("110000001A").unwrap()
+    }
+
+    fn member(id: i64, name: &str, role: Role, services: &str) -> Member {
+        Member {
+            user_id: id,
+            username: name.into(),
+            first_name: name.into(),
+            last_name: "X".into(),
+            org_id: "ORG".into(),
+            status: UserStatus::Active,
+            terminated_on: None,
+            pidsl: p(),
+            pidsl_org_id: "ORG".into(),
+            role,
+            services: Services::parse_list(services).unwrap(),
+            granted_on: None,
+            expires_on: None,
+        }
+    }
+
+    fn user(id: i64, name: &str) -> UserRow {
+        UserRow {
+            id,
+            username: name.into(),
+            first_name: name.into(),
+            last_name: "X".into(),
+            middle_initial: String::new(),
+            phone: String::new(),
+            email: format!("{name}@example.org"),
+            org_id: "ORG".into(),
+            job_role: String::new(),
+            status: UserStatus::Active,
+            created_on: None,
+            last_login_at: None,
+            terms_accepted_on: None,
+            terminated_on: None,
+            dob_mmdd: None,
+            ssn_last4: None,
+        }
+    }
+
+    fn list() -> Vec<Member> {
+        vec![
+            member(
+                1,
+                "prim",
+                Role::Primary,
+                "PRIMARY_USER;MANAGE_SUBORDINATES;PORTAL",
+            ),
+            member(2, "back", Role::Backup, "PORTAL"),
+            member(3, "sub", Role::Subordinate, "PORTAL"),
+        ]
+    }
+
+    #[test]
+    fn a_backup_may_act_for_the_pidsl() {
+        assert!(check_actor("back", Some(&user(2, "back")), &list(), &p(), today()).is_ok());
+    }
+
+    #[test]
+    fn a_subordinate_may_not_act_for_the_pidsl() {
+        let err = check_actor("sub", Some(&user(3, "sub")), &list(), &p(), today()).unwrap_err();
+        assert!(err.contains("subordinate"), "{err}");
+    }
+
+    #[test]
+    fn a_terminated_primary_may_not_act() {
+        let mut gone = user(1, "prim");
+        gone.terminated_on = Some(today());
+        let err = check_actor("prim", Some(&gone), &list(), &p(), today()).unwrap_err();
+        assert!(err.contains("left the organization"), "{err}");
+    }
+
+    #[test]
+    fn a_primary_terminated_tomorrow_may_still_act() {
+        let mut leaving = user(1, "prim");
+        leaving.terminated_on = today().succ_opt();
+        assert!(check_actor("prim", Some(&leaving), &list(), &p(), today()).is_ok());
+    }
+
+    #[test]
+    fn subordinates_may_not_hold_manage_subordinates() {
+        let services = Services::parse_list("PORTAL;MANAGE_SUBORDINATES").unwrap();
+        assert!(check_grant("sub", Role::Subordinate, services, &p()).is_err());
+        assert!(check_grant("back", Role::Backup, services, &p()).is_ok());
+    }
+
+    #[test]
+    fn a_second_primary_user_holder_is_allowed() {
+        let after = Services::parse_list("PRIMARY_USER;PORTAL").unwrap();
+        assert!(
+            check_primary_user_limit(2, Services::EMPTY, after, &list(), &[], &p(), today())
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_third_primary_user_holder_is_refused() {
+        let mut members = list();
+        members[1].services.insert(ServiceCode::PrimaryUser);
+        members.push(member(4, "other", Role::Backup, "PORTAL"));
+        let after = Services::parse_list("PRIMARY_USER;PORTAL").unwrap();
+        let err = check_primary_user_limit(4, Services::EMPTY, after, &members, &[], &p(), today())
+            .unwrap_err();
+        assert!(err.contains("prim, back"), "{err}");
+    }
+
+    #[test]
+    fn inactive_holders_do_not_count_toward_the_limit() {
+        let mut members = list();
+        members[1].services.insert(ServiceCode::PrimaryUser);
+        members[1].status = UserStatus::Inactive;
+        members.push(member(4, "other", Role::Backup, "PORTAL"));
+        let after = Services::parse_list("PRIMARY_USER;PORTAL").unwrap();
+        assert!(
+            check_primary_user_limit(4, Services::EMPTY, after, &members, &[], &p(), today())
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn keeping_primary_user_is_always_allowed() {
+        let mut members = list();
+        members[1].services.insert(ServiceCode::PrimaryUser);
+        members.push(member(4, "other", Role::Backup, "PRIMARY_USER;PORTAL"));
+        let held = Services::parse_list("PRIMARY_USER;PORTAL").unwrap();
+        let after = Services::parse_list("PRIMARY_USER;PORTAL;CLAIMS").unwrap();
+        assert!(check_primary_user_limit(4, held, after, &members, &[], &p(), today()).is_ok());
+    }
+
+    #[test]
+    fn change_text_lists_added_and_removed_services() {
+        let before = Services::parse_list("PORTAL;CLAIMS").unwrap();
+        let after = Services::parse_list("PORTAL;REPORTS").unwrap();
+        assert_eq!(change_text(before, after), "added REPORTS; removed CLAIMS");
+    }
+}

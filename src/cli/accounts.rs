@@ -1,0 +1,172 @@
+//! `posc-review accounts ...`: clap definitions of the job-aid operations.
+
+use super::OutputFormat;
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Args)]
+pub struct AccountsArgs {
+    #[command(subcommand)]
+    pub command: AccountsCommand,
+}
+
+/// The Primary User's job-aid operations. Each one that changes something takes --by ACTOR,
+/// is refused (exit status 2, with the policy reason) unless ACTOR is an active Primary User or
+/// backup of the PID/SL, and is recorded in the audit log (`accounts history`).
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// List a PID/SL's users, their roles and services (Subordinates Search).
+    List(ListArgs),
+
+    /// Show one user and their access; personal data is masked.
+    Show(ShowArgs),
+
+    /// Create a subordinate account on a PID/SL (Create Subordinate Account). PORTAL is added.
+    Create(CreateArgs),
+
+    /// Give an existing user access to a PID/SL as a subordinate (Link Subordinate).
+    Link(LinkArgs),
+
+    /// Replace a user's services on a PID/SL (Update Subordinate: move services).
+    UpdateServices(UpdateServicesArgs),
+
+    /// Record a password reset for a user of a PID/SL (Reset Password). A Primary User cannot
+    /// reset their own: MassHealth Customer Service does.
+    ResetPassword(PidSlTargetArgs),
+
+    /// Take away a user's access to one PID/SL; the user ID stays active (Remove).
+    Remove(PidSlTargetArgs),
+
+    /// Deactivate a user ID. ACTOR must be a Primary User or backup of a PID/SL of the user's
+    /// organization.
+    Deactivate(UserTargetArgs),
+
+    /// Reactivate a user ID. ACTOR must be a Primary User or backup of a PID/SL of the user's
+    /// organization.
+    Reactivate(UserTargetArgs),
+
+    /// Make a user the backup Primary User of a PID/SL with every service of the Primary User;
+    /// a previous backup becomes a subordinate.
+    SetBackup(PidSlTargetArgs),
+
+    /// Show the audit log, or the events about one user.
+    History(HistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long, value_name = "PIDSL")]
+    pub pidsl: String,
+
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The username (case-insensitive).
+    pub user: String,
+
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The new username (Virtual Gateway user ID); must not exist, compared case-insensitively.
+    pub user: String,
+
+    #[arg(long)]
+    pub first_name: String,
+
+    #[arg(long)]
+    pub last_name: String,
+
+    #[arg(long)]
+    pub email: String,
+
+    /// The user's own organization.
+    #[arg(long, value_name = "ORG_ID")]
+    pub org: String,
+
+    /// A job role of the [roles] configuration, e.g. front_desk.
+    #[arg(long, value_name = "ROLE")]
+    pub job_role: Option<String>,
+
+    /// The PID/SL the account is created on.
+    #[arg(long, value_name = "PIDSL")]
+    pub pidsl: String,
+
+    /// Service codes or POSC display names, separated by ';' or ','.
+    #[arg(long, value_name = "SERVICES")]
+    pub services: String,
+
+    /// The Primary User or backup doing it.
+    #[arg(long, value_name = "ACTOR")]
+    pub by: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    pub user: String,
+
+    #[arg(long, value_name = "PIDSL")]
+    pub pidsl: String,
+
+    /// Service codes or POSC display names, separated by ';' or ','.
+    #[arg(long, value_name = "SERVICES")]
+    pub services: String,
+
+    /// The end of the affiliation or contract that justifies the access (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub expires_on: Option<String>,
+
+    /// The Primary User or backup doing it.
+    #[arg(long, value_name = "ACTOR")]
+    pub by: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateServicesArgs {
+    pub user: String,
+
+    #[arg(long, value_name = "PIDSL")]
+    pub pidsl: String,
+
+    /// The complete new list: service codes or POSC display names, separated by ';' or ','.
+    #[arg(long, value_name = "SERVICES")]
+    pub services: String,
+
+    /// The Primary User or backup doing it.
+    #[arg(long, value_name = "ACTOR")]
+    pub by: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PidSlTargetArgs {
+    pub user: String,
+
+    #[arg(long, value_name = "PIDSL")]
+    pub pidsl: String,
+
+    /// The Primary User or backup doing it.
+    #[arg(long, value_name = "ACTOR")]
+    pub by: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UserTargetArgs {
+    pub user: String,
+
+    /// The Primary User or backup doing it.
+    #[arg(long, value_name = "ACTOR")]
+    pub by: String,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only the events about this user (case-insensitive).
+    pub user: Option<String>,
+
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}

@@ -1,0 +1,314 @@
+//! `posc-review accounts ...`: parse the arguments into domain values, perform the operation,
+//! and print what happened and what the actor must still do in the POSC.
+
+use crate::accounts::{self, AccessView, Clock, NewUser, Operation, Outcome, UserView};
+use crate::cli::{AccountsArgs, AccountsCommand, OutputFormat};
+use crate::config::Settings;
+use crate::domain::{parse_date, Email, PidSl, Services};
+use crate::error::UsageError;
+use crate::store::{AuditEvent, Store};
+use chrono::{DateTime, SecondsFormat};
+use chrono_tz::Tz;
+
+pub async fn accounts_command(
+    settings: &Settings,
+    args: AccountsArgs,
+    now: DateTime<Tz>,
+) -> anyhow::Result<()> {
+    let clock = Clock {
+        today: now.date_naive(),
+        now: now.to_rfc3339_opts(SecondsFormat::Secs, false),
+    };
+    let (by, operation) = match args.command {
+        AccountsCommand::List(a) => {
+            let pidsl = pidsl(&a.pidsl)?;
+            let store = Store::open(&settings.database.url).await?;
+            let listed = accounts::list(&store, &pidsl, clock.today).await;
+            store.close().await;
+            let (info, rows) = listed?;
+            match a.format {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                OutputFormat::Text => {
+                    println!(
+                        "{} of {}{}: {} users",
+                        info.pidsl,
+                        info.org_id,
+                        if info.active {
+                            ""
+                        } else {
+                            " (inactive PID/SL)"
+                        },
+                        rows.len()
+                    );
+                    print_access(&rows, false);
+                }
+            }
+            return Ok(());
+        }
+        AccountsCommand::Show(a) => {
+            let store = Store::open(&settings.database.url).await?;
+            let shown = accounts::show(&store, &a.user, clock.today).await;
+            store.close().await;
+            let view = shown?;
+            match a.format {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&view)?),
+                OutputFormat::Text => print_user(&view),
+            }
+            return Ok(());
+        }
+        AccountsCommand::History(a) => {
+            let store = Store::open(&settings.database.url).await?;
+            let events = store.audit_events(a.user.as_deref()).await;
+            store.close().await;
+            let events = events?;
+            match a.format {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&events)?),
+                OutputFormat::Text => print_history(&events),
+            }
+            return Ok(());
+        }
+        AccountsCommand::Create(a) => {
+            let username = a.user.trim().to_string();
+            if username.is_empty()
+                || username
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(UsageError(format!(
+                    "{username:?} is not a username: it must be one word without spaces"
+                ))
+                .into());
+            }
+            let first_name = required("--first-name", &a.first_name)?;
+            let last_name = required("--last-name", &a.last_name)?;
+            let email = Email::parse(&a.email).map_err(|e| UsageError(format!("--email: {e}")))?;
+            let job_role = a
+                .job_role
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty());
+            if let Some(role) = job_role.as_deref() {
+                if settings.role_profile(role).is_none() {
+                    eprintln!(
+                        "warning: --job-role {role:?} is not a key of [roles] in the configuration; it counts as no profile"
+                    );
+                }
+            }
+            let new = NewUser {
+                username,
+                first_name,
+                last_name,
+                email,
+                org_id: required("--org", &a.org)?,
+                job_role,
+                pidsl: pidsl(&a.pidsl)?,
+                services: services(&a.services)?,
+            };
+            (a.by, Operation::Create(new))
+        }
+        AccountsCommand::Link(a) => {
+            let expires_on = a
+                .expires_on
+                .as_deref()
+                .map(parse_date)
+                .transpose()
+                .map_err(|e| UsageError(format!("--expires-on: {e}")))?;
+            (
+                a.by,
+                Operation::Link {
+                    username: a.user,
+                    pidsl: pidsl(&a.pidsl)?,
+                    services: services(&a.services)?,
+                    expires_on,
+                },
+            )
+        }
+        AccountsCommand::UpdateServices(a) => (
+            a.by,
+            Operation::UpdateServices {
+                username: a.user,
+                pidsl: pidsl(&a.pidsl)?,
+                services: services(&a.services)?,
+            },
+        ),
+        AccountsCommand::ResetPassword(a) => (
+            a.by,
+            Operation::ResetPassword {
+                username: a.user,
+                pidsl: pidsl(&a.pidsl)?,
+            },
+        ),
+        AccountsCommand::Remove(a) => (
+            a.by,
+            Operation::Remove {
+                username: a.user,
+                pidsl: pidsl(&a.pidsl)?,
+            },
+        ),
+        AccountsCommand::Deactivate(a) => (a.by, Operation::Deactivate { username: a.user }),
+        AccountsCommand::Reactivate(a) => (a.by, Operation::Reactivate { username: a.user }),
+        AccountsCommand::SetBackup(a) => (
+            a.by,
+            Operation::SetBackup {
+                username: a.user,
+                pidsl: pidsl(&a.pidsl)?,
+            },
+        ),
+    };
+    let store = Store::open(&settings.database.url).await?;
+    let outcome = accounts::perform(&store, &by, operation, &clock).await;
+    store.close().await;
+    print_outcome(&outcome?);
+    Ok(())
+}
+
+fn pidsl(text: &str) -> anyhow::Result<PidSl> {
+    Ok(PidSl::parse(text).map_err(|e| UsageError(format!("--pidsl: {e}")))?)
+}
+
+/// `;`- or `,`-separated codes or display names.
+fn services(text: &str) -> anyhow::Result<Services> {
+    Ok(Services::parse_list(&text.replace(',', ";"))
+        .map_err(|e| UsageError(format!("--services: {e}")))?)
+}
+
+fn required(flag: &str, text: &str) -> anyhow::Result<String> {
+    let value = text.trim();
+    if value.is_empty() {
+        return Err(UsageError(format!("{flag} must not be empty")).into());
+    }
+    Ok(value.to_string())
+}
+
+fn or_dash(services: Services) -> String {
+    if services.is_empty() {
+        "-".into()
+    } else {
+        services.to_string()
+    }
+}
+
+fn print_outcome(outcome: &Outcome) {
+    for event in &outcome.events {
+        let target = if event.pidsl.is_empty() {
+            event.username.clone()
+        } else {
+            format!("{} on {}", event.username, event.pidsl)
+        };
+        println!("{} {target}: {}", event.action, event.detail);
+        if event.services_before != event.services_after {
+            println!(
+                "  services: {} -> {}",
+                or_dash(event.services_before),
+                or_dash(event.services_after)
+            );
+        }
+    }
+    if let Some(event) = outcome.events.last() {
+        println!(
+            "Recorded in the audit log (`posc-review accounts history {}`).",
+            event.username
+        );
+    }
+    for step in &outcome.next_steps {
+        println!("Next: {step}");
+    }
+}
+
+fn date(d: Option<chrono::NaiveDate>) -> String {
+    d.map_or_else(|| "-".into(), |d| d.to_string())
+}
+
+fn print_access(rows: &[AccessView], by_pidsl: bool) {
+    println!(
+        "{:<16} {:<22} {:<11} {:<8} {:<10} {:<10} {:<10} SERVICES",
+        if by_pidsl { "PID/SL" } else { "USERNAME" },
+        if by_pidsl { "ORG" } else { "NAME" },
+        "ROLE",
+        "ACTIVE",
+        "LINKED",
+        "GRANTED",
+        "EXPIRES"
+    );
+    for row in rows {
+        println!(
+            "{:<16} {:<22} {:<11} {:<8} {:<10} {:<10} {:<10} {}",
+            if by_pidsl { &row.pidsl } else { &row.username },
+            if by_pidsl {
+                &row.pidsl_org_id
+            } else {
+                &row.name
+            },
+            row.role.as_str(),
+            if row.active { "yes" } else { "no" },
+            if row.linked {
+                row.user_org_id.as_str()
+            } else {
+                ""
+            },
+            date(row.granted_on),
+            date(row.expires_on),
+            or_dash(row.services)
+        );
+    }
+}
+
+fn print_user(view: &UserView) {
+    let field = |name: &str, value: &str| {
+        println!(
+            "  {name:<18} {}",
+            if value.is_empty() { "-" } else { value }
+        );
+    };
+    println!("{} ({})", view.username, view.name);
+    field("email", &view.email);
+    field("phone", &view.phone);
+    field("organization", &view.org_id);
+    field("job role", &view.job_role);
+    field(
+        "status",
+        &format!(
+            "{}{}",
+            view.status,
+            if view.active {
+                ""
+            } else {
+                " (not an active user)"
+            }
+        ),
+    );
+    field("created on", &date(view.created_on));
+    field("last sign-in", view.last_login_at.as_deref().unwrap_or(""));
+    field("terms accepted on", &date(view.terms_accepted_on));
+    field("terminated on", &date(view.terminated_on));
+    field("dob (MM/DD)", view.dob_mmdd.as_deref().unwrap_or(""));
+    field("ssn last 4", view.ssn_last4.as_deref().unwrap_or(""));
+    println!("Access to {} PID/SL(s):", view.access.len());
+    if !view.access.is_empty() {
+        print_access(&view.access, true);
+    }
+}
+
+fn print_history(events: &[AuditEvent]) {
+    if events.is_empty() {
+        println!("No audit events.");
+        return;
+    }
+    println!(
+        "{:<25} {:<14} {:<15} {:<14} {:<10} {:<30} {:<30} DETAIL",
+        "AT", "ACTOR", "ACTION", "USERNAME", "PID/SL", "BEFORE", "AFTER"
+    );
+    for e in events {
+        println!(
+            "{:<25} {:<14} {:<15} {:<14} {:<10} {:<30} {:<30} {}",
+            e.at,
+            e.actor,
+            e.action,
+            e.username,
+            if e.pidsl.is_empty() { "-" } else { &e.pidsl },
+            or_dash(e.services_before),
+            or_dash(e.services_after),
+            e.detail
+        );
+    }
+    println!("{} events", events.len());
+}
