@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 
 pub fn init(format: LogFormat) {
     let terminal = std::io::stderr().is_terminal();
-    let default = if terminal { "warn" } else { "info" };
+    let default = if terminal { "warn" } else { "info,sqlx=warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -41,7 +41,8 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-const ENTRY_COLUMNS: &str = "idempotency_key, run_id, kind, recipient, to_addresses, subject, state, attempts, \
+const ENTRY_COLUMNS: &str =
+    "idempotency_key, run_id, kind, recipient, to_addresses, subject, state, attempts, \
                              last_error, next_attempt_at, sent_at";
 
 fn entry(row: sqlx::any::AnyRow) -> anyhow::Result<OutboxEntry> {
@@ -64,7 +65,11 @@ fn entry(row: sqlx::any::AnyRow) -> anyhow::Result<OutboxEntry> {
 impl Store {
     /// Queues messages; a key already in the outbox is left as it is (never queued twice).
     /// Returns how many were new.
-    pub async fn queue_mail(&self, mails: &[OutgoingMail], now: DateTime<Utc>) -> anyhow::Result<usize> {
+    pub async fn queue_mail(
+        &self,
+        mails: &[OutgoingMail],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<usize> {
         let now = timestamp(now);
         let mut tx = self.pool.begin().await?;
         let mut queued = 0;
@@ -92,8 +97,17 @@ impl Store {
 
     /// The keys due for delivery: pending and due (all pending with `ignore_schedule`), or
     /// claimed by a sender that has not finished since `stale_before` (it stopped mid-send).
-    pub async fn due_mail(&self, now: DateTime<Utc>, stale_before: DateTime<Utc>, ignore_schedule: bool) -> anyhow::Result<Vec<String>> {
-        let due = if ignore_schedule { timestamp(DateTime::<Utc>::MAX_UTC) } else { timestamp(now) };
+    pub async fn due_mail(
+        &self,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+        ignore_schedule: bool,
+    ) -> anyhow::Result<Vec<String>> {
+        let due = if ignore_schedule {
+            timestamp(DateTime::<Utc>::MAX_UTC)
+        } else {
+            timestamp(now)
+        };
         Ok(sqlx::query_scalar(
             "SELECT idempotency_key FROM outbox WHERE (state = 'pending' AND next_attempt_at <= $1) \
              OR (state = 'sending' AND claimed_at < $2) ORDER BY created_at, idempotency_key",
@@ -106,7 +120,12 @@ impl Store {
 
     /// Claims one message for delivery; `None` when another sender has it or it is no longer
     /// due. The claim is committed before any SMTP traffic.
-    pub async fn claim_mail(&self, key: &str, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> anyhow::Result<Option<(String, Vec<String>, i64)>> {
+    pub async fn claim_mail(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> anyhow::Result<Option<(String, Vec<String>, i64)>> {
         let claimed = sqlx::query(
             "UPDATE outbox SET state = 'sending', claimed_at = $1, attempts = attempts + 1 \
              WHERE idempotency_key = $2 AND (state = 'pending' OR (state = 'sending' AND claimed_at < $3))",
@@ -119,12 +138,18 @@ impl Store {
         if claimed.rows_affected() != 1 {
             return Ok(None);
         }
-        let row = sqlx::query("SELECT message, to_addresses, attempts FROM outbox WHERE idempotency_key = $1")
-            .bind(key)
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT message, to_addresses, attempts FROM outbox WHERE idempotency_key = $1",
+        )
+        .bind(key)
+        .fetch_one(&self.pool)
+        .await?;
         let to: String = row.try_get(1)?;
-        Ok(Some((row.try_get(0)?, to.split(';').map(str::to_string).collect(), row.try_get(2)?)))
+        Ok(Some((
+            row.try_get(0)?,
+            to.split(';').map(str::to_string).collect(),
+            row.try_get(2)?,
+        )))
     }
 
     pub async fn mark_sent(&self, key: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
@@ -137,7 +162,12 @@ impl Store {
     }
 
     /// Records a failed attempt: back to `pending` until `retry_at`, or `failed` for good.
-    pub async fn mark_failed(&self, key: &str, error: &str, retry_at: Option<DateTime<Utc>>) -> anyhow::Result<()> {
+    pub async fn mark_failed(
+        &self,
+        key: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> anyhow::Result<()> {
         let (state, next) = match retry_at {
             Some(at) => ("pending", timestamp(at)),
             None => ("failed", timestamp(Utc::now())),
