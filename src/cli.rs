@@ -79,6 +79,14 @@ pub enum Command {
     /// 2 bad usage; 3 with --fail-on, when findings at or above that severity exist.
     Review(ReviewArgs),
 
+    /// Deliver the mail waiting in the outbox (due retries, or every pending message with
+    /// --now).
+    ///
+    /// Each message is sent at most once per key (run, kind, recipient). A failure is retried
+    /// with exponential backoff up to mail.max_attempts; a permanent refusal is not retried.
+    /// Exit status 1 when a message could not be delivered.
+    Send(SendArgs),
+
     /// List the review runs, or show one run's summary.
     Runs(RunsArgs),
 
@@ -132,6 +140,25 @@ pub struct ReviewArgs {
     pub fail_on: Option<String>,
 
     /// The summary on stdout: text, or json for scripts.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Deliver every pending message now, ignoring the retry schedule.
+    #[arg(long)]
+    pub now: bool,
+
+    /// Put messages that failed for good back in the queue first.
+    #[arg(long)]
+    pub retry_failed: bool,
+
+    /// List the outbox instead of sending.
+    #[arg(long)]
+    pub list: bool,
+
+    /// The outbox listing: text, or json for scripts.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }

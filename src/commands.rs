@@ -1,7 +1,7 @@
 //! One function per subcommand: load the settings, open the store, do the work, print what a
 //! user needs to know (where the files went).
 
-use crate::cli::{
+use crate::cli::{SendArgs, 
     Cli, Command, DemoArgs, FindingsArgs, FindingsFormat, ImportArgs, OutputFormat, ReviewArgs,
     RunsArgs,
 };
@@ -26,6 +26,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init => init(&settings).await,
         Command::Import(args) => import_command(&settings, args).await,
         Command::Review(args) => review_command(&settings, args).await,
+        Command::Send(args) => send_command(&settings, args).await,
         Command::Runs(args) => runs_command(&settings, args).await,
         Command::Findings(args) => findings_command(&settings, args).await,
         Command::Accounts(args) => {
@@ -164,6 +165,43 @@ fn print_review(outcome: &ReviewOutcome) {
     for file in &outcome.files {
         println!("  {}", file.display());
     }
+}
+
+async fn send_command(settings: &Settings, args: SendArgs) -> anyhow::Result<()> {
+    let store = open(settings).await?;
+    if args.list {
+        let outbox = store.outbox(None).await?;
+        store.close().await;
+        match args.format {
+            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&outbox)?),
+            OutputFormat::Text => {
+                println!("{:<8} {:>8} {:<24} {:<40} SUBJECT / LAST ERROR", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "TO");
+                for m in &outbox {
+                    let note = m.last_error.as_deref().unwrap_or(&m.subject);
+                    println!("{:<8} {:>8} {:<24} {:<40} {note}", m.state, m.attempts, m.next_attempt_at, m.to_addresses.join(", "));
+                }
+            }
+        }
+        return Ok(());
+    }
+    if args.retry_failed {
+        let requeued = store.requeue_failed(chrono::Utc::now()).await?;
+        println!("Requeued {requeued} failed messages");
+    }
+    let report = crate::mail::deliver_pending(&store, settings, args.now).await;
+    store.close().await;
+    let report = report?;
+    println!("Sent {} messages; {} will be retried; {} failed for good", report.sent, report.retrying, report.failed);
+    for error in &report.errors {
+        eprintln!("  {error}");
+    }
+    if report.retrying + report.failed > 0 {
+        anyhow::bail!(
+            "{} messages were not delivered (`posc-review send --list` shows the outbox)",
+            report.retrying + report.failed
+        );
+    }
+    Ok(())
 }
 
 async fn runs_command(settings: &Settings, args: RunsArgs) -> anyhow::Result<()> {

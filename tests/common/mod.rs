@@ -2,6 +2,8 @@
 //! the sample snapshots.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,100 @@
+//! Notifications: the management report and the Primary User action lists, queued in the
+//! outbox and delivered over SMTP, or written as .eml files for a dry run.
+//!
+//! Delivery is at most once per idempotency key except for one window that no SMTP client can
+//! close: the server has accepted the message (its `250` after DATA) and the process stops
+//! before the outbox row is marked `sent`. The row is marked in the very next statement, so the
+//! window is one local database write long; a claim abandoned in it is retried once it is
+//! older than the stale-claim age, and the message keeps the Message-ID derived from its key,
+//! so a receiving system can drop the duplicate.
+
+mod transport;
+
+pub use transport::{DeliveryError, Smtp};
+
+use crate::config::Settings;
+use crate::store::Store;
+use chrono::{DateTime, Duration, Utc};
+
+/// What one delivery pass did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct DeliveryReport {
+    pub sent: usize,
+    /// Failed this time, to be retried later.
+    pub retrying: usize,
+    /// Failed for good (permanent refusal, or out of attempts).
+    pub failed: usize,
+    /// The last error of each message that did not go.
+    pub errors: Vec<String>,
+}
+
+/// A claim older than this belongs to a sender that stopped mid-delivery.
+fn stale_claim_age(settings: &Settings) -> Duration {
+    Duration::seconds((settings.smtp.timeout_secs as i64 * 4).max(300))
+}
+
+/// Exponential backoff: 1, 2, 4, ... minutes after each failed attempt, at most 6 hours.
+pub fn retry_delay(attempts: i64) -> Duration {
+    let minutes = 1i64 << attempts.clamp(1, 10).saturating_sub(1);
+    Duration::minutes(minutes.min(360))
+}
+
+/// Delivers every message that is due (every pending one with `ignore_schedule`).
+pub async fn deliver_pending(store: &Store, settings: &Settings, ignore_schedule: bool) -> anyhow::Result<DeliveryReport> {
+    let smtp = Smtp::new(&settings.smtp, &settings.mail.from)?;
+    deliver_with(store, settings, &smtp, Utc::now(), ignore_schedule).await
+}
+
+async fn deliver_with(
+    store: &Store,
+    settings: &Settings,
+    smtp: &Smtp,
+    now: DateTime<Utc>,
+    ignore_schedule: bool,
+) -> anyhow::Result<DeliveryReport> {
+    let stale_before = now - stale_claim_age(settings);
+    let mut report = DeliveryReport::default();
+    for key in store.due_mail(now, stale_before, ignore_schedule).await? {
+        let Some((message, to, attempts)) = store.claim_mail(&key, Utc::now(), stale_before).await? else {
+            continue; // another sender has it
+        };
+        match smtp.send(&to, message.as_bytes()).await {
+            Ok(()) => {
+                store.mark_sent(&key, Utc::now()).await?;
+                tracing::info!(key = %key, "mail sent");
+                report.sent += 1;
+            }
+            Err(error) => {
+                let (text, retry_at) = match error {
+                    DeliveryError::Permanent(text) => (text, None),
+                    DeliveryError::Transient(text) if attempts >= i64::from(settings.mail.max_attempts) => {
+                        (format!("{text} (after {attempts} attempts)"), None)
+                    }
+                    DeliveryError::Transient(text) => (text, Some(Utc::now() + retry_delay(attempts))),
+                };
+                store.mark_failed(&key, &text, retry_at).await?;
+                tracing::warn!(key = %key, error = %text, retry = retry_at.is_some(), "mail not sent");
+                if retry_at.is_some() {
+                    report.retrying += 1;
+                } else {
+                    report.failed += 1;
+                }
+                report.errors.push(format!("{key}: {text}"));
+            }
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_six_hours() {
+        assert_eq!(retry_delay(1), Duration::minutes(1));
+        assert_eq!(retry_delay(2), Duration::minutes(2));
+        assert_eq!(retry_delay(5), Duration::minutes(16));
+        assert_eq!(retry_delay(30), Duration::minutes(360));
+    }
+}

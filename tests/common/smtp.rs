@@ -1,0 +1,116 @@
+//! A real SMTP server for tests: Python's aiosmtpd on a free loopback port, storing what it
+//! receives in a maildir that the test reads back. Stopped when dropped.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct SmtpServer {
+    child: Child,
+    pub port: u16,
+    maildir: tempfile::TempDir,
+}
+
+/// A received message: its envelope recipients and the raw message.
+pub struct Received {
+    pub rcpt_to: Vec<String>,
+    pub raw: Vec<u8>,
+}
+
+impl Received {
+    pub fn parsed(&self) -> mail_parser::Message<'_> {
+        mail_parser::MessageParser::default().parse(&self.raw).expect("a parseable message")
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl SmtpServer {
+    /// A plain SMTP server.
+    pub fn start() -> SmtpServer {
+        SmtpServer::start_on(free_port(), None)
+    }
+
+    /// A server offering STARTTLS with the given certificate and key (and requiring it).
+    pub fn start_tls(cert: &Path, key: &Path) -> SmtpServer {
+        SmtpServer::start_on(free_port(), Some((cert, key)))
+    }
+
+    pub fn start_on(port: u16, tls: Option<(&Path, &Path)>) -> SmtpServer {
+        let maildir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("python3");
+        cmd.args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"]);
+        if let Some((cert, key)) = tls {
+            cmd.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
+        }
+        cmd.arg(maildir.path().join("box"));
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with aiosmtpd (pip install aiosmtpd) is needed for the mail tests");
+        let server = SmtpServer { child, port, maildir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn new_dir(&self) -> PathBuf {
+        self.maildir.path().join("box").join("new")
+    }
+
+    /// Every message received so far, in arrival order.
+    pub fn messages(&self) -> Vec<Received> {
+        let Ok(entries) = std::fs::read_dir(self.new_dir()) else { return Vec::new() };
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .map(|e| e.unwrap().path())
+            .map(|p| (std::fs::metadata(&p).unwrap().modified().unwrap(), p))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|(_, path)| {
+                let raw = std::fs::read(&path).unwrap();
+                let rcpt_to = String::from_utf8_lossy(&raw)
+                    .lines()
+                    .find_map(|l| l.strip_prefix("X-RcptTo: ").map(str::to_string))
+                    .map(|l| l.split(", ").map(str::to_string).collect())
+                    .unwrap_or_default();
+                Received { rcpt_to, raw }
+            })
+            .collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A self-signed certificate for `localhost` (openssl), as (cert.pem, key.pem) in `dir`.
+pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    (cert, key)
+}
