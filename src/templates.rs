@@ -8,7 +8,18 @@ use std::path::Path;
 
 /// The built-in templates, by name. A file of the same name in the template folder replaces one.
 const BUILTIN: &[(&str, &str)] = &[
-    ("summary.html.j2", include_str!("../templates/summary.html.j2")),
+    (
+        "_layout.html.j2",
+        include_str!("../templates/_layout.html.j2"),
+    ),
+    (
+        "_summary.html.j2",
+        include_str!("../templates/_summary.html.j2"),
+    ),
+    (
+        "summary.html.j2",
+        include_str!("../templates/summary.html.j2"),
+    ),
 ];
 
 pub struct Templates {
@@ -20,7 +31,13 @@ impl Templates {
     pub fn load(template_dir: &str) -> anyhow::Result<Templates> {
         let mut env = Environment::new();
         // HTML templates escape every value; plain-text ones do not.
-        env.set_auto_escape_callback(|name| if name.contains(".html") { AutoEscape::Html } else { AutoEscape::None });
+        env.set_auto_escape_callback(|name| {
+            if name.contains(".html") {
+                AutoEscape::Html
+            } else {
+                AutoEscape::None
+            }
+        });
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         for (name, source) in BUILTIN {
             let source = match override_source(template_dir, name)? {
@@ -28,13 +45,18 @@ impl Templates {
                 None => source.to_string(),
             };
             env.add_template_owned(name.to_string(), source)
-                .with_context(|| format!("template {name} (mail.template_dir = {template_dir:?})"))?;
+                .with_context(|| {
+                    format!("template {name} (mail.template_dir = {template_dir:?})")
+                })?;
         }
         Ok(Templates { env })
     }
 
     pub fn render(&self, name: &str, context: impl serde::Serialize) -> anyhow::Result<String> {
-        let template = self.env.get_template(name).with_context(|| format!("no template {name}"))?;
+        let template = self
+            .env
+            .get_template(name)
+            .with_context(|| format!("no template {name}"))?;
         template
             .render(minijinja::Value::from(minijinja::value::Serde(&context)))
             .with_context(|| format!("cannot render template {name}"))
@@ -49,7 +71,9 @@ fn override_source(template_dir: &str, name: &str) -> anyhow::Result<Option<Stri
     if !path.exists() {
         return Ok(None);
     }
-    std::fs::read_to_string(&path).map(Some).with_context(|| format!("cannot read template {}", path.display()))
+    std::fs::read_to_string(&path)
+        .map(Some)
+        .with_context(|| format!("cannot read template {}", path.display()))
 }
 
 #[cfg(test)]
@@ -74,7 +98,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("summary.html.j2"), "<p>{{ title }}</p>").unwrap();
         let templates = Templates::load(dir.path().to_str().unwrap()).unwrap();
-        let html = templates.render("summary.html.j2", serde_json::json!({"title": "<b>x</b>"})).unwrap();
+        let html = templates
+            .render("summary.html.j2", serde_json::json!({"title": "<b>x</b>"}))
+            .unwrap();
         assert_eq!(html, "<p>&lt;b&gt;x&lt;&#x2f;b&gt;</p>");
     }
 }
