@@ -292,7 +292,7 @@ fn write_summary_sheet(
     sheet.set_column_width(0, 34)?;
     sheet.set_column_width(1, 16)?;
     sheet.set_column_width(2, 12)?;
-    sheet.set_column_width(3, 40)?;
+    sheet.set_column_width(3, 70)?;
     sheet.write_string_with_format(
         0,
         0,
@@ -349,7 +349,7 @@ fn write_summary_sheet(
         sheet.write_string(row, 0, count.rule)?;
         write_severity(sheet, row, 1, count.severity, formats)?;
         sheet.write_number(row, 2, count.count as f64)?;
-        sheet.write_string(row, 3, count.checks)?;
+        sheet.write_string_with_format(row, 3, count.checks, &formats.wrap)?;
     }
 
     row += 2;
@@ -443,6 +443,8 @@ impl<'c> PagedSheet<'c> {
         let sheet = workbook.add_worksheet_with_constant_memory()?;
         sheet.set_name(name)?;
         sheet.set_freeze_panes(1, 0)?;
+        sheet.set_landscape();
+        sheet.set_repeat_rows(0, 0)?;
         write_header(sheet, self.columns, formats)?;
         self.index = workbook.worksheets().len() - 1;
         self.next_row = 1;
