@@ -1,9 +1,9 @@
 //! One function per subcommand: load the settings, open the store, do the work, print what a
 //! user needs to know (where the files went).
 
-use crate::cli::{SendArgs, 
+use crate::cli::{
     Cli, Command, DemoArgs, FindingsArgs, FindingsFormat, ImportArgs, OutputFormat, ReviewArgs,
-    RunsArgs,
+    RunsArgs, SendArgs,
 };
 use crate::config::Settings;
 use crate::domain::{parse_date, Cadence, Severity};
@@ -175,10 +175,19 @@ async fn send_command(settings: &Settings, args: SendArgs) -> anyhow::Result<()>
         match args.format {
             OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&outbox)?),
             OutputFormat::Text => {
-                println!("{:<8} {:>8} {:<24} {:<40} SUBJECT / LAST ERROR", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "TO");
+                println!(
+                    "{:<8} {:>8} {:<24} {:<40} SUBJECT / LAST ERROR",
+                    "STATE", "ATTEMPTS", "NEXT ATTEMPT", "TO"
+                );
                 for m in &outbox {
                     let note = m.last_error.as_deref().unwrap_or(&m.subject);
-                    println!("{:<8} {:>8} {:<24} {:<40} {note}", m.state, m.attempts, m.next_attempt_at, m.to_addresses.join(", "));
+                    println!(
+                        "{:<8} {:>8} {:<24} {:<40} {note}",
+                        m.state,
+                        m.attempts,
+                        m.next_attempt_at,
+                        m.to_addresses.join(", ")
+                    );
                 }
             }
         }
@@ -191,7 +200,10 @@ async fn send_command(settings: &Settings, args: SendArgs) -> anyhow::Result<()>
     let report = crate::mail::deliver_pending(&store, settings, args.now).await;
     store.close().await;
     let report = report?;
-    println!("Sent {} messages; {} will be retried; {} failed for good", report.sent, report.retrying, report.failed);
+    println!(
+        "Sent {} messages; {} will be retried; {} failed for good",
+        report.sent, report.retrying, report.failed
+    );
     for error in &report.errors {
         eprintln!("  {error}");
     }

@@ -8,6 +8,7 @@ use crate::report;
 use crate::rules::{self, Finding, RuleContext};
 use crate::snapshot::Snapshot;
 use crate::store::{FindingRow, RunCounts, RunRecord, Store};
+use crate::templates::Templates;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
@@ -96,6 +97,9 @@ pub async fn run_review(
     request: &ReviewRequest,
     now: DateTime<Tz>,
 ) -> anyhow::Result<ReviewOutcome> {
+    // A broken template is reported before the run starts, not after the rules have run.
+    let templates = Templates::load(&settings.mail.template_dir)
+        .map_err(|e| UsageError(format!("mail.template_dir: {e:#}")))?;
     let snapshot = store.load_snapshot(settings.review.time_zone).await?;
     let in_scope = scope_mask(&snapshot, request)?;
     let org_ids: Vec<String> = request.org_ids.clone();
@@ -117,6 +121,7 @@ pub async fn run_review(
         &in_scope,
         run.clone(),
         now,
+        &templates,
     )
     .instrument(span)
     .await;
@@ -132,6 +137,7 @@ pub async fn run_review(
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn complete(
     store: &Store,
     settings: &Settings,
@@ -140,6 +146,7 @@ async fn complete(
     in_scope: &[bool],
     mut run: RunRecord,
     now: DateTime<Tz>,
+    templates: &Templates,
 ) -> anyhow::Result<ReviewOutcome> {
     let started = std::time::Instant::now();
     let ctx = RuleContext::new(settings, request.as_of);
@@ -159,7 +166,7 @@ async fn complete(
 
     let final_dir = request.out_dir.join(&run.id);
     let work_dir = request.out_dir.join(format!(".{}.partial", run.id));
-    let files = write_outputs(&work_dir, snapshot, in_scope, &rows)
+    let files = write_outputs(&work_dir, &run, snapshot, in_scope, &rows, templates)
         .with_context(|| format!("cannot write the run's files into {}", work_dir.display()))?;
     std::fs::rename(&work_dir, &final_dir).with_context(|| {
         format!(
@@ -274,14 +281,39 @@ fn classify(
 
 fn write_outputs(
     dir: &Path,
+    run: &RunRecord,
     snapshot: &Snapshot,
     in_scope: &[bool],
     rows: &[FindingRow],
-) -> anyhow::Result<Vec<&'static str>> {
+    templates: &Templates,
+) -> anyhow::Result<Vec<String>> {
     std::fs::create_dir_all(dir)?;
     report::csv::write_findings(&dir.join("findings.csv"), rows)?;
     report::csv::write_access(&dir.join("access.csv"), snapshot, in_scope)?;
-    Ok(vec!["findings.csv", "access.csv"])
+
+    let summary = report::summary::Summary::new(run, rows, snapshot);
+    let workbook = report::xlsx::workbook_file_name(&run.id);
+    let access = report::xlsx::run_access_filter(snapshot, in_scope);
+    let mut input = report::xlsx::WorkbookInput::new(&summary, rows, snapshot).with_access(&access);
+    // A bar only where writing takes a while (a large run on a terminal).
+    let bar = (input.progress_total() > 100_000)
+        .then(|| crate::progress::bar(Some(input.progress_total()), "writing the workbook"));
+    if let Some(bar) = &bar {
+        input = input.with_progress(bar);
+    }
+    let started = std::time::Instant::now();
+    report::xlsx::write_workbook(&dir.join(&workbook), &input)?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "workbook written"
+    );
+    report::html::write_summary(&dir.join("summary.html"), templates, &summary)?;
+    Ok(vec![
+        "findings.csv".into(),
+        "access.csv".into(),
+        workbook,
+        "summary.html".into(),
+    ])
 }
 
 #[cfg(test)]

@@ -7,10 +7,20 @@ use minijinja::{AutoEscape, Environment};
 use std::path::Path;
 
 /// The built-in templates, by name. A file of the same name in the template folder replaces one.
-const BUILTIN: &[(&str, &str)] = &[(
-    "summary.html.j2",
-    include_str!("../templates/summary.html.j2"),
-)];
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "_layout.html.j2",
+        include_str!("../templates/_layout.html.j2"),
+    ),
+    (
+        "_summary.html.j2",
+        include_str!("../templates/_summary.html.j2"),
+    ),
+    (
+        "summary.html.j2",
+        include_str!("../templates/summary.html.j2"),
+    ),
+];
 
 pub struct Templates {
     env: Environment<'static>,

@@ -40,7 +40,11 @@ pub fn retry_delay(attempts: i64) -> Duration {
 }
 
 /// Delivers every message that is due (every pending one with `ignore_schedule`).
-pub async fn deliver_pending(store: &Store, settings: &Settings, ignore_schedule: bool) -> anyhow::Result<DeliveryReport> {
+pub async fn deliver_pending(
+    store: &Store,
+    settings: &Settings,
+    ignore_schedule: bool,
+) -> anyhow::Result<DeliveryReport> {
     let smtp = Smtp::new(&settings.smtp, &settings.mail.from)?;
     deliver_with(store, settings, &smtp, Utc::now(), ignore_schedule).await
 }
@@ -55,7 +59,9 @@ async fn deliver_with(
     let stale_before = now - stale_claim_age(settings);
     let mut report = DeliveryReport::default();
     for key in store.due_mail(now, stale_before, ignore_schedule).await? {
-        let Some((message, to, attempts)) = store.claim_mail(&key, Utc::now(), stale_before).await? else {
+        let Some((message, to, attempts)) =
+            store.claim_mail(&key, Utc::now(), stale_before).await?
+        else {
             continue; // another sender has it
         };
         match smtp.send(&to, message.as_bytes()).await {
@@ -67,10 +73,14 @@ async fn deliver_with(
             Err(error) => {
                 let (text, retry_at) = match error {
                     DeliveryError::Permanent(text) => (text, None),
-                    DeliveryError::Transient(text) if attempts >= i64::from(settings.mail.max_attempts) => {
+                    DeliveryError::Transient(text)
+                        if attempts >= i64::from(settings.mail.max_attempts) =>
+                    {
                         (format!("{text} (after {attempts} attempts)"), None)
                     }
-                    DeliveryError::Transient(text) => (text, Some(Utc::now() + retry_delay(attempts))),
+                    DeliveryError::Transient(text) => {
+                        (text, Some(Utc::now() + retry_delay(attempts)))
+                    }
                 };
                 store.mark_failed(&key, &text, retry_at).await?;
                 tracing::warn!(key = %key, error = %text, retry = retry_at.is_some(), "mail not sent");

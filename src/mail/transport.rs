@@ -33,8 +33,9 @@ fn password(settings: &SmtpSettings) -> anyhow::Result<String> {
         }
     }
     if !settings.password_file.is_empty() {
-        let text = std::fs::read_to_string(&settings.password_file)
-            .with_context(|| format!("smtp.password_file: cannot read {}", settings.password_file))?;
+        let text = std::fs::read_to_string(&settings.password_file).with_context(|| {
+            format!("smtp.password_file: cannot read {}", settings.password_file)
+        })?;
         return Ok(text.lines().next().unwrap_or_default().to_string());
     }
     anyhow::bail!(
@@ -57,21 +58,30 @@ impl Smtp {
             if !settings.ca_file.is_empty() {
                 let pem = std::fs::read(&settings.ca_file)
                     .with_context(|| format!("smtp.ca_file: cannot read {}", settings.ca_file))?;
-                let certificate = Certificate::from_pem(&pem).with_context(|| format!("smtp.ca_file: {} is not a PEM certificate", settings.ca_file))?;
+                let certificate = Certificate::from_pem(&pem).with_context(|| {
+                    format!(
+                        "smtp.ca_file: {} is not a PEM certificate",
+                        settings.ca_file
+                    )
+                })?;
                 builder = builder.add_root_certificate(certificate);
             }
             Ok(builder.build()?)
         };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.as_str())
-            .port(settings.port)
-            .timeout(Some(Duration::from_secs(settings.timeout_secs)));
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.as_str())
+                .port(settings.port)
+                .timeout(Some(Duration::from_secs(settings.timeout_secs)));
         builder = match settings.tls {
             TlsMode::None => builder.tls(Tls::None),
             TlsMode::Starttls => builder.tls(Tls::Required(tls()?)),
             TlsMode::Tls => builder.tls(Tls::Wrapper(tls()?)),
         };
         if !settings.username.is_empty() {
-            builder = builder.credentials(Credentials::new(settings.username.clone(), password(settings)?));
+            builder = builder.credentials(Credentials::new(
+                settings.username.clone(),
+                password(settings)?,
+            ));
         }
         Ok(Smtp {
             transport: builder.build(),
@@ -90,11 +100,21 @@ impl Smtp {
             .map_err(|e| DeliveryError::Permanent(format!("bad recipient address: {e}")))?;
         let envelope = Envelope::new(Some(self.from.clone()), recipients)
             .map_err(|e| DeliveryError::Permanent(format!("bad envelope: {e}")))?;
-        match tokio::time::timeout(self.timeout, self.transport.send_raw(&envelope, message)).await {
-            Err(_) => Err(DeliveryError::Transient(format!("{}: no answer within {:?}", self.server, self.timeout))),
+        match tokio::time::timeout(self.timeout, self.transport.send_raw(&envelope, message)).await
+        {
+            Err(_) => Err(DeliveryError::Transient(format!(
+                "{}: no answer within {:?}",
+                self.server, self.timeout
+            ))),
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) if e.is_permanent() => Err(DeliveryError::Permanent(format!("{}: {e}", self.server))),
-            Ok(Err(e)) => Err(DeliveryError::Transient(format!("{}: {}", self.server, error_chain(&e)))),
+            Ok(Err(e)) if e.is_permanent() => {
+                Err(DeliveryError::Permanent(format!("{}: {e}", self.server)))
+            }
+            Ok(Err(e)) => Err(DeliveryError::Transient(format!(
+                "{}: {}",
+                self.server,
+                error_chain(&e)
+            ))),
         }
     }
 }

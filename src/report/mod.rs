@@ -1,6 +1,10 @@
-//! The files a run writes into OUT/<run-id>/.
+//! The files a run writes into OUT/<run-id>/: findings.csv and access.csv (`csv`), the
+//! workbook (`xlsx`), and summary.html (`html`), the last two from one [`summary::Summary`].
 
 pub mod csv;
+pub mod html;
+pub mod summary;
+pub mod xlsx;
 
 /// Makes a cell safe to open in a spreadsheet: a value that a spreadsheet would read as a
 /// formula (starting with `=`, `+`, `-`, `@`, or a tab or carriage return) gets a leading

@@ -20,13 +20,19 @@ pub struct Received {
 
 impl Received {
     pub fn parsed(&self) -> mail_parser::Message<'_> {
-        mail_parser::MessageParser::default().parse(&self.raw).expect("a parseable message")
+        mail_parser::MessageParser::default()
+            .parse(&self.raw)
+            .expect("a parseable message")
     }
 }
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl SmtpServer {
@@ -43,7 +49,15 @@ impl SmtpServer {
     pub fn start_on(port: u16, tls: Option<(&Path, &Path)>) -> SmtpServer {
         let maildir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new("python3");
-        cmd.args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"]);
+        cmd.args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ]);
         if let Some((cert, key)) = tls {
             cmd.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
         }
@@ -53,10 +67,17 @@ impl SmtpServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 with aiosmtpd (pip install aiosmtpd) is needed for the mail tests");
-        let server = SmtpServer { child, port, maildir };
+        let server = SmtpServer {
+            child,
+            port,
+            maildir,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         server
@@ -68,7 +89,9 @@ impl SmtpServer {
 
     /// Every message received so far, in arrival order.
     pub fn messages(&self) -> Vec<Received> {
-        let Ok(entries) = std::fs::read_dir(self.new_dir()) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(self.new_dir()) else {
+            return Vec::new();
+        };
         let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
             .map(|e| e.unwrap().path())
             .map(|p| (std::fs::metadata(&p).unwrap().modified().unwrap(), p))
@@ -101,7 +124,17 @@ pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
         .args(["-addext", "subjectAltName=DNS:localhost"])
         .arg("-keyout")
         .arg(&key)

@@ -1,0 +1,473 @@
+//! The management summary of a run: the numbers behind the workbook's Summary sheet, the
+//! `summary.html` page and the management email.
+//!
+//! A [`Summary`] is plain, serializable data: templates read it as it is (`summary.total`,
+//! `summary.by_severity`, ...), and the workbook writes it cell by cell. It is built from a
+//! run's findings, so the same code makes the whole run's summary and one organization's (give
+//! it only that organization's findings and a [`SummaryOptions::for_org`]).
+
+use crate::domain::Severity;
+use crate::rules::RULES;
+use crate::snapshot::Snapshot;
+use crate::store::{FindingRow, RunRecord};
+use chrono::NaiveDate;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// How many PID/SLs the "most findings" list holds.
+pub const TOP_PIDSLS: usize = 10;
+
+/// How many critical and high findings are listed by default (`mail.max_findings_listed`).
+pub const DEFAULT_MAX_LISTED: usize = 50;
+
+/// The severities from the most to the least serious, the order every summary lists them in.
+pub const SEVERITIES: [Severity; 4] = [
+    Severity::Critical,
+    Severity::High,
+    Severity::Medium,
+    Severity::Low,
+];
+
+/// What a summary covers and how much it lists, when it is not the whole run's.
+#[derive(Debug, Clone)]
+pub struct SummaryOptions {
+    /// The scope shown; `None`: described from the run (its cadence and organizations).
+    pub scope: Option<String>,
+    /// How many organizations the summary covers; `None`: counted from the run's scope.
+    pub organizations: Option<usize>,
+    /// Findings of the previous run that are gone; `None`: the run's own count.
+    pub resolved: Option<usize>,
+    /// The longest list of critical and high findings; the rest are counted in `urgent_more`.
+    pub max_listed: usize,
+}
+
+impl Default for SummaryOptions {
+    fn default() -> Self {
+        SummaryOptions {
+            scope: None,
+            organizations: None,
+            resolved: None,
+            max_listed: DEFAULT_MAX_LISTED,
+        }
+    }
+}
+
+impl SummaryOptions {
+    /// One organization's summary: its scope line and the resolved count for it alone (the
+    /// run's own count covers every organization). The findings given to [`Summary::build`]
+    /// must be that organization's only.
+    pub fn for_org(snapshot: &Snapshot, org_id: &str, resolved: usize) -> SummaryOptions {
+        let name = snapshot
+            .orgs
+            .iter()
+            .find(|o| o.org_id == org_id)
+            .map(|o| o.name.as_str())
+            .unwrap_or_default();
+        let scope = if name.is_empty() {
+            format!("organization {org_id}")
+        } else {
+            format!("organization {org_id} ({name})")
+        };
+        SummaryOptions {
+            scope: Some(scope),
+            organizations: Some(1),
+            resolved: Some(resolved),
+            ..SummaryOptions::default()
+        }
+    }
+}
+
+/// The management summary of a run (or of one organization in it).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub run_id: String,
+    /// The review date.
+    pub as_of: NaiveDate,
+    /// The run's cadence, if it reviewed one cadence.
+    pub cadence: Option<String>,
+    /// What was reviewed, in words: "every organization (4 organizations)".
+    pub scope: String,
+    pub organizations: usize,
+    /// Number of findings.
+    pub total: usize,
+    /// Every severity, most serious first, zeros included.
+    pub by_severity: Vec<SeverityCount>,
+    /// Every rule of the rule table, in its order, zeros included.
+    pub by_rule: Vec<RuleCount>,
+    /// Findings by status across runs, and the previous run's findings now gone.
+    pub status: StatusCounts,
+    /// The PID/SLs with the most findings (at most [`TOP_PIDSLS`]), most first.
+    pub top_pidsls: Vec<PidSlCount>,
+    /// The critical and high findings, most serious first, at most `max_listed` of them.
+    pub urgent: Vec<ListedFinding>,
+    /// How many critical and high findings there are in all.
+    pub urgent_total: usize,
+    /// How many of them `urgent` leaves out.
+    pub urgent_more: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeverityCount {
+    pub severity: &'static str,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleCount {
+    pub rule: &'static str,
+    pub severity: &'static str,
+    /// What the rule checks, from the rule table.
+    pub checks: &'static str,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StatusCounts {
+    pub new: usize,
+    pub open: usize,
+    pub accepted: usize,
+    pub resolved: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PidSlCount {
+    pub pidsl: String,
+    /// The PID/SL's name in the store (may be empty).
+    pub name: String,
+    pub org_id: String,
+    pub findings: usize,
+}
+
+/// A finding as the summary lists it (never personal data: the same fields as findings.csv).
+#[derive(Debug, Clone, Serialize)]
+pub struct ListedFinding {
+    pub severity: String,
+    pub rule: String,
+    pub status: String,
+    pub org_id: String,
+    pub pidsl: String,
+    pub username: String,
+    pub user_name: String,
+    pub detail: String,
+    pub first_seen: NaiveDate,
+}
+
+impl Summary {
+    /// The whole run's summary, from all its findings.
+    pub fn new(run: &RunRecord, findings: &[FindingRow], snapshot: &Snapshot) -> Summary {
+        Summary::build(run, findings, snapshot, &SummaryOptions::default())
+    }
+
+    /// A summary of `findings` (all of a run's, or a part of them as `options` says).
+    pub fn build(
+        run: &RunRecord,
+        findings: &[FindingRow],
+        snapshot: &Snapshot,
+        options: &SummaryOptions,
+    ) -> Summary {
+        let mut by_severity: HashMap<&str, usize> = HashMap::new();
+        let mut by_rule: HashMap<&str, usize> = HashMap::new();
+        let mut by_pidsl: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut status = StatusCounts::default();
+        for f in findings {
+            *by_severity.entry(f.severity.as_str()).or_default() += 1;
+            *by_rule.entry(f.rule.as_str()).or_default() += 1;
+            if !f.pidsl.is_empty() {
+                *by_pidsl
+                    .entry((f.pidsl.as_str(), f.org_id.as_str()))
+                    .or_default() += 1;
+            }
+            match f.status.as_str() {
+                "new" => status.new += 1,
+                "accepted" => status.accepted += 1,
+                _ => status.open += 1,
+            }
+        }
+        status.resolved = options.resolved.unwrap_or(run.counts.resolved);
+
+        let mut top: Vec<((&str, &str), usize)> = by_pidsl.into_iter().collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        top.truncate(TOP_PIDSLS);
+        let top_pidsls = top
+            .into_iter()
+            .map(|((pidsl, org_id), count)| PidSlCount {
+                pidsl: pidsl.to_string(),
+                name: snapshot
+                    .pidsls
+                    .iter()
+                    .find(|p| p.pidsl.as_str() == pidsl)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+                org_id: org_id.to_string(),
+                findings: count,
+            })
+            .collect();
+
+        let is_urgent = |f: &&FindingRow| {
+            f.severity == Severity::Critical.as_str() || f.severity == Severity::High.as_str()
+        };
+        let urgent_total = findings.iter().filter(is_urgent).count();
+        let mut urgent: Vec<&FindingRow> = findings.iter().filter(is_urgent).collect();
+        // Critical before high; otherwise the findings' own (stable) order.
+        urgent.sort_by_key(|f| f.severity != Severity::Critical.as_str());
+        urgent.truncate(options.max_listed);
+        let urgent: Vec<ListedFinding> = urgent
+            .into_iter()
+            .map(|f| ListedFinding {
+                severity: f.severity.clone(),
+                rule: f.rule.clone(),
+                status: f.status.clone(),
+                org_id: f.org_id.clone(),
+                pidsl: f.pidsl.clone(),
+                username: f.username.clone(),
+                user_name: f.user_name.clone(),
+                detail: f.detail.clone(),
+                first_seen: f.first_seen,
+            })
+            .collect();
+
+        Summary {
+            run_id: run.id.clone(),
+            as_of: run.as_of,
+            cadence: run.cadence.clone(),
+            scope: options
+                .scope
+                .clone()
+                .unwrap_or_else(|| describe_scope(run, snapshot)),
+            organizations: options
+                .organizations
+                .unwrap_or_else(|| orgs_in_scope(run, snapshot)),
+            total: findings.len(),
+            by_severity: SEVERITIES
+                .iter()
+                .map(|s| SeverityCount {
+                    severity: s.as_str(),
+                    count: by_severity.get(s.as_str()).copied().unwrap_or(0),
+                })
+                .collect(),
+            by_rule: RULES
+                .iter()
+                .map(|r| RuleCount {
+                    rule: r.name,
+                    severity: r.severity.as_str(),
+                    checks: r.checks,
+                    count: by_rule.get(r.name).copied().unwrap_or(0),
+                })
+                .collect(),
+            status,
+            top_pidsls,
+            urgent_more: urgent_total - urgent.len(),
+            urgent,
+            urgent_total,
+        }
+    }
+
+    /// The count of one severity.
+    pub fn severity_count(&self, severity: Severity) -> usize {
+        self.by_severity
+            .iter()
+            .find(|c| c.severity == severity.as_str())
+            .map_or(0, |c| c.count)
+    }
+}
+
+fn run_covers(run: &RunRecord, org: &crate::snapshot::Org) -> bool {
+    run.cadence
+        .as_deref()
+        .is_none_or(|c| c == org.cadence.as_str())
+        && (run.org_ids.is_empty() || run.org_ids.contains(&org.org_id))
+}
+
+fn orgs_in_scope(run: &RunRecord, snapshot: &Snapshot) -> usize {
+    snapshot.orgs.iter().filter(|o| run_covers(run, o)).count()
+}
+
+/// "every organization (4 organizations)", "organizations ORG-A, ORG-B on the quarterly
+/// cadence (1 organization)".
+fn describe_scope(run: &RunRecord, snapshot: &Snapshot) -> String {
+    let mut text = match run.org_ids.as_slice() {
+        [] => "every organization".to_string(),
+        [one] => format!("organization {one}"),
+        many => format!("organizations {}", many.join(", ")),
+    };
+    if let Some(cadence) = &run.cadence {
+        text.push_str(&format!(" on the {cadence} cadence"));
+    }
+    let n = orgs_in_scope(run, snapshot);
+    text.push_str(&format!(
+        " ({n} organization{})",
+        if n == 1 { "" } else { "s" }
+    ));
+    text
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::domain::{Cadence, OrgKind, PidSl};
+    use crate::snapshot::{Org, PidSlRecord};
+    use crate::store::{RunCounts, RunStatus};
+
+    pub(crate) fn org(org_id: &str, cadence: Cadence) -> Org {
+        Org {
+            org_id: org_id.into(),
+            name: format!("{org_id} name"),
+            kind: OrgKind::Provider,
+            cadence,
+            management_emails: vec![],
+            last_review_on: None,
+        }
+    }
+
+    pub(crate) fn run(resolved: usize) -> RunRecord {
+        RunRecord {
+            id: "20261001-001".into(),
+            as_of: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            cadence: None,
+            org_ids: vec![],
+            scope_key: "all".into(),
+            started_at: String::new(),
+            finished_at: None,
+            status: RunStatus::Running,
+            error: None,
+            out_dir: None,
+            counts: RunCounts {
+                resolved,
+                ..RunCounts::default()
+            },
+        }
+    }
+
+    pub(crate) fn finding(rule: &str, org_id: &str, pidsl: &str, status: &str) -> FindingRow {
+        let severity = crate::rules::RuleId::parse(rule).unwrap().severity();
+        FindingRow {
+            run_id: "20261001-001".into(),
+            fingerprint: format!("{rule}{org_id}{pidsl}"),
+            rule: rule.into(),
+            severity: severity.as_str().into(),
+            status: status.into(),
+            org_id: org_id.into(),
+            pidsl: pidsl.into(),
+            username: String::new(),
+            user_name: String::new(),
+            detail: "detail".into(),
+            first_seen: NaiveDate::from_ymd_opt(2026, 7, 1).unwrap(),
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            orgs: vec![
+                org("ORG-A", Cadence::Quarterly),
+                org("ORG-B", Cadence::Annual),
+            ],
+            pidsls: vec![PidSlRecord {
+                pidsl: PidSl::parse("110000001A").unwrap(),
+                org: 0,
+                name: "Main office".into(),
+                provider_type: String::new(),
+                active: true,
+            }],
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn every_severity_and_rule_is_counted_zeros_included() {
+        let findings = vec![
+            finding("missing-backup", "ORG-A", "110000001A", "new"),
+            finding("missing-backup", "ORG-A", "110000002A", "open"),
+            finding("stale-user", "ORG-B", "", "accepted"),
+        ];
+        let summary = Summary::new(&run(4), &findings, &snapshot());
+        assert_eq!(summary.total, 3);
+        let severities: Vec<(&str, usize)> = summary
+            .by_severity
+            .iter()
+            .map(|c| (c.severity, c.count))
+            .collect();
+        assert_eq!(
+            severities,
+            [("critical", 0), ("high", 2), ("medium", 1), ("low", 0)]
+        );
+        assert_eq!(summary.by_rule.len(), RULES.len());
+        let backup = summary
+            .by_rule
+            .iter()
+            .find(|r| r.rule == "missing-backup")
+            .unwrap();
+        assert_eq!((backup.severity, backup.count), ("high", 2));
+        assert_eq!(
+            summary.status,
+            StatusCounts {
+                new: 1,
+                open: 1,
+                accepted: 1,
+                resolved: 4
+            }
+        );
+        assert_eq!(summary.scope, "every organization (2 organizations)");
+    }
+
+    #[test]
+    fn top_pidsls_are_the_ten_with_most_findings_with_their_names() {
+        let mut findings = Vec::new();
+        for i in 1..=12u32 {
+            let pidsl = format!("1100000{i:02}A");
+            for _ in 0..i {
+                findings.push(finding("missing-backup", "ORG-A", &pidsl, "new"));
+            }
+        }
+        for _ in 0..20 {
+            findings.push(finding("stale-user", "ORG-A", "", "new"));
+        }
+        findings.push(finding("missing-backup", "ORG-A", "110000001A", "new"));
+        let summary = Summary::new(&run(0), &findings, &snapshot());
+        assert_eq!(summary.top_pidsls.len(), TOP_PIDSLS);
+        assert_eq!(summary.top_pidsls[0].pidsl, "110000012A");
+        assert_eq!(summary.top_pidsls[0].findings, 12);
+        assert!(summary.top_pidsls.iter().all(|p| !p.pidsl.is_empty()));
+        assert!(summary
+            .top_pidsls
+            .iter()
+            .all(|p| p.pidsl != "110000001A" && p.pidsl != "110000002A"));
+    }
+
+    #[test]
+    fn critical_and_high_findings_are_capped_and_the_rest_counted() {
+        let mut findings: Vec<FindingRow> = (0..5)
+            .map(|i| finding("missing-backup", "ORG-A", &format!("11000000{i}A"), "new"))
+            .collect();
+        findings.push(finding("missing-primary", "ORG-A", "110000009A", "new"));
+        findings.push(finding("stale-user", "ORG-A", "", "new"));
+        let options = SummaryOptions {
+            max_listed: 3,
+            ..SummaryOptions::default()
+        };
+        let summary = Summary::build(&run(0), &findings, &snapshot(), &options);
+        assert_eq!(summary.urgent_total, 6);
+        assert_eq!(summary.urgent.len(), 3);
+        assert_eq!(summary.urgent_more, 3);
+        assert_eq!(summary.urgent[0].rule, "missing-primary");
+    }
+
+    #[test]
+    fn an_organization_summary_names_it_and_takes_its_own_resolved_count() {
+        let options = SummaryOptions::for_org(&snapshot(), "ORG-B", 2);
+        let summary = Summary::build(&run(9), &[], &snapshot(), &options);
+        assert_eq!(summary.scope, "organization ORG-B (ORG-B name)");
+        assert_eq!(summary.organizations, 1);
+        assert_eq!(summary.status.resolved, 2);
+    }
+
+    #[test]
+    fn the_scope_of_a_cadence_run_counts_its_organizations() {
+        let mut r = run(0);
+        r.cadence = Some("quarterly".into());
+        let summary = Summary::new(&r, &[], &snapshot());
+        assert_eq!(
+            summary.scope,
+            "every organization on the quarterly cadence (1 organization)"
+        );
+    }
+}

@@ -1,0 +1,655 @@
+//! The review workbook, `review-<run-id>.xlsx`: what a compliance officer opens and keeps as
+//! the record of the review.
+//!
+//! Sheets: Summary (the run's numbers and a chart), Findings (one row per finding, with a
+//! Decision drop-down and a Justification column for the reviewer), User Access (one row per
+//! user and PID/SL, one column per service) and Rules (what each rule checks and the policy it
+//! enforces). Findings and User Access are written in constant-memory mode, row by row, so a
+//! statewide run does not hold the sheets in memory; a sheet that would pass Excel's row limit
+//! continues on "Findings (2)", "User Access (2)" and so on.
+//!
+//! Every cell that comes from data is written with `write_string`, `write_number` or
+//! `write_date`: never a formula, whatever the text looks like (`=HYPERLINK(...)` stays text).
+//! Personal data (dob_mmdd, ssn_last4) is never read here.
+
+use super::csv::FINDINGS_COLUMNS;
+use super::summary::{Summary, SummaryOptions};
+use crate::domain::ServiceCode;
+use crate::rules::{RuleId, RULES};
+use crate::snapshot::{Access, Snapshot};
+use crate::store::{FindingRow, RunRecord};
+use anyhow::Context;
+use indicatif::ProgressBar;
+use rust_xlsxwriter::{
+    Chart, ChartFormat, ChartPoint, ChartSolidFill, Color, DataValidation, Format, FormatAlign,
+    FormatBorder, Workbook, Worksheet,
+};
+use std::path::{Path, PathBuf};
+
+/// Rows in an Excel sheet, the header included.
+pub const EXCEL_MAX_ROWS: u32 = 1_048_576;
+
+/// The choices of the Findings sheet's Decision column.
+pub const DECISIONS: [&str; 4] = ["Keep", "Remove access", "Change services", "Accept risk"];
+
+/// Which access rows a workbook's User Access sheet holds.
+pub type AccessFilter<'a> = dyn Fn(&Access) -> bool + 'a;
+
+fn every_access_row(_: &Access) -> bool {
+    true
+}
+
+/// What [`write_workbook`] writes: one run's summary and findings (already chosen by the
+/// caller), and the snapshot's access rows that `access` keeps.
+pub struct WorkbookInput<'a> {
+    pub summary: &'a Summary,
+    pub findings: &'a [FindingRow],
+    pub snapshot: &'a Snapshot,
+    pub access: &'a AccessFilter<'a>,
+    /// Rows per sheet, header included; [`EXCEL_MAX_ROWS`] except in tests.
+    pub rows_per_sheet: u32,
+    /// Advanced by one per finding and per access row of the snapshot (kept or not).
+    pub progress: Option<&'a ProgressBar>,
+}
+
+impl<'a> WorkbookInput<'a> {
+    /// A workbook of these findings and every access row of the snapshot.
+    pub fn new(
+        summary: &'a Summary,
+        findings: &'a [FindingRow],
+        snapshot: &'a Snapshot,
+    ) -> WorkbookInput<'a> {
+        WorkbookInput {
+            summary,
+            findings,
+            snapshot,
+            access: &every_access_row,
+            rows_per_sheet: EXCEL_MAX_ROWS,
+            progress: None,
+        }
+    }
+
+    /// Only the access rows that `filter` keeps (see [`run_access_filter`],
+    /// [`org_access_filter`]).
+    pub fn with_access(mut self, filter: &'a AccessFilter<'a>) -> Self {
+        self.access = filter;
+        self
+    }
+
+    pub fn with_rows_per_sheet(mut self, rows: u32) -> Self {
+        self.rows_per_sheet = rows.clamp(2, EXCEL_MAX_ROWS);
+        self
+    }
+
+    pub fn with_progress(mut self, bar: &'a ProgressBar) -> Self {
+        self.progress = Some(bar);
+        self
+    }
+
+    /// The progress total that `progress` is advanced to: findings plus the snapshot's access
+    /// rows.
+    pub fn progress_total(&self) -> u64 {
+        (self.findings.len() + self.snapshot.access.len()) as u64
+    }
+}
+
+/// `review-<run-id>.xlsx`.
+pub fn workbook_file_name(run_id: &str) -> String {
+    format!("review-{run_id}.xlsx")
+}
+
+/// `review-<run-id>-<org_id>.xlsx`, with any character of the org_id that a file name should
+/// not hold replaced by `_`.
+pub fn org_workbook_file_name(run_id: &str, org_id: &str) -> String {
+    let org: String = org_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("review-{run_id}-{org}.xlsx")
+}
+
+/// The access rows a run reports, as access.csv does: those whose PID/SL or user belongs to an
+/// organization in scope (`in_scope[org]`).
+pub fn run_access_filter<'a>(
+    snapshot: &'a Snapshot,
+    in_scope: &'a [bool],
+) -> impl Fn(&Access) -> bool + 'a {
+    move |a| {
+        in_scope[snapshot.pidsl(a.pidsl).org as usize]
+            || in_scope[snapshot.user(a.user).org as usize]
+    }
+}
+
+/// One organization's access rows: those on its PID/SLs and those of its users. `None` when
+/// the snapshot has no such organization.
+pub fn org_access_filter<'a>(
+    snapshot: &'a Snapshot,
+    org_id: &str,
+) -> Option<impl Fn(&Access) -> bool + 'a> {
+    let org = snapshot.orgs.iter().position(|o| o.org_id == org_id)? as u32;
+    Some(move |a: &Access| snapshot.pidsl(a.pidsl).org == org || snapshot.user(a.user).org == org)
+}
+
+/// Writes one organization's workbook, `dir/review-<run-id>-<org_id>.xlsx`: its findings
+/// (those of `findings` whose org_id is `org_id`), the access rows on its PID/SLs or of its
+/// users, and a summary of its own, with `resolved` as its count of resolved findings.
+/// Nothing of another organization's findings goes in.
+pub fn write_org_workbook(
+    dir: &Path,
+    run: &RunRecord,
+    findings: &[FindingRow],
+    snapshot: &Snapshot,
+    org_id: &str,
+    resolved: usize,
+) -> anyhow::Result<PathBuf> {
+    let filter = org_access_filter(snapshot, org_id)
+        .with_context(|| format!("no organization {org_id:?} in the store"))?;
+    let own: Vec<FindingRow> = findings
+        .iter()
+        .filter(|f| f.org_id == org_id)
+        .cloned()
+        .collect();
+    let summary = Summary::build(
+        run,
+        &own,
+        snapshot,
+        &SummaryOptions::for_org(snapshot, org_id, resolved),
+    );
+    let path = dir.join(org_workbook_file_name(&run.id, org_id));
+    write_workbook(
+        &path,
+        &WorkbookInput::new(&summary, &own, snapshot).with_access(&filter),
+    )?;
+    Ok(path)
+}
+
+/// Writes the workbook to `path` (replacing it).
+pub fn write_workbook(path: &Path, input: &WorkbookInput) -> anyhow::Result<()> {
+    write(path, input).with_context(|| format!("cannot write the workbook {}", path.display()))
+}
+
+fn write(path: &Path, input: &WorkbookInput) -> anyhow::Result<()> {
+    let formats = Formats::new();
+    let mut workbook = Workbook::new();
+    // The constant-memory sheets' temporary files go beside the workbook, not in a /tmp that
+    // may be small or in memory.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        workbook.set_tempdir(dir)?;
+    }
+
+    write_summary_sheet(workbook.add_worksheet(), input.summary, &formats)?;
+    write_findings_sheets(&mut workbook, input, &formats)?;
+    write_access_sheets(&mut workbook, input, &formats)?;
+    write_rules_sheet(workbook.add_worksheet(), &formats)?;
+
+    workbook.save(path)?;
+    if let Some(bar) = input.progress {
+        bar.finish_and_clear();
+    }
+    Ok(())
+}
+
+/// The cell formats, made once per workbook.
+struct Formats {
+    title: Format,
+    header: Format,
+    label: Format,
+    date: Format,
+    wrap: Format,
+    critical: Format,
+    high: Format,
+    medium: Format,
+    low: Format,
+}
+
+impl Formats {
+    fn new() -> Formats {
+        let severity = |fill: u32, font: u32| {
+            Format::new()
+                .set_background_color(Color::RGB(fill))
+                .set_font_color(Color::RGB(font))
+                .set_bold()
+        };
+        Formats {
+            title: Format::new().set_bold().set_font_size(16),
+            header: Format::new()
+                .set_bold()
+                .set_background_color(Color::RGB(0x1F4E78))
+                .set_font_color(Color::White)
+                .set_border_bottom(FormatBorder::Thin)
+                .set_align(FormatAlign::Top),
+            label: Format::new().set_bold(),
+            date: Format::new().set_num_format("yyyy-mm-dd"),
+            wrap: Format::new().set_text_wrap().set_align(FormatAlign::Top),
+            critical: severity(0xC00000, 0xFFFFFF),
+            high: severity(0xF8CBAD, 0x833C0B),
+            medium: severity(0xFFEB9C, 0x7F6000),
+            low: severity(0xDDEBF7, 0x1F4E78),
+        }
+    }
+
+    /// The colour of a severity; `None` for text that is not one.
+    fn severity(&self, severity: &str) -> Option<&Format> {
+        match severity {
+            "critical" => Some(&self.critical),
+            "high" => Some(&self.high),
+            "medium" => Some(&self.medium),
+            "low" => Some(&self.low),
+            _ => None,
+        }
+    }
+}
+
+/// The chart fill of each severity, matching the cell colours.
+fn severity_fill(severity: &str) -> &'static str {
+    match severity {
+        "critical" => "#C00000",
+        "high" => "#ED7D31",
+        "medium" => "#FFC000",
+        _ => "#5B9BD5",
+    }
+}
+
+fn write_severity(
+    sheet: &mut Worksheet,
+    row: u32,
+    col: u16,
+    severity: &str,
+    formats: &Formats,
+) -> anyhow::Result<()> {
+    match formats.severity(severity) {
+        Some(format) => sheet.write_string_with_format(row, col, severity, format)?,
+        None => sheet.write_string(row, col, severity)?,
+    };
+    Ok(())
+}
+
+fn write_header(
+    sheet: &mut Worksheet,
+    columns: &[(&str, f64)],
+    formats: &Formats,
+) -> anyhow::Result<()> {
+    for (col, (name, width)) in columns.iter().enumerate() {
+        sheet.write_string_with_format(0, col as u16, *name, &formats.header)?;
+        sheet.set_column_width(col as u16, *width)?;
+    }
+    Ok(())
+}
+
+/// Summary: the run, its counts, the PID/SLs with most findings, and a chart per severity.
+fn write_summary_sheet(
+    sheet: &mut Worksheet,
+    summary: &Summary,
+    formats: &Formats,
+) -> anyhow::Result<()> {
+    sheet.set_name("Summary")?;
+    sheet.set_column_width(0, 34)?;
+    sheet.set_column_width(1, 16)?;
+    sheet.set_column_width(2, 12)?;
+    sheet.set_column_width(3, 70)?;
+    sheet.write_string_with_format(
+        0,
+        0,
+        format!("Access review {}", summary.run_id),
+        &formats.title,
+    )?;
+
+    sheet.write_string_with_format(2, 0, "Run", &formats.label)?;
+    sheet.write_string(2, 1, &summary.run_id)?;
+    sheet.write_string_with_format(3, 0, "As of", &formats.label)?;
+    sheet.write_date_with_format(3, 1, summary.as_of, &formats.date)?;
+    sheet.write_string_with_format(4, 0, "Scope", &formats.label)?;
+    sheet.write_string(4, 1, &summary.scope)?;
+    sheet.write_string_with_format(5, 0, "Findings", &formats.label)?;
+    sheet.write_number(5, 1, summary.total as f64)?;
+    sheet.write_string_with_format(6, 0, "Critical and high findings", &formats.label)?;
+    sheet.write_number(6, 1, summary.urgent_total as f64)?;
+
+    let mut row = 8;
+    sheet.write_string_with_format(row, 0, "Since the previous run", &formats.header)?;
+    sheet.write_string_with_format(row, 1, "Findings", &formats.header)?;
+    let status = &summary.status;
+    for (label, count) in [
+        ("New", status.new),
+        ("Open (seen before)", status.open),
+        ("Accepted", status.accepted),
+        ("Resolved (gone since the previous run)", status.resolved),
+    ] {
+        row += 1;
+        sheet.write_string(row, 0, label)?;
+        sheet.write_number(row, 1, count as f64)?;
+    }
+
+    row += 2;
+    sheet.write_string_with_format(row, 0, "Severity", &formats.header)?;
+    sheet.write_string_with_format(row, 1, "Findings", &formats.header)?;
+    let first_severity_row = row + 1;
+    for count in &summary.by_severity {
+        row += 1;
+        write_severity(sheet, row, 0, count.severity, formats)?;
+        sheet.write_number(row, 1, count.count as f64)?;
+    }
+    let last_severity_row = row;
+
+    row += 2;
+    for (col, name) in ["Rule", "Severity", "Findings", "What it checks"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string_with_format(row, col as u16, *name, &formats.header)?;
+    }
+    for count in &summary.by_rule {
+        row += 1;
+        sheet.write_string(row, 0, count.rule)?;
+        write_severity(sheet, row, 1, count.severity, formats)?;
+        sheet.write_number(row, 2, count.count as f64)?;
+        sheet.write_string_with_format(row, 3, count.checks, &formats.wrap)?;
+    }
+
+    row += 2;
+    sheet.write_string_with_format(row, 0, "PID/SLs with the most findings", &formats.label)?;
+    row += 1;
+    for (col, name) in ["PID/SL", "Name", "Organization", "Findings"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string_with_format(row, col as u16, *name, &formats.header)?;
+    }
+    if summary.top_pidsls.is_empty() {
+        row += 1;
+        sheet.write_string(row, 0, "No finding concerns a PID/SL.")?;
+    }
+    for top in &summary.top_pidsls {
+        row += 1;
+        sheet.write_string(row, 0, &top.pidsl)?;
+        sheet.write_string(row, 1, &top.name)?;
+        sheet.write_string(row, 2, &top.org_id)?;
+        sheet.write_number(row, 3, top.findings as f64)?;
+    }
+
+    // A plain column chart of the severity table: Excel and LibreOffice both draw it from the
+    // cells (numbers, not formulas).
+    let points: Vec<ChartPoint> = summary
+        .by_severity
+        .iter()
+        .map(|c| {
+            ChartPoint::new().set_format(
+                ChartFormat::new()
+                    .set_solid_fill(ChartSolidFill::new().set_color(severity_fill(c.severity))),
+            )
+        })
+        .collect();
+    let mut chart = Chart::new_column();
+    chart
+        .add_series()
+        .set_name("Findings")
+        .set_categories(("Summary", first_severity_row, 0, last_severity_row, 0))
+        .set_values(("Summary", first_severity_row, 1, last_severity_row, 1))
+        .set_points(&points);
+    chart.title().set_name("Findings per severity");
+    chart.legend().set_hidden();
+    chart.y_axis().set_name("Findings");
+    sheet.insert_chart(2, 5, &chart)?;
+    sheet.set_landscape();
+    sheet.set_print_fit_to_pages(1, 0);
+    Ok(())
+}
+
+/// A sheet family in constant-memory mode that continues on "Name (2)", "Name (3)", ... when
+/// a sheet is full.
+struct PagedSheet<'c> {
+    base: &'static str,
+    columns: &'c [(&'c str, f64)],
+    rows_per_sheet: u32,
+    /// The workbook index of the current sheet.
+    index: usize,
+    pages: u32,
+    next_row: u32,
+}
+
+impl<'c> PagedSheet<'c> {
+    fn start(
+        workbook: &mut Workbook,
+        base: &'static str,
+        columns: &'c [(&'c str, f64)],
+        rows_per_sheet: u32,
+        formats: &Formats,
+    ) -> anyhow::Result<Self> {
+        let mut paged = PagedSheet {
+            base,
+            columns,
+            rows_per_sheet,
+            index: 0,
+            pages: 0,
+            next_row: 0,
+        };
+        paged.add_sheet(workbook, formats)?;
+        Ok(paged)
+    }
+
+    fn add_sheet(&mut self, workbook: &mut Workbook, formats: &Formats) -> anyhow::Result<()> {
+        self.pages += 1;
+        let name = if self.pages == 1 {
+            self.base.to_string()
+        } else {
+            format!("{} ({})", self.base, self.pages)
+        };
+        let sheet = workbook.add_worksheet_with_constant_memory()?;
+        sheet.set_name(name)?;
+        sheet.set_freeze_panes(1, 0)?;
+        sheet.set_landscape();
+        sheet.set_repeat_rows(0, 0)?;
+        write_header(sheet, self.columns, formats)?;
+        self.index = workbook.worksheets().len() - 1;
+        self.next_row = 1;
+        Ok(())
+    }
+
+    /// The sheet and row to write the next record on; a full sheet is finished with `finish`
+    /// and a new one started.
+    fn next<'w>(
+        &mut self,
+        workbook: &'w mut Workbook,
+        formats: &Formats,
+        finish: &dyn Fn(&mut Worksheet, u32) -> anyhow::Result<()>,
+    ) -> anyhow::Result<(&'w mut Worksheet, u32)> {
+        if self.next_row >= self.rows_per_sheet {
+            self.finish(workbook, finish)?;
+            self.add_sheet(workbook, formats)?;
+        }
+        let row = self.next_row;
+        self.next_row += 1;
+        Ok((workbook.worksheet_from_index(self.index)?, row))
+    }
+
+    /// Applies `finish(sheet, last_row)` to the current sheet: autofilter, validation.
+    fn finish(
+        &self,
+        workbook: &mut Workbook,
+        finish: &dyn Fn(&mut Worksheet, u32) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let sheet = workbook.worksheet_from_index(self.index)?;
+        let last_row = self.next_row - 1;
+        sheet.autofilter(0, 0, last_row, self.columns.len() as u16 - 1)?;
+        finish(sheet, last_row)
+    }
+}
+
+fn tick(progress: Option<&ProgressBar>, done: u64) {
+    if let Some(bar) = progress {
+        if done.is_multiple_of(4096) {
+            bar.set_position(done);
+        }
+    }
+}
+
+/// The findings.csv columns, then the reviewer's Decision and Justification.
+const FINDINGS_WIDTHS: [f64; 12] = [
+    13.0, 30.0, 10.0, 10.0, 16.0, 12.0, 16.0, 22.0, 70.0, 50.0, 12.0, 26.0,
+];
+
+fn write_findings_sheets(
+    workbook: &mut Workbook,
+    input: &WorkbookInput,
+    formats: &Formats,
+) -> anyhow::Result<()> {
+    let mut columns: Vec<(&str, f64)> = FINDINGS_COLUMNS
+        .iter()
+        .copied()
+        .zip(FINDINGS_WIDTHS)
+        .collect();
+    columns.push(("Decision", 18.0));
+    columns.push(("Justification", 50.0));
+    let decision_col = FINDINGS_COLUMNS.len() as u16;
+    let decision = DataValidation::new()
+        .allow_list_strings(&DECISIONS)?
+        .set_input_title("Decision")?
+        .set_input_message(
+            "Keep, Remove access, Change services or Accept risk; explain it under Justification.",
+        )?
+        .set_error_title("Not a decision")?
+        .set_error_message("Choose Keep, Remove access, Change services or Accept risk.")?;
+    let finish = |sheet: &mut Worksheet, last_row: u32| -> anyhow::Result<()> {
+        if last_row >= 1 {
+            sheet.add_data_validation(1, decision_col, last_row, decision_col, &decision)?;
+        }
+        Ok(())
+    };
+
+    let mut paged = PagedSheet::start(
+        workbook,
+        "Findings",
+        &columns,
+        input.rows_per_sheet,
+        formats,
+    )?;
+    let remediations: Vec<&str> = RULES.iter().map(|r| r.remediation).collect();
+    for (i, f) in input.findings.iter().enumerate() {
+        let (sheet, row) = paged.next(workbook, formats, &finish)?;
+        let remediation = RuleId::parse(&f.rule)
+            .map(|r| remediations[r as usize])
+            .unwrap_or_default();
+        sheet.write_string(row, 0, &f.run_id)?;
+        sheet.write_string(row, 1, &f.rule)?;
+        write_severity(sheet, row, 2, &f.severity, formats)?;
+        sheet.write_string(row, 3, &f.status)?;
+        sheet.write_string(row, 4, &f.org_id)?;
+        sheet.write_string(row, 5, &f.pidsl)?;
+        sheet.write_string(row, 6, &f.username)?;
+        sheet.write_string(row, 7, &f.user_name)?;
+        sheet.write_string(row, 8, &f.detail)?;
+        sheet.write_string(row, 9, remediation)?;
+        sheet.write_date_with_format(row, 10, f.first_seen, &formats.date)?;
+        sheet.write_string(row, 11, &f.fingerprint)?;
+        tick(input.progress, i as u64 + 1);
+    }
+    paged.finish(workbook, &finish)
+}
+
+/// The access report's columns, then one per service.
+const ACCESS_COLUMNS: [(&str, f64); 10] = [
+    ("org_id", 16.0),
+    ("pidsl", 12.0),
+    ("username", 16.0),
+    ("user_name", 22.0),
+    ("user_org_id", 16.0),
+    ("linked", 8.0),
+    ("role", 12.0),
+    ("last_login_at", 14.0),
+    ("status", 10.0),
+    ("terminated_on", 14.0),
+];
+
+/// The mark in a service column of a user who holds the service.
+pub const SERVICE_MARK: &str = "x";
+
+fn write_access_sheets(
+    workbook: &mut Workbook,
+    input: &WorkbookInput,
+    formats: &Formats,
+) -> anyhow::Result<()> {
+    let mut columns: Vec<(&str, f64)> = ACCESS_COLUMNS.to_vec();
+    columns.extend(
+        ServiceCode::ALL
+            .iter()
+            .map(|s| (s.code(), s.code().len().max(5) as f64 + 2.0)),
+    );
+    let finish = |_: &mut Worksheet, _: u32| Ok(());
+    let mut paged = PagedSheet::start(
+        workbook,
+        "User Access",
+        &columns,
+        input.rows_per_sheet,
+        formats,
+    )?;
+    let snapshot = input.snapshot;
+    let first_service_col = ACCESS_COLUMNS.len() as u16;
+    let done_before = input.findings.len() as u64;
+    for (i, access) in snapshot.access.iter().enumerate() {
+        tick(input.progress, done_before + i as u64 + 1);
+        if !(input.access)(access) {
+            continue;
+        }
+        let (sheet, row) = paged.next(workbook, formats, &finish)?;
+        let user = snapshot.user(access.user);
+        let pidsl = snapshot.pidsl(access.pidsl);
+        sheet.write_string(row, 0, &snapshot.orgs[pidsl.org as usize].org_id)?;
+        sheet.write_string(row, 1, pidsl.pidsl.as_str())?;
+        sheet.write_string(row, 2, &user.username)?;
+        sheet.write_string(row, 3, user.full_name())?;
+        sheet.write_string(row, 4, &snapshot.orgs[user.org as usize].org_id)?;
+        sheet.write_string(
+            row,
+            5,
+            if snapshot.is_linked(access) {
+                "yes"
+            } else {
+                "no"
+            },
+        )?;
+        sheet.write_string(row, 6, access.role.as_str())?;
+        // The sign-in's calendar date in the configured time zone, as a real date.
+        if let Some(date) = user.last_login_on {
+            sheet.write_date_with_format(row, 7, date, &formats.date)?;
+        }
+        sheet.write_string(row, 8, user.status.as_str())?;
+        if let Some(date) = user.terminated_on {
+            sheet.write_date_with_format(row, 9, date, &formats.date)?;
+        }
+        for service in access.services.iter() {
+            sheet.write_string(row, first_service_col + service as u16, SERVICE_MARK)?;
+        }
+    }
+    paged.finish(workbook, &finish)
+}
+
+/// Rules: the rule table, as the policy reads.
+fn write_rules_sheet(sheet: &mut Worksheet, formats: &Formats) -> anyhow::Result<()> {
+    sheet.set_name("Rules")?;
+    let columns: [(&str, f64); 5] = [
+        ("Rule", 30.0),
+        ("Severity", 10.0),
+        ("What it checks", 60.0),
+        ("Policy", 60.0),
+        ("Remediation (POSC job aid)", 80.0),
+    ];
+    write_header(sheet, &columns, formats)?;
+    sheet.set_freeze_panes(1, 0)?;
+    for (i, rule) in RULES.iter().enumerate() {
+        let row = i as u32 + 1;
+        sheet.write_string_with_format(row, 0, rule.name, &formats.wrap)?;
+        write_severity(sheet, row, 1, rule.severity.as_str(), formats)?;
+        sheet.write_string_with_format(row, 2, rule.checks, &formats.wrap)?;
+        sheet.write_string_with_format(row, 3, rule.policy, &formats.wrap)?;
+        sheet.write_string_with_format(row, 4, rule.remediation, &formats.wrap)?;
+    }
+    sheet.set_landscape();
+    sheet.set_print_fit_to_pages(1, 0);
+    Ok(())
+}
