@@ -289,11 +289,11 @@ fn write_outputs(
 ) -> anyhow::Result<Vec<String>> {
     std::fs::create_dir_all(dir)?;
     report::csv::write_findings(&dir.join("findings.csv"), rows)?;
-    report::csv::write_access(&dir.join("access.csv"), snapshot, in_scope)?;
+    let access = report::run_access_rows(snapshot, in_scope);
+    report::csv::write_access(&dir.join("access.csv"), snapshot, &access)?;
 
     let summary = report::summary::Summary::new(run, rows, snapshot);
     let workbook = report::xlsx::workbook_file_name(&run.id);
-    let access = report::xlsx::run_access_filter(snapshot, in_scope);
     let mut input = report::xlsx::WorkbookInput::new(&summary, rows, snapshot).with_access(&access);
     // A bar only where writing takes a while (a large run on a terminal).
     let bar = (input.progress_total() > 100_000)

@@ -469,8 +469,27 @@ fn full_sheets_continue_on_the_next() {
 fn an_organization_workbook_holds_only_its_findings_and_access_rows() {
     let dir = tempfile::tempdir().unwrap();
     let (run, findings, snapshot) = (run(), findings(), snapshot());
-    let path =
-        xlsx::write_org_workbook(dir.path(), &run, &findings, &snapshot, "ORG-B", 0).unwrap();
+    let org_b = snapshot
+        .orgs
+        .iter()
+        .position(|o| o.org_id == "ORG-B")
+        .unwrap();
+    let own: Vec<_> = findings
+        .iter()
+        .filter(|f| f.org_id == "ORG-B")
+        .cloned()
+        .collect();
+    let access = posc_review::report::access_rows_by_org(&snapshot);
+    let path = xlsx::write_org_workbook(
+        dir.path(),
+        &run,
+        &own,
+        &snapshot,
+        org_b as u32,
+        &access[org_b],
+        0,
+    )
+    .unwrap();
     assert_eq!(path.file_name().unwrap(), "review-20261001-001-ORG-B.xlsx");
     let mut workbook = open(&path);
     let sheet = workbook.worksheet_range("Findings").unwrap();

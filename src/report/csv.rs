@@ -89,18 +89,15 @@ pub fn write_findings(path: &Path, findings: &[FindingRow]) -> anyhow::Result<()
     Ok(())
 }
 
-/// The user-access report: one row per access row whose PID/SL or user belongs to an
-/// organization in scope (`in_scope[org]`).
-pub fn write_access(path: &Path, snapshot: &Snapshot, in_scope: &[bool]) -> anyhow::Result<usize> {
+/// The user-access report: one row per access row of `rows` (indices into `snapshot.access`,
+/// see [`super::run_access_rows`]).
+pub fn write_access(path: &Path, snapshot: &Snapshot, rows: &[u32]) -> anyhow::Result<()> {
     let mut out = writer(path)?;
     out.write_record(ACCESS_COLUMNS)?;
-    let mut rows = 0;
-    for access in &snapshot.access {
+    for &index in rows {
+        let access = &snapshot.access[index as usize];
         let user = snapshot.user(access.user);
         let pidsl = snapshot.pidsl(access.pidsl);
-        if !in_scope[pidsl.org as usize] && !in_scope[user.org as usize] {
-            continue;
-        }
         let services = access.services.to_string();
         let terminated_on = user
             .terminated_on
@@ -126,9 +123,8 @@ pub fn write_access(path: &Path, snapshot: &Snapshot, in_scope: &[bool]) -> anyh
                 &terminated_on,
             ],
         )?;
-        rows += 1;
     }
     out.flush()
         .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(rows)
+    Ok(())
 }

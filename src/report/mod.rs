@@ -6,6 +6,35 @@ pub mod html;
 pub mod summary;
 pub mod xlsx;
 
+use crate::snapshot::Snapshot;
+
+/// The access rows a run reports (access.csv, User Access), by index into `snapshot.access`:
+/// those whose PID/SL or user belongs to an organization in scope (`in_scope[org]`).
+pub fn run_access_rows(snapshot: &Snapshot, in_scope: &[bool]) -> Vec<u32> {
+    (0..snapshot.access.len() as u32)
+        .filter(|&i| {
+            let a = &snapshot.access[i as usize];
+            in_scope[snapshot.pidsl(a.pidsl).org as usize]
+                || in_scope[snapshot.user(a.user).org as usize]
+        })
+        .collect()
+}
+
+/// Per organization (same index as `snapshot.orgs`), its access rows: those on its PID/SLs and
+/// those of its users, in one pass over the snapshot.
+pub fn access_rows_by_org(snapshot: &Snapshot) -> Vec<Vec<u32>> {
+    let mut by_org = vec![Vec::new(); snapshot.orgs.len()];
+    for (i, a) in snapshot.access.iter().enumerate() {
+        let pidsl_org = snapshot.pidsl(a.pidsl).org;
+        let user_org = snapshot.user(a.user).org;
+        by_org[pidsl_org as usize].push(i as u32);
+        if user_org != pidsl_org {
+            by_org[user_org as usize].push(i as u32);
+        }
+    }
+    by_org
+}
+
 /// Makes a cell safe to open in a spreadsheet: a value that a spreadsheet would read as a
 /// formula (starting with `=`, `+`, `-`, `@`, or a tab or carriage return) gets a leading
 /// apostrophe so it shows as text.

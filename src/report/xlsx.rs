@@ -16,7 +16,7 @@ use super::csv::FINDINGS_COLUMNS;
 use super::summary::{Summary, SummaryOptions};
 use crate::domain::ServiceCode;
 use crate::rules::{RuleId, RULES};
-use crate::snapshot::{Access, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::store::{FindingRow, RunRecord};
 use anyhow::Context;
 use indicatif::ProgressBar;
@@ -32,20 +32,14 @@ pub const EXCEL_MAX_ROWS: u32 = 1_048_576;
 /// The choices of the Findings sheet's Decision column.
 pub const DECISIONS: [&str; 4] = ["Keep", "Remove access", "Change services", "Accept risk"];
 
-/// Which access rows a workbook's User Access sheet holds.
-pub type AccessFilter<'a> = dyn Fn(&Access) -> bool + 'a;
-
-fn every_access_row(_: &Access) -> bool {
-    true
-}
-
 /// What [`write_workbook`] writes: one run's summary and findings (already chosen by the
 /// caller), and the snapshot's access rows that `access` keeps.
 pub struct WorkbookInput<'a> {
     pub summary: &'a Summary,
     pub findings: &'a [FindingRow],
     pub snapshot: &'a Snapshot,
-    pub access: &'a AccessFilter<'a>,
+    /// Indices into `snapshot.access` of the rows User Access holds; `None`: every row.
+    pub access: Option<&'a [u32]>,
     /// Rows per sheet, header included; [`EXCEL_MAX_ROWS`] except in tests.
     pub rows_per_sheet: u32,
     /// Advanced by one per finding and per access row of the snapshot (kept or not).
@@ -63,16 +57,15 @@ impl<'a> WorkbookInput<'a> {
             summary,
             findings,
             snapshot,
-            access: &every_access_row,
+            access: None,
             rows_per_sheet: EXCEL_MAX_ROWS,
             progress: None,
         }
     }
 
-    /// Only the access rows that `filter` keeps (see [`run_access_filter`],
-    /// [`org_access_filter`]).
-    pub fn with_access(mut self, filter: &'a AccessFilter<'a>) -> Self {
-        self.access = filter;
+    /// Only these access rows (see [`super::run_access_rows`], [`super::access_rows_by_org`]).
+    pub fn with_access(mut self, rows: &'a [u32]) -> Self {
+        self.access = Some(rows);
         self
     }
 
@@ -86,10 +79,9 @@ impl<'a> WorkbookInput<'a> {
         self
     }
 
-    /// The progress total that `progress` is advanced to: findings plus the snapshot's access
-    /// rows.
+    /// The progress total that `progress` is advanced to: findings plus access rows written.
     pub fn progress_total(&self) -> u64 {
-        (self.findings.len() + self.snapshot.access.len()) as u64
+        (self.findings.len() + self.access.map_or(self.snapshot.access.len(), <[u32]>::len)) as u64
     }
 }
 
@@ -114,57 +106,30 @@ pub fn org_workbook_file_name(run_id: &str, org_id: &str) -> String {
     format!("review-{run_id}-{org}.xlsx")
 }
 
-/// The access rows a run reports, as access.csv does: those whose PID/SL or user belongs to an
-/// organization in scope (`in_scope[org]`).
-pub fn run_access_filter<'a>(
-    snapshot: &'a Snapshot,
-    in_scope: &'a [bool],
-) -> impl Fn(&Access) -> bool + 'a {
-    move |a| {
-        in_scope[snapshot.pidsl(a.pidsl).org as usize]
-            || in_scope[snapshot.user(a.user).org as usize]
-    }
-}
-
-/// One organization's access rows: those on its PID/SLs and those of its users. `None` when
-/// the snapshot has no such organization.
-pub fn org_access_filter<'a>(
-    snapshot: &'a Snapshot,
-    org_id: &str,
-) -> Option<impl Fn(&Access) -> bool + 'a> {
-    let org = snapshot.orgs.iter().position(|o| o.org_id == org_id)? as u32;
-    Some(move |a: &Access| snapshot.pidsl(a.pidsl).org == org || snapshot.user(a.user).org == org)
-}
-
-/// Writes one organization's workbook, `dir/review-<run-id>-<org_id>.xlsx`: its findings
-/// (those of `findings` whose org_id is `org_id`), the access rows on its PID/SLs or of its
-/// users, and a summary of its own, with `resolved` as its count of resolved findings.
-/// Nothing of another organization's findings goes in.
+/// Writes one organization's workbook, `dir/review-<run-id>-<org_id>.xlsx`: its own findings
+/// (`findings` must be that organization's only), the access rows on its PID/SLs or of its
+/// users (`access_rows`, from [`super::access_rows_by_org`]), and a summary of its own, with
+/// `resolved` as its count of resolved findings.
 pub fn write_org_workbook(
     dir: &Path,
     run: &RunRecord,
     findings: &[FindingRow],
     snapshot: &Snapshot,
-    org_id: &str,
+    org: u32,
+    access_rows: &[u32],
     resolved: usize,
 ) -> anyhow::Result<PathBuf> {
-    let filter = org_access_filter(snapshot, org_id)
-        .with_context(|| format!("no organization {org_id:?} in the store"))?;
-    let own: Vec<FindingRow> = findings
-        .iter()
-        .filter(|f| f.org_id == org_id)
-        .cloned()
-        .collect();
+    let org_id = &snapshot.orgs[org as usize].org_id;
     let summary = Summary::build(
         run,
-        &own,
+        findings,
         snapshot,
         &SummaryOptions::for_org(snapshot, org_id, resolved),
     );
     let path = dir.join(org_workbook_file_name(&run.id, org_id));
     write_workbook(
         &path,
-        &WorkbookInput::new(&summary, &own, snapshot).with_access(&filter),
+        &WorkbookInput::new(&summary, findings, snapshot).with_access(access_rows),
     )?;
     Ok(path)
 }
@@ -591,11 +556,17 @@ fn write_access_sheets(
     let snapshot = input.snapshot;
     let first_service_col = ACCESS_COLUMNS.len() as u16;
     let done_before = input.findings.len() as u64;
-    for (i, access) in snapshot.access.iter().enumerate() {
-        tick(input.progress, done_before + i as u64 + 1);
-        if !(input.access)(access) {
-            continue;
+    let all: Vec<u32>;
+    let rows = match input.access {
+        Some(rows) => rows,
+        None => {
+            all = (0..snapshot.access.len() as u32).collect();
+            &all
         }
+    };
+    for (i, &index) in rows.iter().enumerate() {
+        tick(input.progress, done_before + i as u64 + 1);
+        let access = &snapshot.access[index as usize];
         let (sheet, row) = paged.next(workbook, formats, &finish)?;
         let user = snapshot.user(access.user);
         let pidsl = snapshot.pidsl(access.pidsl);
