@@ -135,6 +135,11 @@ pub struct ReviewArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
+    /// Queue the run's mail in the outbox and deliver it over SMTP. Without it the messages
+    /// are written as .eml files into OUT/<run-id>/mail/ (a dry run).
+    #[arg(long)]
+    pub send: bool,
+
     /// Exit with status 3 when findings at or above this severity exist.
     #[arg(long, value_name = "SEVERITY", value_parser = ["low", "medium", "high", "critical"])]
     pub fail_on: Option<String>,

@@ -102,6 +102,7 @@ async fn review_command(settings: &Settings, args: ReviewArgs) -> anyhow::Result
             .map_err(UsageError)?,
         org_ids: args.orgs,
         out_dir: args.out.unwrap_or_else(|| settings.review.out_dir.clone()),
+        send: args.send,
     };
     let fail_on = args
         .fail_on
@@ -115,6 +116,17 @@ async fn review_command(settings: &Settings, args: ReviewArgs) -> anyhow::Result
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
         OutputFormat::Text => print_review(&outcome),
+    }
+    if let Some(delivery) = &outcome.mail.delivery {
+        let undelivered = delivery.retrying + delivery.failed;
+        if undelivered > 0 {
+            for error in &delivery.errors {
+                eprintln!("  {error}");
+            }
+            anyhow::bail!(
+                "the review completed, but {undelivered} messages were not delivered; `posc-review send` retries them"
+            );
+        }
     }
     match (fail_on, outcome.worst_unaccepted) {
         (Some(threshold), Some(worst)) if worst >= threshold => {
@@ -164,6 +176,18 @@ fn print_review(outcome: &ReviewOutcome) {
     println!("Files in {}:", outcome.out_dir.display());
     for file in &outcome.files {
         println!("  {}", file.display());
+    }
+    let mail = &outcome.mail;
+    match &mail.delivery {
+        Some(d) => println!(
+            "Mail: {} messages queued; {} sent, {} to retry, {} failed",
+            mail.queued, d.sent, d.retrying, d.failed
+        ),
+        None => println!(
+            "Mail: {} messages written to {} (a dry run; --send delivers them)",
+            mail.written,
+            outcome.out_dir.join("mail").display()
+        ),
     }
 }
 
@@ -379,6 +403,7 @@ async fn demo_command(settings: &Settings, args: DemoArgs) -> anyhow::Result<()>
         cadence: None,
         org_ids: Vec::new(),
         out_dir: settings.review.out_dir.clone(),
+        send: false,
     };
     let outcome = review::run_review(&store, settings, &request, now(settings)).await?;
     store.close().await;

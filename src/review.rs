@@ -25,6 +25,20 @@ pub struct ReviewRequest {
     /// Empty: every organization (of the cadence, if given).
     pub org_ids: Vec<String>,
     pub out_dir: PathBuf,
+    /// Queue the run's mail in the outbox and deliver it (`--send`); otherwise write it as
+    /// .eml files into the run's folder.
+    pub send: bool,
+}
+
+/// What became of a run's mail.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct MailOutcome {
+    /// Messages queued in the outbox (`--send`).
+    pub queued: usize,
+    /// Messages written as .eml files (a dry run).
+    pub written: usize,
+    /// The delivery that followed queuing.
+    pub delivery: Option<crate::mail::DeliveryReport>,
 }
 
 /// A completed run and where its files went.
@@ -35,6 +49,7 @@ pub struct ReviewOutcome {
     pub files: Vec<PathBuf>,
     /// The most severe finding that is not accepted.
     pub worst_unaccepted: Option<Severity>,
+    pub mail: MailOutcome,
 }
 
 /// A finding's identity across runs: rule, org_id, PID/SL and username.
@@ -90,7 +105,8 @@ fn scope_mask(snapshot: &Snapshot, request: &ReviewRequest) -> Result<Vec<bool>,
 }
 
 /// Runs one review; a failure part-way is recorded as a failed run with no findings and no
-/// output folder.
+/// output folder. With `request.send`, the run's mail is queued in the same transaction as its
+/// findings and then delivered; otherwise it is written as .eml files into the run's folder.
 pub async fn run_review(
     store: &Store,
     settings: &Settings,
@@ -100,122 +116,218 @@ pub async fn run_review(
     // A broken template is reported before the run starts, not after the rules have run.
     let templates = Templates::load(&settings.mail.template_dir)
         .map_err(|e| UsageError(format!("mail.template_dir: {e:#}")))?;
+    if request.send {
+        // Likewise a mail configuration that cannot work (bad from, no password).
+        crate::mail::Smtp::new(&settings.smtp, &settings.mail.from)
+            .map_err(|e| UsageError(format!("{e:#}")))?;
+    }
     let snapshot = store.load_snapshot(settings.review.time_zone).await?;
     let in_scope = scope_mask(&snapshot, request)?;
-    let org_ids: Vec<String> = request.org_ids.clone();
     let run = store
         .start_run(
             now,
             request.as_of,
             request.cadence.map(|c| c.as_str()),
-            &org_ids,
+            &request.org_ids,
             &scope_key(request),
         )
         .await?;
     let span = tracing::info_span!("review", run_id = %run.id, as_of = %request.as_of);
-    let result = complete(
+    let context = RunContext {
         store,
         settings,
         request,
-        &snapshot,
-        &in_scope,
-        run.clone(),
+        snapshot: &snapshot,
+        in_scope: &in_scope,
+        templates: &templates,
         now,
-        &templates,
-    )
-    .instrument(span)
-    .await;
-    if let Err(e) = &result {
-        let finished = chrono::Utc::now()
-            .with_timezone(&settings.review.time_zone)
-            .to_rfc3339();
-        tracing::error!(run_id = %run.id, error = %format!("{e:#}"), "review failed");
-        store
-            .fail_run(&run.id, &format!("{e:#}"), &finished)
-            .await?;
+    };
+    let result = context.complete(run.clone()).instrument(span.clone()).await;
+    let mut outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let finished = chrono::Utc::now()
+                .with_timezone(&settings.review.time_zone)
+                .to_rfc3339();
+            tracing::error!(run_id = %run.id, error = %format!("{e:#}"), "review failed");
+            store
+                .fail_run(&run.id, &format!("{e:#}"), &finished)
+                .await?;
+            return Err(e);
+        }
+    };
+    if request.send {
+        // The run is complete and its mail queued: a delivery problem leaves the messages
+        // pending for `posc-review send`, it does not undo the run.
+        outcome.mail.delivery = Some(
+            crate::mail::deliver_pending(store, settings, false)
+                .instrument(span)
+                .await?,
+        );
     }
-    result
+    Ok(outcome)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn complete(
-    store: &Store,
-    settings: &Settings,
-    request: &ReviewRequest,
-    snapshot: &Snapshot,
-    in_scope: &[bool],
-    mut run: RunRecord,
+/// What one run works with.
+struct RunContext<'a> {
+    store: &'a Store,
+    settings: &'a Settings,
+    request: &'a ReviewRequest,
+    snapshot: &'a Snapshot,
+    in_scope: &'a [bool],
+    templates: &'a Templates,
     now: DateTime<Tz>,
-    templates: &Templates,
-) -> anyhow::Result<ReviewOutcome> {
-    let started = std::time::Instant::now();
-    let ctx = RuleContext::new(settings, request.as_of);
-    let findings = rules::evaluate(snapshot, &ctx, Some(in_scope));
-    tracing::info!(
-        findings = findings.len(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "rules evaluated"
-    );
+}
 
-    let previous = match store.previous_completed_run(&run.scope_key).await? {
-        Some(prev) => store.findings(&prev.id, None, None).await?,
-        None => Vec::new(),
-    };
-    let (rows, counts) = classify(snapshot, &run, &findings, &previous);
-    run.counts = counts;
+impl RunContext<'_> {
+    async fn complete(&self, mut run: RunRecord) -> anyhow::Result<ReviewOutcome> {
+        let (store, snapshot) = (self.store, self.snapshot);
+        let started = std::time::Instant::now();
+        let ctx = RuleContext::new(self.settings, self.request.as_of);
+        let findings = rules::evaluate(snapshot, &ctx, Some(self.in_scope));
+        tracing::info!(
+            findings = findings.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "rules evaluated"
+        );
 
-    let final_dir = request.out_dir.join(&run.id);
-    let work_dir = request.out_dir.join(format!(".{}.partial", run.id));
-    let files = write_outputs(&work_dir, &run, snapshot, in_scope, &rows, templates)
-        .with_context(|| format!("cannot write the run's files into {}", work_dir.display()))?;
-    std::fs::rename(&work_dir, &final_dir).with_context(|| {
-        format!(
-            "cannot move {} to {}",
-            work_dir.display(),
-            final_dir.display()
-        )
-    })?;
-    let files: Vec<PathBuf> = files.iter().map(|f| final_dir.join(f)).collect();
+        let previous = match store.previous_completed_run(&run.scope_key).await? {
+            Some(prev) => store.findings(&prev.id, None, None).await?,
+            None => Vec::new(),
+        };
+        let (rows, counts) = classify(snapshot, &run, &findings, &previous);
+        run.counts = counts;
 
-    let reviewed: Vec<String> = snapshot
-        .orgs
-        .iter()
-        .zip(in_scope)
-        .filter(|(_, s)| **s)
-        .map(|(o, _)| o.org_id.clone())
-        .collect();
-    let finished = chrono::Utc::now()
-        .with_timezone(&now.timezone())
-        .to_rfc3339();
-    if let Err(e) = store
-        .complete_run(
-            &run,
-            &rows,
-            &reviewed,
-            &run.counts,
-            &final_dir.display().to_string(),
-            &finished,
-        )
-        .await
-    {
-        let _ = std::fs::remove_dir_all(&final_dir);
-        return Err(e);
+        let final_dir = self.request.out_dir.join(&run.id);
+        let work_dir = self.request.out_dir.join(format!(".{}.partial", run.id));
+        let (mut files, mails) = self
+            .write_outputs(&work_dir, &run, &rows, &previous)
+            .with_context(|| format!("cannot write the run's files into {}", work_dir.display()))?;
+        std::fs::rename(&work_dir, &final_dir).with_context(|| {
+            format!(
+                "cannot move {} to {}",
+                work_dir.display(),
+                final_dir.display()
+            )
+        })?;
+        files.iter_mut().for_each(|f| *f = final_dir.join(&*f));
+
+        let reviewed: Vec<String> = snapshot
+            .orgs
+            .iter()
+            .zip(self.in_scope)
+            .filter(|(_, s)| **s)
+            .map(|(o, _)| o.org_id.clone())
+            .collect();
+        let finished = chrono::Utc::now()
+            .with_timezone(&self.now.timezone())
+            .to_rfc3339();
+        let outbox = if self.request.send {
+            mails.as_slice()
+        } else {
+            &[]
+        };
+        let record = crate::store::CompletedRun {
+            findings: &rows,
+            reviewed_org_ids: &reviewed,
+            out_dir: &final_dir.display().to_string(),
+            finished_at: &finished,
+            outbox,
+        };
+        if let Err(e) = store.complete_run(&run, &record).await {
+            let _ = std::fs::remove_dir_all(&final_dir);
+            return Err(e);
+        }
+        run.status = crate::store::RunStatus::Completed;
+        run.finished_at = Some(finished);
+        run.out_dir = Some(final_dir.display().to_string());
+        let worst_unaccepted = rows
+            .iter()
+            .filter(|r| r.status != "accepted")
+            .filter_map(|r| Severity::parse(&r.severity).ok())
+            .max();
+        tracing::info!(findings = rows.len(), out_dir = %final_dir.display(), "review completed");
+        Ok(ReviewOutcome {
+            run,
+            out_dir: final_dir,
+            files,
+            worst_unaccepted,
+            mail: MailOutcome {
+                queued: outbox.len(),
+                written: if self.request.send { 0 } else { mails.len() },
+                delivery: None,
+            },
+        })
     }
-    run.status = crate::store::RunStatus::Completed;
-    run.finished_at = Some(finished);
-    run.out_dir = Some(final_dir.display().to_string());
-    let worst_unaccepted = rows
-        .iter()
-        .filter(|r| r.status != "accepted")
-        .filter_map(|r| Severity::parse(&r.severity).ok())
-        .max();
-    tracing::info!(findings = rows.len(), out_dir = %final_dir.display(), "review completed");
-    Ok(ReviewOutcome {
-        run,
-        out_dir: final_dir,
-        files,
-        worst_unaccepted,
-    })
+
+    /// Writes the run's files into `dir` and composes its mail (also written into `dir/mail/`
+    /// as .eml files unless `send`).
+    fn write_outputs(
+        &self,
+        dir: &Path,
+        run: &RunRecord,
+        rows: &[FindingRow],
+        previous: &[FindingRow],
+    ) -> anyhow::Result<(Vec<PathBuf>, Vec<crate::store::OutgoingMail>)> {
+        let snapshot = self.snapshot;
+        std::fs::create_dir_all(dir)?;
+        report::csv::write_findings(&dir.join("findings.csv"), rows)?;
+        let access = report::run_access_rows(snapshot, self.in_scope);
+        report::csv::write_access(&dir.join("access.csv"), snapshot, &access)?;
+
+        let summary = report::summary::Summary::new(run, rows, snapshot);
+        let workbook = report::xlsx::workbook_file_name(&run.id);
+        let mut input =
+            report::xlsx::WorkbookInput::new(&summary, rows, snapshot).with_access(&access);
+        // A bar only where writing takes a while (a large run on a terminal).
+        let bar = (input.progress_total() > 100_000)
+            .then(|| crate::progress::bar(Some(input.progress_total()), "writing the workbook"));
+        if let Some(bar) = &bar {
+            input = input.with_progress(bar);
+        }
+        let started = std::time::Instant::now();
+        report::xlsx::write_workbook(&dir.join(&workbook), &input)?;
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "workbook written"
+        );
+        report::html::write_summary(&dir.join("summary.html"), self.templates, &summary)?;
+        let mut files: Vec<PathBuf> = ["findings.csv", "access.csv", &workbook, "summary.html"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+
+        let started = std::time::Instant::now();
+        let mails = crate::mail::compose::compose_run_mail(&crate::mail::compose::RunMail {
+            settings: self.settings,
+            templates: self.templates,
+            run,
+            findings: rows,
+            previous,
+            snapshot,
+            in_scope: self.in_scope,
+            dir,
+        })?;
+        tracing::info!(
+            messages = mails.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "mail composed"
+        );
+        files.push(PathBuf::from("organizations"));
+        if !self.request.send {
+            let mail_dir = dir.join("mail");
+            std::fs::create_dir_all(&mail_dir)?;
+            for mail in &mails {
+                std::fs::write(mail_dir.join(mail.file_name()), &mail.message)?;
+            }
+            files.push(PathBuf::from("mail"));
+        }
+        let mails = mails
+            .into_iter()
+            .map(|m| m.outgoing(&run.id))
+            .collect::<anyhow::Result<_>>()?;
+        Ok((files, mails))
+    }
 }
 
 /// Turns the rules' findings into stored rows: fingerprint, status across runs, first_seen;
@@ -277,43 +389,6 @@ fn classify(
     }
     counts.resolved = previous.len() - still_present;
     (rows, counts)
-}
-
-fn write_outputs(
-    dir: &Path,
-    run: &RunRecord,
-    snapshot: &Snapshot,
-    in_scope: &[bool],
-    rows: &[FindingRow],
-    templates: &Templates,
-) -> anyhow::Result<Vec<String>> {
-    std::fs::create_dir_all(dir)?;
-    report::csv::write_findings(&dir.join("findings.csv"), rows)?;
-    let access = report::run_access_rows(snapshot, in_scope);
-    report::csv::write_access(&dir.join("access.csv"), snapshot, &access)?;
-
-    let summary = report::summary::Summary::new(run, rows, snapshot);
-    let workbook = report::xlsx::workbook_file_name(&run.id);
-    let mut input = report::xlsx::WorkbookInput::new(&summary, rows, snapshot).with_access(&access);
-    // A bar only where writing takes a while (a large run on a terminal).
-    let bar = (input.progress_total() > 100_000)
-        .then(|| crate::progress::bar(Some(input.progress_total()), "writing the workbook"));
-    if let Some(bar) = &bar {
-        input = input.with_progress(bar);
-    }
-    let started = std::time::Instant::now();
-    report::xlsx::write_workbook(&dir.join(&workbook), &input)?;
-    tracing::info!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "workbook written"
-    );
-    report::html::write_summary(&dir.join("summary.html"), templates, &summary)?;
-    Ok(vec![
-        "findings.csv".into(),
-        "access.csv".into(),
-        workbook,
-        "summary.html".into(),
-    ])
 }
 
 #[cfg(test)]

@@ -142,6 +142,13 @@ impl Snapshot {
             .map(|rows| (rows[0].pidsl, rows))
     }
 
+    /// The access rows on one PID/SL (relies on the sort order).
+    pub fn access_on(&self, pidsl: u32) -> &[Access] {
+        let start = self.access.partition_point(|a| a.pidsl < pidsl);
+        let end = self.access.partition_point(|a| a.pidsl <= pidsl);
+        &self.access[start..end]
+    }
+
     /// Puts the access rows in the order the rules and reports rely on.
     pub fn sort_access(&mut self) {
         self.access.sort_unstable_by_key(|a| (a.pidsl, a.user));

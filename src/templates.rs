@@ -20,6 +20,22 @@ const BUILTIN: &[(&str, &str)] = &[
         "summary.html.j2",
         include_str!("../templates/summary.html.j2"),
     ),
+    (
+        "management.html.j2",
+        include_str!("../templates/management.html.j2"),
+    ),
+    (
+        "management.txt.j2",
+        include_str!("../templates/management.txt.j2"),
+    ),
+    (
+        "action_list.html.j2",
+        include_str!("../templates/action_list.html.j2"),
+    ),
+    (
+        "action_list.txt.j2",
+        include_str!("../templates/action_list.txt.j2"),
+    ),
 ];
 
 pub struct Templates {

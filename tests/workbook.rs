@@ -592,10 +592,10 @@ fn no_output_of_a_run_contains_dob_or_ssn_values() {
             };
             assert!(parts.status.success(), "unzip -p {name}");
             let xml = String::from_utf8(parts.stdout).unwrap();
-            assert!(
-                xml.contains(">gpatel<"),
-                "the workbook's cells are in the text"
-            );
+            // The run's workbook and Riverbend's own list gpatel: the cells are in the text.
+            if !name.contains("-ORG-") || name.contains("-ORG-GP") {
+                assert!(xml.contains(">gpatel<"), "the workbook's cells are in the text of {name}");
+            }
             vec![(name.clone(), strip_tags(&xml))]
         } else {
             let bytes = std::fs::read(&file).unwrap();

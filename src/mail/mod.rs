@@ -8,6 +8,7 @@
 //! older than the stale-claim age, and the message keeps the Message-ID derived from its key,
 //! so a receiving system can drop the duplicate.
 
+pub mod compose;
 mod transport;
 
 pub use transport::{DeliveryError, Smtp};

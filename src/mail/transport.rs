@@ -110,22 +110,7 @@ impl Smtp {
             Ok(Err(e)) if e.is_permanent() => {
                 Err(DeliveryError::Permanent(format!("{}: {e}", self.server)))
             }
-            Ok(Err(e)) => Err(DeliveryError::Transient(format!(
-                "{}: {}",
-                self.server,
-                error_chain(&e)
-            ))),
+            Ok(Err(e)) => Err(DeliveryError::Transient(format!("{}: {e}", self.server))),
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -35,6 +35,20 @@ pub fn access_rows_by_org(snapshot: &Snapshot) -> Vec<Vec<u32>> {
     by_org
 }
 
+/// `value` with every character a file name should not hold replaced by `_`.
+pub fn file_safe(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Makes a cell safe to open in a spreadsheet: a value that a spreadsheet would read as a
 /// formula (starting with `=`, `+`, `-`, `@`, or a tab or carriage return) gets a leading
 /// apostrophe so it shows as text.

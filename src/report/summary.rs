@@ -152,6 +152,22 @@ pub struct ListedFinding {
     pub first_seen: NaiveDate,
 }
 
+impl From<&FindingRow> for ListedFinding {
+    fn from(f: &FindingRow) -> Self {
+        ListedFinding {
+            severity: f.severity.clone(),
+            rule: f.rule.clone(),
+            status: f.status.clone(),
+            org_id: f.org_id.clone(),
+            pidsl: f.pidsl.clone(),
+            username: f.username.clone(),
+            user_name: f.user_name.clone(),
+            detail: f.detail.clone(),
+            first_seen: f.first_seen,
+        }
+    }
+}
+
 impl Summary {
     /// The whole run's summary, from all its findings.
     pub fn new(run: &RunRecord, findings: &[FindingRow], snapshot: &Snapshot) -> Summary {
@@ -211,20 +227,7 @@ impl Summary {
         // Critical before high; otherwise the findings' own (stable) order.
         urgent.sort_by_key(|f| f.severity != Severity::Critical.as_str());
         urgent.truncate(options.max_listed);
-        let urgent: Vec<ListedFinding> = urgent
-            .into_iter()
-            .map(|f| ListedFinding {
-                severity: f.severity.clone(),
-                rule: f.rule.clone(),
-                status: f.status.clone(),
-                org_id: f.org_id.clone(),
-                pidsl: f.pidsl.clone(),
-                username: f.username.clone(),
-                user_name: f.user_name.clone(),
-                detail: f.detail.clone(),
-                first_seen: f.first_seen,
-            })
-            .collect();
+        let urgent: Vec<ListedFinding> = urgent.into_iter().map(ListedFinding::from).collect();
 
         Summary {
             run_id: run.id.clone(),

@@ -93,17 +93,7 @@ pub fn workbook_file_name(run_id: &str) -> String {
 /// `review-<run-id>-<org_id>.xlsx`, with any character of the org_id that a file name should
 /// not hold replaced by `_`.
 pub fn org_workbook_file_name(run_id: &str, org_id: &str) -> String {
-    let org: String = org_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("review-{run_id}-{org}.xlsx")
+    format!("review-{run_id}-{}.xlsx", super::file_safe(org_id))
 }
 
 /// Writes one organization's workbook, `dir/review-<run-id>-<org_id>.xlsx`: its own findings

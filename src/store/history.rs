@@ -82,6 +82,16 @@ pub struct FindingRow {
     pub first_seen: NaiveDate,
 }
 
+/// What a completed run leaves in the store.
+pub struct CompletedRun<'a> {
+    pub findings: &'a [FindingRow],
+    pub reviewed_org_ids: &'a [String],
+    pub out_dir: &'a str,
+    pub finished_at: &'a str,
+    /// Messages to queue (empty for a dry run).
+    pub outbox: &'a [super::OutgoingMail],
+}
+
 const RUN_COLUMNS: &str =
     "id, as_of, cadence, org_ids, scope_key, started_at, finished_at, status, error, out_dir, counts";
 const FINDING_COLUMNS: &str =
@@ -182,16 +192,13 @@ impl Store {
         anyhow::bail!("cannot allocate a run id: too many concurrent runs")
     }
 
-    /// Stores a run's findings, the organizations it reviewed and its counts, and marks it
-    /// completed, all in one transaction: a run is complete with all its findings or has none.
+    /// Stores a run's findings, the organizations it reviewed, its counts and its queued mail,
+    /// and marks it completed, all in one transaction: a run is complete with all its findings
+    /// and messages, or has none.
     pub async fn complete_run(
         &self,
         run: &RunRecord,
-        findings: &[FindingRow],
-        reviewed_org_ids: &[String],
-        counts: &RunCounts,
-        out_dir: &str,
-        finished_at: &str,
+        done: &CompletedRun<'_>,
     ) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
         insert_batched(
@@ -199,7 +206,7 @@ impl Store {
             &format!("INSERT INTO findings ({FINDING_COLUMNS})"),
             11,
             "",
-            findings,
+            done.findings,
             |q, f| {
                 q.bind(f.run_id.as_str())
                     .bind(f.fingerprint.as_str())
@@ -220,15 +227,16 @@ impl Store {
             "INSERT INTO run_orgs (run_id, org_id)",
             2,
             "",
-            reviewed_org_ids,
+            done.reviewed_org_ids,
             |q, org_id| q.bind(run.id.clone()).bind(org_id.as_str()),
         )
         .await?;
+        Store::queue_mail_in(&mut tx, done.outbox, chrono::Utc::now()).await?;
         sqlx::query("UPDATE runs SET status = $1, finished_at = $2, counts = $3, out_dir = $4 WHERE id = $5")
             .bind(RunStatus::Completed.as_str())
-            .bind(finished_at)
-            .bind(serde_json::to_string(counts)?)
-            .bind(out_dir)
+            .bind(done.finished_at)
+            .bind(serde_json::to_string(&run.counts)?)
+            .bind(done.out_dir)
             .bind(run.id.as_str())
             .execute(&mut *tx)
             .await?;

@@ -12,7 +12,7 @@ mod outbox;
 
 pub use accounts::{AccessRow, KnownAccounts, OrgRow, PidSlRow, UserRow};
 pub use audit::{AuditEvent, Member, PidSlInfo, WriteTx};
-pub use history::{FindingRow, RunCounts, RunRecord, RunStatus};
+pub use history::{CompletedRun, FindingRow, RunCounts, RunRecord, RunStatus};
 pub use outbox::{timestamp, OutboxEntry, OutgoingMail};
 
 use anyhow::Context;

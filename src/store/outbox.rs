@@ -5,7 +5,7 @@
 
 use super::Store;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 /// A message to queue.
 #[derive(Debug, Clone)]
@@ -63,15 +63,14 @@ fn entry(row: sqlx::any::AnyRow) -> anyhow::Result<OutboxEntry> {
 }
 
 impl Store {
-    /// Queues messages; a key already in the outbox is left as it is (never queued twice).
-    /// Returns how many were new.
-    pub async fn queue_mail(
-        &self,
+    /// Queues messages within a transaction; a key already in the outbox is left as it is
+    /// (never queued twice). Returns how many were new.
+    pub(crate) async fn queue_mail_in(
+        conn: &mut AnyConnection,
         mails: &[OutgoingMail],
         now: DateTime<Utc>,
     ) -> anyhow::Result<usize> {
         let now = timestamp(now);
-        let mut tx = self.pool.begin().await?;
         let mut queued = 0;
         for mail in mails {
             let result = sqlx::query(
@@ -87,11 +86,10 @@ impl Store {
             .bind(mail.subject.as_str())
             .bind(mail.message.as_str())
             .bind(now.as_str())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
             queued += result.rows_affected() as usize;
         }
-        tx.commit().await?;
         Ok(queued)
     }
 
@@ -103,8 +101,9 @@ impl Store {
         stale_before: DateTime<Utc>,
         ignore_schedule: bool,
     ) -> anyhow::Result<Vec<String>> {
+        // Every fixed-width timestamp sorts before this one.
         let due = if ignore_schedule {
-            timestamp(DateTime::<Utc>::MAX_UTC)
+            "9999-12-31T23:59:59.999999Z".to_string()
         } else {
             timestamp(now)
         };

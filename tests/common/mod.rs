@@ -124,6 +124,7 @@ pub struct Bin {
     pub db_url: String,
     pub config: Option<PathBuf>,
     pub cwd: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
 }
 
 impl Bin {
@@ -132,6 +133,7 @@ impl Bin {
             db_url: db.url.clone(),
             config: Some(scenario4().join("config.toml")),
             cwd: None,
+            env: Vec::new(),
         }
     }
 
@@ -142,6 +144,7 @@ impl Bin {
         }
         cmd.arg("--database-url").arg(&self.db_url).args(args);
         cmd.env_remove("RUST_LOG");
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(cwd) = &self.cwd {
             cmd.current_dir(cwd);
         }

@@ -135,7 +135,14 @@ pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
             "-subj",
             "/CN=localhost",
         ])
-        .args(["-addext", "subjectAltName=DNS:localhost"])
+        // A server certificate (not a CA) for localhost, signed by itself.
+        .args([
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")

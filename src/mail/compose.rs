@@ -1,0 +1,408 @@
+//! The messages of a run: one management report per organization reviewed (to its
+//! management_emails, its own workbook attached) and one Primary User action list per PID/SL
+//! with findings (to its active primary and backup, or to management when it has neither).
+//! A message only ever carries its own organization's findings.
+
+use crate::config::Settings;
+use crate::domain::Role;
+use crate::report::html::generator;
+use crate::report::summary::{ListedFinding, Summary, SummaryOptions};
+use crate::report::xlsx;
+use crate::rules::{update_subordinate_path, RuleId};
+use crate::snapshot::Snapshot;
+use crate::store::{FindingRow, OutgoingMail, RunRecord};
+use crate::templates::Templates;
+use anyhow::Context;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
+use lettre::Message;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+pub const MANAGEMENT: &str = "management";
+pub const ACTION_LIST: &str = "action-list";
+
+/// User-level rules whose findings a PID/SL's Primary User can act on (the user has access
+/// there); the others (overloaded-primary, review-overdue) are for management.
+const USER_RULES_FOR_ACTION_LISTS: [RuleId; 4] = [
+    RuleId::StaleUser,
+    RuleId::TerminatedUserActive,
+    RuleId::TermsNotAccepted,
+    RuleId::DuplicateIdentity,
+];
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// What a run's messages are made from.
+pub struct RunMail<'a> {
+    pub settings: &'a Settings,
+    pub templates: &'a Templates,
+    pub run: &'a RunRecord,
+    pub findings: &'a [FindingRow],
+    /// The previous run's findings of the same scope, for what is resolved.
+    pub previous: &'a [FindingRow],
+    pub snapshot: &'a Snapshot,
+    pub in_scope: &'a [bool],
+    /// The run's folder: organizations' workbooks go into `organizations/` below it.
+    pub dir: &'a Path,
+}
+
+/// A message ready to queue or to write as .eml.
+pub struct ComposedMail {
+    pub kind: &'static str,
+    /// What the message is about: an org_id or a PID/SL.
+    pub unit: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub message: Vec<u8>,
+}
+
+impl ComposedMail {
+    /// The idempotency key: run, kind, recipient unit.
+    pub fn key(&self, run_id: &str) -> String {
+        format!("{run_id}:{}:{}", self.kind, self.unit)
+    }
+
+    pub fn outgoing(self, run_id: &str) -> anyhow::Result<OutgoingMail> {
+        Ok(OutgoingMail {
+            idempotency_key: self.key(run_id),
+            run_id: run_id.to_string(),
+            kind: self.kind.to_string(),
+            recipient: self.unit,
+            to_addresses: self.to,
+            subject: self.subject,
+            // lettre encodes every part (quoted-printable or base64): the message is ASCII.
+            message: String::from_utf8(self.message).context("a formatted message is not ASCII")?,
+        })
+    }
+
+    /// `<kind>-<unit>.eml`, for a dry run.
+    pub fn file_name(&self) -> String {
+        format!("{}-{}.eml", self.kind, crate::report::file_safe(&self.unit))
+    }
+}
+
+#[derive(Serialize)]
+struct OrgRef<'a> {
+    org_id: &'a str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct AttachmentNote {
+    name: String,
+    attached: bool,
+    size_mb: String,
+}
+
+#[derive(Serialize)]
+struct ActionItem {
+    #[serde(flatten)]
+    finding: ListedFinding,
+    remediation: &'static str,
+}
+
+/// Every message of the run.
+pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<Vec<ComposedMail>> {
+    let snapshot = input.snapshot;
+    let mut own: HashMap<&str, Vec<FindingRow>> = HashMap::new();
+    for f in input.findings {
+        own.entry(f.org_id.as_str()).or_default().push(f.clone());
+    }
+    let current: HashSet<&str> = input
+        .findings
+        .iter()
+        .map(|f| f.fingerprint.as_str())
+        .collect();
+    let mut resolved: HashMap<&str, Vec<&FindingRow>> = HashMap::new();
+    for f in input
+        .previous
+        .iter()
+        .filter(|f| !current.contains(f.fingerprint.as_str()))
+    {
+        resolved.entry(f.org_id.as_str()).or_default().push(f);
+    }
+    let access_by_org = crate::report::access_rows_by_org(snapshot);
+    let workbook_dir = input.dir.join("organizations");
+    std::fs::create_dir_all(&workbook_dir)?;
+
+    let mut mails = Vec::new();
+    let empty = Vec::new();
+    for (org_index, org) in snapshot
+        .orgs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| input.in_scope[*i])
+    {
+        let findings = own.get(org.org_id.as_str()).unwrap_or(&empty);
+        let resolved = resolved
+            .get(org.org_id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        mails.push(management_report(
+            input,
+            org_index as u32,
+            findings,
+            resolved,
+            &access_by_org[org_index],
+            &workbook_dir,
+        )?);
+        mails.extend(action_lists(input, org_index as u32, findings)?);
+    }
+    Ok(mails)
+}
+
+fn management_report(
+    input: &RunMail,
+    org: u32,
+    findings: &[FindingRow],
+    resolved: &[&FindingRow],
+    access_rows: &[u32],
+    workbook_dir: &Path,
+) -> anyhow::Result<ComposedMail> {
+    let snapshot = input.snapshot;
+    let o = &snapshot.orgs[org as usize];
+    let max = input.settings.mail.max_findings_listed;
+    let workbook = xlsx::write_org_workbook(
+        workbook_dir,
+        input.run,
+        findings,
+        snapshot,
+        org,
+        access_rows,
+        resolved.len(),
+    )?;
+    let size = std::fs::metadata(&workbook)?.len();
+    let attach = size <= input.settings.mail.max_attachment_mb * 1024 * 1024;
+    let mut options = SummaryOptions::for_org(snapshot, &o.org_id, resolved.len());
+    options.max_listed = max;
+    let summary = Summary::build(input.run, findings, snapshot, &options);
+    let new: Vec<ListedFinding> = findings
+        .iter()
+        .filter(|f| f.status == "new")
+        .take(max)
+        .map(ListedFinding::from)
+        .collect();
+    let new_total = findings.iter().filter(|f| f.status == "new").count();
+    let file_name = workbook
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let context = serde_json::json!({
+        "summary": summary,
+        "org": OrgRef { org_id: &o.org_id, name: &o.name },
+        "new_findings": new,
+        "new_more": new_total.saturating_sub(max),
+        "resolved": resolved.iter().take(max).map(|f| ListedFinding::from(*f)).collect::<Vec<_>>(),
+        "resolved_more": resolved.len().saturating_sub(max),
+        "attachment": AttachmentNote {
+            name: file_name.clone(),
+            attached: attach,
+            size_mb: format!("{:.1}", size as f64 / 1_048_576.0),
+        },
+        "generator": generator(),
+    });
+    let subject = if summary.total == 0 {
+        format!(
+            "POSC access review {} for {}: no findings",
+            input.run.as_of, o.name
+        )
+    } else {
+        format!(
+            "POSC access review {} for {}: {} findings ({} critical, {} high)",
+            input.run.as_of,
+            o.name,
+            summary.total,
+            summary.severity_count(crate::domain::Severity::Critical),
+            summary.severity_count(crate::domain::Severity::High)
+        )
+    };
+    let attachment = if attach {
+        Some((file_name, std::fs::read(&workbook)?))
+    } else {
+        None
+    };
+    build(
+        input,
+        MANAGEMENT,
+        o.org_id.clone(),
+        o.management_emails.clone(),
+        subject,
+        "management",
+        &context,
+        attachment,
+    )
+}
+
+fn action_lists(
+    input: &RunMail,
+    org: u32,
+    findings: &[FindingRow],
+) -> anyhow::Result<Vec<ComposedMail>> {
+    let snapshot = input.snapshot;
+    let as_of = input.run.as_of;
+    // The organization's active PID/SLs, and who has access on each.
+    let pidsl_index: HashMap<&str, u32> = snapshot
+        .pidsls
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.org == org && p.active)
+        .map(|(i, p)| (p.pidsl.as_str(), i as u32))
+        .collect();
+    let mut items: HashMap<u32, Vec<&FindingRow>> = HashMap::new();
+    let mut user_pidsls: HashMap<String, Vec<u32>> = HashMap::new();
+    if findings
+        .iter()
+        .any(|f| f.pidsl.is_empty() && !f.username.is_empty())
+    {
+        for &p in pidsl_index.values() {
+            for a in snapshot.access_on(p) {
+                user_pidsls
+                    .entry(snapshot.user(a.user).username.to_lowercase())
+                    .or_default()
+                    .push(p);
+            }
+        }
+    }
+    for f in findings.iter().filter(|f| f.status != "accepted") {
+        let rule = RuleId::parse(&f.rule).ok();
+        if let Some(&p) = pidsl_index.get(f.pidsl.as_str()) {
+            items.entry(p).or_default().push(f);
+        } else if f.pidsl.is_empty()
+            && rule.is_some_and(|r| USER_RULES_FOR_ACTION_LISTS.contains(&r))
+        {
+            for &p in user_pidsls
+                .get(&f.username.to_lowercase())
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                items.entry(p).or_default().push(f);
+            }
+        }
+    }
+    let mut pidsls: Vec<u32> = items.keys().copied().collect();
+    pidsls.sort_unstable();
+    let o = &snapshot.orgs[org as usize];
+    let max = input.settings.mail.max_findings_listed;
+    let mut mails = Vec::new();
+    for p in pidsls {
+        let record = snapshot.pidsl(p);
+        let mut list = items.remove(&p).unwrap_or_default();
+        list.sort_by_key(|f| std::cmp::Reverse(severity_rank(&f.severity)));
+        let administrators: Vec<String> = snapshot
+            .access_on(p)
+            .iter()
+            .filter(|a| matches!(a.role, Role::Primary | Role::Backup))
+            .map(|a| snapshot.user(a.user))
+            .filter(|u| u.is_active(as_of))
+            .map(|u| u.email.clone())
+            .collect();
+        let (to, fallback) = if administrators.is_empty() {
+            (o.management_emails.clone(), Some(format!("{} has no active Primary User or backup, so this action list goes to the organization's management", record.pidsl)))
+        } else {
+            (administrators, None)
+        };
+        let listed: Vec<ActionItem> = list
+            .iter()
+            .take(max)
+            .map(|f| ActionItem {
+                finding: ListedFinding::from(*f),
+                remediation: RuleId::parse(&f.rule)
+                    .map(|r| r.rule().remediation)
+                    .unwrap_or_default(),
+            })
+            .collect();
+        let context = serde_json::json!({
+            "run": { "id": input.run.id, "as_of": as_of },
+            "org": OrgRef { org_id: &o.org_id, name: &o.name },
+            "pidsl": { "pidsl": record.pidsl.as_str(), "name": record.name },
+            "findings": listed,
+            "total": list.len(),
+            "more": list.len().saturating_sub(max),
+            "fallback": fallback,
+            "update_path": update_subordinate_path(),
+            "workbook": xlsx::org_workbook_file_name(&input.run.id, &o.org_id),
+            "generator": generator(),
+        });
+        let subject = format!(
+            "POSC access review {as_of}: {} finding(s) to fix on {}",
+            list.len(),
+            record.pidsl
+        );
+        mails.push(build(
+            input,
+            ACTION_LIST,
+            record.pidsl.as_str().to_string(),
+            to,
+            subject,
+            "action_list",
+            &context,
+            None,
+        )?);
+    }
+    Ok(mails)
+}
+
+fn severity_rank(severity: &str) -> u8 {
+    crate::domain::Severity::parse(severity)
+        .map(|s| s as u8)
+        .unwrap_or(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    input: &RunMail,
+    kind: &'static str,
+    unit: String,
+    to: Vec<String>,
+    subject: String,
+    template: &str,
+    context: &serde_json::Value,
+    attachment: Option<(String, Vec<u8>)>,
+) -> anyhow::Result<ComposedMail> {
+    let text = input
+        .templates
+        .render(&format!("{template}.txt.j2"), context)?;
+    let html = input
+        .templates
+        .render(&format!("{template}.html.j2"), context)?;
+    let from: Mailbox = input.settings.mail.from.parse().with_context(|| {
+        format!(
+            "mail.from = {:?} is not an address",
+            input.settings.mail.from
+        )
+    })?;
+    let key = format!("{}:{kind}:{unit}", input.run.id);
+    let id: String = Sha256::digest(key.as_bytes())[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut builder = Message::builder()
+        .from(from)
+        .subject(subject.clone())
+        .message_id(Some(format!("<{id}@posc-review>")));
+    for address in &to {
+        builder = builder.to(address
+            .parse()
+            .with_context(|| format!("{address:?} is not an email address"))?);
+    }
+    let body = MultiPart::alternative_plain_html(text, html);
+    let message = match attachment {
+        Some((name, bytes)) => builder.multipart(
+            MultiPart::mixed()
+                .multipart(body)
+                .singlepart(Attachment::new(name).body(bytes, ContentType::parse(XLSX)?)),
+        )?,
+        None => builder.multipart(body)?,
+    };
+    Ok(ComposedMail {
+        kind,
+        unit,
+        to,
+        subject,
+        message: message.formatted(),
+    })
+}

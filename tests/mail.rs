@@ -1,0 +1,352 @@
+//! Mail through a real SMTP server (aiosmtpd on a loopback port): the management reports and
+//! action lists of a run, the outbox's retries and exactly-once delivery, and STARTTLS with a
+//! self-signed certificate.
+
+mod common;
+
+use common::smtp::{free_port, self_signed_cert, Received, SmtpServer};
+use common::{read_csv, scenario4, stderr, stdout, Bin, TestDb};
+use mail_parser::MimeHeaders;
+use std::path::Path;
+
+/// The sample's configuration plus an SMTP section pointing at `port`.
+fn config(dir: &Path, port: u16, smtp_extra: &str) -> std::path::PathBuf {
+    let roles = std::fs::read_to_string(scenario4().join("config.toml")).unwrap();
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{roles}\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 5\n{smtp_extra}\n\
+             [mail]\nfrom = \"POSC Review <review@posc.example>\"\nmax_attempts = 3\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn setup(db: &TestDb, work: &Path, port: u16, smtp_extra: &str) -> Bin {
+    let mut bin = Bin::new(db);
+    bin.config = Some(config(work, port, smtp_extra));
+    let out = bin.run(&["import", scenario4().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    bin
+}
+
+fn review_send(bin: &Bin, work: &Path) -> std::process::Output {
+    bin.run(&[
+        "review",
+        "--as-of",
+        "2026-10-01",
+        "--send",
+        "--out",
+        work.join("out").to_str().unwrap(),
+    ])
+}
+
+fn text_of(m: &Received) -> (String, String, String) {
+    let parsed = m.parsed();
+    (
+        parsed.subject().unwrap_or_default().to_string(),
+        parsed.body_text(0).unwrap_or_default().to_string(),
+        parsed.body_html(0).unwrap_or_default().to_string(),
+    )
+}
+
+fn outbox(bin: &Bin) -> Vec<serde_json::Value> {
+    let out = bin.run(&["send", "--list", "--format", "json"]);
+    serde_json::from_str::<serde_json::Value>(&stdout(&out))
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn a_review_with_send_delivers_each_organizations_report_and_each_action_list() {
+    for db in TestDb::all() {
+        let server = SmtpServer::start();
+        let work = tempfile::tempdir().unwrap();
+        let bin = setup(&db, work.path(), server.port, "");
+        let out = review_send(&bin, work.path());
+        assert!(out.status.success(), "[{}] {}", db.backend, stderr(&out));
+        assert!(stdout(&out).contains("sent"), "{}", stdout(&out));
+
+        let messages = server.messages();
+        // Four organizations, and the PID/SLs with findings: 1A, 1B, 1C, 1D and 2A.
+        assert_eq!(messages.len(), 4 + 5, "[{}]", db.backend);
+        let management = messages
+            .iter()
+            .find(|m| {
+                m.rcpt_to
+                    .contains(&"compliance@riverbend.example".to_string())
+            })
+            .expect("Riverbend's report");
+        assert_eq!(
+            management.rcpt_to,
+            ["compliance@riverbend.example", "cfo@riverbend.example"]
+        );
+        let (subject, text, html) = text_of(management);
+        assert!(
+            subject.contains("Riverbend Family Health Group") && subject.contains("critical"),
+            "{subject}"
+        );
+        assert!(
+            text.contains("terminated-user-access") && html.contains("<table"),
+            "both parts carry the findings"
+        );
+        assert!(
+            !text.contains("Harborview") && !html.contains("ORG-HOSP"),
+            "no other organization's data"
+        );
+        let parsed = management.parsed();
+        let attachment = parsed
+            .attachments()
+            .next()
+            .expect("the organization's workbook");
+        assert_eq!(
+            attachment.attachment_name(),
+            Some("review-".to_string() + &run_id(work.path()) + "-ORG-GP.xlsx").as_deref()
+        );
+
+        // 110000001B's action list goes to mchen, its only administrator.
+        let action = messages
+            .iter()
+            .find(|m| text_of(m).0.contains("110000001B"))
+            .unwrap();
+        assert_eq!(action.rcpt_to, ["mchen@riverbend.example"]);
+        let (_, text, _) = text_of(action);
+        assert!(
+            text.contains("missing-backup")
+                && text.contains("Administer Account > Manage Subordinate Accounts")
+        );
+
+        // Nothing personal anywhere.
+        let users = read_csv(&scenario4().join("users.csv"));
+        for m in &messages {
+            let (_, text, html) = text_of(m);
+            for u in &users {
+                for field in ["dob_mmdd", "ssn_last4"] {
+                    let value = &u[field];
+                    if !value.is_empty() {
+                        assert!(
+                            !text.contains(&format!(" {value}"))
+                                && !html.contains(&format!(">{value}<")),
+                            "{field} leaked"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(outbox(&bin).iter().all(|m| m["state"] == "sent"));
+    }
+}
+
+fn run_id(work: &Path) -> String {
+    std::fs::read_dir(work.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| !n.starts_with('.'))
+        .unwrap()
+}
+
+#[test]
+fn with_the_server_down_mail_stays_pending_and_a_later_send_delivers_each_once() {
+    for db in TestDb::all() {
+        let port = free_port();
+        let work = tempfile::tempdir().unwrap();
+        let bin = setup(&db, work.path(), port, "");
+        let out = review_send(&bin, work.path());
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "[{}] {}",
+            db.backend,
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("the review completed, but 9 messages were not delivered"),
+            "{}",
+            stderr(&out)
+        );
+        let queued = outbox(&bin);
+        assert_eq!(queued.len(), 9);
+        assert!(queued
+            .iter()
+            .all(|m| m["state"] == "pending" && m["attempts"] == 1 && !m["last_error"].is_null()));
+
+        // Without --now the retry schedule holds the messages back.
+        let early = bin.run(&["send"]);
+        assert!(early.status.success(), "{}", stderr(&early));
+        assert!(stdout(&early).contains("Sent 0 messages"));
+
+        let server = SmtpServer::start_on(port, None);
+        let first = bin.run(&["send", "--now"]);
+        assert!(first.status.success(), "{}", stderr(&first));
+        assert!(
+            stdout(&first).contains("Sent 9 messages"),
+            "{}",
+            stdout(&first)
+        );
+        let again = bin.run(&["send", "--now"]);
+        assert!(stdout(&again).contains("Sent 0 messages"));
+        assert_eq!(
+            server.messages().len(),
+            9,
+            "[{}] each message exactly once",
+            db.backend
+        );
+        assert!(outbox(&bin)
+            .iter()
+            .all(|m| m["state"] == "sent" && m["attempts"] == 2));
+    }
+}
+
+#[test]
+fn without_send_the_messages_are_written_as_eml_files_and_nothing_is_queued() {
+    let db = TestDb::sqlite();
+    let work = tempfile::tempdir().unwrap();
+    let bin = setup(&db, work.path(), free_port(), "");
+    let out = bin.run(&[
+        "review",
+        "--as-of",
+        "2026-10-01",
+        "--out",
+        work.path().join("out").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mail_dir = work
+        .path()
+        .join("out")
+        .join(run_id(work.path()))
+        .join("mail");
+    let mut names: Vec<String> = std::fs::read_dir(&mail_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 9);
+    assert!(
+        names.contains(&"management-ORG-GP.eml".to_string())
+            && names.contains(&"action-list-110000001B.eml".to_string())
+    );
+    assert!(outbox(&bin).is_empty());
+}
+
+#[test]
+fn a_clean_review_still_sends_the_management_report() {
+    let db = TestDb::sqlite();
+    let server = SmtpServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let snapshot = work.path().join("clean");
+    std::fs::create_dir(&snapshot).unwrap();
+    std::fs::write(snapshot.join("organizations.csv"), "org_id,name,management_emails,last_review_on\nTIDY,Tidy Clinic,boss@tidy.example,2026-09-01\n").unwrap();
+    std::fs::write(
+        snapshot.join("pidsls.csv"),
+        "pidsl,org_id,provider_type\n123456789A,TIDY,group_practice\n",
+    )
+    .unwrap();
+    std::fs::write(
+        snapshot.join("users.csv"),
+        "username,first_name,last_name,email,org_id,job_role,created_on,last_login_at,terms_accepted_on\n\
+         ann,Ann,Able,ann@tidy.example,TIDY,office_manager,2020-01-01,2026-09-30,2020-01-01\n\
+         bob,Bob,Best,bob@tidy.example,TIDY,office_manager,2020-01-01,2026-09-30,2020-01-01\n",
+    )
+    .unwrap();
+    std::fs::write(
+        snapshot.join("access.csv"),
+        "username,pidsl,role,services\nann,123456789A,primary,PRIMARY_USER;MANAGE_SUBORDINATES;PORTAL\nbob,123456789A,backup,PRIMARY_USER;MANAGE_SUBORDINATES;PORTAL\n",
+    )
+    .unwrap();
+    let mut bin = Bin::new(&db);
+    bin.config = Some(config(work.path(), server.port, ""));
+    assert!(bin
+        .run(&["import", snapshot.to_str().unwrap()])
+        .status
+        .success());
+    let out = review_send(&bin, work.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1, "the report, and no action list");
+    let (subject, text, _) = text_of(&messages[0]);
+    assert!(subject.ends_with("no findings"), "{subject}");
+    assert!(text.contains("No findings"));
+}
+
+#[test]
+fn long_lists_are_cut_and_a_large_workbook_is_named_not_attached() {
+    let db = TestDb::sqlite();
+    let server = SmtpServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let mut bin = setup(&db, work.path(), server.port, "");
+    bin.env
+        .push(("POSC_REVIEW__MAIL__MAX_FINDINGS_LISTED".into(), "2".into()));
+    bin.env
+        .push(("POSC_REVIEW__MAIL__MAX_ATTACHMENT_MB".into(), "0".into()));
+    let out = review_send(&bin, work.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let messages = server.messages();
+    let management = messages
+        .iter()
+        .find(|m| {
+            m.rcpt_to
+                .contains(&"compliance@riverbend.example".to_string())
+        })
+        .unwrap();
+    let (_, text, _) = text_of(management);
+    assert!(
+        text.contains("... and 8 more in the workbook"),
+        "critical and high: {text}"
+    );
+    assert!(
+        text.contains("... and 21 more in the workbook"),
+        "new: {text}"
+    );
+    assert!(
+        text.contains("- [critical] missing-primary 110000001C: no active Primary User"),
+        "{text}"
+    );
+    assert!(text.contains("too large to attach"));
+    assert_eq!(management.parsed().attachments().count(), 0);
+    let action = messages
+        .iter()
+        .find(|m| text_of(m).0.contains("110000001D"))
+        .unwrap();
+    assert!(text_of(action)
+        .1
+        .contains("more in the organization's review workbook"));
+}
+
+#[test]
+fn starttls_works_with_a_trusted_self_signed_certificate_and_fails_clearly_without() {
+    let db = TestDb::sqlite();
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed_cert(certs.path());
+    let server = SmtpServer::start_tls(&cert, &key);
+    let work = tempfile::tempdir().unwrap();
+
+    let untrusted = setup(&db, work.path(), server.port, "");
+    let mut untrusted = untrusted;
+    untrusted
+        .env
+        .push(("POSC_REVIEW__SMTP__TLS".into(), "starttls".into()));
+    untrusted
+        .env
+        .push(("POSC_REVIEW__SMTP__HOST".into(), "localhost".into()));
+    let out = review_send(&untrusted, work.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out).to_lowercase();
+    assert!(
+        err.contains("certificate"),
+        "the cause names the certificate: {err}"
+    );
+    assert!(server.messages().is_empty());
+
+    let mut trusted = untrusted;
+    trusted.env.push((
+        "POSC_REVIEW__SMTP__CA_FILE".into(),
+        cert.to_str().unwrap().into(),
+    ));
+    let out = trusted.run(&["send", "--now"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.messages().len(), 9);
+}
