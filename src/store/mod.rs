@@ -6,9 +6,11 @@
 //! [`Backend`].
 
 mod accounts;
+mod claims;
 mod history;
 
 pub use accounts::{AccessRow, KnownAccounts, OrgRow, PidSlRow, UserRow};
+pub use claims::{ClaimOutcome, ClaimRecord, ClaimRequest, ClaimState};
 pub use history::{FindingRow, RunCounts, RunRecord, RunStatus};
 
 use anyhow::Context;
