@@ -96,6 +96,18 @@ pub async fn run_review(
     request: &ReviewRequest,
     now: DateTime<Tz>,
 ) -> anyhow::Result<ReviewOutcome> {
+    run_review_observed(store, settings, request, now, |_| {}).await
+}
+
+/// [`run_review`], calling `started` with the run as soon as it is recorded (the scheduler
+/// ties its period claim to the run id there, to record the run if it is interrupted).
+pub async fn run_review_observed(
+    store: &Store,
+    settings: &Settings,
+    request: &ReviewRequest,
+    now: DateTime<Tz>,
+    started: impl FnOnce(&RunRecord) + Send,
+) -> anyhow::Result<ReviewOutcome> {
     let snapshot = store.load_snapshot(settings.review.time_zone).await?;
     let in_scope = scope_mask(&snapshot, request)?;
     let org_ids: Vec<String> = request.org_ids.clone();
@@ -108,6 +120,7 @@ pub async fn run_review(
             &scope_key(request),
         )
         .await?;
+    started(&run);
     let span = tracing::info_span!("review", run_id = %run.id, as_of = %request.as_of);
     let result = complete(
         store,
