@@ -50,7 +50,7 @@ impl ClaimState {
 pub struct ClaimRecord {
     pub period_key: String,
     pub cadence: String,
-    /// The period's fire instant, RFC 3339 in the configured time zone.
+    /// The period's fire instant, RFC 3339 in UTC (`2026-10-01T10:00:00Z`).
     pub due_at: String,
     pub state: ClaimState,
     /// The scheduler process holding (or last holding) the claim.
