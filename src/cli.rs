@@ -97,6 +97,16 @@ pub enum Command {
     /// remove, deactivate, reactivate, set backup), checked against the Primary User Policy and
     /// recorded in an audit log.
     Accounts(AccountsArgs),
+    /// Run as a long-lived scheduler: one review per cadence period, on the [schedule] cron
+    /// expressions in review.time_zone.
+    ///
+    /// Each period (e.g. quarterly:2026-Q4) is claimed in the database before it is reviewed, so
+    /// a restarted or second scheduler on the same database neither skips nor repeats it. At
+    /// start, a period whose time passed without a completed review is reviewed at once
+    /// (catch-up). SIGINT or SIGTERM stops it: no new reviews start, a review in progress gets
+    /// --grace-period seconds to finish, and is otherwise abandoned and recorded as failed (the
+    /// next start reviews that period again).
+    Schedule(ScheduleArgs),
 
     /// The one-command tour: write a demo snapshot, import it and review it.
     ///
@@ -193,6 +203,22 @@ pub struct FindingsArgs {
 
     #[arg(long, value_enum, default_value_t = FindingsFormat::Text)]
     pub format: FindingsFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// The folder for OUT/<run-id>/ (default review.out_dir).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Seconds a review in progress may take to finish after SIGINT/SIGTERM before it is
+    /// abandoned (and recorded as failed).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub grace_period: u64,
+
+    /// Testing aid: the scheduler's clock starts at this RFC 3339 instant and runs on from it.
+    #[arg(long, hide = true, value_name = "INSTANT", env = "POSC_REVIEW_NOW")]
+    pub now: Option<String>,
 }
 
 #[derive(Debug, Args)]

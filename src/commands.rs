@@ -3,7 +3,7 @@
 
 use crate::cli::{
     Cli, Command, DemoArgs, FindingsArgs, FindingsFormat, ImportArgs, OutputFormat, ReviewArgs,
-    RunsArgs, SendArgs,
+    RunsArgs, ScheduleArgs, SendArgs,
 };
 use crate::config::Settings;
 use crate::domain::{parse_date, Cadence, Severity};
@@ -32,6 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Accounts(args) => {
             accounts::accounts_command(&settings, args, now(&settings)).await
         }
+        Command::Schedule(args) => schedule_command(settings, args).await,
         Command::Demo(args) => demo_command(&settings, args).await,
     }
 }
@@ -359,6 +360,37 @@ fn print_findings(findings: &[FindingRow], format: FindingsFormat) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+async fn schedule_command(settings: Settings, args: ScheduleArgs) -> anyhow::Result<()> {
+    use crate::schedule::{self, Clock, StartedAt, SystemClock};
+    let clock: std::sync::Arc<dyn Clock> = match args.now.as_deref() {
+        Some(text) => {
+            let start = DateTime::parse_from_rfc3339(text).map_err(|e| {
+                UsageError(format!(
+                    "--now / POSC_REVIEW_NOW {text:?}: {e}; expected RFC 3339"
+                ))
+            })?;
+            std::sync::Arc::new(StartedAt::new(start.with_timezone(&chrono::Utc)))
+        }
+        None => std::sync::Arc::new(SystemClock),
+    };
+    let options = schedule::Options {
+        out_dir: args.out.unwrap_or_else(|| settings.review.out_dir.clone()),
+        grace: std::time::Duration::from_secs(args.grace_period),
+    };
+    let signals = schedule::Signals::install()?;
+    let store = open(&settings).await?;
+    let result = schedule::run(
+        store.clone(),
+        std::sync::Arc::new(settings),
+        clock,
+        options,
+        signals,
+    )
+    .await;
+    store.close().await;
+    result
 }
 
 async fn demo_command(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {

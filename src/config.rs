@@ -169,10 +169,9 @@ impl Settings {
             ("schedule.semiannual", &self.schedule.semiannual),
             ("schedule.annual", &self.schedule.annual),
         ] {
-            let fields = expr.split_whitespace().count();
-            if !(6..=7).contains(&fields) {
+            if let Err(e) = crate::schedule::parse_cron(expr) {
                 return Err(ConfigError(format!(
-                    "{key} = {expr:?}: expected a cron expression with seconds (6 or 7 fields), e.g. \"0 0 6 1 1,4,7,10 *\""
+                    "{key} = {expr:?}: {e}; expected a cron expression with seconds (6 fields, or 7 with a year), e.g. \"0 0 6 1 1,4,7,10 *\""
                 )));
             }
         }
@@ -264,6 +263,18 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("stale_days"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_cron_expression_is_refused_naming_its_key() {
+        Jail::expect_with(|jail| {
+            jail.set_env("POSC_REVIEW__SCHEDULE__SEMIANNUAL", "0 0 6 31 2,13 *");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("schedule.semiannual"), "{err}");
+            jail.set_env("POSC_REVIEW__SCHEDULE__SEMIANNUAL", "*/2 * * * * *");
+            assert!(Settings::load(None).is_ok());
             Ok(())
         });
     }

@@ -14,6 +14,7 @@ pub mod progress;
 pub mod report;
 pub mod review;
 pub mod rules;
+pub mod schedule;
 pub mod snapshot;
 pub mod store;
 pub mod telemetry;

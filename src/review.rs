@@ -113,6 +113,18 @@ pub async fn run_review(
     request: &ReviewRequest,
     now: DateTime<Tz>,
 ) -> anyhow::Result<ReviewOutcome> {
+    run_review_observed(store, settings, request, now, |_| {}).await
+}
+
+/// [`run_review`], calling `started` with the run as soon as it is recorded (the scheduler
+/// ties its period claim to the run id there, to record the run if it is interrupted).
+pub async fn run_review_observed(
+    store: &Store,
+    settings: &Settings,
+    request: &ReviewRequest,
+    now: DateTime<Tz>,
+    started: impl FnOnce(&RunRecord) + Send,
+) -> anyhow::Result<ReviewOutcome> {
     // A broken template is reported before the run starts, not after the rules have run.
     let templates = Templates::load(&settings.mail.template_dir)
         .map_err(|e| UsageError(format!("mail.template_dir: {e:#}")))?;
@@ -132,6 +144,7 @@ pub async fn run_review(
             &scope_key(request),
         )
         .await?;
+    started(&run);
     let span = tracing::info_span!("review", run_id = %run.id, as_of = %request.as_of);
     let context = RunContext {
         store,
@@ -159,11 +172,18 @@ pub async fn run_review(
     if request.send {
         // The run is complete and its mail queued: a delivery problem leaves the messages
         // pending for `posc-review send`, it does not undo the run.
-        outcome.mail.delivery = Some(
-            crate::mail::deliver_pending(store, settings, false)
-                .instrument(span)
-                .await?,
-        );
+        let delivery = match crate::mail::deliver_pending(store, settings, false)
+            .instrument(span)
+            .await
+        {
+            Ok(report) => report,
+            Err(e) => crate::mail::DeliveryReport {
+                retrying: outcome.mail.queued,
+                errors: vec![format!("{e:#}")],
+                ..Default::default()
+            },
+        };
+        outcome.mail.delivery = Some(delivery);
     }
     Ok(outcome)
 }

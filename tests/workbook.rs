@@ -594,7 +594,10 @@ fn no_output_of_a_run_contains_dob_or_ssn_values() {
             let xml = String::from_utf8(parts.stdout).unwrap();
             // The run's workbook and Riverbend's own list gpatel: the cells are in the text.
             if !name.contains("-ORG-") || name.contains("-ORG-GP") {
-                assert!(xml.contains(">gpatel<"), "the workbook's cells are in the text of {name}");
+                assert!(
+                    xml.contains(">gpatel<"),
+                    "the workbook's cells are in the text of {name}"
+                );
             }
             vec![(name.clone(), strip_tags(&xml))]
         } else {

@@ -1,0 +1,930 @@
+//! `posc-review schedule`: the long-lived scheduler that reviews each cadence's organizations
+//! once per period — quarterly, semiannual, annual — on the `[schedule]` cron expressions, in
+//! `review.time_zone`.
+//!
+//! **Due instants.** tokio-cron-scheduler's `JobScheduler` is not used to fire the jobs: it
+//! turns the time zone into a fixed UTC offset when a job is created (a job made in winter
+//! fires an hour off after the switch to daylight time), it has no catch-up, and it does not
+//! wait for running jobs on shutdown. Instead the expressions are parsed with `croner` — the
+//! parser tokio-cron-scheduler itself uses, with the same options (seconds required, an
+//! optional year, day-of-month AND day-of-week as in `Job::new_async_tz`), so the format is
+//! exactly tokio-cron-scheduler's — and each due instant is computed on local time in the
+//! configured zone through chrono-tz, so 06:00 stays 06:00 on either side of a DST change. The
+//! loop sleeps towards the earliest due instant in naps of at most [`MAX_NAP`], re-reading the
+//! clock after each, so a suspended machine or a clock step does not make a review late.
+//!
+//! **Periods.** A fire instant belongs to the calendar period of its local date: `quarterly:
+//! 2026-Q4`, `semiannual:2026-H2`, `annual:2026`. An expression that fires more than once in a
+//! calendar period (a test schedule such as `*/2 * * * * *`) makes each fire its own period,
+//! keyed by its instant in UTC: `quarterly:2026-11-26T14:05:02Z`. The rule is per fire: a fire
+//! whose previous or next fire falls in the same calendar period gets an instant key, so keys
+//! never collide and every scheduler derives the same key from the same configuration.
+//!
+//! **Exactly once.** A period is claimed in the database before its review starts (see
+//! `store/claims.rs`): of two schedulers only one inserts the claim; the other leaves it. The
+//! claim records the run id and a heartbeat; it ends `completed` (never reviewed again) or
+//! `failed` (the next start retries it). A claim whose holder stopped renewing its heartbeat
+//! for [`STALE_AFTER_SECS`] was left by a dead process and is taken over. One run per cadence
+//! covers every organization on that cadence, so each organization is reviewed once per period.
+//!
+//! **Catch-up.** At start, for each cadence, the latest period whose time has passed is
+//! reviewed now unless its claim is completed — one run, however many periods were missed,
+//! since the store only holds today's accounts. A catch-up run reviews as of today.
+//!
+//! **Shutdown.** On SIGINT/SIGTERM no new review starts; reviews in progress (tracked in a
+//! `JoinSet`) get a grace period, then are aborted and recorded as failed, their partial output
+//! removed (findings are written in one transaction, so none are half-written).
+
+use crate::config::Settings;
+use crate::domain::Cadence;
+use crate::review::{self, ReviewOutcome, ReviewRequest};
+use crate::store::{ClaimOutcome, ClaimRequest, ClaimState, RunStatus, Store};
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
+use chrono_tz::Tz;
+use croner::parser::{CronParser, Seconds};
+use croner::Cron;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::{JoinError, JoinSet};
+use tracing::Instrument;
+
+/// The longest sleep between two looks at the clock.
+pub const MAX_NAP: Duration = Duration::from_secs(30);
+/// How often a review in progress renews its claim's heartbeat.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// A claimed or running claim whose heartbeat is older than this was left by a dead process.
+pub const STALE_AFTER_SECS: i64 = 120;
+
+/// The scheduler's notion of now: the system clock, or a clock set for tests.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that starts at a given instant and runs on in real time from there (the hidden
+/// `--now` option, or `POSC_REVIEW_NOW`: a testing aid for catch-up).
+pub struct StartedAt {
+    start: DateTime<Utc>,
+    since: std::time::Instant,
+}
+
+impl StartedAt {
+    pub fn new(start: DateTime<Utc>) -> StartedAt {
+        StartedAt {
+            start,
+            since: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for StartedAt {
+    fn now(&self) -> DateTime<Utc> {
+        self.start + chrono::Duration::from_std(self.since.elapsed()).unwrap_or_default()
+    }
+}
+
+/// Parses a cron expression as tokio-cron-scheduler does: 6 fields with seconds, or 7 with a
+/// year; day-of-month and day-of-week both apply.
+pub fn parse_cron(expr: &str) -> Result<Cron, String> {
+    CronParser::builder()
+        .seconds(Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expr)
+        .map_err(|e| e.to_string())
+}
+
+/// The calendar period of a date for a cadence: `2026-Q4`, `2026-H2` or `2026`.
+pub fn calendar_period(cadence: Cadence, date: NaiveDate) -> String {
+    use chrono::Datelike;
+    let (year, month) = (date.year(), date.month());
+    match cadence {
+        Cadence::Quarterly => format!("{year}-Q{}", (month - 1) / 3 + 1),
+        Cadence::Semiannual => format!("{year}-H{}", (month - 1) / 6 + 1),
+        Cadence::Annual => format!("{year}"),
+    }
+}
+
+/// One cadence period to review: its claim key and the instant it fell due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    pub cadence: Cadence,
+    pub key: String,
+    pub due: DateTime<Tz>,
+}
+
+/// One cadence's cron expression in the configured zone.
+#[derive(Debug, Clone)]
+pub struct CadenceSchedule {
+    pub cadence: Cadence,
+    pub expr: String,
+    cron: Cron,
+    tz: Tz,
+}
+
+fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_nanosecond(0).unwrap_or(t)
+}
+
+impl CadenceSchedule {
+    pub fn new(cadence: Cadence, expr: &str, tz: Tz) -> Result<CadenceSchedule, String> {
+        Ok(CadenceSchedule {
+            cadence,
+            expr: expr.to_string(),
+            cron: parse_cron(expr)?,
+            tz,
+        })
+    }
+
+    /// The three jobs of `[schedule]`.
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Vec<CadenceSchedule>> {
+        let s = &settings.schedule;
+        [
+            (Cadence::Quarterly, &s.quarterly),
+            (Cadence::Semiannual, &s.semiannual),
+            (Cadence::Annual, &s.annual),
+        ]
+        .into_iter()
+        .map(|(cadence, expr)| {
+            CadenceSchedule::new(cadence, expr, settings.review.time_zone)
+                .map_err(|e| anyhow::anyhow!("schedule.{cadence} = {expr:?}: {e}"))
+        })
+        .collect()
+    }
+
+    /// The first fire instant strictly after `t`; `None` if the expression never fires again.
+    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Tz>> {
+        self.cron
+            .find_next_occurrence(&whole_seconds(t).with_timezone(&self.tz), false)
+            .ok()
+    }
+
+    /// The latest fire instant at or before `t`: the period that is due now.
+    pub fn latest_due(&self, t: DateTime<Utc>) -> Option<DateTime<Tz>> {
+        self.cron
+            .find_previous_occurrence(&whole_seconds(t).with_timezone(&self.tz), true)
+            .ok()
+    }
+
+    /// The period a fire instant reviews (see the module documentation for the keys).
+    pub fn period(&self, due: DateTime<Tz>) -> Period {
+        let calendar = calendar_period(self.cadence, due.date_naive());
+        let same_period = |other: Option<DateTime<Tz>>| {
+            other.is_some_and(|t| calendar_period(self.cadence, t.date_naive()) == calendar)
+        };
+        let previous = self.cron.find_previous_occurrence(&due, false).ok();
+        let next = self.cron.find_next_occurrence(&due, false).ok();
+        let key = if same_period(previous) || same_period(next) {
+            format!(
+                "{}:{}",
+                self.cadence,
+                due.with_timezone(&Utc).format("%Y-%m-%dT%H:%M:%SZ")
+            )
+        } else {
+            format!("{}:{calendar}", self.cadence)
+        };
+        Period {
+            cadence: self.cadence,
+            key,
+            due,
+        }
+    }
+}
+
+/// How the scheduler runs, from the command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where each run writes OUT/<run-id>/.
+    pub out_dir: PathBuf,
+    /// How long a review in progress may take to finish after SIGINT/SIGTERM.
+    pub grace: Duration,
+}
+
+/// SIGINT and SIGTERM, caught from the moment [`Signals::install`] is called, so a signal that
+/// comes during start-up is not lost. The first stops the scheduler; a second, during the grace
+/// period, abandons the reviews in progress at once.
+pub struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn install() -> anyhow::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// The next signal's name.
+    pub async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
+}
+
+/// Why the scheduler offers a period for review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    /// Its fire instant just came.
+    Due,
+    /// At start: its time passed while no scheduler was running.
+    CatchUp,
+    /// Another scheduler held it; looking again.
+    Recheck,
+}
+
+/// A review in progress, as the main loop knows it.
+struct Ticket {
+    period: Period,
+    run_id: watch::Receiver<Option<String>>,
+}
+
+/// A period another scheduler holds, to look at again once its heartbeat could go stale.
+struct Pending {
+    period: Period,
+    at: DateTime<Utc>,
+}
+
+struct Scheduler {
+    store: Store,
+    settings: Arc<Settings>,
+    clock: Arc<dyn Clock>,
+    options: Options,
+    owner: String,
+    runs: JoinSet<()>,
+    tickets: HashMap<tokio::task::Id, Ticket>,
+    pending: Vec<Pending>,
+}
+
+/// Runs the scheduler until a signal comes, then stops as the module documentation says.
+pub async fn run(
+    store: Store,
+    settings: Arc<Settings>,
+    clock: Arc<dyn Clock>,
+    options: Options,
+    mut signals: Signals,
+) -> anyhow::Result<()> {
+    let schedules = CadenceSchedule::from_settings(&settings)?;
+    let tz = settings.review.time_zone;
+    let mut s = Scheduler {
+        store,
+        settings,
+        clock,
+        options,
+        owner: owner_id(),
+        runs: JoinSet::new(),
+        tickets: HashMap::new(),
+        pending: Vec::new(),
+    };
+    let now = s.clock.now();
+    tracing::info!(
+        owner = %s.owner,
+        now = %now.with_timezone(&tz).to_rfc3339(),
+        time_zone = %tz,
+        "scheduler started"
+    );
+    for schedule in &schedules {
+        if let Some(due) = schedule.latest_due(now) {
+            s.offer(schedule.period(due), Why::CatchUp).await;
+        }
+    }
+    let mut next: Vec<Option<DateTime<Tz>>> = Vec::new();
+    for schedule in &schedules {
+        let upcoming = schedule.next_after(now);
+        log_next(schedule, upcoming.as_ref());
+        next.push(upcoming);
+    }
+    let signal = loop {
+        let now = s.clock.now();
+        for (schedule, upcoming) in schedules.iter().zip(next.iter_mut()) {
+            if upcoming
+                .as_ref()
+                .is_some_and(|due| due.with_timezone(&Utc) <= now)
+            {
+                // After a long suspend several fires may have passed: review the latest only.
+                if let Some(due) = schedule.latest_due(now) {
+                    s.offer(schedule.period(due), Why::Due).await;
+                }
+                *upcoming = schedule.next_after(now);
+                log_next(schedule, upcoming.as_ref());
+            }
+        }
+        s.recheck_pending(now).await;
+        let wake = next
+            .iter()
+            .flatten()
+            .map(|due| due.with_timezone(&Utc))
+            .chain(s.pending.iter().map(|p| p.at))
+            .min();
+        let nap = wake
+            .and_then(|w| (w - now).to_std().ok())
+            .unwrap_or(Duration::ZERO)
+            .clamp(Duration::from_millis(5), MAX_NAP);
+        tokio::select! {
+            signal = signals.recv() => break signal,
+            Some(done) = s.runs.join_next_with_id(), if !s.runs.is_empty() => s.finished(done).await,
+            _ = tokio::time::sleep(nap) => {}
+        }
+    };
+    s.stop(signal, &mut signals).await;
+    Ok(())
+}
+
+fn log_next(schedule: &CadenceSchedule, upcoming: Option<&DateTime<Tz>>) {
+    match upcoming {
+        Some(due) => tracing::info!(
+            cadence = %schedule.cadence,
+            next = %due.to_rfc3339(),
+            "next {} review", schedule.cadence
+        ),
+        None => tracing::warn!(
+            cadence = %schedule.cadence,
+            expr = %schedule.expr,
+            "schedule.{} never fires again", schedule.cadence
+        ),
+    }
+}
+
+/// This process, as claims name it: host, process id and a random tag.
+fn owner_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+impl Scheduler {
+    fn tz(&self) -> Tz {
+        self.settings.review.time_zone
+    }
+
+    fn now_text(&self) -> String {
+        self.clock.now().with_timezone(&self.tz()).to_rfc3339()
+    }
+
+    /// Claims the period and starts its review, or says why not.
+    async fn offer(&mut self, period: Period, why: Why) {
+        // A newer period of the cadence supersedes one still waiting for a recheck.
+        self.pending.retain(|p| p.period.cadence != period.cadence);
+        let now = self.clock.now();
+        let due_at = period
+            .due
+            .with_timezone(&Utc)
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let now_text = self.now_text();
+        let request = ClaimRequest {
+            period_key: &period.key,
+            cadence: period.cadence.as_str(),
+            due_at: &due_at,
+            owner: &self.owner,
+            now: &now_text,
+            now_unix: now.timestamp(),
+            stale_before: now.timestamp() - STALE_AFTER_SECS,
+        };
+        let due = period.due.to_rfc3339();
+        match self.store.try_claim(&request).await {
+            Ok(ClaimOutcome::Taken { retried }) => {
+                let retried = retried.map(ClaimState::as_str).unwrap_or("");
+                let as_of = match why {
+                    Why::Due => period.due.date_naive(),
+                    Why::CatchUp | Why::Recheck => now.with_timezone(&self.tz()).date_naive(),
+                };
+                match why {
+                    Why::CatchUp => tracing::info!(
+                        period = %period.key, due = %due, %as_of, retried,
+                        "catching up: the period's review was due while no scheduler ran it; reviewing it now"
+                    ),
+                    Why::Due => tracing::info!(
+                        period = %period.key, due = %due, %as_of, retried,
+                        "period due: reviewing it"
+                    ),
+                    Why::Recheck => tracing::info!(
+                        period = %period.key, due = %due, %as_of, retried,
+                        "taking over the period from a scheduler that stopped: reviewing it"
+                    ),
+                }
+                self.spawn(period, as_of);
+            }
+            Ok(ClaimOutcome::Completed(claim)) => tracing::info!(
+                period = %period.key,
+                run_id = claim.run_id.as_deref().unwrap_or(""),
+                "period already reviewed; not repeating it"
+            ),
+            Ok(ClaimOutcome::Held(claim)) => {
+                tracing::info!(
+                    period = %period.key, owner = %claim.owner, state = claim.state.as_str(),
+                    "another scheduler is reviewing the period"
+                );
+                let stale_at = claim.heartbeat_at + STALE_AFTER_SECS + 1;
+                let at = DateTime::from_timestamp(stale_at, 0)
+                    .unwrap_or(now)
+                    .max(now + chrono::Duration::seconds(5));
+                self.pending.push(Pending { period, at });
+            }
+            Err(e) => {
+                tracing::error!(
+                    period = %period.key, error = %format!("{e:#}"),
+                    "cannot claim the period; trying again in a minute"
+                );
+                let at = now + chrono::Duration::seconds(60);
+                self.pending.push(Pending { period, at });
+            }
+        }
+    }
+
+    /// Looks again at periods another scheduler held: done by now, or abandoned?
+    async fn recheck_pending(&mut self, now: DateTime<Utc>) {
+        let (due, waiting): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.at <= now);
+        self.pending = waiting;
+        for pending in due {
+            self.offer(pending.period, Why::Recheck).await;
+        }
+    }
+
+    fn spawn(&mut self, period: Period, as_of: NaiveDate) {
+        let (run_id, watched) = watch::channel(None);
+        let job = RunJob {
+            store: self.store.clone(),
+            settings: self.settings.clone(),
+            clock: self.clock.clone(),
+            owner: self.owner.clone(),
+            period: period.clone(),
+            request: ReviewRequest {
+                as_of,
+                cadence: Some(period.cadence),
+                org_ids: Vec::new(),
+                out_dir: self.options.out_dir.clone(),
+                // A scheduled review sends its mail: that is what it is for.
+                send: true,
+            },
+            run_id,
+        };
+        let handle = self.runs.spawn(job.run());
+        self.tickets.insert(
+            handle.id(),
+            Ticket {
+                period,
+                run_id: watched,
+            },
+        );
+    }
+
+    /// A review task ended: normally (it recorded itself), or aborted or panicked.
+    async fn finished(&mut self, done: Result<(tokio::task::Id, ()), JoinError>) {
+        let (id, error) = match done {
+            Ok((id, ())) => {
+                self.tickets.remove(&id);
+                return;
+            }
+            Err(e) => (e.id(), e),
+        };
+        let Some(ticket) = self.tickets.remove(&id) else {
+            return;
+        };
+        let why = if error.is_cancelled() {
+            "interrupted: the scheduler stopped before the review finished"
+        } else {
+            "the review panicked"
+        };
+        self.record_abandoned(&ticket, why).await;
+    }
+
+    /// Records a review that did not finish as failed (run and claim), and removes its partial
+    /// output; the next start reviews the period again.
+    async fn record_abandoned(&self, ticket: &Ticket, why: &str) {
+        let run_id = ticket.run_id.borrow().clone();
+        let finished = self.now_text();
+        let mut state = ClaimState::Failed;
+        if let Some(id) = &run_id {
+            match self.store.abandon_run(id, why, &finished).await {
+                Ok(true) => {
+                    for dir in [format!(".{id}.partial"), id.clone()] {
+                        let path = self.options.out_dir.join(dir);
+                        if path.exists() {
+                            let _ = std::fs::remove_dir_all(&path);
+                        }
+                    }
+                }
+                Ok(false) => {
+                    // It finished after all (or failed by itself): say what the run says.
+                    if let Ok(Some(run)) = self.store.run(id).await {
+                        if run.status == RunStatus::Completed {
+                            state = ClaimState::Completed;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(run_id = %id, error = %format!("{e:#}"), "cannot record the interrupted run")
+                }
+            }
+        }
+        let error = (state == ClaimState::Failed).then_some(why);
+        if let Err(e) = self
+            .store
+            .finish_claim(
+                &ticket.period.key,
+                &self.owner,
+                state,
+                run_id.as_deref(),
+                error,
+                &finished,
+            )
+            .await
+        {
+            tracing::error!(period = %ticket.period.key, error = %format!("{e:#}"), "cannot release the period's claim");
+        }
+        match state {
+            ClaimState::Completed => tracing::info!(
+                period = %ticket.period.key, run_id = run_id.as_deref().unwrap_or(""),
+                "the review completed as the scheduler stopped"
+            ),
+            _ => tracing::warn!(
+                period = %ticket.period.key, run_id = run_id.as_deref().unwrap_or(""), reason = why,
+                "review abandoned and recorded as failed; the next start reviews the period again"
+            ),
+        }
+    }
+
+    /// No new reviews; the ones in progress get the grace period, then are abandoned.
+    async fn stop(mut self, signal: &str, signals: &mut Signals) {
+        if self.runs.is_empty() {
+            tracing::info!(signal, "stopping: no review in progress");
+        } else {
+            tracing::info!(
+                signal,
+                reviews = self.runs.len(),
+                grace_secs = self.options.grace.as_secs(),
+                "stopping: no new reviews; waiting for the reviews in progress"
+            );
+            let deadline = tokio::time::Instant::now() + self.options.grace;
+            loop {
+                tokio::select! {
+                    biased;
+                    done = self.runs.join_next_with_id() => match done {
+                        Some(done) => self.finished(done).await,
+                        None => break,
+                    },
+                    again = async {
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(deadline) => "grace period over",
+                            _ = signals.recv() => "second signal",
+                        }
+                    } => {
+                        tracing::warn!(
+                            reviews = self.runs.len(),
+                            "{again}: abandoning the reviews in progress"
+                        );
+                        self.runs.abort_all();
+                        while let Some(done) = self.runs.join_next_with_id().await {
+                            self.finished(done).await;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::info!("scheduler stopped");
+    }
+}
+
+/// One scheduled review: run it under its claim, keep the claim alive, record the outcome.
+struct RunJob {
+    store: Store,
+    settings: Arc<Settings>,
+    clock: Arc<dyn Clock>,
+    owner: String,
+    period: Period,
+    request: ReviewRequest,
+    run_id: watch::Sender<Option<String>>,
+}
+
+/// Aborts a task when dropped: the heartbeat stops with the review it belongs to.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl RunJob {
+    async fn run(self) {
+        let span = tracing::info_span!(
+            "scheduled_review",
+            period = %self.period.key,
+            run_id = tracing::field::Empty
+        );
+        self.review().instrument(span).await
+    }
+
+    async fn review(self) {
+        let tz = self.settings.review.time_zone;
+        let _heartbeat = AbortOnDrop(tokio::spawn(
+            keep_alive(
+                self.store.clone(),
+                self.period.key.clone(),
+                self.owner.clone(),
+                self.clock.clone(),
+                self.run_id.subscribe(),
+            )
+            .in_current_span(),
+        ));
+        let span = tracing::Span::current();
+        let result = review::run_review_observed(
+            &self.store,
+            &self.settings,
+            &self.request,
+            self.clock.now().with_timezone(&tz),
+            |run| {
+                span.record("run_id", tracing::field::display(&run.id));
+                self.run_id.send_replace(Some(run.id.clone()));
+            },
+        )
+        .await;
+        let finished = self.clock.now().with_timezone(&tz).to_rfc3339();
+        let run_id = self.run_id.borrow().clone();
+        let (state, error) = match &result {
+            Ok(_) => (ClaimState::Completed, None),
+            Err(e) => (ClaimState::Failed, Some(format!("{e:#}"))),
+        };
+        match self
+            .store
+            .finish_claim(
+                &self.period.key,
+                &self.owner,
+                state,
+                run_id.as_deref(),
+                error.as_deref(),
+                &finished,
+            )
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "another scheduler took this period over while it ran (its heartbeat went stale)"
+            ),
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot close the period's claim"),
+        }
+        match result {
+            Ok(outcome) => {
+                if let Err(e) = self.after_run(&outcome).await {
+                    tracing::error!(error = %format!("{e:#}"), "after the review");
+                }
+            }
+            Err(e) => tracing::error!(
+                error = %format!("{e:#}"),
+                "scheduled review failed; the next start reviews the period again"
+            ),
+        }
+    }
+
+    /// What follows a completed scheduled review, once its period is recorded as reviewed.
+    /// The run queued its mail with its findings and tried to deliver it; what did not go
+    /// stays in the outbox for `posc-review send` (nothing here can make the period be
+    /// reviewed again).
+    async fn after_run(&self, outcome: &ReviewOutcome) -> anyhow::Result<()> {
+        let run = &outcome.run;
+        let delivery = outcome.mail.delivery.clone().unwrap_or_default();
+        tracing::info!(
+            period = %self.period.key,
+            run_id = %run.id,
+            findings = run.counts.findings,
+            new = run.counts.new,
+            resolved = run.counts.resolved,
+            out_dir = %outcome.out_dir.display(),
+            mail_sent = delivery.sent,
+            mail_pending = delivery.retrying,
+            mail_failed = delivery.failed,
+            "period reviewed"
+        );
+        for error in &delivery.errors {
+            tracing::warn!(error = %error, "mail not delivered; `posc-review send` retries it");
+        }
+        Ok(())
+    }
+}
+
+/// Renews the claim's heartbeat while the review runs, and records its run id on the claim as
+/// soon as the run exists.
+async fn keep_alive(
+    store: Store,
+    period_key: String,
+    owner: String,
+    clock: Arc<dyn Clock>,
+    mut run_id: watch::Receiver<Option<String>>,
+) {
+    let mut ticker = tokio::time::interval(HEARTBEAT);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    let mut watching = true;
+    loop {
+        let held = tokio::select! {
+            changed = run_id.changed(), if watching => {
+                if changed.is_err() {
+                    watching = false;
+                    continue;
+                }
+                let Some(id) = run_id.borrow_and_update().clone() else { continue };
+                store.claim_running(&period_key, &owner, &id, clock.now().timestamp()).await
+            }
+            _ = ticker.tick() => {
+                store.claim_heartbeat(&period_key, &owner, clock.now().timestamp()).await
+            }
+        };
+        match held {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!("this scheduler no longer holds the period's claim");
+                return;
+            }
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "cannot renew the claim"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use chrono_tz::America::New_York;
+
+    fn ny(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        New_York
+            .with_ymd_and_hms(y, m, d, h, min, 0)
+            .single()
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn schedule(cadence: Cadence, expr: &str) -> CadenceSchedule {
+        CadenceSchedule::new(cadence, expr, New_York).unwrap()
+    }
+
+    const QUARTERLY: &str = "0 0 6 1 1,4,7,10 *";
+
+    #[test]
+    fn calendar_periods_name_the_quarter_half_and_year() {
+        let date = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        assert_eq!(calendar_period(Cadence::Quarterly, date), "2026-Q4");
+        assert_eq!(calendar_period(Cadence::Semiannual, date), "2026-H2");
+        assert_eq!(calendar_period(Cadence::Annual, date), "2026");
+        let march = NaiveDate::from_ymd_opt(2027, 3, 31).unwrap();
+        assert_eq!(calendar_period(Cadence::Quarterly, march), "2027-Q1");
+        assert_eq!(calendar_period(Cadence::Semiannual, march), "2027-H1");
+    }
+
+    #[test]
+    fn the_default_schedules_give_calendar_period_keys() {
+        let q = schedule(Cadence::Quarterly, QUARTERLY);
+        let due = q.latest_due(ny(2026, 11, 26, 9, 0)).unwrap();
+        assert_eq!(due.with_timezone(&Utc), utc("2026-10-01T10:00:00Z"));
+        assert_eq!(q.period(due).key, "quarterly:2026-Q4");
+        let h = schedule(Cadence::Semiannual, "0 0 6 1 1,7 *");
+        let due = h.latest_due(ny(2026, 11, 26, 9, 0)).unwrap();
+        assert_eq!(h.period(due).key, "semiannual:2026-H2");
+        let a = schedule(Cadence::Annual, "0 0 6 1 1 *");
+        let due = a.latest_due(ny(2026, 11, 26, 9, 0)).unwrap();
+        assert_eq!(due.with_timezone(&Utc), utc("2026-01-01T11:00:00Z"));
+        assert_eq!(a.period(due).key, "annual:2026");
+    }
+
+    #[test]
+    fn a_schedule_firing_more_often_than_its_cadence_keys_each_fire_by_its_instant() {
+        let q = schedule(Cadence::Quarterly, "*/2 * * * * *");
+        let due = q.latest_due(utc("2026-11-26T14:05:03.600Z")).unwrap();
+        assert_eq!(due.with_timezone(&Utc), utc("2026-11-26T14:05:02Z"));
+        assert_eq!(q.period(due).key, "quarterly:2026-11-26T14:05:02Z");
+        let next = q.next_after(utc("2026-11-26T14:05:02Z")).unwrap();
+        assert_eq!(q.period(next).key, "quarterly:2026-11-26T14:05:04Z");
+        // Twice a quarter is also more often than the cadence.
+        let twice = schedule(Cadence::Quarterly, "0 0 6 1,15 1,4,7,10 *");
+        let due = twice.latest_due(ny(2026, 10, 2, 0, 0)).unwrap();
+        assert_eq!(twice.period(due).key, "quarterly:2026-10-01T10:00:00Z");
+    }
+
+    #[test]
+    fn a_fire_time_is_due_at_and_after_it_not_before() {
+        let q = schedule(Cadence::Quarterly, QUARTERLY);
+        let at = ny(2026, 10, 1, 6, 0);
+        assert_eq!(q.latest_due(at).unwrap().with_timezone(&Utc), at);
+        assert_eq!(
+            q.latest_due(at - chrono::Duration::seconds(1))
+                .unwrap()
+                .with_timezone(&Utc),
+            ny(2026, 7, 1, 6, 0)
+        );
+        assert_eq!(
+            q.next_after(at).unwrap().with_timezone(&Utc),
+            ny(2027, 1, 1, 6, 0)
+        );
+    }
+
+    #[test]
+    fn daily_six_oclock_stays_six_oclock_across_the_march_dst_change() {
+        let daily = schedule(Cadence::Quarterly, "0 0 6 * * *");
+        // 2026-03-08: clocks go from 02:00 EST to 03:00 EDT.
+        let before = daily.next_after(utc("2026-03-07T12:00:00Z")).unwrap();
+        assert_eq!(before.with_timezone(&Utc), utc("2026-03-08T10:00:00Z"));
+        assert_eq!(before.to_rfc3339(), "2026-03-08T06:00:00-04:00");
+        let previous = daily.latest_due(utc("2026-03-08T09:59:59Z")).unwrap();
+        assert_eq!(previous.with_timezone(&Utc), utc("2026-03-07T11:00:00Z"));
+    }
+
+    #[test]
+    fn daily_six_oclock_stays_six_oclock_across_the_november_dst_change() {
+        let daily = schedule(Cadence::Quarterly, "0 0 6 * * *");
+        // 2026-11-01: clocks go from 02:00 EDT back to 01:00 EST.
+        let next = daily.next_after(utc("2026-10-31T12:00:00Z")).unwrap();
+        assert_eq!(next.with_timezone(&Utc), utc("2026-11-01T11:00:00Z"));
+        assert_eq!(next.to_rfc3339(), "2026-11-01T06:00:00-05:00");
+        assert_eq!(
+            daily.latest_due(utc("2026-11-01T10:30:00Z")).unwrap(),
+            New_York.with_ymd_and_hms(2026, 10, 31, 6, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_quarterly_fire_computed_in_winter_lands_at_six_local_in_summer() {
+        // The trap of a fixed offset taken in January: April's 06:00 would come at 07:00 EDT.
+        let q = schedule(Cadence::Quarterly, QUARTERLY);
+        let april = q.next_after(ny(2026, 1, 15, 12, 0)).unwrap();
+        assert_eq!(april.with_timezone(&Utc), utc("2026-04-01T10:00:00Z"));
+        let january = q.next_after(ny(2026, 10, 15, 12, 0)).unwrap();
+        assert_eq!(january.with_timezone(&Utc), utc("2027-01-01T11:00:00Z"));
+    }
+
+    #[test]
+    fn a_time_in_the_spring_gap_fires_once_after_the_gap() {
+        let q = schedule(Cadence::Quarterly, "0 30 2 * * *");
+        let next = q.next_after(utc("2026-03-08T05:00:00Z")).unwrap();
+        // 02:30 does not exist on 2026-03-08; it fires once that day, after the gap.
+        assert_eq!(
+            next.date_naive(),
+            NaiveDate::from_ymd_opt(2026, 3, 8).unwrap()
+        );
+        let after = q.next_after(next.with_timezone(&Utc)).unwrap();
+        assert_eq!(after.with_timezone(&Utc), utc("2026-03-09T06:30:00Z"));
+    }
+
+    #[test]
+    fn cron_expressions_need_seconds() {
+        assert!(parse_cron("0 0 6 1 1,4,7,10 *").is_ok());
+        assert!(parse_cron("0 0 6 1 1,4,7,10 * 2027").is_ok());
+        assert!(parse_cron("0 6 1 1,4,7,10 *").is_err());
+        assert!(parse_cron("0 0 25 1 1 *").is_err());
+        assert!(parse_cron("every quarter").is_err());
+    }
+
+    #[test]
+    fn a_clock_set_at_an_instant_runs_on_from_it() {
+        let start = utc("2026-12-15T17:00:00Z");
+        let clock = StartedAt::new(start);
+        let now = clock.now();
+        assert!(now >= start && now - start < chrono::Duration::seconds(5));
+    }
+}

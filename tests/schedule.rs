@@ -1,0 +1,612 @@
+//! `posc-review schedule`: fast schedules run reviews, each period is reviewed once (also by two
+//! schedulers on one PostgreSQL database), missed periods are caught up at start, and shutdown
+//! during a review records it as failed with no findings — on SQLite and PostgreSQL.
+
+mod common;
+
+use common::{block_on, scenario4, stderr, stdout, Bin, TestDb};
+use posc_review::store::{ClaimOutcome, ClaimRecord, ClaimRequest, ClaimState};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A scheduler running as a child process, its JSON log lines collected as they come.
+struct Scheduler {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Scheduler {
+    fn start(bin: &Bin, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Scheduler {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_posc-review"));
+        if let Some(config) = &bin.config {
+            cmd.arg("--config").arg(config);
+        }
+        cmd.arg("--database-url")
+            .arg(&bin.db_url)
+            .args(["--log-format", "json", "schedule", "--out"])
+            .arg(out)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env_remove("POSC_REVIEW_NOW")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Scheduler { child, lines }
+    }
+
+    /// Every log line, parsed: each must be one JSON object.
+    fn events(&self) -> Vec<Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))
+            })
+            .collect()
+    }
+
+    /// The log events whose message contains `text`.
+    fn logged(&self, text: &str) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| message(e).contains(text))
+            .collect()
+    }
+
+    fn wait_for(&self, what: &str, done: impl Fn(&Scheduler) -> bool, timeout: Duration) {
+        let start = Instant::now();
+        while !done(self) {
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting for {what}; log:\n{}",
+                self.lines.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn terminate(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader thread take the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return status;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "the scheduler did not stop; log:\n{}",
+                self.lines.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        self.terminate();
+        let status = self.wait_exit(Duration::from_secs(120));
+        assert!(
+            status.success(),
+            "exit {status:?}; log:\n{}",
+            self.lines.lock().unwrap().join("\n")
+        );
+        assert!(!self.logged("scheduler stopped").is_empty());
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn message(event: &Value) -> &str {
+    event["fields"]["message"].as_str().unwrap_or_default()
+}
+
+fn field<'a>(event: &'a Value, name: &str) -> &'a str {
+    event["fields"][name].as_str().unwrap_or_default()
+}
+
+fn import(bin: &Bin, dir: &Path) {
+    let out = bin.run(&["import", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "import failed: {}", stderr(&out));
+}
+
+fn runs(bin: &Bin) -> Vec<Value> {
+    let out = bin.run(&["runs", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+fn claims(db: &TestDb) -> Vec<ClaimRecord> {
+    block_on(async {
+        let store = db.store().await;
+        let claims = store.claims().await.unwrap();
+        store.close().await;
+        claims
+    })
+}
+
+fn finding_count(db: &TestDb, run_id: &str) -> usize {
+    let run_id = run_id.to_string();
+    block_on(async move {
+        let store = db.store().await;
+        let n = store.findings(&run_id, None, None).await.unwrap().len();
+        store.close().await;
+        n
+    })
+}
+
+const EVERY_TWO_SECONDS: (&str, &str) = ("POSC_REVIEW__SCHEDULE__QUARTERLY", "*/2 * * * * *");
+/// Schedules that never fire around the tests' dates (no catch-up either).
+const NO_SEMIANNUAL: (&str, &str) = ("POSC_REVIEW__SCHEDULE__SEMIANNUAL", "0 0 6 1 1 * 2099");
+const NO_ANNUAL: (&str, &str) = ("POSC_REVIEW__SCHEDULE__ANNUAL", "0 0 6 1 1 * 2099");
+
+fn reviewed_periods(s: &Scheduler, prefix: &str) -> usize {
+    s.logged("period reviewed")
+        .iter()
+        .filter(|e| field(e, "period").starts_with(prefix))
+        .count()
+}
+
+#[test]
+fn a_schedule_of_every_few_seconds_runs_reviews() {
+    for db in TestDb::all() {
+        let bin = Bin::new(&db);
+        import(&bin, &scenario4());
+        let out = tempfile::tempdir().unwrap();
+        let mut s = Scheduler::start(
+            &bin,
+            out.path(),
+            &[],
+            &[EVERY_TWO_SECONDS, NO_SEMIANNUAL, NO_ANNUAL],
+        );
+        s.wait_for(
+            "two quarterly reviews",
+            |s| reviewed_periods(s, "quarterly:") >= 2,
+            Duration::from_secs(90),
+        );
+        s.stop();
+
+        let claims = claims(&db);
+        let runs = runs(&bin);
+        assert!(claims.len() >= 2, "[{}] {claims:#?}", db.backend);
+        for claim in &claims {
+            assert!(
+                claim.period_key.starts_with("quarterly:20") && claim.period_key.ends_with('Z'),
+                "a seconds-level schedule keys each fire by its instant: {}",
+                claim.period_key
+            );
+            assert_eq!(claim.state, ClaimState::Completed, "{claim:#?}");
+            let run_id = claim.run_id.as_deref().unwrap();
+            let run = runs.iter().find(|r| r["id"] == run_id).unwrap();
+            assert_eq!(run["status"], "completed");
+            assert_eq!(run["cadence"], "quarterly");
+            assert!(out.path().join(run_id).join("findings.csv").is_file());
+        }
+        assert_eq!(
+            runs.len(),
+            claims.len(),
+            "[{}] one run per period",
+            db.backend
+        );
+        // Each log line is JSON; the run's lines carry its run id in their spans.
+        let reviewed = s.logged("period reviewed");
+        assert!(
+            reviewed[0]["span"]["run_id"].as_str().is_some(),
+            "{}",
+            reviewed[0]
+        );
+        assert!(s
+            .events()
+            .iter()
+            .any(|e| e["spans"].as_array().is_some_and(|spans| spans
+                .iter()
+                .any(|sp| sp["name"] == "review" && sp["run_id"].is_string()))));
+    }
+}
+
+#[test]
+fn a_missed_period_is_caught_up_at_start_and_never_repeated() {
+    for db in TestDb::all() {
+        let bin = Bin::new(&db);
+        import(&bin, &scenario4());
+        let out = tempfile::tempdir().unwrap();
+
+        // Down since before 1 October: the quarter, the half and the year are all due.
+        let mut s = Scheduler::start(
+            &bin,
+            out.path(),
+            &["--now", "2026-12-15T12:00:00-05:00"],
+            &[],
+        );
+        s.wait_for(
+            "three catch-up reviews",
+            |s| s.logged("period reviewed").len() == 3,
+            Duration::from_secs(90),
+        );
+        s.stop();
+        let catching_up: Vec<String> = s
+            .logged("catching up")
+            .iter()
+            .map(|e| field(e, "period").to_string())
+            .collect();
+        assert_eq!(
+            catching_up
+                .iter()
+                .filter(|p| *p == "quarterly:2026-Q4")
+                .count(),
+            1,
+            "{catching_up:?}"
+        );
+        let keys: Vec<String> = claims(&db).into_iter().map(|c| c.period_key).collect();
+        assert_eq!(
+            keys,
+            ["annual:2026", "semiannual:2026-H2", "quarterly:2026-Q4"],
+            "[{}]",
+            db.backend
+        );
+        let first = runs(&bin);
+        assert_eq!(first.len(), 3);
+        assert!(first
+            .iter()
+            .all(|r| r["status"] == "completed" && r["as_of"] == "2026-12-15"));
+
+        // Restarted the same day: nothing is repeated.
+        let mut s = Scheduler::start(
+            &bin,
+            out.path(),
+            &["--now", "2026-12-15T13:00:00-05:00"],
+            &[],
+        );
+        s.wait_for(
+            "the three periods found reviewed",
+            |s| s.logged("period already reviewed").len() == 3,
+            Duration::from_secs(60),
+        );
+        s.stop();
+        assert_eq!(
+            runs(&bin).len(),
+            3,
+            "[{}] a completed period repeated",
+            db.backend
+        );
+
+        // Down through two quarters: one catch-up run for the latest, none for 2027-Q1.
+        let mut s = Scheduler::start(
+            &bin,
+            out.path(),
+            &["--now", "2027-05-02T12:00:00-04:00"],
+            &[],
+        );
+        s.wait_for(
+            "three more catch-up reviews",
+            |s| s.logged("period reviewed").len() == 3,
+            Duration::from_secs(90),
+        );
+        s.stop();
+        let keys: Vec<String> = claims(&db).into_iter().map(|c| c.period_key).collect();
+        assert!(keys.contains(&"quarterly:2027-Q2".to_string()), "{keys:?}");
+        assert!(keys.contains(&"semiannual:2027-H1".to_string()), "{keys:?}");
+        assert!(keys.contains(&"annual:2027".to_string()), "{keys:?}");
+        assert!(!keys.contains(&"quarterly:2027-Q1".to_string()), "{keys:?}");
+        assert_eq!(runs(&bin).len(), 6);
+    }
+}
+
+fn request<'a>(key: &'a str, owner: &'a str, now_unix: i64) -> ClaimRequest<'a> {
+    ClaimRequest {
+        period_key: key,
+        cadence: "quarterly",
+        due_at: "2026-10-01T10:00:00Z",
+        owner,
+        now: "2026-10-01T06:00:00-04:00",
+        now_unix,
+        stale_before: now_unix - 120,
+    }
+}
+
+#[test]
+fn a_claim_is_taken_once_and_taken_over_only_when_failed_or_abandoned() {
+    for db in TestDb::all() {
+        block_on(async {
+            let store = db.store().await;
+            let key = "quarterly:2026-Q4";
+            let t = 1_790_000_000;
+            let first = store.try_claim(&request(key, "a", t)).await.unwrap();
+            assert_eq!(first, ClaimOutcome::Taken { retried: None });
+            assert!(store
+                .claim_running(key, "a", "20261001-001", t + 10)
+                .await
+                .unwrap());
+            // Alive: another scheduler leaves it.
+            let second = store.try_claim(&request(key, "b", t + 60)).await.unwrap();
+            assert!(
+                matches!(second, ClaimOutcome::Held(ref c) if c.owner == "a"),
+                "{second:?}"
+            );
+            // Silent for longer than the stale limit: taken over.
+            let third = store.try_claim(&request(key, "b", t + 500)).await.unwrap();
+            assert_eq!(
+                third,
+                ClaimOutcome::Taken {
+                    retried: Some(ClaimState::Running)
+                }
+            );
+            // The old owner can no longer write the claim.
+            assert!(!store.claim_heartbeat(key, "a", t + 501).await.unwrap());
+            // Failed: the next attempt retries it at once.
+            assert!(store
+                .finish_claim(key, "b", ClaimState::Failed, None, Some("boom"), "x")
+                .await
+                .unwrap());
+            let fourth = store.try_claim(&request(key, "c", t + 502)).await.unwrap();
+            assert_eq!(
+                fourth,
+                ClaimOutcome::Taken {
+                    retried: Some(ClaimState::Failed)
+                }
+            );
+            // Completed: never again.
+            assert!(store
+                .finish_claim(key, "c", ClaimState::Completed, Some("r"), None, "y")
+                .await
+                .unwrap());
+            let fifth = store
+                .try_claim(&request(key, "d", t + 99_999))
+                .await
+                .unwrap();
+            assert!(matches!(fifth, ClaimOutcome::Completed(_)), "{fifth:?}");
+            let claim = store.claim(key).await.unwrap().unwrap();
+            assert_eq!(claim.attempts, 3);
+            assert_eq!(claim.run_id.as_deref(), Some("r"));
+            store.close().await;
+        });
+    }
+}
+
+#[test]
+fn claims_left_failed_or_by_a_dead_scheduler_are_retried_at_start() {
+    for db in TestDb::all() {
+        let bin = Bin::new(&db);
+        import(&bin, &scenario4());
+        let out = tempfile::tempdir().unwrap();
+        let long_ago = 1_700_000_000;
+        block_on(async {
+            let store = db.store().await;
+            let mut dead = request("quarterly:2026-Q4", "dead-host:1:0", long_ago);
+            store.try_claim(&dead).await.unwrap();
+            dead.period_key = "semiannual:2026-H2";
+            dead.cadence = "semiannual";
+            store.try_claim(&dead).await.unwrap();
+            store
+                .finish_claim(
+                    "semiannual:2026-H2",
+                    "dead-host:1:0",
+                    ClaimState::Failed,
+                    None,
+                    Some("smtp down"),
+                    "x",
+                )
+                .await
+                .unwrap();
+            dead.period_key = "annual:2026";
+            dead.cadence = "annual";
+            store.try_claim(&dead).await.unwrap();
+            store
+                .finish_claim(
+                    "annual:2026",
+                    "dead-host:1:0",
+                    ClaimState::Completed,
+                    Some("20260101-001"),
+                    None,
+                    "x",
+                )
+                .await
+                .unwrap();
+            store.close().await;
+        });
+        let mut s = Scheduler::start(
+            &bin,
+            out.path(),
+            &["--now", "2026-12-15T12:00:00-05:00"],
+            &[],
+        );
+        s.wait_for(
+            "two retried reviews",
+            |s| s.logged("period reviewed").len() == 2,
+            Duration::from_secs(90),
+        );
+        s.stop();
+        let retried: Vec<(String, String)> = s
+            .logged("catching up")
+            .iter()
+            .map(|e| {
+                (
+                    field(e, "period").to_string(),
+                    field(e, "retried").to_string(),
+                )
+            })
+            .collect();
+        assert!(
+            retried.contains(&("quarterly:2026-Q4".into(), "claimed".into())),
+            "{retried:?}"
+        );
+        assert!(
+            retried.contains(&("semiannual:2026-H2".into(), "failed".into())),
+            "{retried:?}"
+        );
+        assert_eq!(s.logged("period already reviewed").len(), 1);
+        for claim in claims(&db) {
+            assert_eq!(claim.state, ClaimState::Completed, "{claim:#?}");
+            if claim.period_key != "annual:2026" {
+                assert_eq!(claim.attempts, 2);
+            }
+        }
+        assert_eq!(runs(&bin).len(), 2, "[{}]", db.backend);
+    }
+}
+
+#[test]
+fn shutdown_during_a_review_records_it_failed_with_no_findings_and_the_next_start_retries_it() {
+    let snapshot = tempfile::tempdir().unwrap();
+    let written = Command::new(env!("CARGO_BIN_EXE_posc-review"))
+        .args([
+            "demo",
+            "--scale",
+            "2000",
+            "--no-import",
+            "--as-of",
+            "2026-10-01",
+            "--out",
+        ])
+        .arg(snapshot.path())
+        .output()
+        .unwrap();
+    assert!(written.status.success(), "{}", stderr(&written));
+    for db in TestDb::all() {
+        let mut bin = Bin::new(&db);
+        bin.config = None;
+        import(&bin, snapshot.path());
+        let out = tempfile::tempdir().unwrap();
+        let now = ["--now", "2026-10-01T06:00:30-04:00", "--grace-period", "0"];
+        let mut s = Scheduler::start(&bin, out.path(), &now, &[NO_SEMIANNUAL, NO_ANNUAL]);
+        // Wait until the review is recorded on its claim, then stop at once.
+        let start = Instant::now();
+        let run_id = loop {
+            let claims = claims(&db);
+            if let Some(id) = claims.first().and_then(|c| c.run_id.clone()) {
+                break id;
+            }
+            assert!(start.elapsed() < Duration::from_secs(120), "no run started");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        s.terminate();
+        let status = s.wait_exit(Duration::from_secs(120));
+        assert!(status.success(), "{status:?}");
+        assert_eq!(
+            s.logged("review abandoned").len(),
+            1,
+            "[{}] the run finished first",
+            db.backend
+        );
+
+        let run = runs(&bin)
+            .into_iter()
+            .find(|r| r["id"] == run_id.as_str())
+            .unwrap();
+        assert_eq!(run["status"], "failed", "{run}");
+        assert!(
+            run["error"].as_str().unwrap().contains("interrupted"),
+            "{run}"
+        );
+        assert_eq!(finding_count(&db, &run_id), 0, "no half-written findings");
+        let leftovers: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
+        assert!(leftovers.is_empty(), "partial output left: {leftovers:?}");
+        let claim = &claims(&db)[0];
+        assert_eq!(
+            (claim.period_key.as_str(), claim.state),
+            ("quarterly:2026-Q4", ClaimState::Failed)
+        );
+
+        // The next start reviews the period again, to completion.
+        let mut s = Scheduler::start(
+            &bin,
+            out.path(),
+            &["--now", "2026-10-01T07:00:00-04:00"],
+            &[NO_SEMIANNUAL, NO_ANNUAL],
+        );
+        s.wait_for(
+            "the retried review",
+            |s| !s.logged("period reviewed").is_empty(),
+            Duration::from_secs(300),
+        );
+        s.stop();
+        let claim = &claims(&db)[0];
+        assert_eq!(claim.state, ClaimState::Completed);
+        assert_eq!(claim.attempts, 2);
+        let retried = claim.run_id.clone().unwrap();
+        assert_ne!(retried, run_id);
+        assert!(finding_count(&db, &retried) > 0);
+    }
+}
+
+#[test]
+fn two_schedulers_on_one_postgres_database_review_each_period_once() {
+    let Some(db) = TestDb::postgres() else {
+        eprintln!("TEST_DATABASE_URL is not set: skipped");
+        return;
+    };
+    let bin = Bin::new(&db);
+    import(&bin, &scenario4());
+    let out = tempfile::tempdir().unwrap();
+    let env = [EVERY_TWO_SECONDS];
+    let mut a = Scheduler::start(&bin, out.path(), &[], &env);
+    let mut b = Scheduler::start(&bin, out.path(), &[], &env);
+    let both = |a: &Scheduler, b: &Scheduler| {
+        reviewed_periods(a, "quarterly:") + reviewed_periods(b, "quarterly:")
+    };
+    let start = Instant::now();
+    while both(&a, &b) < 4 {
+        assert!(start.elapsed() < Duration::from_secs(90), "too few reviews");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    a.stop();
+    b.stop();
+
+    let claims = claims(&db);
+    let runs = runs(&bin);
+    // Every run belongs to exactly one period, and every reviewed period has one run.
+    let mut claimed_runs: Vec<&str> = claims.iter().filter_map(|c| c.run_id.as_deref()).collect();
+    claimed_runs.sort();
+    let mut run_ids: Vec<&str> = runs.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    run_ids.sort();
+    assert_eq!(claimed_runs, run_ids);
+    for cadence in ["annual", "semiannual"] {
+        assert_eq!(
+            runs.iter().filter(|r| r["cadence"] == cadence).count(),
+            1,
+            "{cadence}"
+        );
+    }
+    // Both schedulers saw the same periods come due; each period ran once.
+    let seen = |s: &Scheduler| -> std::collections::BTreeSet<String> {
+        s.events()
+            .iter()
+            .map(|e| field(e, "period").to_string())
+            .filter(|p| p.starts_with("quarterly:"))
+            .collect()
+    };
+    let common: Vec<String> = seen(&a).intersection(&seen(&b)).cloned().collect();
+    assert!(!common.is_empty(), "the schedulers never met");
+    for key in &common {
+        let claim = claims.iter().find(|c| &c.period_key == key).unwrap();
+        assert_eq!(claim.attempts, 1, "{claim:#?}");
+    }
+}
