@@ -108,6 +108,7 @@ impl Store {
     ) -> anyhow::Result<()> {
         insert_batched(
             conn,
+            self.backend,
             "INSERT INTO organizations (org_id, name, kind, review_cadence, management_emails, last_review_on)",
             6,
             "ON CONFLICT (org_id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
@@ -133,6 +134,7 @@ impl Store {
     ) -> anyhow::Result<()> {
         insert_batched(
             conn,
+            self.backend,
             "INSERT INTO pidsls (pidsl, org_id, name, provider_type, active)",
             5,
             "ON CONFLICT (pidsl) DO UPDATE SET org_id = excluded.org_id, name = excluded.name, \
@@ -156,6 +158,7 @@ impl Store {
     ) -> anyhow::Result<()> {
         insert_batched(
             conn,
+            self.backend,
             "INSERT INTO users (id, username, username_key, first_name, last_name, middle_initial, phone, email, \
              org_id, job_role, status, created_on, last_login_at, terms_accepted_on, terminated_on, dob_mmdd, ssn_last4)",
             17,
@@ -196,6 +199,7 @@ impl Store {
     ) -> anyhow::Result<()> {
         insert_batched(
             conn,
+            self.backend,
             "INSERT INTO access (user_id, pidsl, role, services, granted_on, expires_on)",
             6,
             "ON CONFLICT (user_id, pidsl) DO UPDATE SET role = excluded.role, services = excluded.services, \

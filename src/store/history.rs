@@ -203,6 +203,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         insert_batched(
             &mut tx,
+            self.backend,
             &format!("INSERT INTO findings ({FINDING_COLUMNS})"),
             11,
             "",
@@ -224,6 +225,7 @@ impl Store {
         .await?;
         insert_batched(
             &mut tx,
+            self.backend,
             "INSERT INTO run_orgs (run_id, org_id)",
             2,
             "",

@@ -126,6 +126,7 @@ pub(crate) type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
 /// `ON CONFLICT ...` clause, `bind` binds one row's `columns` values in order.
 pub(crate) async fn insert_batched<T>(
     conn: &mut AnyConnection,
+    backend: Backend,
     head: &str,
     columns: usize,
     tail: &str,
@@ -137,9 +138,9 @@ pub(crate) async fn insert_batched<T>(
     for chunk in rows.chunks(per_statement) {
         let partial_sql;
         let sql: &str = if chunk.len() == per_statement {
-            full_sql.get_or_insert_with(|| values_sql(head, columns, chunk.len(), tail))
+            full_sql.get_or_insert_with(|| values_sql(backend, head, columns, chunk.len(), tail))
         } else {
-            partial_sql = values_sql(head, columns, chunk.len(), tail);
+            partial_sql = values_sql(backend, head, columns, chunk.len(), tail);
             &partial_sql
         };
         let query = chunk.iter().fold(sqlx::query(sql), &bind);
@@ -151,7 +152,10 @@ pub(crate) async fn insert_batched<T>(
     Ok(())
 }
 
-fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+/// `head VALUES (...), (...) tail`. SQLite gets anonymous `?` placeholders: it looks a
+/// numbered or named one up by a linear scan, which makes binding a 30,000-parameter statement
+/// quadratic; PostgreSQL needs `$n`.
+fn values_sql(backend: Backend, head: &str, columns: usize, rows: usize, tail: &str) -> String {
     let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 7);
     sql.push_str(head);
     sql.push_str(" VALUES ");
@@ -163,8 +167,13 @@ fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
             if c > 0 {
                 sql.push(',');
             }
-            sql.push('$');
-            sql.push_str(&n.to_string());
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&n.to_string());
+                }
+            }
         }
         sql.push(')');
     }
@@ -192,7 +201,11 @@ mod tests {
     #[test]
     fn values_sql_numbers_every_placeholder() {
         assert_eq!(
-            values_sql("INSERT INTO t (a, b)", 2, 2, ""),
+            values_sql(Backend::Sqlite, "INSERT INTO t (a, b)", 2, 2, ""),
+            "INSERT INTO t (a, b) VALUES (?,?),(?,?) "
+        );
+        assert_eq!(
+            values_sql(Backend::Postgres, "INSERT INTO t (a, b)", 2, 2, ""),
             "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4) "
         );
     }
