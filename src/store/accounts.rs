@@ -75,9 +75,10 @@ fn date_text(date: Option<NaiveDate>) -> Option<String> {
     date.map(|d| d.format("%Y-%m-%d").to_string())
 }
 
-pub(super) fn stored_date(column: &str, text: Option<String>) -> anyhow::Result<Option<NaiveDate>> {
+pub(super) fn stored_date(column: &str, text: Option<impl AsRef<str>>) -> anyhow::Result<Option<NaiveDate>> {
     text.map(|t| {
-        NaiveDate::parse_from_str(&t, "%Y-%m-%d")
+        let t = t.as_ref();
+        NaiveDate::parse_from_str(t, "%Y-%m-%d")
             .with_context(|| format!("bad date {t:?} in {column}"))
     })
     .transpose()
@@ -287,123 +288,201 @@ impl Store {
         ])
     }
 
-    /// Loads the whole account store into memory with four bulk queries.
+    /// Loads the whole account store into memory with four bulk queries (on SQLite read
+    /// through rusqlite, see [`super::sqlite_read`]).
     pub async fn load_snapshot(&self, zone: Tz) -> anyhow::Result<Snapshot> {
-        let mut snapshot = Snapshot::default();
-        let mut org_index = HashMap::new();
-        let mut rows = sqlx::query(
-            "SELECT org_id, name, kind, review_cadence, management_emails, last_review_on FROM organizations ORDER BY org_id",
-        )
-        .fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            let org_id: String = row.try_get(0)?;
-            let emails: String = row.try_get(4)?;
-            org_index.insert(org_id.clone(), snapshot.orgs.len() as u32);
-            snapshot.orgs.push(Org {
-                org_id,
-                name: row.try_get(1)?,
-                kind: OrgKind::parse(&row.try_get::<String, _>(2)?).map_err(anyhow::Error::msg)?,
-                cadence: Cadence::parse(&row.try_get::<String, _>(3)?)
-                    .map_err(anyhow::Error::msg)?,
-                management_emails: emails
-                    .split(';')
-                    .filter(|e| !e.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-                last_review_on: stored_date("last_review_on", row.try_get(5)?)?,
-            });
-        }
-        drop(rows);
-        let org_of = |org_id: &str| {
-            org_index
-                .get(org_id)
-                .copied()
-                .with_context(|| format!("unknown org_id {org_id:?} in the store"))
-        };
-
-        let mut pidsl_index = HashMap::new();
-        let mut rows = sqlx::query(
-            "SELECT pidsl, org_id, name, provider_type, active FROM pidsls ORDER BY pidsl",
-        )
-        .fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            let pidsl = PidSl::parse(&row.try_get::<String, _>(0)?).map_err(anyhow::Error::msg)?;
-            pidsl_index.insert(pidsl.as_str().to_string(), snapshot.pidsls.len() as u32);
-            snapshot.pidsls.push(PidSlRecord {
-                pidsl,
-                org: org_of(&row.try_get::<String, _>(1)?)?,
-                name: row.try_get(2)?,
-                provider_type: row.try_get(3)?,
-                active: row.try_get::<i64, _>(4)? != 0,
-            });
-        }
-        drop(rows);
-
-        let mut user_index = HashMap::new();
-        let mut rows = sqlx::query(
-            "SELECT id, username, first_name, last_name, middle_initial, phone, email, org_id, job_role, status, \
-             created_on, last_login_at, terms_accepted_on, terminated_on, dob_mmdd, ssn_last4 FROM users ORDER BY id",
-        )
-        .fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            user_index.insert(row.try_get::<i64, _>(0)?, snapshot.users.len() as u32);
-            let last_login_at: Option<String> = row.try_get(11)?;
-            let last_login_on = last_login_at
-                .as_deref()
-                .map(|t| timestamp_date(t, zone))
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
-            snapshot.users.push(User {
-                username: row.try_get(1)?,
-                first_name: row.try_get(2)?,
-                last_name: row.try_get(3)?,
-                middle_initial: row.try_get(4)?,
-                phone: row.try_get(5)?,
-                email: row.try_get(6)?,
-                org: org_of(&row.try_get::<String, _>(7)?)?,
-                job_role: non_empty(row.try_get(8)?),
-                status: UserStatus::parse(&row.try_get::<String, _>(9)?)
-                    .map_err(anyhow::Error::msg)?,
-                created_on: stored_date("created_on", row.try_get(10)?)?,
-                last_login_at,
-                last_login_on,
-                terms_accepted_on: stored_date("terms_accepted_on", row.try_get(12)?)?,
-                terminated_on: stored_date("terminated_on", row.try_get(13)?)?,
-                dob_mmdd: row.try_get::<Option<String>, _>(14)?.map(Personal::new),
-                ssn_last4: row.try_get::<Option<String>, _>(15)?.map(Personal::new),
-            });
-        }
-        drop(rows);
-
-        let mut rows = sqlx::query(
-            "SELECT user_id, pidsl, role, services, granted_on, expires_on FROM access",
-        )
-        .fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            let user_id: i64 = row.try_get(0)?;
-            let pidsl: String = row.try_get(1)?;
-            snapshot.access.push(Access {
-                user: *user_index
-                    .get(&user_id)
-                    .with_context(|| format!("access row for unknown user id {user_id}"))?,
-                pidsl: *pidsl_index
-                    .get(&pidsl)
-                    .with_context(|| format!("access row for unknown PID/SL {pidsl}"))?,
-                role: Role::parse(&row.try_get::<String, _>(2)?).map_err(anyhow::Error::msg)?,
-                services: Services::from_bits(row.try_get(3)?).map_err(anyhow::Error::msg)?,
-                granted_on: stored_date("granted_on", row.try_get(4)?)?,
-                expires_on: stored_date("expires_on", row.try_get(5)?)?,
-            });
-        }
-        drop(rows);
-        snapshot.sort_access();
-
-        snapshot.last_run_on = vec![None; snapshot.orgs.len()];
-        for (org_id, as_of) in self.last_completed_review_per_org().await? {
-            if let Some(&i) = org_index.get(&org_id) {
-                snapshot.last_run_on[i as usize] = Some(as_of);
+        let mut builder = match &self.sqlite_file {
+            Some(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || super::sqlite_read::load_accounts(&path, zone))
+                    .await
+                    .context("the snapshot loader stopped")??
             }
+            None => self.load_accounts_sqlx(zone).await?,
+        };
+        for (org_id, as_of) in self.last_completed_review_per_org().await? {
+            builder.last_run(&org_id, as_of);
         }
-        Ok(snapshot)
+        Ok(builder.finish())
+    }
+
+    async fn load_accounts_sqlx(&self, zone: Tz) -> anyhow::Result<SnapshotBuilder> {
+        let mut b = SnapshotBuilder::new(zone);
+        let mut rows = sqlx::query(ORGS_SQL).fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            b.org(row.try_get(0)?, row.try_get(1)?, &row.try_get::<String, _>(2)?, &row.try_get::<String, _>(3)?, &row.try_get::<String, _>(4)?, row.try_get::<Option<String>, _>(5)?.as_deref())?;
+        }
+        drop(rows);
+        let mut rows = sqlx::query(PIDSLS_SQL).fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            b.pidsl(&row.try_get::<String, _>(0)?, &row.try_get::<String, _>(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?)?;
+        }
+        drop(rows);
+        let mut rows = sqlx::query(USERS_SQL).fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            let text = |i: usize| row.try_get::<String, _>(i);
+            let opt = |i: usize| row.try_get::<Option<String>, _>(i);
+            b.user(UserColumns {
+                id: row.try_get(0)?,
+                username: text(1)?,
+                first_name: text(2)?,
+                last_name: text(3)?,
+                middle_initial: text(4)?,
+                phone: text(5)?,
+                email: text(6)?,
+                org_id: &text(7)?,
+                job_role: text(8)?,
+                status: &text(9)?,
+                created_on: opt(10)?.as_deref(),
+                last_login_at: opt(11)?,
+                terms_accepted_on: opt(12)?.as_deref(),
+                terminated_on: opt(13)?.as_deref(),
+                dob_mmdd: opt(14)?,
+                ssn_last4: opt(15)?,
+            })?;
+        }
+        drop(rows);
+        let mut rows = sqlx::query(ACCESS_SQL).fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            b.access(
+                row.try_get(0)?,
+                &row.try_get::<String, _>(1)?,
+                &row.try_get::<String, _>(2)?,
+                row.try_get(3)?,
+                row.try_get::<Option<String>, _>(4)?.as_deref(),
+                row.try_get::<Option<String>, _>(5)?.as_deref(),
+            )?;
+        }
+        Ok(b)
+    }
+}
+
+pub(super) const ORGS_SQL: &str =
+    "SELECT org_id, name, kind, review_cadence, management_emails, last_review_on FROM organizations ORDER BY org_id";
+pub(super) const PIDSLS_SQL: &str = "SELECT pidsl, org_id, name, provider_type, active FROM pidsls ORDER BY pidsl";
+pub(super) const USERS_SQL: &str = "SELECT id, username, first_name, last_name, middle_initial, phone, email, org_id, \
+     job_role, status, created_on, last_login_at, terms_accepted_on, terminated_on, dob_mmdd, ssn_last4 FROM users ORDER BY id";
+pub(super) const ACCESS_SQL: &str = "SELECT user_id, pidsl, role, services, granted_on, expires_on FROM access";
+
+/// One users row, as the store holds it.
+pub(super) struct UserColumns<'a> {
+    pub id: i64,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub middle_initial: String,
+    pub phone: String,
+    pub email: String,
+    pub org_id: &'a str,
+    pub job_role: String,
+    pub status: &'a str,
+    pub created_on: Option<&'a str>,
+    pub last_login_at: Option<String>,
+    pub terms_accepted_on: Option<&'a str>,
+    pub terminated_on: Option<&'a str>,
+    pub dob_mmdd: Option<String>,
+    pub ssn_last4: Option<String>,
+}
+
+/// Builds a [`Snapshot`] from the store's rows, whichever driver reads them: keys become
+/// dense indices, text becomes domain values.
+pub(super) struct SnapshotBuilder {
+    zone: Tz,
+    snapshot: Snapshot,
+    org_index: HashMap<String, u32>,
+    pidsl_index: HashMap<String, u32>,
+    user_index: HashMap<i64, u32>,
+}
+
+fn parsed<T>(result: Result<T, String>) -> anyhow::Result<T> {
+    result.map_err(anyhow::Error::msg)
+}
+
+impl SnapshotBuilder {
+    pub fn new(zone: Tz) -> Self {
+        SnapshotBuilder {
+            zone,
+            snapshot: Snapshot::default(),
+            org_index: HashMap::new(),
+            pidsl_index: HashMap::new(),
+            user_index: HashMap::new(),
+        }
+    }
+
+    fn org_of(&self, org_id: &str) -> anyhow::Result<u32> {
+        self.org_index.get(org_id).copied().with_context(|| format!("unknown org_id {org_id:?} in the store"))
+    }
+
+    pub fn org(&mut self, org_id: String, name: String, kind: &str, cadence: &str, emails: &str, last_review_on: Option<&str>) -> anyhow::Result<()> {
+        self.org_index.insert(org_id.clone(), self.snapshot.orgs.len() as u32);
+        self.snapshot.orgs.push(Org {
+            org_id,
+            name,
+            kind: parsed(OrgKind::parse(kind))?,
+            cadence: parsed(Cadence::parse(cadence))?,
+            management_emails: emails.split(';').filter(|e| !e.is_empty()).map(str::to_string).collect(),
+            last_review_on: stored_date("last_review_on", last_review_on)?,
+        });
+        Ok(())
+    }
+
+    pub fn pidsl(&mut self, pidsl: &str, org_id: &str, name: String, provider_type: String, active: i64) -> anyhow::Result<()> {
+        let pidsl = parsed(PidSl::parse(pidsl))?;
+        self.pidsl_index.insert(pidsl.as_str().to_string(), self.snapshot.pidsls.len() as u32);
+        let org = self.org_of(org_id)?;
+        self.snapshot.pidsls.push(PidSlRecord { pidsl, org, name, provider_type, active: active != 0 });
+        Ok(())
+    }
+
+    pub fn user(&mut self, u: UserColumns) -> anyhow::Result<()> {
+        self.user_index.insert(u.id, self.snapshot.users.len() as u32);
+        let last_login_on = u.last_login_at.as_deref().map(|t| timestamp_date(t, self.zone)).transpose();
+        let org = self.org_of(u.org_id)?;
+        self.snapshot.users.push(User {
+            username: u.username,
+            first_name: u.first_name,
+            last_name: u.last_name,
+            middle_initial: u.middle_initial,
+            phone: u.phone,
+            email: u.email,
+            org,
+            job_role: non_empty(u.job_role),
+            status: parsed(UserStatus::parse(u.status))?,
+            created_on: stored_date("created_on", u.created_on)?,
+            last_login_on: parsed(last_login_on)?,
+            last_login_at: u.last_login_at,
+            terms_accepted_on: stored_date("terms_accepted_on", u.terms_accepted_on)?,
+            terminated_on: stored_date("terminated_on", u.terminated_on)?,
+            dob_mmdd: u.dob_mmdd.map(Personal::new),
+            ssn_last4: u.ssn_last4.map(Personal::new),
+        });
+        Ok(())
+    }
+
+    pub fn access(&mut self, user_id: i64, pidsl: &str, role: &str, services: i64, granted_on: Option<&str>, expires_on: Option<&str>) -> anyhow::Result<()> {
+        self.snapshot.access.push(Access {
+            user: *self.user_index.get(&user_id).with_context(|| format!("access row for unknown user id {user_id}"))?,
+            pidsl: *self.pidsl_index.get(pidsl).with_context(|| format!("access row for unknown PID/SL {pidsl}"))?,
+            role: parsed(Role::parse(role))?,
+            services: parsed(Services::from_bits(services))?,
+            granted_on: stored_date("granted_on", granted_on)?,
+            expires_on: stored_date("expires_on", expires_on)?,
+        });
+        Ok(())
+    }
+
+    pub fn last_run(&mut self, org_id: &str, as_of: NaiveDate) {
+        if let Some(&i) = self.org_index.get(org_id) {
+            if self.snapshot.last_run_on.len() < self.snapshot.orgs.len() {
+                self.snapshot.last_run_on = vec![None; self.snapshot.orgs.len()];
+            }
+            self.snapshot.last_run_on[i as usize] = Some(as_of);
+        }
+    }
+
+    pub fn finish(mut self) -> Snapshot {
+        self.snapshot.last_run_on.resize(self.snapshot.orgs.len(), None);
+        self.snapshot.sort_access();
+        self.snapshot
     }
 }

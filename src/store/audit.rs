@@ -116,13 +116,13 @@ fn member(row: &AnyRow) -> anyhow::Result<Member> {
         last_name: row.try_get(3)?,
         org_id: row.try_get(4)?,
         status: UserStatus::parse(&row.try_get::<String, _>(5)?).map_err(anyhow::Error::msg)?,
-        terminated_on: stored_date("terminated_on", row.try_get(6)?)?,
+        terminated_on: stored_date("terminated_on", row.try_get::<Option<String>, _>(6)?)?,
         pidsl: PidSl::parse(&row.try_get::<String, _>(7)?).map_err(anyhow::Error::msg)?,
         pidsl_org_id: row.try_get(8)?,
         role: Role::parse(&row.try_get::<String, _>(9)?).map_err(anyhow::Error::msg)?,
         services: Services::from_bits(row.try_get(10)?).map_err(anyhow::Error::msg)?,
-        granted_on: stored_date("granted_on", row.try_get(11)?)?,
-        expires_on: stored_date("expires_on", row.try_get(12)?)?,
+        granted_on: stored_date("granted_on", row.try_get::<Option<String>, _>(11)?)?,
+        expires_on: stored_date("expires_on", row.try_get::<Option<String>, _>(12)?)?,
     })
 }
 
@@ -141,10 +141,10 @@ fn user_row(row: &AnyRow) -> anyhow::Result<UserRow> {
         org_id: row.try_get(7)?,
         job_role: row.try_get(8)?,
         status: UserStatus::parse(&row.try_get::<String, _>(9)?).map_err(anyhow::Error::msg)?,
-        created_on: stored_date("created_on", row.try_get(10)?)?,
+        created_on: stored_date("created_on", row.try_get::<Option<String>, _>(10)?)?,
         last_login_at: row.try_get(11)?,
-        terms_accepted_on: stored_date("terms_accepted_on", row.try_get(12)?)?,
-        terminated_on: stored_date("terminated_on", row.try_get(13)?)?,
+        terms_accepted_on: stored_date("terms_accepted_on", row.try_get::<Option<String>, _>(12)?)?,
+        terminated_on: stored_date("terminated_on", row.try_get::<Option<String>, _>(13)?)?,
         dob_mmdd: row.try_get::<Option<String>, _>(14)?.map(Personal::new),
         ssn_last4: row.try_get::<Option<String>, _>(15)?.map(Personal::new),
     })

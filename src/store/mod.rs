@@ -10,6 +10,7 @@ mod audit;
 mod claims;
 mod history;
 mod outbox;
+mod sqlite_read;
 
 pub use accounts::{AccessRow, KnownAccounts, OrgRow, PidSlRow, UserRow};
 pub use audit::{AuditEvent, Member, PidSlInfo, WriteTx};
@@ -34,6 +35,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The database file of a SQLite store, for bulk reads outside sqlx.
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 /// The most bind parameters one statement carries; below SQLite's 32,766 and PostgreSQL's
@@ -76,7 +79,11 @@ impl Store {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
-        let store = Store { pool, backend };
+        let sqlite_file = match backend {
+            Backend::Sqlite => Some(sqlite_file(&url)?),
+            Backend::Postgres => None,
+        };
+        let store = Store { pool, backend, sqlite_file };
         store.migrate().await?;
         Ok(store)
     }
@@ -103,6 +110,14 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The file of a `sqlite:` URL (`sqlite://FILE`, `sqlite:FILE`, with or without `?options`).
+fn sqlite_file(url: &str) -> anyhow::Result<std::path::PathBuf> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let file = rest.split('?').next().unwrap_or_default();
+    anyhow::ensure!(!file.is_empty() && file != ":memory:", "{url:?}: the SQLite store must be a file");
+    Ok(std::path::PathBuf::from(file))
 }
 
 /// A database URL without its password, for messages.
