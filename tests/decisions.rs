@@ -167,6 +167,12 @@ fn a_reviewed_workbook_round_trips_and_accepted_risk_expires() {
         );
         let html = std::fs::read_to_string(run2.join("summary.html")).unwrap();
         assert!(html.contains("id=\"count-decided\">2<"), "decided count");
+        assert!(html.contains("id=\"count-overdue\">0<"), "nothing older than a cadence");
+        let mut workbook: Xlsx<_> = open_workbook(workbook_path(&run2)).unwrap();
+        let summary = workbook.worksheet_range("Summary").unwrap();
+        let cells: Vec<String> = summary.cells().map(|(_, _, c)| text(c)).collect();
+        let at = cells.iter().position(|c| c == "Decided").unwrap();
+        assert_eq!(summary.cells().nth(at + 1).unwrap().2.as_f64(), Some(2.0));
 
         // Importing the next workbook unchanged records nothing new.
         let again = bin.run(&[
@@ -181,6 +187,9 @@ fn a_reviewed_workbook_round_trips_and_accepted_risk_expires() {
         // After accepted_until, the finding is open again.
         let run3 = review(&bin, out.path(), "2027-01-02");
         assert_eq!(findings(&run3)[&accepted]["status"], "open");
+        // ORG-GP is quarterly: its findings first seen 93 days ago, undecided, are overdue.
+        let html = std::fs::read_to_string(run3.join("summary.html")).unwrap();
+        assert!(!html.contains("id=\"count-overdue\">0<"), "overdue findings");
     }
 }
 
