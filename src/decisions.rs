@@ -182,10 +182,7 @@ pub async fn import_decisions(
         let justification = row.justification.trim().to_string();
         let accepted_until = if decision == Decision::AcceptRisk {
             if justification.is_empty() {
-                errors.push(format!(
-                    "{}: Accept risk needs a justification",
-                    row.place
-                ));
+                errors.push(format!("{}: Accept risk needs a justification", row.place));
                 continue;
             }
             match accepted_until(&row, run, finding, &cadences) {
@@ -213,7 +210,7 @@ pub async fn import_decisions(
             decision: decision.label().to_string(),
             justification,
             reviewer,
-            decided_at: now.to_rfc3339(),
+            decided_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
             accepted_until,
         });
     }
@@ -462,9 +459,6 @@ mod tests {
 
     #[test]
     fn excel_serials_are_dates() {
-        assert_eq!(
-            excel_date(46023.0),
-            NaiveDate::from_ymd_opt(2026, 1, 1)
-        );
+        assert_eq!(excel_date(46023.0), NaiveDate::from_ymd_opt(2026, 1, 1));
     }
 }

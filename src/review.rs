@@ -386,9 +386,9 @@ fn classify(
                 }
                 None => ("new", run.as_of),
             };
-            let decision = decisions.get(&fingerprint).filter(|d| {
-                d.decision != crate::store::ACCEPT_RISK || d.accepts_on(run.as_of)
-            });
+            let decision = decisions
+                .get(&fingerprint)
+                .filter(|d| d.decision != crate::store::ACCEPT_RISK || d.accepts_on(run.as_of));
             let status = if decision.is_some_and(|d| d.accepts_on(run.as_of)) {
                 "accepted"
             } else {

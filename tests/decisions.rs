@@ -117,7 +117,11 @@ fn a_reviewed_workbook_round_trips_and_accepted_risk_expires() {
             &run1,
             &edited,
             &[
-                (&accepted, "accept RISK", "Compensating control: monthly audit"),
+                (
+                    &accepted,
+                    "accept RISK",
+                    "Compensating control: monthly audit",
+                ),
                 (&kept, "Keep", "Needed for month-end billing"),
             ],
         );
@@ -167,7 +171,10 @@ fn a_reviewed_workbook_round_trips_and_accepted_risk_expires() {
         );
         let html = std::fs::read_to_string(run2.join("summary.html")).unwrap();
         assert!(html.contains("id=\"count-decided\">2<"), "decided count");
-        assert!(html.contains("id=\"count-overdue\">0<"), "nothing older than a cadence");
+        assert!(
+            html.contains("id=\"count-overdue\">0<"),
+            "nothing older than a cadence"
+        );
         let mut workbook: Xlsx<_> = open_workbook(workbook_path(&run2)).unwrap();
         let summary = workbook.worksheet_range("Summary").unwrap();
         let cells: Vec<String> = summary.cells().map(|(_, _, c)| text(c)).collect();
@@ -189,7 +196,10 @@ fn a_reviewed_workbook_round_trips_and_accepted_risk_expires() {
         assert_eq!(findings(&run3)[&accepted]["status"], "open");
         // ORG-GP is quarterly: its findings first seen 93 days ago, undecided, are overdue.
         let html = std::fs::read_to_string(run3.join("summary.html")).unwrap();
-        assert!(!html.contains("id=\"count-overdue\">0<"), "overdue findings");
+        assert!(
+            !html.contains("id=\"count-overdue\">0<"),
+            "overdue findings"
+        );
     }
 }
 
@@ -300,7 +310,11 @@ fn a_csv_of_decisions_is_recorded_and_an_unknown_decision_is_refused() {
         // The second row has no reviewer: --reviewer fills it in.
         let result = bin.run(&["decisions", "import", good.to_str().unwrap()]);
         assert_eq!(result.status.code(), Some(2), "no reviewer for row 3");
-        assert!(stderr(&result).contains(":3: who decided?"), "{}", stderr(&result));
+        assert!(
+            stderr(&result).contains(":3: who decided?"),
+            "{}",
+            stderr(&result)
+        );
         let result = bin.run(&[
             "decisions",
             "import",

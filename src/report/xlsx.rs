@@ -370,7 +370,10 @@ fn write_decision_counts(
     for (label, count) in [
         ("Decided", decisions.decided),
         ("Pending (no decision)", decisions.pending),
-        ("Overdue (no decision, older than the cadence)", decisions.overdue),
+        (
+            "Overdue (no decision, older than the cadence)",
+            decisions.overdue,
+        ),
     ] {
         row += 1;
         sheet.write_string(row, 0, label)?;

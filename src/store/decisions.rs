@@ -153,8 +153,9 @@ impl Store {
         let mut latest = HashMap::with_capacity(rows.len());
         for row in rows {
             let decided_at: String = row.try_get(4)?;
-            let decided_on = NaiveDate::parse_from_str(decided_at.get(..10).unwrap_or(""), "%Y-%m-%d")
-                .context("bad decided_at in the decisions table")?;
+            let decided_on =
+                NaiveDate::parse_from_str(decided_at.get(..10).unwrap_or(""), "%Y-%m-%d")
+                    .context("bad decided_at in the decisions table")?;
             latest.insert(
                 row.try_get(0)?,
                 PriorDecision {
