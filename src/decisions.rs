@@ -91,6 +91,9 @@ struct RawRow {
     accepted_until: String,
 }
 
+/// A completed run and its findings by fingerprint; `None` in the map: no such completed run.
+type LoadedRun = (RunRecord, HashMap<String, FindingRow>);
+
 /// Reads `path` (a reviewed workbook or a CSV), checks every decision against its run, and
 /// records them in one transaction; any invalid row records nothing (a [`UsageError`] listing
 /// every problem).
@@ -103,8 +106,7 @@ pub async fn import_decisions(
     let rows = read_rows(path)?;
     let mut outcome = ImportOutcome::default();
     let mut errors = Vec::new();
-    let mut runs: HashMap<String, Option<(RunRecord, HashMap<String, FindingRow>)>> =
-        HashMap::new();
+    let mut runs: HashMap<String, Option<LoadedRun>> = HashMap::new();
     let latest = match rows.iter().any(|r| r.run_id.is_empty()) {
         true => store.latest_completed_run().await?.map(|r| r.id),
         false => None,
