@@ -137,6 +137,7 @@ fn main() {
                 user_name: format!("Pat Tester{}", i % users),
                 detail: format!("finding number {i}: a one-line detail of typical length"),
                 first_seen: day,
+                decision: None,
             }
         })
         .collect();

@@ -4,7 +4,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 mod accounts;
+mod decisions;
 pub use accounts::*;
+pub use decisions::*;
 
 /// Access-compliance reviews for the MassHealth Provider Online Service Center (POSC).
 ///
@@ -97,6 +99,10 @@ pub enum Command {
     /// remove, deactivate, reactivate, set backup), checked against the Primary User Policy and
     /// recorded in an audit log.
     Accounts(AccountsArgs),
+
+    /// Reviewer decisions: import a reviewed workbook or CSV, list what was decided.
+    Decisions(DecisionsArgs),
+
     /// Run as a long-lived scheduler: one review per cadence period, on the [schedule] cron
     /// expressions in review.time_zone.
     ///

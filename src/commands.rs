@@ -16,6 +16,7 @@ use chrono_tz::Tz;
 use std::path::Path;
 
 mod accounts;
+mod decisions;
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut settings = Settings::load(cli.config.as_deref())?;
@@ -31,6 +32,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Findings(args) => findings_command(&settings, args).await,
         Command::Accounts(args) => {
             accounts::accounts_command(&settings, args, now(&settings)).await
+        }
+        Command::Decisions(args) => {
+            decisions::decisions_command(&settings, args, now(&settings)).await
         }
         Command::Schedule(args) => schedule_command(settings, args).await,
         Command::Demo(args) => demo_command(&settings, args).await,

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod decisions;
 pub mod demo;
 pub mod domain;
 pub mod error;

@@ -7,7 +7,7 @@ use crate::error::UsageError;
 use crate::report;
 use crate::rules::{self, Finding, RuleContext};
 use crate::snapshot::Snapshot;
-use crate::store::{FindingRow, RunCounts, RunRecord, Store};
+use crate::store::{FindingRow, PriorDecision, RunCounts, RunRecord, Store};
 use crate::templates::Templates;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate};
@@ -215,7 +215,8 @@ impl RunContext<'_> {
             Some(prev) => store.findings(&prev.id, None, None).await?,
             None => Vec::new(),
         };
-        let (rows, counts) = classify(snapshot, &run, &findings, &previous);
+        let decisions = store.latest_decisions(&run.id).await?;
+        let (rows, counts) = classify(snapshot, &run, &findings, &previous, &decisions);
         run.counts = counts;
 
         let final_dir = self.request.out_dir.join(&run.id);
@@ -351,12 +352,15 @@ impl RunContext<'_> {
 }
 
 /// Turns the rules' findings into stored rows: fingerprint, status across runs, first_seen;
-/// counts what is new, open and resolved since `previous`.
+/// counts what is new, open and resolved since `previous`. A finding whose latest decision
+/// (`decisions`, by fingerprint) accepts the risk until a date not passed is `accepted`; the
+/// latest decision, unless an expired acceptance, is carried on the row.
 fn classify(
     snapshot: &Snapshot,
     run: &RunRecord,
     findings: &[Finding],
     previous: &[FindingRow],
+    decisions: &HashMap<String, PriorDecision>,
 ) -> (Vec<FindingRow>, RunCounts) {
     let seen_before: HashMap<&str, NaiveDate> = previous
         .iter()
@@ -382,6 +386,14 @@ fn classify(
                 }
                 None => ("new", run.as_of),
             };
+            let decision = decisions
+                .get(&fingerprint)
+                .filter(|d| d.decision != crate::store::ACCEPT_RISK || d.accepts_on(run.as_of));
+            let status = if decision.is_some_and(|d| d.accepts_on(run.as_of)) {
+                "accepted"
+            } else {
+                status
+            };
             FindingRow {
                 run_id: run.id.clone(),
                 fingerprint,
@@ -394,6 +406,7 @@ fn classify(
                 user_name: user.map(|u| u.full_name()).unwrap_or_default(),
                 detail: f.detail.clone(),
                 first_seen,
+                decision: decision.cloned(),
             }
         })
         .collect();

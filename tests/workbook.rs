@@ -323,6 +323,7 @@ fn finding(rule: &str, org_id: &str, pidsl: &str, username: &str, detail: &str) 
         user_name: format!("{username} name"),
         detail: detail.into(),
         first_seen: date(2026, 7, 4),
+        decision: None,
     }
 }
 

@@ -104,6 +104,43 @@ pub struct Summary {
     pub urgent_total: usize,
     /// How many of them `urgent` leaves out.
     pub urgent_more: usize,
+    /// Reviewer decisions on these findings: made, pending, overdue.
+    pub decisions: DecisionCounts,
+}
+
+/// Findings with a reviewer decision carried from an earlier import (`decided`), without one
+/// (`pending`), and those of `pending` first seen more than the organization's cadence length
+/// (92, 183 or 366 days) before as_of (`overdue`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DecisionCounts {
+    pub decided: usize,
+    pub pending: usize,
+    pub overdue: usize,
+}
+
+impl DecisionCounts {
+    fn count(findings: &[FindingRow], snapshot: &Snapshot, as_of: NaiveDate) -> DecisionCounts {
+        let cadence_days: HashMap<&str, i64> = snapshot
+            .orgs
+            .iter()
+            .map(|o| (o.org_id.as_str(), o.cadence.max_days_between_reviews()))
+            .collect();
+        let mut counts = DecisionCounts::default();
+        for f in findings {
+            if f.decision.is_some() {
+                counts.decided += 1;
+                continue;
+            }
+            counts.pending += 1;
+            if cadence_days
+                .get(f.org_id.as_str())
+                .is_some_and(|days| (as_of - f.first_seen).num_days() > *days)
+            {
+                counts.overdue += 1;
+            }
+        }
+        counts
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -262,6 +299,7 @@ impl Summary {
             urgent_more: urgent_total - urgent.len(),
             urgent,
             urgent_total,
+            decisions: DecisionCounts::count(findings, snapshot, run.as_of),
         }
     }
 
@@ -355,6 +393,7 @@ pub(crate) mod tests {
             user_name: String::new(),
             detail: "detail".into(),
             first_seen: NaiveDate::from_ymd_opt(2026, 7, 1).unwrap(),
+            decision: None,
         }
     }
 

@@ -280,6 +280,7 @@ fn write_summary_sheet(
         sheet.write_string(row, 0, label)?;
         sheet.write_number(row, 1, count as f64)?;
     }
+    row = write_decision_counts(sheet, row + 2, summary, formats)?;
 
     row += 2;
     sheet.write_string_with_format(row, 0, "Severity", &formats.header)?;
@@ -354,6 +355,31 @@ fn write_summary_sheet(
     sheet.set_landscape();
     sheet.set_print_fit_to_pages(1, 0);
     Ok(())
+}
+
+/// The reviewer-decision counts from `row` on; returns the last row written.
+fn write_decision_counts(
+    sheet: &mut Worksheet,
+    mut row: u32,
+    summary: &Summary,
+    formats: &Formats,
+) -> anyhow::Result<u32> {
+    sheet.write_string_with_format(row, 0, "Reviewer decisions", &formats.header)?;
+    sheet.write_string_with_format(row, 1, "Findings", &formats.header)?;
+    let decisions = &summary.decisions;
+    for (label, count) in [
+        ("Decided", decisions.decided),
+        ("Pending (no decision)", decisions.pending),
+        (
+            "Overdue (no decision, older than the cadence)",
+            decisions.overdue,
+        ),
+    ] {
+        row += 1;
+        sheet.write_string(row, 0, label)?;
+        sheet.write_number(row, 1, count as f64)?;
+    }
+    Ok(row)
 }
 
 /// A sheet family in constant-memory mode that continues on "Name (2)", "Name (3)", ... when
@@ -502,6 +528,11 @@ fn write_findings_sheets(
         sheet.write_string(row, 9, remediation)?;
         sheet.write_date_with_format(row, 10, f.first_seen, &formats.date)?;
         sheet.write_string(row, 11, &f.fingerprint)?;
+        if let Some(prior) = &f.decision {
+            // The last decision, stamped so that importing it unchanged records nothing new.
+            sheet.write_string(row, decision_col, prior.stamp())?;
+            sheet.write_string(row, decision_col + 1, &prior.justification)?;
+        }
         tick(input.progress, i as u64 + 1);
     }
     paged.finish(workbook, &finish)

@@ -80,6 +80,10 @@ pub struct FindingRow {
     pub user_name: String,
     pub detail: String,
     pub first_seen: NaiveDate,
+    /// The reviewer's last decision on this fingerprint, as a run carries it over from the
+    /// decisions recorded before it (not stored with the finding: `None` when read back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<super::PriorDecision>,
 }
 
 /// What a completed run leaves in the store.
@@ -132,6 +136,7 @@ fn finding_from_row(row: AnyRow) -> anyhow::Result<FindingRow> {
         user_name: row.try_get(8)?,
         detail: row.try_get(9)?,
         first_seen: NaiveDate::parse_from_str(&row.try_get::<String, _>(10)?, "%Y-%m-%d")?,
+        decision: None,
     })
 }
 

@@ -8,6 +8,7 @@
 mod accounts;
 mod audit;
 mod claims;
+mod decisions;
 mod history;
 mod outbox;
 mod sqlite_read;
@@ -15,6 +16,7 @@ mod sqlite_read;
 pub use accounts::{AccessRow, KnownAccounts, OrgRow, PidSlRow, UserRow};
 pub use audit::{AuditEvent, Member, PidSlInfo, WriteTx};
 pub use claims::{ClaimOutcome, ClaimRecord, ClaimRequest, ClaimState};
+pub use decisions::{DecisionRecord, NewDecision, PriorDecision, ACCEPT_RISK};
 pub use history::{CompletedRun, FindingRow, RunCounts, RunRecord, RunStatus};
 pub use outbox::{timestamp, OutboxEntry, OutgoingMail};
 

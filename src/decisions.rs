@@ -1,0 +1,466 @@
+//! Reviewer decisions: the review loop's way back in. A reviewer fills the Decision and
+//! Justification columns of a run's workbook (or a CSV); `decisions import` checks every row
+//! against the run's findings and records them all in one transaction, or none of them.
+//!
+//! A row is reported as `FILE:SHEET:ROW: message` (a workbook) or `FILE:LINE: message` (a
+//! CSV). "Accept risk" needs a justification and holds until `accepted_until` (default: the
+//! run's as_of plus the organization's cadence length); a later run shows such a finding as
+//! `accepted` until then. A Decision cell that still holds the stamp a run pre-filled
+//! ("Keep (2026-10-05, alice)") is the earlier decision, unchanged: it records nothing.
+
+use crate::domain::{parse_date, Cadence};
+use crate::error::UsageError;
+use crate::store::{FindingRow, NewDecision, RunRecord, RunStatus, Store};
+use anyhow::Context;
+use calamine::{Data, Reader};
+use chrono::{DateTime, NaiveDate};
+use chrono_tz::Tz;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// What a reviewer can decide about a finding: the Findings sheet's drop-down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Keep,
+    RemoveAccess,
+    ChangeServices,
+    AcceptRisk,
+}
+
+impl Decision {
+    pub const ALL: [Decision; 4] = [
+        Decision::Keep,
+        Decision::RemoveAccess,
+        Decision::ChangeServices,
+        Decision::AcceptRisk,
+    ];
+
+    /// The label the workbook's drop-down shows and the store keeps.
+    pub fn label(self) -> &'static str {
+        match self {
+            Decision::Keep => "Keep",
+            Decision::RemoveAccess => "Remove access",
+            Decision::ChangeServices => "Change services",
+            Decision::AcceptRisk => crate::store::ACCEPT_RISK,
+        }
+    }
+
+    /// A label, case-insensitive and trimmed.
+    pub fn parse(text: &str) -> Result<Decision, String> {
+        let text = text.trim();
+        Decision::ALL
+            .into_iter()
+            .find(|d| d.label().eq_ignore_ascii_case(text))
+            .ok_or_else(|| {
+                format!(
+                    "unknown decision {text:?}: expected Keep, Remove access, Change services or Accept risk"
+                )
+            })
+    }
+
+    /// A pre-filled stamp, "Keep (2026-10-05, alice)": the label it starts with.
+    fn parse_stamp(text: &str) -> Option<Decision> {
+        let (label, rest) = text.trim().split_once(" (")?;
+        rest.ends_with(')')
+            .then(|| Decision::parse(label).ok())
+            .flatten()
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportOutcome {
+    /// Decisions recorded.
+    pub recorded: usize,
+    /// Rows still holding a pre-filled earlier decision: nothing recorded for them.
+    pub unchanged: usize,
+    /// Rows with an empty Decision.
+    pub undecided: usize,
+}
+
+/// One row of a reviewed file, as read.
+#[derive(Debug, Clone, Default)]
+struct RawRow {
+    /// `FILE:SHEET:ROW` or `FILE:LINE`.
+    place: String,
+    run_id: String,
+    fingerprint: String,
+    decision: String,
+    justification: String,
+    reviewer: String,
+    accepted_until: String,
+}
+
+/// A completed run and its findings by fingerprint; `None` in the map: no such completed run.
+type LoadedRun = (RunRecord, HashMap<String, FindingRow>);
+
+/// Reads `path` (a reviewed workbook or a CSV), checks every decision against its run, and
+/// records them in one transaction; any invalid row records nothing (a [`UsageError`] listing
+/// every problem).
+pub async fn import_decisions(
+    store: &Store,
+    path: &Path,
+    reviewer: Option<&str>,
+    now: DateTime<Tz>,
+) -> anyhow::Result<ImportOutcome> {
+    let rows = read_rows(path)?;
+    let mut outcome = ImportOutcome::default();
+    let mut errors = Vec::new();
+    let mut runs: HashMap<String, Option<LoadedRun>> = HashMap::new();
+    let latest = match rows.iter().any(|r| r.run_id.is_empty()) {
+        true => store.latest_completed_run().await?.map(|r| r.id),
+        false => None,
+    };
+    let cadences = store.org_cadences().await?;
+    let mut seen: HashMap<(String, String), String> = HashMap::new();
+    let mut decisions = Vec::new();
+    for row in rows {
+        if row.decision.trim().is_empty() {
+            outcome.undecided += 1;
+            continue;
+        }
+        let run_id = if row.run_id.is_empty() {
+            match &latest {
+                Some(id) => id.clone(),
+                None => {
+                    errors.push(format!("{}: no run_id and no completed run", row.place));
+                    continue;
+                }
+            }
+        } else {
+            row.run_id.clone()
+        };
+        if !runs.contains_key(&run_id) {
+            let loaded = match store.run(&run_id).await? {
+                Some(run) if run.status == RunStatus::Completed => {
+                    let findings = store.findings(&run_id, None, None).await?;
+                    let by_fingerprint = findings
+                        .into_iter()
+                        .map(|f| (f.fingerprint.clone(), f))
+                        .collect();
+                    Some((run, by_fingerprint))
+                }
+                _ => None,
+            };
+            runs.insert(run_id.clone(), loaded);
+        }
+        let Some((run, findings)) = &runs[&run_id] else {
+            errors.push(format!(
+                "{}: unknown run {run_id:?} (`posc-review runs` lists the completed ones)",
+                row.place
+            ));
+            continue;
+        };
+        let Some(finding) = findings.get(row.fingerprint.trim()) else {
+            errors.push(format!(
+                "{}: fingerprint {:?} is not a finding of run {run_id}; was the row edited?",
+                row.place,
+                row.fingerprint.trim()
+            ));
+            continue;
+        };
+        if Decision::parse_stamp(&row.decision).is_some() {
+            outcome.unchanged += 1;
+            continue;
+        }
+        let decision = match Decision::parse(&row.decision) {
+            Ok(d) => d,
+            Err(e) => {
+                errors.push(format!("{}: {e}", row.place));
+                continue;
+            }
+        };
+        let reviewer = match (row.reviewer.trim(), reviewer) {
+            ("", Some(given)) => given.trim().to_string(),
+            ("", None) => {
+                errors.push(format!(
+                    "{}: who decided? Fill the reviewer column or give --reviewer NAME",
+                    row.place
+                ));
+                continue;
+            }
+            (named, _) => named.to_string(),
+        };
+        let justification = row.justification.trim().to_string();
+        let accepted_until = if decision == Decision::AcceptRisk {
+            if justification.is_empty() {
+                errors.push(format!("{}: Accept risk needs a justification", row.place));
+                continue;
+            }
+            match accepted_until(&row, run, finding, &cadences) {
+                Ok(date) => Some(date),
+                Err(e) => {
+                    errors.push(format!("{}: {e}", row.place));
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let key = (run_id.clone(), finding.fingerprint.clone());
+        if let Some(first) = seen.get(&key) {
+            errors.push(format!(
+                "{}: the finding {} of run {run_id} is decided twice (also at {first})",
+                row.place, finding.fingerprint
+            ));
+            continue;
+        }
+        seen.insert(key, row.place.clone());
+        decisions.push(NewDecision {
+            run_id,
+            fingerprint: finding.fingerprint.clone(),
+            decision: decision.label().to_string(),
+            justification,
+            reviewer,
+            decided_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            accepted_until,
+        });
+    }
+    if !errors.is_empty() {
+        let total = errors.len();
+        errors.truncate(50);
+        if total > 50 {
+            errors.push(format!("... and {} more", total - 50));
+        }
+        return Err(UsageError(format!(
+            "{total} invalid decision rows; nothing was recorded:\n{}",
+            errors.join("\n")
+        ))
+        .into());
+    }
+    store.record_decisions(&decisions).await?;
+    outcome.recorded = decisions.len();
+    Ok(outcome)
+}
+
+/// The row's accepted_until, or the next review period: the run's as_of plus the cadence
+/// length of the finding's organization. It must come after the run's as_of.
+fn accepted_until(
+    row: &RawRow,
+    run: &RunRecord,
+    finding: &FindingRow,
+    cadences: &HashMap<String, String>,
+) -> Result<NaiveDate, String> {
+    let date = if row.accepted_until.trim().is_empty() {
+        let cadence = cadences
+            .get(&finding.org_id)
+            .and_then(|c| Cadence::parse(c).ok())
+            .unwrap_or(Cadence::Quarterly);
+        run.as_of + chrono::Duration::days(cadence.max_days_between_reviews())
+    } else {
+        parse_date(&row.accepted_until).map_err(|e| format!("accepted_until: {e}"))?
+    };
+    if date <= run.as_of {
+        return Err(format!(
+            "accepted_until {date} is not after the run's as_of {}",
+            run.as_of
+        ));
+    }
+    Ok(date)
+}
+
+fn read_rows(path: &Path) -> anyhow::Result<Vec<RawRow>> {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match extension.as_str() {
+        "xlsx" | "xlsm" => read_workbook(path),
+        "csv" => read_csv(path),
+        _ => Err(UsageError(format!(
+            "{}: expected a reviewed workbook (.xlsx) or a CSV file (.csv)",
+            path.display()
+        ))
+        .into()),
+    }
+}
+
+/// The columns a reviewed file may hold, by lower-cased header name.
+struct Columns {
+    run_id: Option<usize>,
+    fingerprint: usize,
+    decision: usize,
+    justification: Option<usize>,
+    reviewer: Option<usize>,
+    accepted_until: Option<usize>,
+}
+
+impl Columns {
+    fn find(headers: &[String], place: &str, need_run_id: bool) -> Result<Columns, UsageError> {
+        let find = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h.trim().eq_ignore_ascii_case(name))
+        };
+        let need = |name: &str| {
+            find(name).ok_or_else(|| UsageError(format!("{place}: no {name:?} column")))
+        };
+        Ok(Columns {
+            run_id: if need_run_id {
+                Some(need("run_id")?)
+            } else {
+                find("run_id")
+            },
+            fingerprint: need("fingerprint")?,
+            decision: need("decision")?,
+            justification: find("justification"),
+            reviewer: find("reviewer"),
+            accepted_until: find("accepted_until"),
+        })
+    }
+
+    fn row(&self, place: String, cells: &[String]) -> RawRow {
+        let get = |i: Option<usize>| {
+            i.and_then(|i| cells.get(i))
+                .map(|c| c.trim().to_string())
+                .unwrap_or_default()
+        };
+        RawRow {
+            place,
+            run_id: get(self.run_id),
+            fingerprint: get(Some(self.fingerprint)),
+            decision: get(Some(self.decision)),
+            justification: get(self.justification),
+            reviewer: get(self.reviewer),
+            accepted_until: get(self.accepted_until),
+        }
+    }
+}
+
+/// Whether a sheet is one of a run's Findings sheets: "Findings", "Findings (2)", ...
+fn is_findings_sheet(name: &str) -> bool {
+    name == "Findings"
+        || name
+            .strip_prefix("Findings (")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+}
+
+fn read_workbook(path: &Path) -> anyhow::Result<Vec<RawRow>> {
+    let file = path.display().to_string();
+    let mut workbook = calamine::open_workbook_auto(path)
+        .map_err(|e| UsageError(format!("{file}: cannot read the workbook: {e}")))?;
+    let sheets: Vec<String> = workbook
+        .sheet_names()
+        .into_iter()
+        .filter(|n| is_findings_sheet(n))
+        .collect();
+    if sheets.is_empty() {
+        return Err(UsageError(format!(
+            "{file}: no Findings sheet; is this a review workbook?"
+        ))
+        .into());
+    }
+    let mut rows = Vec::new();
+    for sheet in sheets {
+        let range = workbook
+            .worksheet_range(&sheet)
+            .with_context(|| format!("{file}:{sheet}: cannot read the sheet"))?;
+        let first_row = range.start().map_or(0, |(r, _)| r);
+        let mut lines = range.rows();
+        let Some(header) = lines.next() else {
+            continue;
+        };
+        let headers: Vec<String> = header.iter().map(cell_text).collect();
+        let columns = Columns::find(&headers, &format!("{file}:{sheet}"), true)?;
+        for (i, line) in lines.enumerate() {
+            let cells: Vec<String> = line.iter().map(cell_text).collect();
+            if cells.iter().all(|c| c.trim().is_empty()) {
+                continue;
+            }
+            // Row numbers as the spreadsheet shows them: 1-based, the header on row 1.
+            let number = first_row as usize + i + 2;
+            rows.push(columns.row(format!("{file}:{sheet}:{number}"), &cells));
+        }
+    }
+    Ok(rows)
+}
+
+/// A cell as text; a date cell as YYYY-MM-DD.
+fn cell_text(cell: &Data) -> String {
+    match cell {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Int(n) => n.to_string(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::Float(f) => f.to_string(),
+        Data::Bool(b) => b.to_string(),
+        Data::DateTime(d) => excel_date(d.as_f64())
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        Data::DateTimeIso(s) => s.get(..10).unwrap_or(s).to_string(),
+        Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => format!("#{e:?}"),
+    }
+}
+
+/// An Excel date serial (days since 1899-12-30, as Excel counts after February 1900).
+fn excel_date(serial: f64) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(1899, 12, 30)?
+        .checked_add_signed(chrono::Duration::days(serial.floor() as i64))
+}
+
+fn read_csv(path: &Path) -> anyhow::Result<Vec<RawRow>> {
+    let file = path.display().to_string();
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| UsageError(format!("{file}: {e}")))?;
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| UsageError(format!("{file}:1: {e}")))?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_string())
+        .collect();
+    let columns = Columns::find(&headers, &file, false)?;
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            UsageError(format!("{file}:{line}: {e}"))
+        })?;
+        let line = record.position().map_or(0, |p| p.line());
+        let cells: Vec<String> = record.iter().map(str::to_string).collect();
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        rows.push(columns.row(format!("{file}:{line}"), &cells));
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_parse_case_insensitively() {
+        assert_eq!(Decision::parse(" accept RISK "), Ok(Decision::AcceptRisk));
+        assert_eq!(Decision::parse("remove access"), Ok(Decision::RemoveAccess));
+        assert!(Decision::parse("Maybe").is_err());
+    }
+
+    #[test]
+    fn a_prefilled_stamp_is_recognised() {
+        assert_eq!(
+            Decision::parse_stamp("Keep (2026-10-05, alice)"),
+            Some(Decision::Keep)
+        );
+        assert_eq!(Decision::parse_stamp("Keep"), None);
+        assert_eq!(Decision::parse_stamp("Maybe (2026-10-05, alice)"), None);
+    }
+
+    #[test]
+    fn findings_sheets_are_the_run_s_only() {
+        assert!(is_findings_sheet("Findings"));
+        assert!(is_findings_sheet("Findings (2)"));
+        assert!(!is_findings_sheet("Findings (x)"));
+        assert!(!is_findings_sheet("User Access"));
+    }
+
+    #[test]
+    fn excel_serials_are_dates() {
+        assert_eq!(excel_date(46023.0), NaiveDate::from_ymd_opt(2026, 1, 1));
+    }
+}
