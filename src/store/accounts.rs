@@ -75,7 +75,10 @@ fn date_text(date: Option<NaiveDate>) -> Option<String> {
     date.map(|d| d.format("%Y-%m-%d").to_string())
 }
 
-pub(super) fn stored_date(column: &str, text: Option<impl AsRef<str>>) -> anyhow::Result<Option<NaiveDate>> {
+pub(super) fn stored_date(
+    column: &str,
+    text: Option<impl AsRef<str>>,
+) -> anyhow::Result<Option<NaiveDate>> {
     text.map(|t| {
         let t = t.as_ref();
         NaiveDate::parse_from_str(t, "%Y-%m-%d")
@@ -310,12 +313,25 @@ impl Store {
         let mut b = SnapshotBuilder::new(zone);
         let mut rows = sqlx::query(ORGS_SQL).fetch(&self.pool);
         while let Some(row) = rows.try_next().await? {
-            b.org(row.try_get(0)?, row.try_get(1)?, &row.try_get::<String, _>(2)?, &row.try_get::<String, _>(3)?, &row.try_get::<String, _>(4)?, row.try_get::<Option<String>, _>(5)?.as_deref())?;
+            b.org(
+                row.try_get(0)?,
+                row.try_get(1)?,
+                &row.try_get::<String, _>(2)?,
+                &row.try_get::<String, _>(3)?,
+                &row.try_get::<String, _>(4)?,
+                row.try_get::<Option<String>, _>(5)?.as_deref(),
+            )?;
         }
         drop(rows);
         let mut rows = sqlx::query(PIDSLS_SQL).fetch(&self.pool);
         while let Some(row) = rows.try_next().await? {
-            b.pidsl(&row.try_get::<String, _>(0)?, &row.try_get::<String, _>(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?)?;
+            b.pidsl(
+                &row.try_get::<String, _>(0)?,
+                &row.try_get::<String, _>(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+                row.try_get(4)?,
+            )?;
         }
         drop(rows);
         let mut rows = sqlx::query(USERS_SQL).fetch(&self.pool);
@@ -359,10 +375,12 @@ impl Store {
 
 pub(super) const ORGS_SQL: &str =
     "SELECT org_id, name, kind, review_cadence, management_emails, last_review_on FROM organizations ORDER BY org_id";
-pub(super) const PIDSLS_SQL: &str = "SELECT pidsl, org_id, name, provider_type, active FROM pidsls ORDER BY pidsl";
+pub(super) const PIDSLS_SQL: &str =
+    "SELECT pidsl, org_id, name, provider_type, active FROM pidsls ORDER BY pidsl";
 pub(super) const USERS_SQL: &str = "SELECT id, username, first_name, last_name, middle_initial, phone, email, org_id, \
      job_role, status, created_on, last_login_at, terms_accepted_on, terminated_on, dob_mmdd, ssn_last4 FROM users ORDER BY id";
-pub(super) const ACCESS_SQL: &str = "SELECT user_id, pidsl, role, services, granted_on, expires_on FROM access";
+pub(super) const ACCESS_SQL: &str =
+    "SELECT user_id, pidsl, role, services, granted_on, expires_on FROM access";
 
 /// One users row, as the store holds it.
 pub(super) struct UserColumns<'a> {
@@ -410,33 +428,70 @@ impl SnapshotBuilder {
     }
 
     fn org_of(&self, org_id: &str) -> anyhow::Result<u32> {
-        self.org_index.get(org_id).copied().with_context(|| format!("unknown org_id {org_id:?} in the store"))
+        self.org_index
+            .get(org_id)
+            .copied()
+            .with_context(|| format!("unknown org_id {org_id:?} in the store"))
     }
 
-    pub fn org(&mut self, org_id: String, name: String, kind: &str, cadence: &str, emails: &str, last_review_on: Option<&str>) -> anyhow::Result<()> {
-        self.org_index.insert(org_id.clone(), self.snapshot.orgs.len() as u32);
+    pub fn org(
+        &mut self,
+        org_id: String,
+        name: String,
+        kind: &str,
+        cadence: &str,
+        emails: &str,
+        last_review_on: Option<&str>,
+    ) -> anyhow::Result<()> {
+        self.org_index
+            .insert(org_id.clone(), self.snapshot.orgs.len() as u32);
         self.snapshot.orgs.push(Org {
             org_id,
             name,
             kind: parsed(OrgKind::parse(kind))?,
             cadence: parsed(Cadence::parse(cadence))?,
-            management_emails: emails.split(';').filter(|e| !e.is_empty()).map(str::to_string).collect(),
+            management_emails: emails
+                .split(';')
+                .filter(|e| !e.is_empty())
+                .map(str::to_string)
+                .collect(),
             last_review_on: stored_date("last_review_on", last_review_on)?,
         });
         Ok(())
     }
 
-    pub fn pidsl(&mut self, pidsl: &str, org_id: &str, name: String, provider_type: String, active: i64) -> anyhow::Result<()> {
+    pub fn pidsl(
+        &mut self,
+        pidsl: &str,
+        org_id: &str,
+        name: String,
+        provider_type: String,
+        active: i64,
+    ) -> anyhow::Result<()> {
         let pidsl = parsed(PidSl::parse(pidsl))?;
-        self.pidsl_index.insert(pidsl.as_str().to_string(), self.snapshot.pidsls.len() as u32);
+        self.pidsl_index.insert(
+            pidsl.as_str().to_string(),
+            self.snapshot.pidsls.len() as u32,
+        );
         let org = self.org_of(org_id)?;
-        self.snapshot.pidsls.push(PidSlRecord { pidsl, org, name, provider_type, active: active != 0 });
+        self.snapshot.pidsls.push(PidSlRecord {
+            pidsl,
+            org,
+            name,
+            provider_type,
+            active: active != 0,
+        });
         Ok(())
     }
 
     pub fn user(&mut self, u: UserColumns) -> anyhow::Result<()> {
-        self.user_index.insert(u.id, self.snapshot.users.len() as u32);
-        let last_login_on = u.last_login_at.as_deref().map(|t| timestamp_date(t, self.zone)).transpose();
+        self.user_index
+            .insert(u.id, self.snapshot.users.len() as u32);
+        let last_login_on = u
+            .last_login_at
+            .as_deref()
+            .map(|t| timestamp_date(t, self.zone))
+            .transpose();
         let org = self.org_of(u.org_id)?;
         self.snapshot.users.push(User {
             username: u.username,
@@ -459,10 +514,24 @@ impl SnapshotBuilder {
         Ok(())
     }
 
-    pub fn access(&mut self, user_id: i64, pidsl: &str, role: &str, services: i64, granted_on: Option<&str>, expires_on: Option<&str>) -> anyhow::Result<()> {
+    pub fn access(
+        &mut self,
+        user_id: i64,
+        pidsl: &str,
+        role: &str,
+        services: i64,
+        granted_on: Option<&str>,
+        expires_on: Option<&str>,
+    ) -> anyhow::Result<()> {
         self.snapshot.access.push(Access {
-            user: *self.user_index.get(&user_id).with_context(|| format!("access row for unknown user id {user_id}"))?,
-            pidsl: *self.pidsl_index.get(pidsl).with_context(|| format!("access row for unknown PID/SL {pidsl}"))?,
+            user: *self
+                .user_index
+                .get(&user_id)
+                .with_context(|| format!("access row for unknown user id {user_id}"))?,
+            pidsl: *self
+                .pidsl_index
+                .get(pidsl)
+                .with_context(|| format!("access row for unknown PID/SL {pidsl}"))?,
             role: parsed(Role::parse(role))?,
             services: parsed(Services::from_bits(services))?,
             granted_on: stored_date("granted_on", granted_on)?,
@@ -481,7 +550,9 @@ impl SnapshotBuilder {
     }
 
     pub fn finish(mut self) -> Snapshot {
-        self.snapshot.last_run_on.resize(self.snapshot.orgs.len(), None);
+        self.snapshot
+            .last_run_on
+            .resize(self.snapshot.orgs.len(), None);
         self.snapshot.sort_access();
         self.snapshot
     }

@@ -85,7 +85,11 @@ impl Store {
             Backend::Sqlite => Some(sqlite_file(&url)?),
             Backend::Postgres => None,
         };
-        let store = Store { pool, backend, sqlite_file };
+        let store = Store {
+            pool,
+            backend,
+            sqlite_file,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -118,7 +122,10 @@ impl Store {
 fn sqlite_file(url: &str) -> anyhow::Result<std::path::PathBuf> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let file = rest.split('?').next().unwrap_or_default();
-    anyhow::ensure!(!file.is_empty() && file != ":memory:", "{url:?}: the SQLite store must be a file");
+    anyhow::ensure!(
+        !file.is_empty() && file != ":memory:",
+        "{url:?}: the SQLite store must be a file"
+    );
     Ok(std::path::PathBuf::from(file))
 }
 

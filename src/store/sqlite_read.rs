@@ -10,20 +10,36 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
 pub(super) fn load_accounts(path: &Path, zone: Tz) -> anyhow::Result<SnapshotBuilder> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .with_context(|| format!("cannot open {} for reading", path.display()))?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("cannot open {} for reading", path.display()))?;
     // One read transaction: the four tables come from the same moment.
     conn.execute_batch("BEGIN")?;
     let mut b = SnapshotBuilder::new(zone);
     let mut stmt = conn.prepare(ORGS_SQL)?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        b.org(r.get(0)?, r.get(1)?, r.get_ref(2)?.as_str()?, r.get_ref(3)?.as_str()?, r.get_ref(4)?.as_str()?, r.get_ref(5)?.as_str_or_null()?)?;
+        b.org(
+            r.get(0)?,
+            r.get(1)?,
+            r.get_ref(2)?.as_str()?,
+            r.get_ref(3)?.as_str()?,
+            r.get_ref(4)?.as_str()?,
+            r.get_ref(5)?.as_str_or_null()?,
+        )?;
     }
     let mut stmt = conn.prepare(PIDSLS_SQL)?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        b.pidsl(r.get_ref(0)?.as_str()?, r.get_ref(1)?.as_str()?, r.get(2)?, r.get(3)?, r.get(4)?)?;
+        b.pidsl(
+            r.get_ref(0)?.as_str()?,
+            r.get_ref(1)?.as_str()?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+        )?;
     }
     let mut stmt = conn.prepare(USERS_SQL)?;
     let mut rows = stmt.query([])?;
