@@ -128,28 +128,55 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<Vec<ComposedMail>> {
     let workbook_dir = input.dir.join("organizations");
     std::fs::create_dir_all(&workbook_dir)?;
 
-    let mut mails = Vec::new();
+    // Organizations are independent: compose them on every core, then keep their order.
+    let orgs: Vec<usize> = (0..snapshot.orgs.len())
+        .filter(|&i| input.in_scope[i])
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(orgs.len().max(1));
+    let chunk = orgs.len().div_ceil(threads).max(1);
     let empty = Vec::new();
-    for (org_index, org) in snapshot
-        .orgs
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| input.in_scope[*i])
-    {
+    let compose_org = |org_index: usize| -> anyhow::Result<Vec<ComposedMail>> {
+        let org = &snapshot.orgs[org_index];
         let findings = own.get(org.org_id.as_str()).unwrap_or(&empty);
         let resolved = resolved
             .get(org.org_id.as_str())
             .map(Vec::as_slice)
             .unwrap_or_default();
-        mails.push(management_report(
+        let mut mails = vec![management_report(
             input,
             org_index as u32,
             findings,
             resolved,
             &access_by_org[org_index],
             &workbook_dir,
-        )?);
+        )?];
         mails.extend(action_lists(input, org_index as u32, findings)?);
+        Ok(mails)
+    };
+    let parts: Vec<anyhow::Result<Vec<ComposedMail>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = orgs
+            .chunks(chunk)
+            .map(|part| {
+                let compose_org = &compose_org;
+                scope.spawn(move || {
+                    let mut mails = Vec::new();
+                    for &org_index in part {
+                        mails.extend(compose_org(org_index)?);
+                    }
+                    Ok(mails)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a mail composer panicked"))
+            .collect()
+    });
+    let mut mails = Vec::new();
+    for part in parts {
+        mails.extend(part?);
     }
     Ok(mails)
 }

@@ -26,6 +26,9 @@ use rust_xlsxwriter::{
 };
 use std::path::{Path, PathBuf};
 
+/// Above this many rows a data sheet is written in constant-memory mode.
+const CONSTANT_MEMORY_ROWS: usize = 50_000;
+
 /// Rows in an Excel sheet, the header included.
 pub const EXCEL_MAX_ROWS: u32 = 1_048_576;
 
@@ -386,6 +389,9 @@ fn write_decision_counts(
 /// a sheet is full.
 struct PagedSheet<'c> {
     base: &'static str,
+    /// Rows go to disk as they are written (large sheets); small sheets stay in memory, which
+    /// is much faster for the thousands of small per-organization workbooks.
+    constant_memory: bool,
     columns: &'c [(&'c str, f64)],
     rows_per_sheet: u32,
     /// The workbook index of the current sheet.
@@ -401,9 +407,11 @@ impl<'c> PagedSheet<'c> {
         columns: &'c [(&'c str, f64)],
         rows_per_sheet: u32,
         formats: &Formats,
+        rows: usize,
     ) -> anyhow::Result<Self> {
         let mut paged = PagedSheet {
             base,
+            constant_memory: rows > CONSTANT_MEMORY_ROWS,
             columns,
             rows_per_sheet,
             index: 0,
@@ -421,7 +429,11 @@ impl<'c> PagedSheet<'c> {
         } else {
             format!("{} ({})", self.base, self.pages)
         };
-        let sheet = workbook.add_worksheet_with_constant_memory()?;
+        let sheet = if self.constant_memory {
+            workbook.add_worksheet_with_constant_memory()?
+        } else {
+            workbook.add_worksheet()
+        };
         sheet.set_name(name)?;
         sheet.set_freeze_panes(1, 0)?;
         sheet.set_landscape();
@@ -509,6 +521,7 @@ fn write_findings_sheets(
         &columns,
         input.rows_per_sheet,
         formats,
+        input.findings.len(),
     )?;
     let remediations: Vec<&str> = RULES.iter().map(|r| r.remediation).collect();
     for (i, f) in input.findings.iter().enumerate() {
@@ -573,6 +586,9 @@ fn write_access_sheets(
         &columns,
         input.rows_per_sheet,
         formats,
+        input
+            .access
+            .map_or(input.snapshot.access.len(), <[u32]>::len),
     )?;
     let snapshot = input.snapshot;
     let first_service_col = ACCESS_COLUMNS.len() as u16;
