@@ -133,7 +133,14 @@ pub async fn run_review_observed(
         crate::mail::Smtp::new(&settings.smtp, &settings.mail.from)
             .map_err(|e| UsageError(format!("{e:#}")))?;
     }
+    let started = std::time::Instant::now();
     let snapshot = store.load_snapshot(settings.review.time_zone).await?;
+    tracing::info!(
+        users = snapshot.users.len(),
+        access_rows = snapshot.access.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "snapshot loaded"
+    );
     let in_scope = scope_mask(&snapshot, request)?;
     let run = store
         .start_run(
@@ -255,7 +262,13 @@ impl RunContext<'_> {
             finished_at: &finished,
             outbox,
         };
-        if let Err(e) = store.complete_run(&run, &record).await {
+        let started = std::time::Instant::now();
+        let stored = store.complete_run(&run, &record).await;
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "run stored"
+        );
+        if let Err(e) = stored {
             let _ = std::fs::remove_dir_all(&final_dir);
             return Err(e);
         }
@@ -292,9 +305,14 @@ impl RunContext<'_> {
     ) -> anyhow::Result<(Vec<PathBuf>, Vec<crate::store::OutgoingMail>)> {
         let snapshot = self.snapshot;
         std::fs::create_dir_all(dir)?;
+        let started = std::time::Instant::now();
         report::csv::write_findings(&dir.join("findings.csv"), rows)?;
         let access = report::run_access_rows(snapshot, self.in_scope);
         report::csv::write_access(&dir.join("access.csv"), snapshot, &access)?;
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "csv written"
+        );
 
         let summary = report::summary::Summary::new(run, rows, snapshot);
         let workbook = report::xlsx::workbook_file_name(&run.id);
@@ -336,12 +354,17 @@ impl RunContext<'_> {
         );
         files.push(PathBuf::from("organizations"));
         if !self.request.send {
+            let started = std::time::Instant::now();
             let mail_dir = dir.join("mail");
             std::fs::create_dir_all(&mail_dir)?;
             for mail in &mails {
                 std::fs::write(mail_dir.join(mail.file_name()), &mail.message)?;
             }
             files.push(PathBuf::from("mail"));
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "mail written as .eml files"
+            );
         }
         let mails = mails
             .into_iter()

@@ -125,6 +125,10 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<Vec<ComposedMail>> {
         resolved.entry(f.org_id.as_str()).or_default().push(f);
     }
     let access_by_org = crate::report::access_rows_by_org(snapshot);
+    let mut active_pidsls_by_org: Vec<Vec<u32>> = vec![Vec::new(); snapshot.orgs.len()];
+    for (i, p) in snapshot.pidsls.iter().enumerate().filter(|(_, p)| p.active) {
+        active_pidsls_by_org[p.org as usize].push(i as u32);
+    }
     let workbook_dir = input.dir.join("organizations");
     std::fs::create_dir_all(&workbook_dir)?;
 
@@ -152,7 +156,12 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<Vec<ComposedMail>> {
             &access_by_org[org_index],
             &workbook_dir,
         )?];
-        mails.extend(action_lists(input, org_index as u32, findings)?);
+        mails.extend(action_lists(
+            input,
+            org_index as u32,
+            &active_pidsls_by_org[org_index],
+            findings,
+        )?);
         Ok(mails)
     };
     let parts: Vec<anyhow::Result<Vec<ComposedMail>>> = std::thread::scope(|scope| {
@@ -264,20 +273,18 @@ fn management_report(
     )
 }
 
+/// The action lists of one organization; `active_pidsls` are its active PID/SLs.
 fn action_lists(
     input: &RunMail,
     org: u32,
+    active_pidsls: &[u32],
     findings: &[FindingRow],
 ) -> anyhow::Result<Vec<ComposedMail>> {
     let snapshot = input.snapshot;
     let as_of = input.run.as_of;
-    // The organization's active PID/SLs, and who has access on each.
-    let pidsl_index: HashMap<&str, u32> = snapshot
-        .pidsls
+    let pidsl_index: HashMap<&str, u32> = active_pidsls
         .iter()
-        .enumerate()
-        .filter(|(_, p)| p.org == org && p.active)
-        .map(|(i, p)| (p.pidsl.as_str(), i as u32))
+        .map(|&p| (snapshot.pidsl(p).pidsl.as_str(), p))
         .collect();
     let mut items: HashMap<u32, Vec<&FindingRow>> = HashMap::new();
     let mut user_pidsls: HashMap<String, Vec<u32>> = HashMap::new();
