@@ -133,12 +133,12 @@ pub async fn run_review_observed(
         crate::mail::Smtp::new(&settings.smtp, &settings.mail.from)
             .map_err(|e| UsageError(format!("{e:#}")))?;
     }
-    let started = std::time::Instant::now();
+    let loading = std::time::Instant::now();
     let snapshot = store.load_snapshot(settings.review.time_zone).await?;
     tracing::info!(
         users = snapshot.users.len(),
         access_rows = snapshot.access.len(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
+        elapsed_ms = loading.elapsed().as_millis() as u64,
         "snapshot loaded"
     );
     let in_scope = scope_mask(&snapshot, request)?;
