@@ -120,11 +120,9 @@ pub struct DecisionCounts {
 
 impl DecisionCounts {
     fn count(findings: &[FindingRow], snapshot: &Snapshot, as_of: NaiveDate) -> DecisionCounts {
-        let cadence_days: HashMap<&str, i64> = snapshot
-            .orgs
-            .iter()
-            .map(|o| (o.org_id.as_str(), o.cadence.max_days_between_reviews()))
-            .collect();
+        // Looked up per organization met, not built for all: a per-organization summary is
+        // made for each of thousands of organizations.
+        let mut cadence_days: HashMap<&str, Option<i64>> = HashMap::new();
         let mut counts = DecisionCounts::default();
         for f in findings {
             if f.decision.is_some() {
@@ -132,10 +130,14 @@ impl DecisionCounts {
                 continue;
             }
             counts.pending += 1;
-            if cadence_days
-                .get(f.org_id.as_str())
-                .is_some_and(|days| (as_of - f.first_seen).num_days() > *days)
-            {
+            let days = *cadence_days.entry(f.org_id.as_str()).or_insert_with(|| {
+                snapshot
+                    .orgs
+                    .iter()
+                    .find(|o| o.org_id == f.org_id)
+                    .map(|o| o.cadence.max_days_between_reviews())
+            });
+            if days.is_some_and(|days| (as_of - f.first_seen).num_days() > days) {
                 counts.overdue += 1;
             }
         }

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The statewide-scale benchmark: `posc-review demo --scale N` data at each N, timing the CSV
+# import into SQLite (and PostgreSQL when BENCH_PG_URL names a server), and the whole `review`
+# with each of its steps as the review logs them. Peak RSS from /usr/bin/time. Prints a
+# Markdown table and writes it to target/bench/scale-<date>.md.
+#
+#   benches/scale.sh                 # N = 1000 10000 100000
+#   SIZES="1000 10000" REPEAT=3 BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres benches/scale.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+bin=$PWD/target/release/posc-review
+sizes=${SIZES:-"1000 10000 100000"}
+repeat=${REPEAT:-1}
+work=$(mktemp -d "${TMPDIR:-/tmp}/posc-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir -p target/bench
+report=target/bench/scale-$(date +%Y%m%d-%H%M%S).md
+
+# Runs a command under /usr/bin/time; appends "seconds rss_kib" to $work/time.
+timed() { /usr/bin/time -f "%e %M" -o "$work/time" -a "$@"; }
+
+results="$work/results.tsv"
+: > "$results"
+for n in $sizes; do
+    data="$work/data-$n"
+    "$bin" --database-url "sqlite://$work/unused.db" demo --scale "$n" --out "$data" --no-import --as-of 2026-10-01 >/dev/null
+    for r in $(seq 1 "$repeat"); do
+        db="$work/s-$n-$r.db"
+        : > "$work/time"
+        timed "$bin" --database-url "sqlite://$db" import "$data" >/dev/null 2>&1
+        read -r import_s import_kib < "$work/time"
+        pg_s=-; pg_kib=-
+        if [ -n "${BENCH_PG_URL:-}" ]; then
+            name="posc_bench_${n}_$r"
+            psql -q "$BENCH_PG_URL" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name"
+            : > "$work/time"
+            timed "$bin" --database-url "${BENCH_PG_URL%/*}/$name" import "$data" >/dev/null 2>&1
+            read -r pg_s pg_kib < "$work/time"
+            psql -q "$BENCH_PG_URL" -c "DROP DATABASE $name WITH (FORCE)"
+        fi
+        : > "$work/time"
+        RUST_LOG=info timed "$bin" --log-format json --database-url "sqlite://$db" review --as-of 2026-10-01 \
+            --out "$work/out-$n-$r" > "$work/review.out" 2> "$work/review.log"
+        read -r review_s review_kib < "$work/time"
+        steps=$(python3 - "$work/review.log" <<'PY'
+import json, sys
+want = ["snapshot loaded", "rules evaluated", "csv written", "workbook written", "mail composed",
+        "mail written as .eml files", "run stored"]
+got = {}
+for line in open(sys.argv[1]):
+    try:
+        event = json.loads(line)
+    except ValueError:
+        continue
+    fields = event.get("fields", {})
+    if fields.get("message") in want:
+        got[fields["message"]] = fields.get("elapsed_ms", 0) / 1000
+print("\t".join(f"{got.get(w, 0):.1f}" for w in want))
+PY
+)
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$r" "$import_s" "$import_kib" "$pg_s" "$pg_kib" \
+            "$review_s" "$review_kib" | paste - <(echo "$steps") >> "$results"
+        rm -rf "$work/out-$n-$r" "$db"*
+    done
+    rm -rf "$data"
+done
+
+python3 - "$results" "$report" <<'PY'
+import statistics, sys
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
+head = ["N", "import SQLite s", "import RSS MiB", "import PG s", "load s", "rules s", "csv s",
+        "xlsx s", "mail s", ".eml s", "store s", "review s", "review RSS MiB"]
+def med(values):
+    nums = [float(v) for v in values if v not in ("-", "")]
+    return statistics.median(nums) if nums else None
+out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+for n in dict.fromkeys(r[0] for r in rows):
+    rs = [r for r in rows if r[0] == n]
+    col = lambda i: med([r[i] for r in rs])
+    fmt = lambda v, scale=1: "-" if v is None else f"{v / scale:.1f}"
+    out.append("| " + " | ".join([n, fmt(col(2)), fmt(col(3), 1024), fmt(col(4)), *(fmt(col(i)) for i in range(8, 15)),
+                                   fmt(col(6)), fmt(col(7), 1024)]) + " |")
+table = "\n".join(out)
+print(table)
+open(sys.argv[2], "w").write(table + "\n")
+print(f"\nwritten to {sys.argv[2]} (medians of {len(rows) // max(1, len(set(r[0] for r in rows)))} runs)")
+PY
