@@ -865,3 +865,57 @@ fn list_shows_a_pidsls_users_and_history_shows_events_as_a_table() {
         assert!(history(&bin, Some("akim")).is_empty());
     }
 }
+
+/// The findings of a new review on the sample's date, as (rule, pidsl, username).
+fn review_findings(bin: &Bin, out: &Path) -> Vec<(String, String, String)> {
+    let result = bin.run(&[
+        "review",
+        "--as-of",
+        "2026-10-01",
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let summary = json(&stdout(&result));
+    let dir = Path::new(summary["out_dir"].as_str().unwrap()).to_path_buf();
+    common::read_csv(&dir.join("findings.csv"))
+        .into_iter()
+        .map(|r| (r["rule"].clone(), r["pidsl"].clone(), r["username"].clone()))
+        .collect()
+}
+
+#[test]
+fn the_next_review_reflects_a_removal() {
+    for db in TestDb::all() {
+        let bin = setup(&db);
+        let out = tempfile::tempdir().unwrap();
+        let tterm_on_1b = (
+            "terminated-user-access".to_string(),
+            "110000001B".to_string(),
+            "tterm".to_string(),
+        );
+        assert!(
+            review_findings(&bin, out.path()).contains(&tterm_on_1b),
+            "[{}] before",
+            db.backend
+        );
+        ok(
+            &bin,
+            &["remove", "tterm", "--pidsl", "110000001B", "--by", "mchen"],
+        );
+        let after = review_findings(&bin, out.path());
+        assert!(
+            !after.contains(&tterm_on_1b),
+            "[{}] the removed terminated user stops appearing",
+            db.backend
+        );
+        assert!(
+            after
+                .iter()
+                .any(|f| f.0 == "terminated-user-active" && f.2 == "tterm"),
+            "her user ID is still active, so that finding stays"
+        );
+    }
+}

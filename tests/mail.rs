@@ -350,3 +350,47 @@ fn starttls_works_with_a_trusted_self_signed_certificate_and_fails_clearly_witho
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(server.messages().len(), 9);
 }
+
+#[test]
+fn a_pidsl_without_an_active_primary_or_backup_has_its_action_list_sent_to_management() {
+    let db = TestDb::sqlite();
+    let server = SmtpServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let snapshot = work.path().join("orphan");
+    std::fs::create_dir(&snapshot).unwrap();
+    std::fs::write(snapshot.join("organizations.csv"), "org_id,name,management_emails,last_review_on\nLONE,Lone Clinic,boss@lone.example;audit@lone.example,2026-09-01\n").unwrap();
+    std::fs::write(
+        snapshot.join("pidsls.csv"),
+        "pidsl,org_id,provider_type\n123456789A,LONE,group_practice\n",
+    )
+    .unwrap();
+    std::fs::write(
+        snapshot.join("users.csv"),
+        "username,first_name,last_name,email,org_id,job_role,created_on,last_login_at,terms_accepted_on\n\
+         cal,Cal,Clerk,cal@lone.example,LONE,front_desk,2020-01-01,2026-09-30,2020-01-01\n",
+    )
+    .unwrap();
+    std::fs::write(
+        snapshot.join("access.csv"),
+        "username,pidsl,role,services\ncal,123456789A,subordinate,PORTAL;ELIGIBILITY\n",
+    )
+    .unwrap();
+    let mut bin = Bin::new(&db);
+    bin.config = Some(config(work.path(), server.port, ""));
+    assert!(bin
+        .run(&["import", snapshot.to_str().unwrap()])
+        .status
+        .success());
+    let out = review_send(&bin, work.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let messages = server.messages();
+    let action = messages
+        .iter()
+        .find(|m| text_of(m).0.contains("to fix on 123456789A"))
+        .expect("an action list");
+    assert_eq!(action.rcpt_to, ["boss@lone.example", "audit@lone.example"]);
+    let (_, text, html) = text_of(action);
+    assert!(text.contains("has no active Primary User or backup, so this action list goes to the organization's management"), "{text}");
+    assert!(text.contains("missing-primary") && text.contains("missing-backup"));
+    assert!(html.contains("has no active Primary User or backup"));
+}
