@@ -135,6 +135,12 @@ pub fn write_workbook(path: &Path, input: &WorkbookInput) -> anyhow::Result<()> 
 fn write(path: &Path, input: &WorkbookInput) -> anyhow::Result<()> {
     let formats = Formats::new();
     let mut workbook = Workbook::new();
+    // Compressing a statewide workbook's XML at the default level (6) took a quarter of the
+    // run; level 1 saves a third of the workbook's time for a file 60 % larger. Small
+    // workbooks (the ones attached to mail) keep the default.
+    if input.progress_total() > CONSTANT_MEMORY_ROWS as u64 {
+        workbook.set_zip_compression_level(1);
+    }
     // The constant-memory sheets' temporary files go beside the workbook, not in a /tmp that
     // may be small or in memory.
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
