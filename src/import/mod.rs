@@ -16,7 +16,7 @@ use crate::domain::{
 };
 use crate::progress;
 use crate::snapshot::Personal;
-use crate::store::{AccessRow, KnownAccounts, OrgRow, PidSlRow, Store, UserRow};
+use crate::store::{AccessRow, ImportWriter, KnownAccounts, OrgRow, PidSlRow, Store, UserRow};
 use anyhow::Context;
 use chrono::NaiveDate;
 use csvfile::{optional, required, ColumnSpec, CsvFile, Row};
@@ -342,7 +342,12 @@ pub async fn import_dir(
         KnownAccounts::default()
     };
     let mut warnings = Vec::new();
+    let started = std::time::Instant::now();
     let validated = validate(dir, settings, &known, &mut warnings)?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "snapshot validated"
+    );
     let summary = ImportSummary {
         organizations: validated.orgs.len(),
         pidsls: validated.pidsls.len(),
@@ -353,7 +358,18 @@ pub async fn import_dir(
         merged: merge,
         warnings,
     };
-    write(store, settings, dir, merge, &validated).await?;
+    let started = std::time::Instant::now();
+    let (store_, settings_, dir_) = (store.clone(), settings.clone(), dir.to_path_buf());
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        write(&store_, handle, &settings_, &dir_, merge, &validated)
+    })
+    .await
+    .context("the import writer stopped")??;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "snapshot written"
+    );
     tracing::info!(
         organizations = summary.organizations,
         pidsls = summary.pidsls,
@@ -603,25 +619,20 @@ fn validate(
     })
 }
 
-/// The second pass: one transaction for the whole snapshot.
-async fn write(
+/// The second pass: one transaction for the whole snapshot, on a blocking thread (the CSV
+/// reader is synchronous, and so is SQLite's writer).
+fn write(
     store: &Store,
+    handle: tokio::runtime::Handle,
     settings: &Settings,
     dir: &Path,
     merge: bool,
     v: &Validated,
 ) -> anyhow::Result<()> {
     let zone = settings.review.time_zone;
-    let mut tx = store
-        .pool()
-        .begin()
-        .await
-        .context("cannot start the import transaction")?;
-    if !merge {
-        store.clear_accounts(&mut tx).await?;
-    }
-    store.write_orgs(&mut tx, &v.orgs).await?;
-    store.write_pidsls(&mut tx, &v.pidsls).await?;
+    let mut writer = ImportWriter::begin(store, handle, !merge)?;
+    writer.write(&v.orgs)?;
+    writer.write(&v.pidsls)?;
 
     let bar = progress::bar(
         Some((v.users + v.access_rows) as u64),
@@ -643,12 +654,12 @@ async fn write(
             users.push(user);
         }
         if users.len() == WRITE_BATCH {
-            store.write_users(&mut tx, &users).await?;
+            writer.write(&users)?;
             bar.inc(users.len() as u64);
             users.clear();
         }
     }
-    store.write_users(&mut tx, &users).await?;
+    writer.write(&users)?;
     bar.inc(users.len() as u64);
 
     if dir.join("access.csv").exists() {
@@ -657,23 +668,23 @@ async fn write(
         let mut access = Vec::with_capacity(WRITE_BATCH);
         while let Some(row) = file.next_row(&mut issues) {
             if let Ok(mut draft) = parse_access(&row) {
-                let key = draft.username.to_lowercase();
-                match v.user_ids.get(&key) {
+                match v.user_ids.get(&draft.username.to_lowercase()) {
                     Some(id) => draft.row.user_id = *id,
                     None => continue,
                 }
                 access.push(draft.row);
             }
             if access.len() == WRITE_BATCH {
-                store.write_access(&mut tx, &access).await?;
+                writer.write(&access)?;
                 bar.inc(access.len() as u64);
                 access.clear();
             }
         }
-        store.write_access(&mut tx, &access).await?;
+        writer.write(&access)?;
     }
     bar.finish_and_clear();
     if !issues.is_empty() {
+        // Dropping the writer rolls the transaction back.
         anyhow::bail!(
             "the input files changed during the import; nothing was written:\n{}",
             issues.render()
@@ -686,7 +697,6 @@ async fn write(
         .filter(|(id, _)| !written_ids.contains(*id))
         .map(|(id, d)| (*id, *d))
         .collect();
-    store.set_terminated(&mut tx, &store_only).await?;
-    tx.commit().await.context("cannot commit the import")?;
-    Ok(())
+    writer.set_terminated(&store_only)?;
+    writer.commit()
 }

@@ -59,6 +59,136 @@ pub struct AccessRow {
     pub expires_on: Option<NaiveDate>,
 }
 
+/// One value of a row to insert, for either driver.
+pub(crate) enum Cell<'a> {
+    Text(&'a str),
+    Owned(String),
+    Int(i64),
+    Null,
+}
+
+impl<'a> Cell<'a> {
+    fn opt(text: Option<&'a str>) -> Cell<'a> {
+        text.map_or(Cell::Null, Cell::Text)
+    }
+
+    fn date(date: Option<NaiveDate>) -> Cell<'a> {
+        date.map_or(Cell::Null, |d| {
+            Cell::Owned(d.format("%Y-%m-%d").to_string())
+        })
+    }
+}
+
+impl rusqlite::ToSql for Cell<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Cell::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Cell::Owned(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Cell::Int(n) => ToSqlOutput::Borrowed(ValueRef::Integer(*n)),
+            Cell::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+        })
+    }
+}
+
+/// A row of an account table: its INSERT (upserting by key) and its values in column order.
+pub(crate) trait Insertable {
+    const HEAD: &'static str;
+    const COLUMNS: usize;
+    const TAIL: &'static str;
+    fn cells(&self) -> Vec<Cell<'_>>;
+}
+
+impl Insertable for OrgRow {
+    const HEAD: &'static str =
+        "INSERT INTO organizations (org_id, name, kind, review_cadence, management_emails, last_review_on)";
+    const COLUMNS: usize = 6;
+    const TAIL: &'static str =
+        "ON CONFLICT (org_id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
+         review_cadence = excluded.review_cadence, management_emails = excluded.management_emails, \
+         last_review_on = excluded.last_review_on";
+    fn cells(&self) -> Vec<Cell<'_>> {
+        vec![
+            Cell::Text(&self.org_id),
+            Cell::Text(&self.name),
+            Cell::Text(self.kind.as_str()),
+            Cell::Text(self.cadence.as_str()),
+            Cell::Owned(self.management_emails.join(";")),
+            Cell::date(self.last_review_on),
+        ]
+    }
+}
+
+impl Insertable for PidSlRow {
+    const HEAD: &'static str = "INSERT INTO pidsls (pidsl, org_id, name, provider_type, active)";
+    const COLUMNS: usize = 5;
+    const TAIL: &'static str =
+        "ON CONFLICT (pidsl) DO UPDATE SET org_id = excluded.org_id, name = excluded.name, \
+         provider_type = excluded.provider_type, active = excluded.active";
+    fn cells(&self) -> Vec<Cell<'_>> {
+        vec![
+            Cell::Text(self.pidsl.as_str()),
+            Cell::Text(&self.org_id),
+            Cell::Text(&self.name),
+            Cell::Text(&self.provider_type),
+            Cell::Int(i64::from(self.active)),
+        ]
+    }
+}
+
+impl Insertable for UserRow {
+    const HEAD: &'static str = "INSERT INTO users (id, username, username_key, first_name, last_name, middle_initial, \
+         phone, email, org_id, job_role, status, created_on, last_login_at, terms_accepted_on, terminated_on, \
+         dob_mmdd, ssn_last4)";
+    const COLUMNS: usize = 17;
+    const TAIL: &'static str = "ON CONFLICT (id) DO UPDATE SET username = excluded.username, \
+         first_name = excluded.first_name, last_name = excluded.last_name, \
+         middle_initial = excluded.middle_initial, phone = excluded.phone, email = excluded.email, \
+         org_id = excluded.org_id, job_role = excluded.job_role, status = excluded.status, \
+         created_on = excluded.created_on, last_login_at = excluded.last_login_at, \
+         terms_accepted_on = excluded.terms_accepted_on, terminated_on = excluded.terminated_on, \
+         dob_mmdd = excluded.dob_mmdd, ssn_last4 = excluded.ssn_last4";
+    fn cells(&self) -> Vec<Cell<'_>> {
+        vec![
+            Cell::Int(self.id),
+            Cell::Text(&self.username),
+            Cell::Owned(self.username.to_lowercase()),
+            Cell::Text(&self.first_name),
+            Cell::Text(&self.last_name),
+            Cell::Text(&self.middle_initial),
+            Cell::Text(&self.phone),
+            Cell::Text(&self.email),
+            Cell::Text(&self.org_id),
+            Cell::Text(&self.job_role),
+            Cell::Text(self.status.as_str()),
+            Cell::date(self.created_on),
+            Cell::opt(self.last_login_at.as_deref()),
+            Cell::date(self.terms_accepted_on),
+            Cell::date(self.terminated_on),
+            Cell::opt(self.dob_mmdd.as_ref().map(Personal::expose)),
+            Cell::opt(self.ssn_last4.as_ref().map(Personal::expose)),
+        ]
+    }
+}
+
+impl Insertable for AccessRow {
+    const HEAD: &'static str =
+        "INSERT INTO access (user_id, pidsl, role, services, granted_on, expires_on)";
+    const COLUMNS: usize = 6;
+    const TAIL: &'static str = "ON CONFLICT (user_id, pidsl) DO UPDATE SET role = excluded.role, \
+         services = excluded.services, granted_on = excluded.granted_on, expires_on = excluded.expires_on";
+    fn cells(&self) -> Vec<Cell<'_>> {
+        vec![
+            Cell::Int(self.user_id),
+            Cell::Text(self.pidsl.as_str()),
+            Cell::Text(self.role.as_str()),
+            Cell::Int(self.services.bits()),
+            Cell::date(self.granted_on),
+            Cell::date(self.expires_on),
+        ]
+    }
+}
+
 /// The keys already in the store, which a `--merge` import may refer to.
 #[derive(Debug, Default)]
 pub struct KnownAccounts {
@@ -69,10 +199,6 @@ pub struct KnownAccounts {
     /// Lower-cased email -> user ids, for roster matching.
     pub emails: HashMap<String, Vec<i64>>,
     pub max_user_id: i64,
-}
-
-fn date_text(date: Option<NaiveDate>) -> Option<String> {
-    date.map(|d| d.format("%Y-%m-%d").to_string())
 }
 
 pub(super) fn stored_date(
@@ -105,117 +231,26 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) async fn write_orgs(
+    /// Inserts (or, by key, updates) rows of one account table.
+    pub(crate) async fn write_rows<T: Insertable>(
         &self,
         conn: &mut AnyConnection,
-        rows: &[OrgRow],
+        rows: &[T],
     ) -> anyhow::Result<()> {
         insert_batched(
             conn,
             self.backend,
-            "INSERT INTO organizations (org_id, name, kind, review_cadence, management_emails, last_review_on)",
-            6,
-            "ON CONFLICT (org_id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
-             review_cadence = excluded.review_cadence, management_emails = excluded.management_emails, \
-             last_review_on = excluded.last_review_on",
+            T::HEAD,
+            T::COLUMNS,
+            T::TAIL,
             rows,
-            |q, r| {
-                q.bind(r.org_id.as_str())
-                    .bind(r.name.as_str())
-                    .bind(r.kind.as_str())
-                    .bind(r.cadence.as_str())
-                    .bind(r.management_emails.join(";"))
-                    .bind(date_text(r.last_review_on))
-            },
-        )
-        .await
-    }
-
-    pub(crate) async fn write_pidsls(
-        &self,
-        conn: &mut AnyConnection,
-        rows: &[PidSlRow],
-    ) -> anyhow::Result<()> {
-        insert_batched(
-            conn,
-            self.backend,
-            "INSERT INTO pidsls (pidsl, org_id, name, provider_type, active)",
-            5,
-            "ON CONFLICT (pidsl) DO UPDATE SET org_id = excluded.org_id, name = excluded.name, \
-             provider_type = excluded.provider_type, active = excluded.active",
-            rows,
-            |q, r| {
-                q.bind(r.pidsl.as_str())
-                    .bind(r.org_id.as_str())
-                    .bind(r.name.as_str())
-                    .bind(r.provider_type.as_str())
-                    .bind(i64::from(r.active))
-            },
-        )
-        .await
-    }
-
-    pub(crate) async fn write_users(
-        &self,
-        conn: &mut AnyConnection,
-        rows: &[UserRow],
-    ) -> anyhow::Result<()> {
-        insert_batched(
-            conn,
-            self.backend,
-            "INSERT INTO users (id, username, username_key, first_name, last_name, middle_initial, phone, email, \
-             org_id, job_role, status, created_on, last_login_at, terms_accepted_on, terminated_on, dob_mmdd, ssn_last4)",
-            17,
-            "ON CONFLICT (id) DO UPDATE SET username = excluded.username, first_name = excluded.first_name, \
-             last_name = excluded.last_name, middle_initial = excluded.middle_initial, phone = excluded.phone, \
-             email = excluded.email, org_id = excluded.org_id, job_role = excluded.job_role, status = excluded.status, \
-             created_on = excluded.created_on, last_login_at = excluded.last_login_at, \
-             terms_accepted_on = excluded.terms_accepted_on, terminated_on = excluded.terminated_on, \
-             dob_mmdd = excluded.dob_mmdd, ssn_last4 = excluded.ssn_last4",
-            rows,
-            |q, r| {
-                q.bind(r.id)
-                    .bind(r.username.as_str())
-                    .bind(r.username.to_lowercase())
-                    .bind(r.first_name.as_str())
-                    .bind(r.last_name.as_str())
-                    .bind(r.middle_initial.as_str())
-                    .bind(r.phone.as_str())
-                    .bind(r.email.as_str())
-                    .bind(r.org_id.as_str())
-                    .bind(r.job_role.as_str())
-                    .bind(r.status.as_str())
-                    .bind(date_text(r.created_on))
-                    .bind(r.last_login_at.as_deref())
-                    .bind(date_text(r.terms_accepted_on))
-                    .bind(date_text(r.terminated_on))
-                    .bind(r.dob_mmdd.as_ref().map(Personal::expose))
-                    .bind(r.ssn_last4.as_ref().map(Personal::expose))
-            },
-        )
-        .await
-    }
-
-    pub(crate) async fn write_access(
-        &self,
-        conn: &mut AnyConnection,
-        rows: &[AccessRow],
-    ) -> anyhow::Result<()> {
-        insert_batched(
-            conn,
-            self.backend,
-            "INSERT INTO access (user_id, pidsl, role, services, granted_on, expires_on)",
-            6,
-            "ON CONFLICT (user_id, pidsl) DO UPDATE SET role = excluded.role, services = excluded.services, \
-             granted_on = excluded.granted_on, expires_on = excluded.expires_on",
-            rows,
-            |q, r| {
-                q.bind(r.user_id)
-                    .bind(r.pidsl.as_str())
-                    .bind(r.role.as_str())
-                    .bind(r.services.bits())
-                    .bind(date_text(r.granted_on))
-                    .bind(date_text(r.expires_on))
+            |q, row| {
+                row.cells().into_iter().fold(q, |q, cell| match cell {
+                    Cell::Text(text) => q.bind(text),
+                    Cell::Owned(text) => q.bind(text),
+                    Cell::Int(n) => q.bind(n),
+                    Cell::Null => q.bind(None::<String>),
+                })
             },
         )
         .await

@@ -336,7 +336,7 @@ impl Store {
 
     /// Inserts or updates one access row.
     pub async fn put_access(&self, conn: &mut AnyConnection, row: AccessRow) -> anyhow::Result<()> {
-        self.write_access(conn, &[row]).await
+        self.write_rows(conn, &[row]).await
     }
 
     pub async fn delete_access(
@@ -355,7 +355,7 @@ impl Store {
     }
 
     pub async fn insert_user(&self, conn: &mut AnyConnection, row: UserRow) -> anyhow::Result<()> {
-        self.write_users(conn, &[row]).await
+        self.write_rows(conn, &[row]).await
     }
 
     pub async fn set_user_status(

@@ -10,6 +10,7 @@ mod audit;
 mod claims;
 mod decisions;
 mod history;
+mod import_writer;
 mod outbox;
 mod sqlite_read;
 
@@ -18,6 +19,7 @@ pub use audit::{AuditEvent, Member, PidSlInfo, WriteTx};
 pub use claims::{ClaimOutcome, ClaimRecord, ClaimRequest, ClaimState};
 pub use decisions::{DecisionRecord, NewDecision, PriorDecision, ACCEPT_RISK};
 pub use history::{CompletedRun, FindingRow, RunCounts, RunRecord, RunStatus};
+pub(crate) use import_writer::ImportWriter;
 pub use outbox::{timestamp, OutboxEntry, OutgoingMail};
 
 use anyhow::Context;
