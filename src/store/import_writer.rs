@@ -32,7 +32,9 @@ impl ImportWriter {
                 let conn = rusqlite::Connection::open(path)
                     .with_context(|| format!("cannot open {}", path.display()))?;
                 conn.busy_timeout(std::time::Duration::from_secs(30))?;
-                conn.execute_batch("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")?;
+                conn.execute_batch(
+                    "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -400000; BEGIN IMMEDIATE",
+                )?;
                 if replace {
                     conn.execute_batch("DELETE FROM access; DELETE FROM users; DELETE FROM pidsls; DELETE FROM organizations;")
                         .context("cannot empty the account store")?;
