@@ -619,6 +619,74 @@ fn validate(
     })
 }
 
+/// Rows for the writer, in the order they are written.
+enum Batch {
+    Users(Vec<UserRow>),
+    Access(Vec<AccessRow>),
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        match self {
+            Batch::Users(rows) => rows.len(),
+            Batch::Access(rows) => rows.len(),
+        }
+    }
+}
+
+/// Reads users.csv and access.csv again (both validated) and sends their rows in batches;
+/// returns the issues (a file that changed since validation) and the ids of the users read.
+fn read_batches(
+    dir: &Path,
+    zone: chrono_tz::Tz,
+    v: &Validated,
+    sender: &std::sync::mpsc::SyncSender<Batch>,
+) -> anyhow::Result<(Issues, HashSet<i64>)> {
+    let stopped = || anyhow::anyhow!("the import writer stopped");
+    let mut issues = Issues::with_cap(MAX_ERRORS_LISTED);
+    let mut written_ids = HashSet::new();
+    let mut file = CsvFile::open(dir, "users.csv", USERS, &mut issues, &mut Vec::new())
+        .context("users.csv vanished")?;
+    let mut users = Vec::with_capacity(WRITE_BATCH);
+    while let Some(row) = file.next_row(&mut issues) {
+        if let Ok(mut user) = parse_user(&row, zone) {
+            user.id = v.user_ids[&user.username.to_lowercase()];
+            if let Some(date) = v.roster.get(&user.id) {
+                user.terminated_on = Some(*date);
+            }
+            written_ids.insert(user.id);
+            users.push(user);
+        }
+        if users.len() == WRITE_BATCH {
+            sender
+                .send(Batch::Users(std::mem::take(&mut users)))
+                .map_err(|_| stopped())?;
+        }
+    }
+    sender.send(Batch::Users(users)).map_err(|_| stopped())?;
+    if dir.join("access.csv").exists() {
+        let mut file = CsvFile::open(dir, "access.csv", ACCESS, &mut issues, &mut Vec::new())
+            .context("access.csv vanished")?;
+        let mut access = Vec::with_capacity(WRITE_BATCH);
+        while let Some(row) = file.next_row(&mut issues) {
+            if let Ok(mut draft) = parse_access(&row) {
+                match v.user_ids.get(&draft.username.to_lowercase()) {
+                    Some(id) => draft.row.user_id = *id,
+                    None => continue,
+                }
+                access.push(draft.row);
+            }
+            if access.len() == WRITE_BATCH {
+                sender
+                    .send(Batch::Access(std::mem::take(&mut access)))
+                    .map_err(|_| stopped())?;
+            }
+        }
+        sender.send(Batch::Access(access)).map_err(|_| stopped())?;
+    }
+    Ok((issues, written_ids))
+}
+
 /// The second pass: one transaction for the whole snapshot, on a blocking thread (the CSV
 /// reader is synchronous, and so is SQLite's writer).
 fn write(
@@ -638,50 +706,26 @@ fn write(
         Some((v.users + v.access_rows) as u64),
         "writing users and access",
     );
-    // Both files were validated; an issue now means a file changed under us.
-    let mut issues = Issues::with_cap(MAX_ERRORS_LISTED);
-    let mut written_ids = HashSet::new();
-    let mut file = CsvFile::open(dir, "users.csv", USERS, &mut issues, &mut Vec::new())
-        .context("users.csv vanished")?;
-    let mut users = Vec::with_capacity(WRITE_BATCH);
-    while let Some(row) = file.next_row(&mut issues) {
-        if let Ok(mut user) = parse_user(&row, zone) {
-            user.id = v.user_ids[&user.username.to_lowercase()];
-            if let Some(date) = v.roster.get(&user.id) {
-                user.terminated_on = Some(*date);
-            }
-            written_ids.insert(user.id);
-            users.push(user);
-        }
-        if users.len() == WRITE_BATCH {
-            writer.write(&users)?;
-            bar.inc(users.len() as u64);
-            users.clear();
-        }
-    }
-    writer.write(&users)?;
-    bar.inc(users.len() as u64);
-
-    if dir.join("access.csv").exists() {
-        let mut file = CsvFile::open(dir, "access.csv", ACCESS, &mut issues, &mut Vec::new())
-            .context("access.csv vanished")?;
-        let mut access = Vec::with_capacity(WRITE_BATCH);
-        while let Some(row) = file.next_row(&mut issues) {
-            if let Ok(mut draft) = parse_access(&row) {
-                match v.user_ids.get(&draft.username.to_lowercase()) {
-                    Some(id) => draft.row.user_id = *id,
-                    None => continue,
+    // One thread reads and parses the CSV files again while this one writes: the two take
+    // about the same time at statewide size.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(4);
+    let (issues, written_ids) =
+        std::thread::scope(|scope| -> anyhow::Result<(Issues, HashSet<i64>)> {
+            let reader = scope.spawn(move || read_batches(dir, zone, v, &sender));
+            let written = receiver.iter().try_for_each(|batch| {
+                match &batch {
+                    Batch::Users(rows) => writer.write(rows)?,
+                    Batch::Access(rows) => writer.write(rows)?,
                 }
-                access.push(draft.row);
-            }
-            if access.len() == WRITE_BATCH {
-                writer.write(&access)?;
-                bar.inc(access.len() as u64);
-                access.clear();
-            }
-        }
-        writer.write(&access)?;
-    }
+                bar.inc(batch.len() as u64);
+                anyhow::Ok(())
+            });
+            // On a write error the reader's next send fails and it stops.
+            drop(receiver);
+            let read = reader.join().expect("the CSV reader panicked");
+            written?;
+            read
+        })?;
     bar.finish_and_clear();
     if !issues.is_empty() {
         // Dropping the writer rolls the transaction back.
