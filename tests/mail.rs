@@ -232,37 +232,42 @@ fn without_send_the_messages_are_written_as_eml_files_and_nothing_is_queued() {
     assert!(outbox(&bin).is_empty());
 }
 
+/// A store holding only the snapshot given as the texts of organizations.csv, pidsls.csv,
+/// users.csv and access.csv.
+fn store_of(db: &TestDb, work: &Path, port: u16, files: [&str; 4]) -> Bin {
+    let snapshot = work.join("snapshot");
+    std::fs::create_dir(&snapshot).unwrap();
+    for (name, text) in ["organizations.csv", "pidsls.csv", "users.csv", "access.csv"]
+        .iter()
+        .zip(files)
+    {
+        std::fs::write(snapshot.join(name), text).unwrap();
+    }
+    let mut bin = Bin::new(db);
+    bin.config = Some(config(work, port, ""));
+    let out = bin.run(&["import", snapshot.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    bin
+}
+
 #[test]
 fn a_clean_review_still_sends_the_management_report() {
     let db = TestDb::sqlite();
     let server = SmtpServer::start();
     let work = tempfile::tempdir().unwrap();
-    let snapshot = work.path().join("clean");
-    std::fs::create_dir(&snapshot).unwrap();
-    std::fs::write(snapshot.join("organizations.csv"), "org_id,name,management_emails,last_review_on\nTIDY,Tidy Clinic,boss@tidy.example,2026-09-01\n").unwrap();
-    std::fs::write(
-        snapshot.join("pidsls.csv"),
-        "pidsl,org_id,provider_type\n123456789A,TIDY,group_practice\n",
-    )
-    .unwrap();
-    std::fs::write(
-        snapshot.join("users.csv"),
-        "username,first_name,last_name,email,org_id,job_role,created_on,last_login_at,terms_accepted_on\n\
+    let bin = store_of(
+        &db,
+        work.path(),
+        server.port,
+        [
+            "org_id,name,management_emails,last_review_on\nTIDY,Tidy Clinic,boss@tidy.example,2026-09-01\n",
+            "pidsl,org_id,provider_type\n123456789A,TIDY,group_practice\n",
+            "username,first_name,last_name,email,org_id,job_role,created_on,last_login_at,terms_accepted_on\n\
          ann,Ann,Able,ann@tidy.example,TIDY,office_manager,2020-01-01,2026-09-30,2020-01-01\n\
          bob,Bob,Best,bob@tidy.example,TIDY,office_manager,2020-01-01,2026-09-30,2020-01-01\n",
-    )
-    .unwrap();
-    std::fs::write(
-        snapshot.join("access.csv"),
-        "username,pidsl,role,services\nann,123456789A,primary,PRIMARY_USER;MANAGE_SUBORDINATES;PORTAL\nbob,123456789A,backup,PRIMARY_USER;MANAGE_SUBORDINATES;PORTAL\n",
-    )
-    .unwrap();
-    let mut bin = Bin::new(&db);
-    bin.config = Some(config(work.path(), server.port, ""));
-    assert!(bin
-        .run(&["import", snapshot.to_str().unwrap()])
-        .status
-        .success());
+            "username,pidsl,role,services\nann,123456789A,primary,PRIMARY_USER;MANAGE_SUBORDINATES;PORTAL\nbob,123456789A,backup,PRIMARY_USER;MANAGE_SUBORDINATES;PORTAL\n",
+        ],
+    );
     let out = review_send(&bin, work.path());
     assert!(out.status.success(), "{}", stderr(&out));
     let messages = server.messages();
@@ -356,31 +361,18 @@ fn a_pidsl_without_an_active_primary_or_backup_has_its_action_list_sent_to_manag
     let db = TestDb::sqlite();
     let server = SmtpServer::start();
     let work = tempfile::tempdir().unwrap();
-    let snapshot = work.path().join("orphan");
-    std::fs::create_dir(&snapshot).unwrap();
-    std::fs::write(snapshot.join("organizations.csv"), "org_id,name,management_emails,last_review_on\nLONE,Lone Clinic,boss@lone.example;audit@lone.example,2026-09-01\n").unwrap();
-    std::fs::write(
-        snapshot.join("pidsls.csv"),
-        "pidsl,org_id,provider_type\n123456789A,LONE,group_practice\n",
-    )
-    .unwrap();
-    std::fs::write(
-        snapshot.join("users.csv"),
-        "username,first_name,last_name,email,org_id,job_role,created_on,last_login_at,terms_accepted_on\n\
+    let bin = store_of(
+        &db,
+        work.path(),
+        server.port,
+        [
+            "org_id,name,management_emails,last_review_on\nLONE,Lone Clinic,boss@lone.example;audit@lone.example,2026-09-01\n",
+            "pidsl,org_id,provider_type\n123456789A,LONE,group_practice\n",
+            "username,first_name,last_name,email,org_id,job_role,created_on,last_login_at,terms_accepted_on\n\
          cal,Cal,Clerk,cal@lone.example,LONE,front_desk,2020-01-01,2026-09-30,2020-01-01\n",
-    )
-    .unwrap();
-    std::fs::write(
-        snapshot.join("access.csv"),
-        "username,pidsl,role,services\ncal,123456789A,subordinate,PORTAL;ELIGIBILITY\n",
-    )
-    .unwrap();
-    let mut bin = Bin::new(&db);
-    bin.config = Some(config(work.path(), server.port, ""));
-    assert!(bin
-        .run(&["import", snapshot.to_str().unwrap()])
-        .status
-        .success());
+            "username,pidsl,role,services\ncal,123456789A,subordinate,PORTAL;ELIGIBILITY\n",
+        ],
+    );
     let out = review_send(&bin, work.path());
     assert!(out.status.success(), "{}", stderr(&out));
     let messages = server.messages();
