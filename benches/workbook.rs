@@ -116,6 +116,7 @@ fn main() {
             })
             .collect(),
         last_run_on: vec![None; orgs],
+        ..Snapshot::default()
     };
     snapshot.sort_access();
     let findings: Vec<FindingRow> = (0..findings_n)

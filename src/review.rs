@@ -7,7 +7,8 @@ use crate::error::UsageError;
 use crate::report;
 use crate::rules::{self, Finding, RuleContext};
 use crate::snapshot::Snapshot;
-use crate::store::{FindingRow, PriorDecision, RunCounts, RunRecord, Store};
+use crate::mail::compose::ComposedMail;
+use crate::store::{FindingRow, OutgoingMail, PriorDecision, RunCounts, RunRecord, Store};
 use crate::templates::Templates;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate};
@@ -82,7 +83,7 @@ fn scope_mask(snapshot: &Snapshot, request: &ReviewRequest) -> Result<Vec<bool>,
     let unknown: Vec<&String> = request
         .org_ids
         .iter()
-        .filter(|id| !snapshot.orgs.iter().any(|o| &o.org_id == *id))
+        .filter(|id| snapshot.org_index(id).is_none())
         .collect();
     if !unknown.is_empty() {
         return Err(UsageError(format!(
@@ -228,8 +229,16 @@ impl RunContext<'_> {
 
         let final_dir = self.request.out_dir.join(&run.id);
         let work_dir = self.request.out_dir.join(format!(".{}.partial", run.id));
+        // `--send` composes into a spool that the outbox reads when the run is stored, and
+        // that goes once it is (or once the run has failed).
+        let spool = Spool(self.request.out_dir.join(format!(".{}.outbox", run.id)));
+        let mail_dir = if self.request.send {
+            spool.0.clone()
+        } else {
+            work_dir.join("mail")
+        };
         let (mut files, mails) = self
-            .write_outputs(&work_dir, &run, &rows, &previous)
+            .write_outputs(&work_dir, &mail_dir, &run, &rows, &previous)
             .with_context(|| format!("cannot write the run's files into {}", work_dir.display()))?;
         std::fs::rename(&work_dir, &final_dir).with_context(|| {
             format!(
@@ -250,17 +259,18 @@ impl RunContext<'_> {
         let finished = chrono::Utc::now()
             .with_timezone(&self.now.timezone())
             .to_rfc3339();
-        let outbox = if self.request.send {
-            mails.as_slice()
+        let written = mails.len();
+        let outbox: Vec<OutgoingMail> = if self.request.send {
+            mails.into_iter().map(|m| m.outgoing(&run.id)).collect()
         } else {
-            &[]
+            Vec::new()
         };
         let record = crate::store::CompletedRun {
             findings: &rows,
             reviewed_org_ids: &reviewed,
             out_dir: &final_dir.display().to_string(),
             finished_at: &finished,
-            outbox,
+            outbox: &outbox,
         };
         let started = std::time::Instant::now();
         let stored = store.complete_run(&run, &record).await;
@@ -288,39 +298,100 @@ impl RunContext<'_> {
             worst_unaccepted,
             mail: MailOutcome {
                 queued: outbox.len(),
-                written: if self.request.send { 0 } else { mails.len() },
+                written: if self.request.send { 0 } else { written },
                 delivery: None,
             },
         })
     }
 
-    /// Writes the run's files into `dir` and composes its mail (also written into `dir/mail/`
-    /// as .eml files unless `send`).
+    /// Writes the run's files into `dir` and composes its mail, each message written as an
+    /// .eml file into `mail_dir` (`dir/mail/` for a dry run, a spool for `--send`). The csv
+    /// files and the whole-run workbook are written on a thread of their own while the
+    /// organizations' workbooks and messages are composed on the others.
     fn write_outputs(
+        &self,
+        dir: &Path,
+        mail_dir: &Path,
+        run: &RunRecord,
+        rows: &[FindingRow],
+        previous: &[FindingRow],
+    ) -> anyhow::Result<(Vec<PathBuf>, Vec<ComposedMail>)> {
+        std::fs::create_dir_all(dir)?;
+        let summary = report::summary::Summary::new(run, rows, self.snapshot);
+        let access = report::run_access_rows(self.snapshot, self.in_scope);
+        let bars = indicatif::MultiProgress::new();
+        let orgs = self.in_scope.iter().filter(|s| **s).count() as u64;
+        // Bars only where the work takes a while (a large run on a terminal).
+        let mail_bar = (orgs > 1_000)
+            .then(|| bars.add(crate::progress::bar(Some(orgs), "composing the mail")));
+        let span = tracing::Span::current();
+        let (documents, mails) = std::thread::scope(|scope| {
+            let documents = scope.spawn(|| {
+                span.in_scope(|| self.write_documents(dir, run, rows, &summary, &access, &bars))
+            });
+            let started = std::time::Instant::now();
+            let mails = crate::mail::compose::compose_run_mail(&crate::mail::compose::RunMail {
+                settings: self.settings,
+                templates: self.templates,
+                run,
+                findings: rows,
+                previous,
+                snapshot: self.snapshot,
+                in_scope: self.in_scope,
+                dir,
+                mail_dir,
+                progress: mail_bar.as_ref(),
+            });
+            if let Some(bar) = &mail_bar {
+                bar.finish_and_clear();
+            }
+            if let Ok(mails) = &mails {
+                tracing::info!(
+                    messages = mails.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "mail composed"
+                );
+            }
+            (documents.join().expect("the report writer panicked"), mails)
+        });
+        let mut files = documents?;
+        let mails = mails?;
+        files.push(PathBuf::from("organizations"));
+        if !self.request.send {
+            files.push(PathBuf::from("mail"));
+        }
+        Ok((files, mails))
+    }
+
+    /// findings.csv, access.csv (of the `access` rows), the whole-run workbook and
+    /// summary.html; returns their names.
+    fn write_documents(
         &self,
         dir: &Path,
         run: &RunRecord,
         rows: &[FindingRow],
-        previous: &[FindingRow],
-    ) -> anyhow::Result<(Vec<PathBuf>, Vec<crate::store::OutgoingMail>)> {
+        summary: &report::summary::Summary,
+        access: &[u32],
+        bars: &indicatif::MultiProgress,
+    ) -> anyhow::Result<Vec<PathBuf>> {
         let snapshot = self.snapshot;
-        std::fs::create_dir_all(dir)?;
         let started = std::time::Instant::now();
         report::csv::write_findings(&dir.join("findings.csv"), rows)?;
-        let access = report::run_access_rows(snapshot, self.in_scope);
-        report::csv::write_access(&dir.join("access.csv"), snapshot, &access)?;
+        report::csv::write_access(&dir.join("access.csv"), snapshot, access)?;
         tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "csv written"
         );
 
-        let summary = report::summary::Summary::new(run, rows, snapshot);
         let workbook = report::xlsx::workbook_file_name(&run.id);
         let mut input =
-            report::xlsx::WorkbookInput::new(&summary, rows, snapshot).with_access(&access);
-        // A bar only where writing takes a while (a large run on a terminal).
-        let bar = (input.progress_total() > 100_000)
-            .then(|| crate::progress::bar(Some(input.progress_total()), "writing the workbook"));
+            report::xlsx::WorkbookInput::new(summary, rows, snapshot).with_access(access);
+        let bar = (input.progress_total() > 100_000).then(|| {
+            bars.add(crate::progress::bar(
+                Some(input.progress_total()),
+                "writing the workbook",
+            ))
+        });
         if let Some(bar) = &bar {
             input = input.with_progress(bar);
         }
@@ -330,47 +401,20 @@ impl RunContext<'_> {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "workbook written"
         );
-        report::html::write_summary(&dir.join("summary.html"), self.templates, &summary)?;
-        let mut files: Vec<PathBuf> = ["findings.csv", "access.csv", &workbook, "summary.html"]
+        report::html::write_summary(&dir.join("summary.html"), self.templates, summary)?;
+        Ok(["findings.csv", "access.csv", &workbook, "summary.html"]
             .iter()
             .map(PathBuf::from)
-            .collect();
+            .collect())
+    }
+}
 
-        let started = std::time::Instant::now();
-        let mails = crate::mail::compose::compose_run_mail(&crate::mail::compose::RunMail {
-            settings: self.settings,
-            templates: self.templates,
-            run,
-            findings: rows,
-            previous,
-            snapshot,
-            in_scope: self.in_scope,
-            dir,
-        })?;
-        tracing::info!(
-            messages = mails.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "mail composed"
-        );
-        files.push(PathBuf::from("organizations"));
-        if !self.request.send {
-            let started = std::time::Instant::now();
-            let mail_dir = dir.join("mail");
-            std::fs::create_dir_all(&mail_dir)?;
-            for mail in &mails {
-                std::fs::write(mail_dir.join(mail.file_name()), &mail.message)?;
-            }
-            files.push(PathBuf::from("mail"));
-            tracing::info!(
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "mail written as .eml files"
-            );
-        }
-        let mails = mails
-            .into_iter()
-            .map(|m| m.outgoing(&run.id))
-            .collect::<anyhow::Result<_>>()?;
-        Ok((files, mails))
+/// The folder of a `--send` run's composed messages, removed when the run is done with it.
+struct Spool(PathBuf);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

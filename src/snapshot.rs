@@ -3,7 +3,9 @@
 
 use crate::domain::{Cadence, OrgKind, PidSl, Role, Services, UserStatus};
 use chrono::NaiveDate;
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 /// A value that is personal data (dob_mmdd, ssn_last4). It can be compared, never printed: its
 /// `Debug` is redacted and it has no `Display` or `Serialize`, so it cannot reach a report, an
@@ -115,9 +117,47 @@ pub struct Snapshot {
     pub access: Vec<Access>,
     /// Per organization (same index as `orgs`): the as_of of its last completed review run.
     pub last_run_on: Vec<Option<NaiveDate>>,
+    /// Indices by org_id and by PID/SL, built on first use (the reports look rows up by the
+    /// text they carry; a linear search per lookup was quadratic at statewide scale).
+    /// Snapshots built field by field leave it `Default::default()`.
+    pub lookup: Lookup,
+}
+
+/// See [`Snapshot::org_index`].
+#[derive(Debug, Clone, Default)]
+pub struct Lookup(OnceLock<LookupMaps>);
+
+#[derive(Debug, Clone)]
+struct LookupMaps {
+    orgs: HashMap<String, u32>,
+    pidsls: HashMap<String, u32>,
 }
 
 impl Snapshot {
+    fn lookup(&self) -> &LookupMaps {
+        self.lookup.0.get_or_init(|| LookupMaps {
+            orgs: (0..)
+                .zip(&self.orgs)
+                .map(|(i, o)| (o.org_id.clone(), i))
+                .collect(),
+            pidsls: (0..)
+                .zip(&self.pidsls)
+                .map(|(i, p)| (p.pidsl.as_str().to_string(), i))
+                .collect(),
+        })
+    }
+
+    /// The index in `orgs` of this org_id. The snapshot must be complete when this is first
+    /// called: the index is not rebuilt.
+    pub fn org_index(&self, org_id: &str) -> Option<u32> {
+        self.lookup().orgs.get(org_id).copied()
+    }
+
+    /// The index in `pidsls` of this PID/SL (as stored: upper case); see [`Self::org_index`].
+    pub fn pidsl_index(&self, pidsl: &str) -> Option<u32> {
+        self.lookup().pidsls.get(pidsl).copied()
+    }
+
     pub fn org_of_pidsl(&self, pidsl: u32) -> &Org {
         &self.orgs[self.pidsls[pidsl as usize].org as usize]
     }

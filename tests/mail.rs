@@ -70,6 +70,13 @@ fn a_review_with_send_delivers_each_organizations_report_and_each_action_list() 
         let out = review_send(&bin, work.path());
         assert!(out.status.success(), "[{}] {}", db.backend, stderr(&out));
         assert!(stdout(&out).contains("sent"), "{}", stdout(&out));
+        // The run's folder and nothing else: no .eml copies, no spool left behind.
+        let left: Vec<String> = std::fs::read_dir(work.path().join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left.len(), 1, "[{}] {left:?}", db.backend);
+        assert!(!work.path().join("out").join(&left[0]).join("mail").exists());
 
         let messages = server.messages();
         // Four organizations, and the PID/SLs with findings: 1A, 1B, 1C, 1D and 2A.

@@ -282,6 +282,7 @@ fn snapshot() -> Snapshot {
             access(4, 1, Role::Primary),
         ],
         last_run_on: vec![None, None],
+        ..Snapshot::default()
     };
     snapshot.sort_access();
     snapshot

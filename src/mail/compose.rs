@@ -13,13 +13,15 @@ use crate::snapshot::Snapshot;
 use crate::store::{FindingRow, OutgoingMail, RunRecord};
 use crate::templates::Templates;
 use anyhow::Context;
+use indicatif::ProgressBar;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::Message;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const MANAGEMENT: &str = "management";
 pub const ACTION_LIST: &str = "action-list";
@@ -47,16 +49,22 @@ pub struct RunMail<'a> {
     pub in_scope: &'a [bool],
     /// The run's folder: organizations' workbooks go into `organizations/` below it.
     pub dir: &'a Path,
+    /// Where each message is written as an .eml file as soon as it is composed, so that a
+    /// statewide run never holds its hundred thousand messages in memory.
+    pub mail_dir: &'a Path,
+    /// Advanced by one per organization composed.
+    pub progress: Option<&'a ProgressBar>,
 }
 
-/// A message ready to queue or to write as .eml.
+/// A message composed and written to `file`; the rest is what the outbox keeps beside it.
 pub struct ComposedMail {
     pub kind: &'static str,
     /// What the message is about: an org_id or a PID/SL.
     pub unit: String,
     pub to: Vec<String>,
     pub subject: String,
-    pub message: Vec<u8>,
+    /// The RFC 5322 message exactly as it will be sent.
+    pub file: PathBuf,
 }
 
 impl ComposedMail {
@@ -65,23 +73,22 @@ impl ComposedMail {
         format!("{run_id}:{}:{}", self.kind, self.unit)
     }
 
-    pub fn outgoing(self, run_id: &str) -> anyhow::Result<OutgoingMail> {
-        Ok(OutgoingMail {
+    pub fn outgoing(self, run_id: &str) -> OutgoingMail {
+        OutgoingMail {
             idempotency_key: self.key(run_id),
             run_id: run_id.to_string(),
             kind: self.kind.to_string(),
             recipient: self.unit,
             to_addresses: self.to,
             subject: self.subject,
-            // lettre encodes every part (quoted-printable or base64): the message is ASCII.
-            message: String::from_utf8(self.message).context("a formatted message is not ASCII")?,
-        })
+            message_file: self.file,
+        }
     }
+}
 
-    /// `<kind>-<unit>.eml`, for a dry run.
-    pub fn file_name(&self) -> String {
-        format!("{}-{}.eml", self.kind, crate::report::file_safe(&self.unit))
-    }
+/// `<kind>-<unit>.eml`.
+fn file_name(kind: &str, unit: &str) -> String {
+    format!("{kind}-{}.eml", crate::report::file_safe(unit))
 }
 
 #[derive(Serialize)]
@@ -132,14 +139,17 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<Vec<ComposedMail>> {
     let workbook_dir = input.dir.join("organizations");
     std::fs::create_dir_all(&workbook_dir)?;
 
-    // Organizations are independent: compose them on every core, then keep their order.
+    std::fs::create_dir_all(input.mail_dir)?;
+
+    // Organizations are independent: every core takes the next one until none is left (their
+    // sizes vary a hundredfold), then the messages are put back in organization order.
     let orgs: Vec<usize> = (0..snapshot.orgs.len())
         .filter(|&i| input.in_scope[i])
         .collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(orgs.len().max(1));
-    let chunk = orgs.len().div_ceil(threads).max(1);
+    let next = AtomicUsize::new(0);
     let empty = Vec::new();
     let compose_org = |org_index: usize| -> anyhow::Result<Vec<ComposedMail>> {
         let org = &snapshot.orgs[org_index];
@@ -164,30 +174,33 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<Vec<ComposedMail>> {
         )?);
         Ok(mails)
     };
-    let parts: Vec<anyhow::Result<Vec<ComposedMail>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = orgs
-            .chunks(chunk)
-            .map(|part| {
-                let compose_org = &compose_org;
-                scope.spawn(move || {
-                    let mut mails = Vec::new();
-                    for &org_index in part {
-                        mails.extend(compose_org(org_index)?);
-                    }
-                    Ok(mails)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a mail composer panicked"))
-            .collect()
-    });
-    let mut mails = Vec::new();
+    let composer = || -> anyhow::Result<Vec<(usize, Vec<ComposedMail>)>> {
+        let mut done = Vec::new();
+        loop {
+            let position = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&org_index) = orgs.get(position) else {
+                return Ok(done);
+            };
+            done.push((position, compose_org(org_index)?));
+            if let Some(bar) = input.progress {
+                bar.inc(1);
+            }
+        }
+    };
+    let parts: Vec<anyhow::Result<Vec<(usize, Vec<ComposedMail>)>>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(composer)).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a mail composer panicked"))
+                .collect()
+        });
+    let mut composed = Vec::new();
     for part in parts {
-        mails.extend(part?);
+        composed.extend(part?);
     }
-    Ok(mails)
+    composed.sort_unstable_by_key(|(position, _)| *position);
+    Ok(composed.into_iter().flat_map(|(_, mails)| mails).collect())
 }
 
 fn management_report(
@@ -432,11 +445,14 @@ fn build(
         )?,
         None => builder.multipart(body)?,
     };
+    let file = input.mail_dir.join(file_name(kind, &unit));
+    std::fs::write(&file, message.formatted())
+        .with_context(|| format!("cannot write {}", file.display()))?;
     Ok(ComposedMail {
         kind,
         unit,
         to,
         subject,
-        message: message.formatted(),
+        file,
     })
 }

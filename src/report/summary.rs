@@ -58,10 +58,8 @@ impl SummaryOptions {
     /// must be that organization's only.
     pub fn for_org(snapshot: &Snapshot, org_id: &str, resolved: usize) -> SummaryOptions {
         let name = snapshot
-            .orgs
-            .iter()
-            .find(|o| o.org_id == org_id)
-            .map(|o| o.name.as_str())
+            .org_index(org_id)
+            .map(|i| snapshot.orgs[i as usize].name.as_str())
             .unwrap_or_default();
         let scope = if name.is_empty() {
             format!("organization {org_id}")
@@ -132,10 +130,8 @@ impl DecisionCounts {
             counts.pending += 1;
             let days = *cadence_days.entry(f.org_id.as_str()).or_insert_with(|| {
                 snapshot
-                    .orgs
-                    .iter()
-                    .find(|o| o.org_id == f.org_id)
-                    .map(|o| o.cadence.max_days_between_reviews())
+                    .org_index(&f.org_id)
+                    .map(|i| snapshot.orgs[i as usize].cadence.max_days_between_reviews())
             });
             if days.is_some_and(|days| (as_of - f.first_seen).num_days() > days) {
                 counts.overdue += 1;
@@ -248,10 +244,8 @@ impl Summary {
             .map(|((pidsl, org_id), count)| PidSlCount {
                 pidsl: pidsl.to_string(),
                 name: snapshot
-                    .pidsls
-                    .iter()
-                    .find(|p| p.pidsl.as_str() == pidsl)
-                    .map(|p| p.name.clone())
+                    .pidsl_index(pidsl)
+                    .map(|p| snapshot.pidsl(p).name.clone())
                     .unwrap_or_default(),
                 org_id: org_id.to_string(),
                 findings: count,

@@ -4,8 +4,10 @@
 //! and that update in doubt.
 
 use super::Store;
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
+use std::path::PathBuf;
 
 /// A message to queue.
 #[derive(Debug, Clone)]
@@ -16,8 +18,9 @@ pub struct OutgoingMail {
     pub recipient: String,
     pub to_addresses: Vec<String>,
     pub subject: String,
-    /// The RFC 5322 message exactly as it will be sent.
-    pub message: String,
+    /// The file holding the RFC 5322 message exactly as it will be sent; it is read when the
+    /// message is queued, so that a run's messages are never all in memory.
+    pub message_file: PathBuf,
 }
 
 /// A queued message and its delivery state.
@@ -73,6 +76,9 @@ impl Store {
         let now = timestamp(now);
         let mut queued = 0;
         for mail in mails {
+            // lettre encodes every part (quoted-printable or base64): the message is ASCII.
+            let message = std::fs::read_to_string(&mail.message_file)
+                .with_context(|| format!("cannot read {}", mail.message_file.display()))?;
             let result = sqlx::query(
                 "INSERT INTO outbox (idempotency_key, run_id, kind, recipient, to_addresses, subject, message, state, \
                  attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8) \
@@ -84,7 +90,7 @@ impl Store {
             .bind(mail.recipient.as_str())
             .bind(mail.to_addresses.join(";"))
             .bind(mail.subject.as_str())
-            .bind(mail.message.as_str())
+            .bind(message)
             .bind(now.as_str())
             .execute(&mut *conn)
             .await?;
