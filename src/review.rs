@@ -4,10 +4,10 @@
 use crate::config::Settings;
 use crate::domain::{Cadence, Severity};
 use crate::error::UsageError;
+use crate::mail::compose::ComposedMail;
 use crate::report;
 use crate::rules::{self, Finding, RuleContext};
 use crate::snapshot::Snapshot;
-use crate::mail::compose::ComposedMail;
 use crate::store::{FindingRow, OutgoingMail, PriorDecision, RunCounts, RunRecord, Store};
 use crate::templates::Templates;
 use anyhow::Context;

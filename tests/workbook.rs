@@ -482,7 +482,7 @@ fn an_organization_workbook_holds_only_its_findings_and_access_rows() {
         .cloned()
         .collect();
     let access = posc_review::report::access_rows_by_org(&snapshot);
-    let path = xlsx::write_org_workbook(
+    let (path, bytes) = xlsx::write_org_workbook(
         dir.path(),
         &run,
         &own,
@@ -493,6 +493,7 @@ fn an_organization_workbook_holds_only_its_findings_and_access_rows() {
     )
     .unwrap();
     assert_eq!(path.file_name().unwrap(), "review-20261001-001-ORG-B.xlsx");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
     let mut workbook = open(&path);
     let sheet = workbook.worksheet_range("Findings").unwrap();
     let orgs: Vec<String> = sheet.rows().skip(1).map(|r| text(&r[4])).collect();

@@ -111,6 +111,9 @@ struct ActionItem {
     remediation: &'static str,
 }
 
+/// One organization's messages, with its position in the run's order.
+type OrgMail = (usize, Vec<ComposedMail>);
+
 /// Every message of the run.
 pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<Vec<ComposedMail>> {
     let snapshot = input.snapshot;
@@ -174,7 +177,7 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<Vec<ComposedMail>> {
         )?);
         Ok(mails)
     };
-    let composer = || -> anyhow::Result<Vec<(usize, Vec<ComposedMail>)>> {
+    let composer = || -> anyhow::Result<Vec<OrgMail>> {
         let mut done = Vec::new();
         loop {
             let position = next.fetch_add(1, Ordering::Relaxed);
@@ -187,14 +190,13 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<Vec<ComposedMail>> {
             }
         }
     };
-    let parts: Vec<anyhow::Result<Vec<(usize, Vec<ComposedMail>)>>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(composer)).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a mail composer panicked"))
-                .collect()
-        });
+    let parts: Vec<anyhow::Result<Vec<OrgMail>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(composer)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a mail composer panicked"))
+            .collect()
+    });
     let mut composed = Vec::new();
     for part in parts {
         composed.extend(part?);
@@ -214,7 +216,7 @@ fn management_report(
     let snapshot = input.snapshot;
     let o = &snapshot.orgs[org as usize];
     let max = input.settings.mail.max_findings_listed;
-    let workbook = xlsx::write_org_workbook(
+    let (workbook, bytes) = xlsx::write_org_workbook(
         workbook_dir,
         input.run,
         findings,
@@ -223,7 +225,7 @@ fn management_report(
         access_rows,
         resolved.len(),
     )?;
-    let size = std::fs::metadata(&workbook)?.len();
+    let size = bytes.len() as u64;
     let attach = size <= input.settings.mail.max_attachment_mb * 1024 * 1024;
     let mut options = SummaryOptions::for_org(snapshot, &o.org_id, resolved.len());
     options.max_listed = max;
@@ -269,11 +271,7 @@ fn management_report(
             summary.severity_count(crate::domain::Severity::High)
         )
     };
-    let attachment = if attach {
-        Some((file_name, std::fs::read(&workbook)?))
-    } else {
-        None
-    };
+    let attachment = attach.then_some((file_name, bytes));
     build(
         input,
         MANAGEMENT,
