@@ -17,6 +17,7 @@ use indicatif::ProgressBar;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::Message;
+use minijinja::Value;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -242,20 +243,24 @@ fn management_report(
         .unwrap_or_default()
         .to_string_lossy()
         .into_owned();
-    let context = serde_json::json!({
-        "summary": summary,
-        "org": OrgRef { org_id: &o.org_id, name: &o.name },
-        "new_findings": new,
-        "new_more": new_total.saturating_sub(max),
-        "resolved": resolved.iter().take(max).map(|f| ListedFinding::from(*f)).collect::<Vec<_>>(),
-        "resolved_more": resolved.len().saturating_sub(max),
-        "attachment": AttachmentNote {
+    // Built as template values directly: a JSON tree converted for each of the two
+    // renderings cost more than rendering them.
+    let context = minijinja::context! {
+        summary => to_value(&summary),
+        org => to_value(OrgRef { org_id: &o.org_id, name: &o.name }),
+        new_findings => to_value(&new),
+        new_more => new_total.saturating_sub(max),
+        resolved => to_value(
+            resolved.iter().take(max).map(|f| ListedFinding::from(*f)).collect::<Vec<_>>(),
+        ),
+        resolved_more => resolved.len().saturating_sub(max),
+        attachment => to_value(AttachmentNote {
             name: file_name.clone(),
             attached: attach,
             size_mb: format!("{:.1}", size as f64 / 1_048_576.0),
-        },
-        "generator": generator(),
-    });
+        }),
+        generator => generator(),
+    };
     let subject = if summary.total == 0 {
         format!(
             "POSC access review {} for {}: no findings",
@@ -360,18 +365,18 @@ fn action_lists(
                     .unwrap_or_default(),
             })
             .collect();
-        let context = serde_json::json!({
-            "run": { "id": input.run.id, "as_of": as_of },
-            "org": OrgRef { org_id: &o.org_id, name: &o.name },
-            "pidsl": { "pidsl": record.pidsl.as_str(), "name": record.name },
-            "findings": listed,
-            "total": list.len(),
-            "more": list.len().saturating_sub(max),
-            "fallback": fallback,
-            "update_path": update_subordinate_path(),
-            "workbook": xlsx::org_workbook_file_name(&input.run.id, &o.org_id),
-            "generator": generator(),
-        });
+        let context = minijinja::context! {
+            run => minijinja::context! { id => &input.run.id, as_of => as_of.to_string() },
+            org => to_value(OrgRef { org_id: &o.org_id, name: &o.name }),
+            pidsl => minijinja::context! { pidsl => record.pidsl.as_str(), name => &record.name },
+            findings => to_value(&listed),
+            total => list.len(),
+            more => list.len().saturating_sub(max),
+            fallback => fallback,
+            update_path => update_subordinate_path(),
+            workbook => xlsx::org_workbook_file_name(&input.run.id, &o.org_id),
+            generator => generator(),
+        };
         let subject = format!(
             "POSC access review {as_of}: {} finding(s) to fix on {}",
             list.len(),
@@ -405,7 +410,7 @@ fn build(
     to: Vec<String>,
     subject: String,
     template: &str,
-    context: &serde_json::Value,
+    context: &Value,
     attachment: Option<(String, Vec<u8>)>,
 ) -> anyhow::Result<ComposedMail> {
     let text = input
@@ -453,4 +458,9 @@ fn build(
         subject,
         file,
     })
+}
+
+/// A template value of anything serializable.
+fn to_value(value: impl Serialize) -> Value {
+    Value::from(minijinja::value::Serde(value))
 }
