@@ -194,3 +194,31 @@ impl Snapshot {
         self.access.sort_unstable_by_key(|a| (a.pidsl, a.user));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::summary::tests::org;
+
+    #[test]
+    fn organizations_and_pidsls_are_found_by_their_text() {
+        let pidsl = |code: &str, org: u32| PidSlRecord {
+            pidsl: PidSl::parse(code).unwrap(),
+            org,
+            name: String::new(),
+            provider_type: String::new(),
+            active: true,
+        };
+        let snapshot = Snapshot {
+            orgs: vec![org("ORG-A", Cadence::Annual), org("ORG-B", Cadence::Annual)],
+            pidsls: vec![pidsl("110000001A", 1), pidsl("110000001B", 0)],
+            ..Snapshot::default()
+        };
+        assert_eq!(snapshot.org_index("ORG-B"), Some(1));
+        assert_eq!(snapshot.org_index("org-b"), None);
+        assert_eq!(snapshot.pidsl_index("110000001B"), Some(1));
+        assert_eq!(snapshot.pidsl_index("110000001C"), None);
+        // Cloning keeps the built index valid: it is the same data.
+        assert_eq!(snapshot.clone().pidsl_index("110000001A"), Some(0));
+    }
+}
