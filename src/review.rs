@@ -227,11 +227,14 @@ impl RunContext<'_> {
         let (rows, counts) = classify(snapshot, &run, &findings, &previous, &decisions);
         run.counts = counts;
 
-        let final_dir = self.request.out_dir.join(&run.id);
-        let work_dir = self.request.out_dir.join(format!(".{}.partial", run.id));
+        let RunFolders {
+            work: work_dir,
+            spool,
+            done: final_dir,
+        } = RunFolders::new(&self.request.out_dir, &run.id);
         // `--send` composes into a spool that the outbox reads when the run is stored, and
         // that goes once it is (or once the run has failed).
-        let spool = Spool(self.request.out_dir.join(format!(".{}.outbox", run.id)));
+        let spool = Spool(spool);
         let mail_dir = if self.request.send {
             spool.0.clone()
         } else {
@@ -406,6 +409,26 @@ impl RunContext<'_> {
             .iter()
             .map(PathBuf::from)
             .collect())
+    }
+}
+
+/// The folders a run writes in its output folder.
+pub struct RunFolders {
+    /// `.<run-id>.partial`: the run's files while they are written.
+    pub work: PathBuf,
+    /// `.<run-id>.outbox`: a `--send` run's messages until the outbox holds them.
+    pub spool: PathBuf,
+    /// `<run-id>`: the work folder, renamed once the run is complete.
+    pub done: PathBuf,
+}
+
+impl RunFolders {
+    pub fn new(out_dir: &Path, run_id: &str) -> RunFolders {
+        RunFolders {
+            work: out_dir.join(format!(".{run_id}.partial")),
+            spool: out_dir.join(format!(".{run_id}.outbox")),
+            done: out_dir.join(run_id),
+        }
     }
 }
 

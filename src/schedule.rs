@@ -537,8 +537,8 @@ impl Scheduler {
         if let Some(id) = &run_id {
             match self.store.abandon_run(id, why, &finished).await {
                 Ok(true) => {
-                    for dir in [format!(".{id}.partial"), id.clone()] {
-                        let path = self.options.out_dir.join(dir);
+                    let folders = crate::review::RunFolders::new(&self.options.out_dir, id);
+                    for path in [folders.work, folders.spool, folders.done] {
                         if path.exists() {
                             let _ = std::fs::remove_dir_all(&path);
                         }

@@ -1,6 +1,6 @@
 //! The account store's tables: bulk writes for an import, bulk reads into a [`Snapshot`].
 
-use super::{insert_batched, Backend, Store};
+use super::{insert_batched, Store};
 use crate::domain::{timestamp_date, Cadence, OrgKind, PidSl, Role, Services, UserStatus};
 use crate::snapshot::{Access, Org, Personal, PidSlRecord, Snapshot, User};
 use anyhow::Context;
@@ -58,6 +58,9 @@ pub struct AccessRow {
     pub granted_on: Option<NaiveDate>,
     pub expires_on: Option<NaiveDate>,
 }
+
+/// Applies a roster's termination date to a user already in the store.
+pub(super) const SET_TERMINATED_SQL: &str = "UPDATE users SET terminated_on = $1 WHERE id = $2";
 
 /// One value of a row to insert, for either driver.
 pub(crate) enum Cell<'a> {
@@ -218,19 +221,6 @@ fn non_empty(text: String) -> Option<String> {
 }
 
 impl Store {
-    /// Empties the account tables (never the review history) for a replacing import.
-    pub(crate) async fn clear_accounts(&self, conn: &mut AnyConnection) -> anyhow::Result<()> {
-        let sql = match self.backend {
-            Backend::Postgres => "TRUNCATE access, users, pidsls, organizations",
-            Backend::Sqlite => "DELETE FROM access; DELETE FROM users; DELETE FROM pidsls; DELETE FROM organizations;",
-        };
-        sqlx::raw_sql(sql)
-            .execute(conn)
-            .await
-            .context("cannot empty the account store")?;
-        Ok(())
-    }
-
     /// Inserts (or, by key, updates) rows of one account table.
     pub(crate) async fn write_rows<T: Insertable>(
         &self,
@@ -263,7 +253,7 @@ impl Store {
         updates: &[(i64, NaiveDate)],
     ) -> anyhow::Result<()> {
         for (id, date) in updates {
-            sqlx::query("UPDATE users SET terminated_on = $1 WHERE id = $2")
+            sqlx::query(SET_TERMINATED_SQL)
                 .bind(date.format("%Y-%m-%d").to_string())
                 .bind(*id)
                 .execute(&mut *conn)

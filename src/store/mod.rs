@@ -41,6 +41,9 @@ pub struct Store {
     backend: Backend,
     /// The database file of a SQLite store, for bulk reads outside sqlx.
     sqlite_file: Option<std::path::PathBuf>,
+    /// How to reach a PostgreSQL store outside the pool: a replacing import streams its rows
+    /// with `COPY`, which only a PostgreSQL connection of its own can do.
+    postgres: Option<sqlx::postgres::PgConnectOptions>,
 }
 
 /// The most bind parameters one statement carries; below SQLite's 32,766 and PostgreSQL's
@@ -87,10 +90,18 @@ impl Store {
             Backend::Sqlite => Some(sqlite_file(&url)?),
             Backend::Postgres => None,
         };
+        let postgres = match backend {
+            Backend::Postgres => Some(
+                sqlx::postgres::PgConnectOptions::from_str(&url)
+                    .with_context(|| format!("invalid database URL {}", redact_url(&url)))?,
+            ),
+            Backend::Sqlite => None,
+        };
         let store = Store {
             pool,
             backend,
             sqlite_file,
+            postgres,
         };
         store.migrate().await?;
         Ok(store)
