@@ -43,7 +43,7 @@ pub struct Store {
     sqlite_file: Option<std::path::PathBuf>,
     /// How to reach a PostgreSQL store outside the pool: a replacing import streams its rows
     /// with `COPY`, which only a PostgreSQL connection of its own can do.
-    postgres: Option<sqlx::postgres::PgConnectOptions>,
+    postgres: Option<std::sync::Arc<sqlx::postgres::PgConnectOptions>>,
 }
 
 /// The most bind parameters one statement carries; below SQLite's 32,766 and PostgreSQL's
@@ -91,10 +91,10 @@ impl Store {
             Backend::Postgres => None,
         };
         let postgres = match backend {
-            Backend::Postgres => Some(
+            Backend::Postgres => Some(std::sync::Arc::new(
                 sqlx::postgres::PgConnectOptions::from_str(&url)
                     .with_context(|| format!("invalid database URL {}", redact_url(&url)))?,
-            ),
+            )),
             Backend::Sqlite => None,
         };
         let store = Store {
