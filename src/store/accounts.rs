@@ -59,9 +59,6 @@ pub struct AccessRow {
     pub expires_on: Option<NaiveDate>,
 }
 
-/// Applies a roster's termination date to a user already in the store.
-pub(super) const SET_TERMINATED_SQL: &str = "UPDATE users SET terminated_on = $1 WHERE id = $2";
-
 /// One value of a row to insert, for either driver.
 pub(crate) enum Cell<'a> {
     Text(&'a str),
@@ -253,7 +250,7 @@ impl Store {
         updates: &[(i64, NaiveDate)],
     ) -> anyhow::Result<()> {
         for (id, date) in updates {
-            sqlx::query(SET_TERMINATED_SQL)
+            sqlx::query("UPDATE users SET terminated_on = $1 WHERE id = $2")
                 .bind(date.format("%Y-%m-%d").to_string())
                 .bind(*id)
                 .execute(&mut *conn)

@@ -6,7 +6,7 @@
 //! multi-row statements. It runs on a blocking thread, so the CSV files are read synchronously
 //! beside it.
 
-use super::accounts::{Cell, Insertable, SET_TERMINATED_SQL};
+use super::accounts::{Cell, Insertable};
 use super::{values_sql, Backend, Store};
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -129,17 +129,14 @@ impl ImportWriter {
                 }
                 Ok(())
             }
-            ImportWriter::Copy { conn, handle } => handle.block_on(async {
-                for (id, date) in updates {
-                    sqlx::query(SET_TERMINATED_SQL)
-                        .bind(date.format("%Y-%m-%d").to_string())
-                        .bind(*id)
-                        .execute(&mut *conn)
-                        .await
-                        .context("cannot apply the roster")?;
-                }
+            // A replacing import's roster only matches users of its own files, all written.
+            ImportWriter::Copy { .. } => {
+                anyhow::ensure!(
+                    updates.is_empty(),
+                    "a replacing import cannot update users outside its files"
+                );
                 Ok(())
-            }),
+            }
             ImportWriter::Sqlx { store, handle, tx } => {
                 handle.block_on(store.set_terminated(tx, updates))
             }
