@@ -46,6 +46,9 @@ pub struct ReviewSettings {
     #[serde(deserialize_with = "deserialize_time_zone")]
     pub time_zone: Tz,
     pub out_dir: PathBuf,
+    /// Whether the whole-run workbook carries the User Access sheet (each organization's
+    /// workbook always carries its own).
+    pub workbook_user_access: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -389,6 +389,9 @@ impl RunContext<'_> {
         let workbook = report::xlsx::workbook_file_name(&run.id);
         let mut input =
             report::xlsx::WorkbookInput::new(summary, rows, snapshot).with_access(access);
+        if !self.settings.review.workbook_user_access {
+            input = input.without_access_sheet();
+        }
         let bar = (input.progress_total() > 100_000).then(|| {
             bars.add(crate::progress::bar(
                 Some(input.progress_total()),

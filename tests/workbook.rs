@@ -29,8 +29,17 @@ fn as_of() -> String {
 
 /// Imports `snapshot_dir` into a fresh SQLite store and reviews it; returns the run folder.
 fn review(snapshot_dir: &Path, out: &Path) -> PathBuf {
+    review_with(snapshot_dir, out, &[])
+}
+
+/// [`review`] with these environment variables (configuration overrides).
+fn review_with(snapshot_dir: &Path, out: &Path, env: &[(&str, &str)]) -> PathBuf {
     let db = TestDb::sqlite();
-    let bin = Bin::new(&db);
+    let mut bin = Bin::new(&db);
+    bin.env = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let imported = bin.run(&["import", snapshot_dir.to_str().unwrap()]);
     assert!(imported.status.success(), "{}", stderr(&imported));
     let reviewed = bin.run(&[
@@ -163,6 +172,39 @@ fn a_run_writes_the_workbook_and_summary_beside_the_csv_files() {
     }
     let html = std::fs::read_to_string(run_dir.join("summary.html")).unwrap();
     assert!(html.contains(&format!("id=\"count-total\">{}<", findings.len())));
+}
+
+#[test]
+fn the_whole_run_workbook_can_leave_user_access_to_access_csv() {
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = review_with(
+        &scenario4(),
+        out.path(),
+        &[("POSC_REVIEW__REVIEW__WORKBOOK_USER_ACCESS", "false")],
+    );
+    let mut workbook = open(&workbook_path(&run_dir));
+    assert_eq!(workbook.sheet_names(), ["Summary", "Findings", "Rules"]);
+    let access = read_csv(&run_dir.join("access.csv"));
+    assert!(!access.is_empty());
+    let summary = workbook.worksheet_range("Summary").unwrap();
+    assert_eq!(text(&summary[(7, 0)]), "User Access");
+    assert_eq!(
+        text(&summary[(7, 1)]),
+        format!(
+            "not in this workbook: access.csv has its {} rows",
+            access.len()
+        )
+    );
+    // Each organization's workbook keeps its own access rows.
+    let org_workbook = std::fs::read_dir(run_dir.join("organizations"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(open(&org_workbook)
+        .sheet_names()
+        .contains(&"User Access".to_string()));
 }
 
 #[test]

@@ -47,6 +47,9 @@ pub struct WorkbookInput<'a> {
     pub rows_per_sheet: u32,
     /// Advanced by one per finding and per access row of the snapshot (kept or not).
     pub progress: Option<&'a ProgressBar>,
+    /// Whether the User Access sheet is written; without it the Summary says where the rows
+    /// are (access.csv).
+    pub access_sheet: bool,
 }
 
 impl<'a> WorkbookInput<'a> {
@@ -63,7 +66,18 @@ impl<'a> WorkbookInput<'a> {
             access: None,
             rows_per_sheet: EXCEL_MAX_ROWS,
             progress: None,
+            access_sheet: true,
         }
+    }
+
+    /// Leaves the User Access sheet out (`review.workbook_user_access = false`).
+    pub fn without_access_sheet(mut self) -> Self {
+        self.access_sheet = false;
+        self
+    }
+
+    fn access_rows(&self) -> usize {
+        self.access.map_or(self.snapshot.access.len(), <[u32]>::len)
     }
 
     /// Only these access rows (see [`super::run_access_rows`], [`super::access_rows_by_org`]).
@@ -84,7 +98,12 @@ impl<'a> WorkbookInput<'a> {
 
     /// The progress total that `progress` is advanced to: findings plus access rows written.
     pub fn progress_total(&self) -> u64 {
-        (self.findings.len() + self.access.map_or(self.snapshot.access.len(), <[u32]>::len)) as u64
+        let access = if self.access_sheet {
+            self.access_rows()
+        } else {
+            0
+        };
+        (self.findings.len() + access) as u64
     }
 }
 
@@ -160,9 +179,17 @@ fn build(input: &WorkbookInput, tempdir: Option<&Path>) -> anyhow::Result<Workbo
     // whole-run workbook and in the ten thousand attached to mail alike; level 1 saves a
     // third of a workbook's time for a file 60 % larger.
     workbook.set_zip_compression_level(1);
-    write_summary_sheet(workbook.add_worksheet(), input.summary, &formats)?;
+    let access_elsewhere = (!input.access_sheet).then(|| input.access_rows());
+    write_summary_sheet(
+        workbook.add_worksheet(),
+        input.summary,
+        access_elsewhere,
+        &formats,
+    )?;
     write_findings_sheets(&mut workbook, input, &formats)?;
-    write_access_sheets(&mut workbook, input, &formats)?;
+    if input.access_sheet {
+        write_access_sheets(&mut workbook, input, &formats)?;
+    }
     write_rules_sheet(workbook.add_worksheet(), &formats)?;
     Ok(workbook)
 }
@@ -254,10 +281,12 @@ fn write_header(
     Ok(())
 }
 
-/// Summary: the run, its counts, the PID/SLs with most findings, and a chart per severity.
+/// Summary: the run, its counts, the PID/SLs with most findings, and a chart per severity;
+/// `access_elsewhere`: the number of access rows when User Access is left out.
 fn write_summary_sheet(
     sheet: &mut Worksheet,
     summary: &Summary,
+    access_elsewhere: Option<usize>,
     formats: &Formats,
 ) -> anyhow::Result<()> {
     sheet.set_name("Summary")?;
@@ -282,6 +311,14 @@ fn write_summary_sheet(
     sheet.write_number(5, 1, summary.total as f64)?;
     sheet.write_string_with_format(6, 0, "Critical and high findings", &formats.label)?;
     sheet.write_number(6, 1, summary.urgent_total as f64)?;
+    if let Some(rows) = access_elsewhere {
+        sheet.write_string_with_format(7, 0, "User Access", &formats.label)?;
+        sheet.write_string(
+            7,
+            1,
+            format!("not in this workbook: access.csv has its {rows} rows"),
+        )?;
+    }
 
     let mut row = 8;
     sheet.write_string_with_format(row, 0, "Since the previous run", &formats.header)?;
