@@ -238,7 +238,7 @@ impl Store {
             |q, org_id| q.bind(run.id.clone()).bind(org_id.as_str()),
         )
         .await?;
-        Store::queue_mail_in(&mut tx, done.outbox, chrono::Utc::now()).await?;
+        Store::queue_mail_in(&mut tx, self.backend, done.outbox, chrono::Utc::now()).await?;
         sqlx::query("UPDATE runs SET status = $1, finished_at = $2, counts = $3, out_dir = $4 WHERE id = $5")
             .bind(RunStatus::Completed.as_str())
             .bind(done.finished_at)

@@ -3,7 +3,7 @@
 //! deliver the same key and a crash leaves at most the moment between the server's acceptance
 //! and that update in doubt.
 
-use super::Store;
+use super::{insert_batched, Backend, Store};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
@@ -67,36 +67,51 @@ fn entry(row: sqlx::any::AnyRow) -> anyhow::Result<OutboxEntry> {
 
 impl Store {
     /// Queues messages within a transaction; a key already in the outbox is left as it is
-    /// (never queued twice). Returns how many were new.
+    /// (never queued twice).
     pub(crate) async fn queue_mail_in(
         conn: &mut AnyConnection,
+        backend: Backend,
         mails: &[OutgoingMail],
         now: DateTime<Utc>,
-    ) -> anyhow::Result<usize> {
+    ) -> anyhow::Result<()> {
         let now = timestamp(now);
-        let mut queued = 0;
-        for mail in mails {
-            // lettre encodes every part (quoted-printable or base64): the message is ASCII.
-            let message = std::fs::read_to_string(&mail.message_file)
-                .with_context(|| format!("cannot read {}", mail.message_file.display()))?;
-            let result = sqlx::query(
-                "INSERT INTO outbox (idempotency_key, run_id, kind, recipient, to_addresses, subject, message, state, \
-                 attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8) \
-                 ON CONFLICT (idempotency_key) DO NOTHING",
+        // A group of messages is read, then inserted with one statement: a statewide run
+        // queues over 100,000 of about 16 KB, one INSERT each took 18 s.
+        for group in mails.chunks(256) {
+            let messages = group
+                .iter()
+                .map(|mail| {
+                    // lettre encodes every part (quoted-printable or base64): it is ASCII.
+                    std::fs::read_to_string(&mail.message_file)
+                        .with_context(|| format!("cannot read {}", mail.message_file.display()))
+                        .map(|message| (mail, message))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            insert_batched(
+                conn,
+                backend,
+                "INSERT INTO outbox (idempotency_key, run_id, kind, recipient, to_addresses, subject, \
+                 message, state, attempts, next_attempt_at, created_at)",
+                11,
+                "ON CONFLICT (idempotency_key) DO NOTHING",
+                &messages,
+                |q, (mail, message)| {
+                    q.bind(mail.idempotency_key.as_str())
+                        .bind(mail.run_id.as_str())
+                        .bind(mail.kind.as_str())
+                        .bind(mail.recipient.as_str())
+                        .bind(mail.to_addresses.join(";"))
+                        .bind(mail.subject.as_str())
+                        .bind(message.as_str())
+                        .bind("pending")
+                        .bind(0_i64)
+                        .bind(now.clone())
+                        .bind(now.clone())
+                },
             )
-            .bind(mail.idempotency_key.as_str())
-            .bind(mail.run_id.as_str())
-            .bind(mail.kind.as_str())
-            .bind(mail.recipient.as_str())
-            .bind(mail.to_addresses.join(";"))
-            .bind(mail.subject.as_str())
-            .bind(message)
-            .bind(now.as_str())
-            .execute(&mut *conn)
             .await?;
-            queued += result.rows_affected() as usize;
         }
-        Ok(queued)
+        Ok(())
     }
 
     /// The keys due for delivery: pending and due (all pending with `ignore_schedule`), or
