@@ -127,6 +127,13 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Default)]
 pub struct Lookup(OnceLock<LookupMaps>);
 
+impl Lookup {
+    /// The indices a loader already built, by org_id and by PID/SL text.
+    pub(crate) fn from_maps(orgs: HashMap<String, u32>, pidsls: HashMap<String, u32>) -> Lookup {
+        Lookup(OnceLock::from(LookupMaps { orgs, pidsls }))
+    }
+}
+
 #[derive(Debug, Clone)]
 struct LookupMaps {
     orgs: HashMap<String, u32>,

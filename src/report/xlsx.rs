@@ -141,10 +141,12 @@ pub fn write_org_workbook(
     );
     let path = dir.join(org_workbook_file_name(&run.id, org_id));
     let input = WorkbookInput::new(&summary, findings, snapshot).with_access(access_rows);
-    let bytes = build(&input, None)
-        .and_then(|mut workbook| Ok(workbook.save_to_buffer()?))
-        .and_then(|bytes| Ok(std::fs::write(&path, &bytes).map(|()| bytes)?))
-        .with_context(|| format!("cannot write the workbook {}", path.display()))?;
+    let write = || -> anyhow::Result<Vec<u8>> {
+        let bytes = build(&input, None)?.save_to_buffer()?;
+        std::fs::write(&path, &bytes)?;
+        Ok(bytes)
+    };
+    let bytes = write().with_context(|| format!("cannot write the workbook {}", path.display()))?;
     Ok((path, bytes))
 }
 

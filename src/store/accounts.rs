@@ -576,6 +576,8 @@ impl SnapshotBuilder {
             .last_run_on
             .resize(self.snapshot.orgs.len(), None);
         self.snapshot.sort_access();
+        // The loader's indices are the snapshot's lookups: no need to build them again.
+        self.snapshot.lookup = crate::snapshot::Lookup::from_maps(self.org_index, self.pidsl_index);
         self.snapshot
     }
 }
