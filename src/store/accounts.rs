@@ -207,7 +207,9 @@ pub(super) fn stored_date(
 ) -> anyhow::Result<Option<NaiveDate>> {
     text.map(|t| {
         let t = t.as_ref();
-        NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        // `FromStr` is YYYY-MM-DD with a prebuilt format: several times faster than a format
+        // string parsed again for each of millions of stored dates.
+        t.parse::<NaiveDate>()
             .with_context(|| format!("bad date {t:?} in {column}"))
     })
     .transpose()
