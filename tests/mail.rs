@@ -175,6 +175,12 @@ fn with_the_server_down_mail_stays_pending_and_a_later_send_delivers_each_once()
             "{}",
             stderr(&out)
         );
+        // The first refused connection ends the pass: the rest are not tried one by one.
+        assert!(
+            stderr(&out).contains("8 other messages not tried: 127.0.0.1:"),
+            "{}",
+            stderr(&out)
+        );
         let queued = outbox(&bin);
         assert_eq!(queued.len(), 9);
         assert!(queued
@@ -206,6 +212,73 @@ fn with_the_server_down_mail_stays_pending_and_a_later_send_delivers_each_once()
             .iter()
             .all(|m| m["state"] == "sent" && m["attempts"] == 2));
     }
+}
+
+#[test]
+fn with_the_server_down_for_max_attempts_passes_every_message_fails_for_good() {
+    for db in TestDb::all() {
+        let work = tempfile::tempdir().unwrap();
+        let bin = setup(&db, work.path(), free_port(), "");
+        let out = review_send(&bin, work.path());
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let second = bin.run(&["send", "--now"]);
+        assert!(
+            stdout(&second).contains("Sent 0 messages; 9 will be retried; 0 failed for good"),
+            "[{}] {}",
+            db.backend,
+            stdout(&second)
+        );
+        // max_attempts = 3: the third pass is the last.
+        let third = bin.run(&["send", "--now"]);
+        assert!(
+            stdout(&third).contains("Sent 0 messages; 0 will be retried; 9 failed for good"),
+            "[{}] {}",
+            db.backend,
+            stdout(&third)
+        );
+        let queued = outbox(&bin);
+        assert!(
+            queued.iter().all(|m| m["state"] == "failed"
+                && m["attempts"] == 3
+                && m["last_error"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("(after 3 attempts)")),
+            "[{}] {queued:?}",
+            db.backend
+        );
+    }
+}
+
+#[test]
+fn a_server_that_never_answers_costs_one_timeout_per_pass_not_one_per_message() {
+    let db = TestDb::sqlite();
+    // Accepts connections and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    // Holds every connection open, unanswered, until the test process ends.
+    std::thread::spawn(move || silent.incoming().collect::<Vec<_>>());
+    let work = tempfile::tempdir().unwrap();
+    let mut bin = setup(&db, work.path(), port, "");
+    bin.env
+        .push(("POSC_REVIEW__SMTP__TIMEOUT_SECS".into(), "1".into()));
+    let out = review_send(&bin, work.path());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("8 other messages not tried: 127.0.0.1:"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("no answer within 1s"),
+        "{}",
+        stderr(&out)
+    );
+    let queued = outbox(&bin);
+    assert_eq!(queued.len(), 9);
+    assert!(queued.iter().all(|m| m["state"] == "pending"
+        && m["attempts"] == 1
+        && m["last_error"].as_str().unwrap().contains("no answer")));
 }
 
 #[test]

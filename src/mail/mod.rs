@@ -59,42 +59,72 @@ async fn deliver_with(
 ) -> anyhow::Result<DeliveryReport> {
     let stale_before = now - stale_claim_age(settings);
     let mut report = DeliveryReport::default();
+    // When another attempt is due after `attempts` failed ones; `None`: failed for good.
+    let retry_at = |attempts: i64| {
+        (attempts < i64::from(settings.mail.max_attempts))
+            .then(|| Utc::now() + retry_delay(attempts))
+    };
+    let transient = |text: String, attempts: i64| match retry_at(attempts) {
+        Some(at) => (text, Some(at)),
+        None => (format!("{text} (after {attempts} attempts)"), None),
+    };
     for key in store.due_mail(now, stale_before, ignore_schedule).await? {
         let Some((message, to, attempts)) =
             store.claim_mail(&key, Utc::now(), stale_before).await?
         else {
             continue; // another sender has it
         };
-        match smtp.send(&to, message.as_bytes()).await {
+        let (text, retry) = match smtp.send(&to, message.as_bytes()).await {
             Ok(()) => {
                 store.mark_sent(&key, Utc::now()).await?;
                 tracing::info!(key = %key, "mail sent");
                 report.sent += 1;
+                continue;
             }
-            Err(error) => {
-                let (text, retry_at) = match error {
-                    DeliveryError::Permanent(text) => (text, None),
-                    DeliveryError::Transient(text)
-                        if attempts >= i64::from(settings.mail.max_attempts) =>
-                    {
-                        (format!("{text} (after {attempts} attempts)"), None)
-                    }
-                    DeliveryError::Transient(text) => {
-                        (text, Some(Utc::now() + retry_delay(attempts)))
-                    }
-                };
-                store.mark_failed(&key, &text, retry_at).await?;
-                tracing::warn!(key = %key, error = %text, retry = retry_at.is_some(), "mail not sent");
-                if retry_at.is_some() {
-                    report.retrying += 1;
-                } else {
-                    report.failed += 1;
+            Err(DeliveryError::Permanent(text)) => (text, None),
+            Err(DeliveryError::Transient(text)) => transient(text, attempts),
+            Err(DeliveryError::Unreachable(text)) => {
+                // Every other message of the pass would wait for the same dead server, one
+                // timeout each: they are recorded as failed with this error, not tried.
+                let held = store
+                    .fail_due_mail(now, ignore_schedule, |n| transient(text.clone(), n))
+                    .await?;
+                if held.retrying + held.failed > 0 {
+                    tracing::warn!(error = %text, retrying = held.retrying, failed = held.failed,
+                        "mail server unreachable: the other due messages were not tried");
+                    report.errors.push(format!(
+                        "{} other messages not tried: {text}",
+                        held.retrying + held.failed
+                    ));
                 }
-                report.errors.push(format!("{key}: {text}"));
+                report.retrying += held.retrying;
+                report.failed += held.failed;
+                let (text, retry) = transient(text, attempts);
+                record_failure(store, &mut report, &key, &text, retry).await?;
+                break;
             }
-        }
+        };
+        record_failure(store, &mut report, &key, &text, retry).await?;
     }
     Ok(report)
+}
+
+async fn record_failure(
+    store: &Store,
+    report: &mut DeliveryReport,
+    key: &str,
+    text: &str,
+    retry_at: Option<DateTime<Utc>>,
+) -> anyhow::Result<()> {
+    store.mark_failed(key, text, retry_at).await?;
+    tracing::warn!(key = %key, error = %text, retry = retry_at.is_some(), "mail not sent");
+    if retry_at.is_some() {
+        report.retrying += 1;
+    } else {
+        report.failed += 1;
+    }
+    report.errors.push(format!("{key}: {text}"));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,11 +9,15 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::time::Duration;
 
-/// Why a delivery failed: a permanent refusal is not retried.
+/// Why a delivery failed: a permanent refusal is not retried; an unreachable server is
+/// retried, and makes the rest of the pass pointless.
 #[derive(Debug)]
 pub enum DeliveryError {
     Permanent(String),
     Transient(String),
+    /// No SMTP reply to this message: the server could not be reached, did not answer in time,
+    /// failed TLS, or closed the service (421). Nothing about the message itself.
+    Unreachable(String),
 }
 
 pub struct Smtp {
@@ -102,11 +106,14 @@ impl Smtp {
             .map_err(|e| DeliveryError::Permanent(format!("bad envelope: {e}")))?;
         match tokio::time::timeout(self.timeout, self.transport.send_raw(&envelope, message)).await
         {
-            Err(_) => Err(DeliveryError::Transient(format!(
+            Err(_) => Err(DeliveryError::Unreachable(format!(
                 "{}: no answer within {:?}",
                 self.server, self.timeout
             ))),
             Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if e.status().is_none_or(|code| u16::from(code) == 421) => {
+                Err(DeliveryError::Unreachable(format!("{}: {e}", self.server)))
+            }
             Ok(Err(e)) if e.is_permanent() => {
                 Err(DeliveryError::Permanent(format!("{}: {e}", self.server)))
             }
