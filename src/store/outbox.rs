@@ -108,23 +108,32 @@ impl Store {
                 conn,
                 backend,
                 "INSERT INTO outbox (idempotency_key, run_id, kind, recipient, to_addresses, subject, \
-                 message, state, attempts, next_attempt_at, created_at)",
-                11,
+                 state, attempts, next_attempt_at, created_at)",
+                10,
                 "ON CONFLICT (idempotency_key) DO NOTHING",
                 &messages,
-                |q, (mail, message)| {
+                |q, (mail, _)| {
                     q.bind(mail.idempotency_key.as_str())
                         .bind(mail.run_id.as_str())
                         .bind(mail.kind.as_str())
                         .bind(mail.recipient.as_str())
                         .bind(mail.to_addresses.join(";"))
                         .bind(mail.subject.as_str())
-                        .bind(message.as_str())
                         .bind("pending")
                         .bind(0_i64)
                         .bind(now.clone())
                         .bind(now.clone())
                 },
+            )
+            .await?;
+            insert_batched(
+                conn,
+                backend,
+                "INSERT INTO outbox_messages (idempotency_key, message)",
+                2,
+                "ON CONFLICT (idempotency_key) DO NOTHING",
+                &messages,
+                |q, (mail, message)| q.bind(mail.idempotency_key.as_str()).bind(message.as_str()),
             )
             .await?;
         }
@@ -218,7 +227,9 @@ impl Store {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT message, to_addresses, attempts FROM outbox WHERE idempotency_key = $1",
+            "SELECT m.message, o.to_addresses, o.attempts FROM outbox o \
+             JOIN outbox_messages m ON m.idempotency_key = o.idempotency_key \
+             WHERE o.idempotency_key = $1",
         )
         .bind(key)
         .fetch_one(&self.pool)
