@@ -4,7 +4,7 @@
 use crate::config::Settings;
 use crate::domain::{Cadence, Severity};
 use crate::error::UsageError;
-use crate::mail::compose::ComposedMail;
+use crate::mail::compose::{ComposedMail, MailOut};
 use crate::report;
 use crate::rules::{self, Finding, RuleContext};
 use crate::snapshot::Snapshot;
@@ -235,13 +235,14 @@ impl RunContext<'_> {
         // `--send` composes into a spool that the outbox reads when the run is stored, and
         // that goes once it is (or once the run has failed).
         let spool = Spool(spool);
-        let mail_dir = if self.request.send {
-            spool.0.clone()
+        let eml_dir = work_dir.join("mail");
+        let mail_out = if self.request.send {
+            MailOut::Spool(&spool.0)
         } else {
-            work_dir.join("mail")
+            MailOut::Eml(&eml_dir)
         };
         let (mut files, mails) = self
-            .write_outputs(&work_dir, &mail_dir, &run, &rows, &previous)
+            .write_outputs(&work_dir, mail_out, &run, &rows, &previous)
             .with_context(|| format!("cannot write the run's files into {}", work_dir.display()))?;
         std::fs::rename(&work_dir, &final_dir).with_context(|| {
             format!(
@@ -307,14 +308,13 @@ impl RunContext<'_> {
         })
     }
 
-    /// Writes the run's files into `dir` and composes its mail, each message written as an
-    /// .eml file into `mail_dir` (`dir/mail/` for a dry run, a spool for `--send`). The csv
-    /// files and the whole-run workbook are written on a thread of their own while the
+    /// Writes the run's files into `dir` and composes its mail, each message written out as
+    /// soon as it is composed (see [`MailOut`]). The csv files and the whole-run workbook are written on a thread of their own while the
     /// organizations' workbooks and messages are composed on the others.
     fn write_outputs(
         &self,
         dir: &Path,
-        mail_dir: &Path,
+        mail_out: MailOut,
         run: &RunRecord,
         rows: &[FindingRow],
         previous: &[FindingRow],
@@ -342,7 +342,7 @@ impl RunContext<'_> {
                 snapshot: self.snapshot,
                 in_scope: self.in_scope,
                 dir,
-                mail_dir,
+                out: mail_out,
                 progress: mail_bar.as_ref(),
             });
             if let Some(bar) = &mail_bar {

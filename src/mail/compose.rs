@@ -10,7 +10,7 @@ use crate::report::summary::{ListedFinding, Summary, SummaryOptions};
 use crate::report::xlsx;
 use crate::rules::{update_subordinate_path, RuleId};
 use crate::snapshot::Snapshot;
-use crate::store::{FindingRow, OutgoingMail, RunRecord};
+use crate::store::{FindingRow, MessageFile, OutgoingMail, RunRecord};
 use crate::templates::Templates;
 use anyhow::Context;
 use indicatif::ProgressBar;
@@ -21,6 +21,7 @@ use minijinja::Value;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -50,14 +51,84 @@ pub struct RunMail<'a> {
     pub in_scope: &'a [bool],
     /// The run's folder: organizations' workbooks go into `organizations/` below it.
     pub dir: &'a Path,
-    /// Where each message is written as an .eml file as soon as it is composed, so that a
-    /// statewide run never holds its hundred thousand messages in memory.
-    pub mail_dir: &'a Path,
+    /// Where each message is written as soon as it is composed, so that a statewide run never
+    /// holds its hundred thousand messages in memory.
+    pub out: MailOut<'a>,
     /// Advanced by one per organization composed.
     pub progress: Option<&'a ProgressBar>,
 }
 
-/// A message composed and written to `file`; the rest is what the outbox keeps beside it.
+/// Where composed messages are written.
+#[derive(Clone, Copy)]
+pub enum MailOut<'a> {
+    /// An .eml file each, `<kind>-<unit>.eml` in this folder (a dry run).
+    Eml(&'a Path),
+    /// Appended to a spool file per composing thread in this folder, for the outbox to read
+    /// back when the run is stored (`--send`): creating and removing a hundred thousand small
+    /// files costs more than writing them.
+    Spool(&'a Path),
+}
+
+/// One composing thread's way of writing messages out.
+enum MessageWriter {
+    Eml(PathBuf),
+    Spool {
+        path: PathBuf,
+        file: std::io::BufWriter<std::fs::File>,
+        offset: u64,
+    },
+}
+
+impl MessageWriter {
+    fn new(out: MailOut, composer: usize) -> anyhow::Result<MessageWriter> {
+        Ok(match out {
+            MailOut::Eml(dir) => MessageWriter::Eml(dir.to_path_buf()),
+            MailOut::Spool(dir) => {
+                let path = dir.join(format!("composer-{composer}.spool"));
+                let file = std::fs::File::create(&path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                MessageWriter::Spool {
+                    path,
+                    file: std::io::BufWriter::with_capacity(1 << 20, file),
+                    offset: 0,
+                }
+            }
+        })
+    }
+
+    fn write(&mut self, kind: &str, unit: &str, message: &[u8]) -> anyhow::Result<MessageFile> {
+        match self {
+            MessageWriter::Eml(dir) => {
+                let path = dir.join(file_name(kind, unit));
+                std::fs::write(&path, message)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                Ok(MessageFile::whole(path, message.len()))
+            }
+            MessageWriter::Spool { path, file, offset } => {
+                file.write_all(message)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                let at = MessageFile {
+                    path: path.clone(),
+                    offset: *offset,
+                    len: message.len() as u64,
+                };
+                *offset += at.len;
+                Ok(at)
+            }
+        }
+    }
+
+    /// Everything written is in the file.
+    fn finish(self) -> anyhow::Result<()> {
+        if let MessageWriter::Spool { path, mut file, .. } = self {
+            file.flush()
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// A message composed and written out; the rest is what the outbox keeps beside it.
 pub struct ComposedMail {
     pub kind: &'static str,
     /// What the message is about: an org_id or a PID/SL.
@@ -65,7 +136,7 @@ pub struct ComposedMail {
     pub to: Vec<String>,
     pub subject: String,
     /// The RFC 5322 message exactly as it will be sent.
-    pub file: PathBuf,
+    pub file: MessageFile,
 }
 
 impl ComposedMail {
@@ -143,7 +214,9 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<Vec<ComposedMail>> {
     let workbook_dir = input.dir.join("organizations");
     std::fs::create_dir_all(&workbook_dir)?;
 
-    std::fs::create_dir_all(input.mail_dir)?;
+    match input.out {
+        MailOut::Eml(dir) | MailOut::Spool(dir) => std::fs::create_dir_all(dir)?,
+    }
 
     // Organizations are independent: every core takes the next one until none is left (their
     // sizes vary a hundredfold), then the messages are put back in organization order.
@@ -155,44 +228,51 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<Vec<ComposedMail>> {
         .min(orgs.len().max(1));
     let next = AtomicUsize::new(0);
     let empty = Vec::new();
-    let compose_org = |org_index: usize| -> anyhow::Result<Vec<ComposedMail>> {
-        let org = &snapshot.orgs[org_index];
-        let findings = own.get(org.org_id.as_str()).unwrap_or(&empty);
-        let resolved = resolved
-            .get(org.org_id.as_str())
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let mut mails = vec![management_report(
-            input,
-            org_index as u32,
-            findings,
-            resolved,
-            &access_by_org[org_index],
-            &workbook_dir,
-        )?];
-        mails.extend(action_lists(
-            input,
-            org_index as u32,
-            &active_pidsls_by_org[org_index],
-            findings,
-        )?);
-        Ok(mails)
-    };
-    let composer = || -> anyhow::Result<Vec<OrgMail>> {
+    let compose_org =
+        |org_index: usize, writer: &mut MessageWriter| -> anyhow::Result<Vec<ComposedMail>> {
+            let org = &snapshot.orgs[org_index];
+            let findings = own.get(org.org_id.as_str()).unwrap_or(&empty);
+            let resolved = resolved
+                .get(org.org_id.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let mut mails = vec![management_report(
+                input,
+                org_index as u32,
+                findings,
+                resolved,
+                &access_by_org[org_index],
+                &workbook_dir,
+                writer,
+            )?];
+            mails.extend(action_lists(
+                input,
+                org_index as u32,
+                &active_pidsls_by_org[org_index],
+                findings,
+                writer,
+            )?);
+            Ok(mails)
+        };
+    let composer = |composer: usize| -> anyhow::Result<Vec<OrgMail>> {
+        let mut writer = MessageWriter::new(input.out, composer)?;
         let mut done = Vec::new();
         loop {
             let position = next.fetch_add(1, Ordering::Relaxed);
             let Some(&org_index) = orgs.get(position) else {
+                writer.finish()?;
                 return Ok(done);
             };
-            done.push((position, compose_org(org_index)?));
+            done.push((position, compose_org(org_index, &mut writer)?));
             if let Some(bar) = input.progress {
                 bar.inc(1);
             }
         }
     };
     let parts: Vec<anyhow::Result<Vec<OrgMail>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(composer)).collect();
+        let handles: Vec<_> = (0..threads)
+            .map(|i| scope.spawn(move || composer(i)))
+            .collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("a mail composer panicked"))
@@ -213,6 +293,7 @@ fn management_report(
     resolved: &[&FindingRow],
     access_rows: &[u32],
     workbook_dir: &Path,
+    writer: &mut MessageWriter,
 ) -> anyhow::Result<ComposedMail> {
     let snapshot = input.snapshot;
     let o = &snapshot.orgs[org as usize];
@@ -286,6 +367,7 @@ fn management_report(
         "management",
         &context,
         attachment,
+        writer,
     )
 }
 
@@ -295,6 +377,7 @@ fn action_lists(
     org: u32,
     active_pidsls: &[u32],
     findings: &[FindingRow],
+    writer: &mut MessageWriter,
 ) -> anyhow::Result<Vec<ComposedMail>> {
     let snapshot = input.snapshot;
     let as_of = input.run.as_of;
@@ -391,6 +474,7 @@ fn action_lists(
             "action_list",
             &context,
             None,
+            writer,
         )?);
     }
     Ok(mails)
@@ -412,6 +496,7 @@ fn build(
     template: &str,
     context: &Value,
     attachment: Option<(String, Vec<u8>)>,
+    writer: &mut MessageWriter,
 ) -> anyhow::Result<ComposedMail> {
     let text = input
         .templates
@@ -448,9 +533,7 @@ fn build(
         )?,
         None => builder.multipart(body)?,
     };
-    let file = input.mail_dir.join(file_name(kind, &unit));
-    std::fs::write(&file, message.formatted())
-        .with_context(|| format!("cannot write {}", file.display()))?;
+    let file = writer.write(kind, &unit, &message.formatted())?;
     Ok(ComposedMail {
         kind,
         unit,
