@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The statewide-scale benchmark: `posc-review demo --scale N` data at each N, timing the CSV
-# import into SQLite (and PostgreSQL when BENCH_PG_URL names a server), and the whole `review`
-# with each of its steps as the review logs them (csv + xlsx run beside the mail, so those
-# overlap). Peak RSS from /usr/bin/time. Prints a
-# Markdown table and writes it to target/bench/scale-<date>.md.
+# import into SQLite (and PostgreSQL when BENCH_PG_URL names a server), the whole `review` (dry
+# run: mail as .eml files) with each of its steps as the review logs them (csv + xlsx run beside
+# the mail, so those overlap), and `review --send` on a copy of the store: the mail queued in
+# the outbox, then one delivery attempt against a closed port. Peak RSS from /usr/bin/time.
+# Prints a Markdown table and writes it to target/bench/scale-<date>.md.
 #
 #   benches/scale.sh                 # N = 1000 10000 100000
 #   SIZES="1000 10000" REPEAT=3 BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres benches/scale.sh
@@ -20,6 +21,28 @@ report=target/bench/scale-$(date +%Y%m%d-%H%M%S).md
 
 # Runs a command under /usr/bin/time; appends "seconds rss_kib" to $work/time.
 timed() { /usr/bin/time -f "%e %M" -o "$work/time" -a "$@"; }
+
+# The seconds of each step named in the review log $1, tab-separated.
+steps() {
+    python3 - "$1" <<'PY'
+import json, sys
+want = ["snapshot loaded", "rules evaluated", "csv written", "workbook written", "mail composed",
+        "run stored"]
+got = {}
+for line in open(sys.argv[1]):
+    try:
+        event = json.loads(line)
+    except ValueError:
+        continue
+    fields = event.get("fields", {})
+    if fields.get("message") in want:
+        got[fields["message"]] = fields.get("elapsed_ms", 0) / 1000
+print("\t".join(f"{got.get(w, 0):.1f}" for w in want))
+PY
+}
+
+# Nothing listens here: `review --send` queues its mail and its delivery attempt fails at once.
+closed_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 results="$work/results.tsv"
 : > "$results"
@@ -40,28 +63,20 @@ for n in $sizes; do
             read -r pg_s pg_kib < "$work/time"
             psql -q "$BENCH_PG_URL" -c "DROP DATABASE $name WITH (FORCE)"
         fi
+        cp "$db" "$db.send"
         : > "$work/time"
         RUST_LOG=info timed "$bin" --log-format json --database-url "sqlite://$db" review --as-of 2026-10-01 \
             --out "$work/out-$n-$r" > "$work/review.out" 2> "$work/review.log"
         read -r review_s review_kib < "$work/time"
-        steps=$(python3 - "$work/review.log" <<'PY'
-import json, sys
-want = ["snapshot loaded", "rules evaluated", "csv written", "workbook written", "mail composed",
-        "run stored"]
-got = {}
-for line in open(sys.argv[1]):
-    try:
-        event = json.loads(line)
-    except ValueError:
-        continue
-    fields = event.get("fields", {})
-    if fields.get("message") in want:
-        got[fields["message"]] = fields.get("elapsed_ms", 0) / 1000
-print("\t".join(f"{got.get(w, 0):.1f}" for w in want))
-PY
-)
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$r" "$import_s" "$import_kib" "$pg_s" "$pg_kib" \
-            "$review_s" "$review_kib" | paste - <(echo "$steps") >> "$results"
+        : > "$work/time"
+        RUST_LOG=info POSC_REVIEW__SMTP__HOST=127.0.0.1 POSC_REVIEW__SMTP__PORT=$closed_port POSC_REVIEW__SMTP__TLS=none \
+            timed "$bin" --log-format json --database-url "sqlite://$db.send" review --as-of 2026-10-01 --send \
+            --out "$work/out-send-$n-$r" > "$work/send.out" 2> "$work/send.log" || true
+        # A failed delivery makes the command exit 1, which time notes on a line of its own.
+        read -r send_s send_kib < <(tail -n 1 "$work/time")
+        send_store=$(steps "$work/send.log" | cut -f6)
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$r" "$import_s" "$import_kib" "$pg_s" "$pg_kib" \
+            "$review_s" "$review_kib" "$send_s" "$send_kib" "$send_store" | paste - <(steps "$work/review.log") >> "$results"
         rm -f "$db"*
     done
     # Outputs go only now: ext4 creates files up to three times slower right after deleting
@@ -73,7 +88,8 @@ python3 - "$results" "$report" <<'PY'
 import statistics, sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
 head = ["N", "import SQLite s", "import RSS MiB", "import PG s", "load s", "rules s", "csv s",
-        "xlsx s", "mail s", "store s", "review s", "review RSS MiB"]
+        "xlsx s", "mail s", "store s", "review s", "review RSS MiB", "review --send s",
+        "--send store s", "--send RSS MiB"]
 def med(values):
     nums = [float(v) for v in values if v not in ("-", "")]
     return statistics.median(nums) if nums else None
@@ -82,8 +98,8 @@ for n in dict.fromkeys(r[0] for r in rows):
     rs = [r for r in rows if r[0] == n]
     col = lambda i: med([r[i] for r in rs])
     fmt = lambda v, scale=1: "-" if v is None else f"{v / scale:.1f}"
-    out.append("| " + " | ".join([n, fmt(col(2)), fmt(col(3), 1024), fmt(col(4)), *(fmt(col(i)) for i in range(8, 14)),
-                                   fmt(col(6)), fmt(col(7), 1024)]) + " |")
+    out.append("| " + " | ".join([n, fmt(col(2)), fmt(col(3), 1024), fmt(col(4)), *(fmt(col(i)) for i in range(11, 17)),
+                                   fmt(col(6)), fmt(col(7), 1024), fmt(col(8)), fmt(col(10)), fmt(col(9), 1024)]) + " |")
 table = "\n".join(out)
 print(table)
 open(sys.argv[2], "w").write(table + "\n")
