@@ -251,6 +251,30 @@ fn with_the_server_down_for_max_attempts_passes_every_message_fails_for_good() {
 }
 
 #[test]
+fn a_refused_login_keeps_every_message_pending_after_one_try() {
+    let db = TestDb::sqlite();
+    let server = SmtpServer::start_refusing_logins();
+    let work = tempfile::tempdir().unwrap();
+    let mut bin = setup(&db, work.path(), server.port, "username = \"review\"");
+    bin.env
+        .push(("POSC_REVIEW_SMTP_PASSWORD".into(), "wrong".into()));
+    let out = review_send(&bin, work.path());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("8 other messages not tried: 127.0.0.1:")
+            && stderr(&out).contains("535"),
+        "{}",
+        stderr(&out)
+    );
+    // Not failed for good: the login is the problem, not the messages.
+    let queued = outbox(&bin);
+    assert_eq!(queued.len(), 9);
+    assert!(queued
+        .iter()
+        .all(|m| m["state"] == "pending" && m["attempts"] == 1));
+}
+
+#[test]
 fn a_server_that_never_answers_costs_one_timeout_per_pass_not_one_per_message() {
     let db = TestDb::sqlite();
     // Accepts connections and never says a word.

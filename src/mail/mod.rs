@@ -83,15 +83,15 @@ async fn deliver_with(
             }
             Err(DeliveryError::Permanent(text)) => (text, None),
             Err(DeliveryError::Transient(text)) => transient(text, attempts),
-            Err(DeliveryError::Unreachable(text)) => {
-                // Every other message of the pass would wait for the same dead server, one
-                // timeout each: they are recorded as failed with this error, not tried.
+            Err(DeliveryError::Server(text)) => {
+                // Every other message of the pass would fail the same way, each after its own
+                // connection or timeout: they are recorded as failed with this error, not tried.
                 let held = store
                     .fail_due_mail(now, ignore_schedule, |n| transient(text.clone(), n))
                     .await?;
                 if held.retrying + held.failed > 0 {
                     tracing::warn!(error = %text, retrying = held.retrying, failed = held.failed,
-                        "mail server unreachable: the other due messages were not tried");
+                        "the mail server failed: the other due messages were not tried");
                     report.errors.push(format!(
                         "{} other messages not tried: {text}",
                         held.retrying + held.failed

@@ -9,16 +9,19 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::time::Duration;
 
-/// Why a delivery failed: a permanent refusal is not retried; an unreachable server is
-/// retried, and makes the rest of the pass pointless.
+/// Why a delivery failed: a permanent refusal is not retried; a failure of the server itself
+/// is, and makes the rest of the pass pointless.
 #[derive(Debug)]
 pub enum DeliveryError {
     Permanent(String),
     Transient(String),
-    /// No SMTP reply to this message: the server could not be reached, did not answer in time,
-    /// failed TLS, or closed the service (421). Nothing about the message itself.
-    Unreachable(String),
+    /// Nothing about this message: the server could not be reached, did not answer in time,
+    /// failed TLS, closed the service (421) or refused the login (454, 530, 534, 535, 538).
+    Server(String),
 }
+
+/// Replies that refuse the session, not the message: service closing, and authentication.
+const SERVER_REPLIES: [u16; 6] = [421, 454, 530, 534, 535, 538];
 
 pub struct Smtp {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -106,13 +109,16 @@ impl Smtp {
             .map_err(|e| DeliveryError::Permanent(format!("bad envelope: {e}")))?;
         match tokio::time::timeout(self.timeout, self.transport.send_raw(&envelope, message)).await
         {
-            Err(_) => Err(DeliveryError::Unreachable(format!(
+            Err(_) => Err(DeliveryError::Server(format!(
                 "{}: no answer within {:?}",
                 self.server, self.timeout
             ))),
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) if e.status().is_none_or(|code| u16::from(code) == 421) => {
-                Err(DeliveryError::Unreachable(format!("{}: {e}", self.server)))
+            Ok(Err(e))
+                if e.status()
+                    .is_none_or(|code| SERVER_REPLIES.contains(&u16::from(code))) =>
+            {
+                Err(DeliveryError::Server(format!("{}: {e}", self.server)))
             }
             Ok(Err(e)) if e.is_permanent() => {
                 Err(DeliveryError::Permanent(format!("{}: {e}", self.server)))

@@ -47,22 +47,57 @@ impl SmtpServer {
     }
 
     pub fn start_on(port: u16, tls: Option<(&Path, &Path)>) -> SmtpServer {
+        SmtpServer::spawn(port, |mailbox| {
+            let mut cmd = Command::new("python3");
+            cmd.args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ]);
+            if let Some((cert, key)) = tls {
+                cmd.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
+            }
+            cmd.arg(mailbox);
+            cmd
+        })
+    }
+
+    /// A server that offers AUTH on a plain connection and refuses every login (535).
+    pub fn start_refusing_logins() -> SmtpServer {
+        const SCRIPT: &str = r#"
+import sys, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+class Accept:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+
+def refuse(server, session, envelope, mechanism, auth_data):
+    return AuthResult(success=False, handled=False)
+
+controller = Controller(Accept(), hostname="127.0.0.1", port=int(sys.argv[1]),
+                        authenticator=refuse, auth_require_tls=False)
+controller.start()
+while True:
+    time.sleep(60)
+"#;
+        let port = free_port();
+        SmtpServer::spawn(port, |_| {
+            let mut cmd = Command::new("python3");
+            cmd.args(["-c", SCRIPT, &port.to_string()]);
+            cmd
+        })
+    }
+
+    /// Starts the server `command(mailbox)` makes, and waits until it listens on `port`.
+    fn spawn(port: u16, command: impl FnOnce(&Path) -> Command) -> SmtpServer {
         let maildir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new("python3");
-        cmd.args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-        ]);
-        if let Some((cert, key)) = tls {
-            cmd.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
-        }
-        cmd.arg(maildir.path().join("box"));
-        let child = cmd
+        let child = command(&maildir.path().join("box"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
