@@ -309,8 +309,9 @@ impl RunContext<'_> {
     }
 
     /// Writes the run's files into `dir` and composes its mail, each message written out as
-    /// soon as it is composed (see [`MailOut`]). The csv files and the whole-run workbook are written on a thread of their own while the
-    /// organizations' workbooks and messages are composed on the others.
+    /// soon as it is composed (see [`MailOut`]). The csv files and the whole-run workbook are
+    /// written on a thread of their own while the organizations' workbooks and messages are
+    /// composed on the others.
     fn write_outputs(
         &self,
         dir: &Path,

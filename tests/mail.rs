@@ -156,6 +156,29 @@ fn run_id(work: &Path) -> String {
         .unwrap()
 }
 
+/// Checks a `review --send` whose delivery pass stopped at its first message for a reason of the
+/// server's, named by `reason` on stderr: exit 1, the other eight messages not tried, all nine
+/// pending after one attempt. Returns the outbox.
+fn assert_stopped_after_one_try(
+    out: &std::process::Output,
+    bin: &Bin,
+    reason: &str,
+) -> Vec<serde_json::Value> {
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    assert!(
+        stderr(out).contains("8 other messages not tried: 127.0.0.1:")
+            && stderr(out).contains(reason),
+        "{}",
+        stderr(out)
+    );
+    let queued = outbox(bin);
+    assert_eq!(queued.len(), 9);
+    assert!(queued
+        .iter()
+        .all(|m| m["state"] == "pending" && m["attempts"] == 1));
+    queued
+}
+
 #[test]
 fn with_the_server_down_mail_stays_pending_and_a_later_send_delivers_each_once() {
     for db in TestDb::all() {
@@ -163,29 +186,17 @@ fn with_the_server_down_mail_stays_pending_and_a_later_send_delivers_each_once()
         let work = tempfile::tempdir().unwrap();
         let bin = setup(&db, work.path(), port, "");
         let out = review_send(&bin, work.path());
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "[{}] {}",
-            db.backend,
-            stderr(&out)
-        );
-        assert!(
-            stderr(&out).contains("the review completed, but 9 messages were not delivered"),
-            "{}",
-            stderr(&out)
-        );
         // The first refused connection ends the pass: the rest are not tried one by one.
-        assert!(
-            stderr(&out).contains("8 other messages not tried: 127.0.0.1:"),
-            "{}",
-            stderr(&out)
+        let queued = assert_stopped_after_one_try(
+            &out,
+            &bin,
+            "the review completed, but 9 messages were not delivered",
         );
-        let queued = outbox(&bin);
-        assert_eq!(queued.len(), 9);
-        assert!(queued
-            .iter()
-            .all(|m| m["state"] == "pending" && m["attempts"] == 1 && !m["last_error"].is_null()));
+        assert!(
+            queued.iter().all(|m| !m["last_error"].is_null()),
+            "[{}]",
+            db.backend
+        );
 
         // Without --now the retry schedule holds the messages back.
         let early = bin.run(&["send"]);
@@ -259,19 +270,8 @@ fn a_refused_login_keeps_every_message_pending_after_one_try() {
     bin.env
         .push(("POSC_REVIEW_SMTP_PASSWORD".into(), "wrong".into()));
     let out = review_send(&bin, work.path());
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("8 other messages not tried: 127.0.0.1:")
-            && stderr(&out).contains("535"),
-        "{}",
-        stderr(&out)
-    );
     // Not failed for good: the login is the problem, not the messages.
-    let queued = outbox(&bin);
-    assert_eq!(queued.len(), 9);
-    assert!(queued
-        .iter()
-        .all(|m| m["state"] == "pending" && m["attempts"] == 1));
+    assert_stopped_after_one_try(&out, &bin, "535");
 }
 
 #[test]
@@ -287,22 +287,10 @@ fn a_server_that_never_answers_costs_one_timeout_per_pass_not_one_per_message() 
     bin.env
         .push(("POSC_REVIEW__SMTP__TIMEOUT_SECS".into(), "1".into()));
     let out = review_send(&bin, work.path());
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("8 other messages not tried: 127.0.0.1:"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        stderr(&out).contains("no answer within 1s"),
-        "{}",
-        stderr(&out)
-    );
-    let queued = outbox(&bin);
-    assert_eq!(queued.len(), 9);
-    assert!(queued.iter().all(|m| m["state"] == "pending"
-        && m["attempts"] == 1
-        && m["last_error"].as_str().unwrap().contains("no answer")));
+    let queued = assert_stopped_after_one_try(&out, &bin, "no answer within 1s");
+    assert!(queued
+        .iter()
+        .all(|m| m["last_error"].as_str().unwrap().contains("no answer")));
 }
 
 #[test]
