@@ -2,7 +2,7 @@
 //! every policy refusal (exit status 2, nothing written), masked personal data, and the
 //! atomicity of check and write under concurrency — on SQLite and PostgreSQL.
 //!
-//! Fixtures come from shared/samples/scenario4: gpatel is the Primary User and jokafor the
+//! Fixtures come from tests/fixtures/scenario4: gpatel is the Primary User and jokafor the
 //! backup of 110000001A; mchen is the only Primary User of 110000001B; sdubois is the backup
 //! of 110000001C, whose Primary User lrivera left on 2026-08-31; tterm (Bay State Billing) left
 //! on 2026-09-15 and is still linked to 110000001B; hadmin administers only Harborview's PID/SLs.

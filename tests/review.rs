@@ -1,9 +1,9 @@
-//! `posc-review review`: the samples' expected findings exactly, statuses across runs, exit
+//! `posc-review review`: the fixtures' expected findings exactly, statuses across runs, exit
 //! statuses, and the runs/findings queries — on SQLite and PostgreSQL.
 
 mod common;
 
-use common::{copy_snapshot, read_csv, samples_dir, scenario4, stderr, stdout, Bin, TestDb};
+use common::{copy_snapshot, read_csv, fixtures_dir, scenario4, stderr, stdout, Bin, TestDb};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -44,12 +44,18 @@ fn import(bin: &Bin, dir: &Path) {
 }
 
 #[test]
-fn every_sample_produces_exactly_its_expected_findings() {
-    for sample in std::fs::read_dir(samples_dir())
+fn every_fixture_produces_exactly_its_expected_findings() {
+    let fixtures: Vec<_> = std::fs::read_dir(fixtures_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-    {
+        .filter(|p| p.join("expected_findings.csv").is_file())
+        .collect();
+    assert!(
+        !fixtures.is_empty(),
+        "no fixture with an expected_findings.csv in {}",
+        fixtures_dir().display()
+    );
+    for sample in fixtures {
         for db in TestDb::all() {
             let mut bin = Bin::new(&db);
             bin.config = Some(sample.join("config.toml"));

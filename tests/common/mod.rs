@@ -1,5 +1,5 @@
 //! Shared test helpers: a fresh database per test on every backend, the binary, and copies of
-//! the sample snapshots.
+//! the fixture snapshots.
 #![allow(dead_code)]
 
 pub mod smtp;
@@ -8,13 +8,14 @@ use sqlx::Connection;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The project's sample snapshots (shared/samples beside the repository).
-pub fn samples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples")
+/// The snapshots the tests run on, kept in the repository (`tests/fixtures/<name>/`: the CSV
+/// files, `config.toml`, `AS_OF` and `expected_findings.csv`).
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 pub fn scenario4() -> PathBuf {
-    samples_dir().join("scenario4")
+    fixtures_dir().join("scenario4")
 }
 
 /// A fresh database that is dropped with the value.
