@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{copy_snapshot, read_csv, fixtures_dir, scenario4, stderr, stdout, Bin, TestDb};
+use common::{copy_snapshot, fixtures_dir, read_csv, scenario4, stderr, stdout, Bin, TestDb};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

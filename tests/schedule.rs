@@ -560,7 +560,6 @@ fn shutdown_during_a_review_records_it_failed_with_no_findings_and_the_next_star
 #[test]
 fn two_schedulers_on_one_postgres_database_review_each_period_once() {
     let Some(db) = TestDb::postgres() else {
-        eprintln!("TEST_DATABASE_URL is not set: skipped");
         return;
     };
     let bin = Bin::new(&db);
