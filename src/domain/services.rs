@@ -122,7 +122,7 @@ impl ServiceCode {
         CATALOGUE[self as usize].2[0]
     }
 
-    fn bit(self) -> u16 {
+    const fn bit(self) -> u16 {
         1 << (self as u16)
     }
 }
@@ -164,11 +164,14 @@ impl Services {
         i64::from(self.0)
     }
 
-    pub fn of(codes: &[ServiceCode]) -> Self {
-        codes.iter().fold(Services::EMPTY, |mut s, c| {
-            s.insert(*c);
-            s
-        })
+    pub const fn of(codes: &[ServiceCode]) -> Self {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < codes.len() {
+            bits |= codes[i].bit();
+            i += 1;
+        }
+        Services(bits)
     }
 
     pub fn insert(&mut self, code: ServiceCode) {
@@ -179,7 +182,7 @@ impl Services {
         self.0 &= !code.bit();
     }
 
-    pub fn contains(self, code: ServiceCode) -> bool {
+    pub const fn contains(self, code: ServiceCode) -> bool {
         self.0 & code.bit() != 0
     }
 
@@ -191,12 +194,17 @@ impl Services {
         self.0.count_ones() as usize
     }
 
-    pub fn union(self, other: Services) -> Services {
+    pub const fn union(self, other: Services) -> Services {
         Services(self.0 | other.0)
     }
 
+    /// The services in both sets.
+    pub const fn intersection(self, other: Services) -> Services {
+        Services(self.0 & other.0)
+    }
+
     /// The services in `self` that are not in `other`.
-    pub fn minus(self, other: Services) -> Services {
+    pub const fn minus(self, other: Services) -> Services {
         Services(self.0 & !other.0)
     }
 

@@ -3,7 +3,7 @@
 //! users than one person can keep under review.
 
 use super::{
-    active_pidsl_rows, admin_services, both, service_codes, usernames, Finding, RuleContext, RuleId,
+    active_pidsl_rows, admin_services, service_codes, usernames, Finding, RuleContext, RuleId,
 };
 use crate::domain::{Role, ServiceCode, Services};
 use crate::snapshot::{Access, Snapshot, User};
@@ -84,7 +84,7 @@ fn check_pidsl(
     }
 
     for sub in active.iter().filter(|a| a.role == Role::Subordinate) {
-        let held = both(sub.services, admin_services());
+        let held = sub.services.intersection(admin_services());
         if !held.is_empty() {
             let detail = format!(
                 "subordinate holds {}, reserved for the Primary User and the backup",

@@ -2,7 +2,7 @@
 //! provider type does not allow, near-everything grants without a profile, and subordinates
 //! without Portal Services.
 
-use super::{active_pidsl_rows, admin_services, both, service_codes, Finding, RuleContext, RuleId};
+use super::{active_pidsl_rows, admin_services, service_codes, Finding, RuleContext, RuleId};
 use crate::domain::{Role, ServiceCode, Services};
 use crate::snapshot::{Access, PidSlRecord, Snapshot};
 
@@ -74,7 +74,7 @@ fn overbroad_reasons(
                 }
             }
             None => {
-                let held = both(row.services, ordinary_services()).len();
+                let held = row.services.intersection(ordinary_services()).len();
                 if held >= ctx.broad_grant_threshold {
                     let why = match job_role {
                         Some(name) => format!("job role {name} has no profile"),
@@ -88,7 +88,7 @@ fn overbroad_reasons(
             }
         }
     }
-    let restricted = both(row.services, not_allowed);
+    let restricted = row.services.intersection(not_allowed);
     if !restricted.is_empty() {
         let kind = match record.provider_type.as_str() {
             "" => "no provider type".to_string(),

@@ -323,11 +323,6 @@ fn service_codes(services: Services) -> String {
         .join(", ")
 }
 
-/// The services in both sets.
-fn both(a: Services, b: Services) -> Services {
-    a.minus(a.minus(b))
-}
-
 /// `1 day` / `93 days`.
 fn days(n: i64) -> String {
     if n == 1 {
