@@ -109,12 +109,13 @@ pub const NUMBER_RANGES: [(&str, u64, u64); 10] = [
     ("mail.max_attempts", 1, 100),
 ];
 
-/// "KEY must be between MIN and MAX", for a key of [`NUMBER_RANGES`].
-fn range_message(key: &str) -> Option<String> {
+/// What a key of [`NUMBER_RANGES`] (named in any case) accepts: "a whole number between MIN
+/// and MAX".
+fn accepted(key: &str) -> Option<String> {
     NUMBER_RANGES
         .iter()
         .find(|(k, _, _)| k.eq_ignore_ascii_case(key))
-        .map(|(k, min, max)| format!("{k} must be a whole number between {min} and {max}"))
+        .map(|(_, min, max)| format!("a whole number between {min} and {max}"))
 }
 
 fn deserialize_time_zone<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
@@ -156,10 +157,13 @@ impl Settings {
         let settings: Settings = figment.extract().map_err(|e| {
             ConfigError(
                 e.into_iter()
-                    .map(|e| match range_message(&e.path.join(".")) {
-                        // A negative or fractional number, which the type cannot hold.
-                        Some(range) => format!("{e}: {range}"),
-                        None => e.to_string(),
+                    .map(|e| {
+                        let key = e.path.join(".");
+                        match accepted(&key) {
+                            // A negative or fractional number, which the type cannot hold.
+                            Some(range) => format!("{e}: {} must be {range}", key.to_lowercase()),
+                            None => e.to_string(),
+                        }
                     })
                     .collect::<Vec<_>>()
                     .join("; "),
@@ -169,7 +173,7 @@ impl Settings {
         Ok(settings)
     }
 
-    /// The numeric keys' values, named as in [`NUMBER_RANGES`].
+    /// The numeric keys' values, named and ordered as in [`NUMBER_RANGES`].
     fn numbers(&self) -> [(&'static str, u64); 10] {
         let r = &self.review;
         [
@@ -202,14 +206,12 @@ impl Settings {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
-        for (key, value) in self.numbers() {
-            let (_, min, max) = NUMBER_RANGES
-                .iter()
-                .find(|(k, _, _)| *k == key)
-                .expect("every numeric key has a range");
-            if !(min..=max).contains(&&value) {
+        // numbers() lists the keys in NUMBER_RANGES's order (a test checks it).
+        for ((key, value), (_, min, max)) in self.numbers().into_iter().zip(NUMBER_RANGES) {
+            if !(min..=max).contains(&value) {
+                let range = accepted(key).unwrap_or_default();
                 return Err(ConfigError(format!(
-                    "{key} = {value} is out of range: it must be a whole number between {min} and {max}"
+                    "{key} = {value} is out of range: it must be {range}"
                 )));
             }
         }
@@ -369,6 +371,15 @@ mod tests {
             }
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_readme_lists_every_range() {
+        let readme = include_str!("../README.md");
+        for (key, min, max) in NUMBER_RANGES {
+            let row = format!("| `{key}` | {min} to {max} ");
+            assert!(readme.contains(&row), "README lacks {row:?}");
+        }
     }
 
     #[test]
