@@ -122,6 +122,12 @@ async fn review_command(settings: &Settings, args: ReviewArgs) -> anyhow::Result
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
         OutputFormat::Text => print_review(&outcome),
     }
+    for problem in &outcome.problems {
+        eprintln!(
+            "warning: {}: no workbook or messages: {}",
+            problem.org_id, problem.error
+        );
+    }
     if let Some(delivery) = &outcome.mail.delivery {
         let undelivered = delivery.retrying + delivery.failed;
         if undelivered > 0 {
@@ -132,6 +138,12 @@ async fn review_command(settings: &Settings, args: ReviewArgs) -> anyhow::Result
                 "the review completed, but {undelivered} messages were not delivered; `posc-review send` retries them"
             );
         }
+    }
+    if !outcome.problems.is_empty() {
+        anyhow::bail!(
+            "the review completed for the other organizations, but the output of {} organization(s) could not be produced (listed above and in summary.html): correct their data, import again and review them again",
+            outcome.problems.len()
+        );
     }
     match (fail_on, outcome.worst_unaccepted) {
         (Some(threshold), Some(worst)) if worst >= threshold => {

@@ -90,6 +90,34 @@ pub struct MailSettings {
     pub max_attempts: u32,
 }
 
+/// Every numeric key and the values it accepts (inclusive), checked when the settings load: a
+/// value outside its range is refused with the key and the range, never wrapped or left to
+/// overflow later (`smtp.timeout_secs = 10000000000000000` once made every delivery panic).
+/// README's Configuration section lists the same ranges (a test compares them).
+pub const NUMBER_RANGES: [(&str, u64, u64); 10] = [
+    ("review.stale_after_days", 1, 3_650),
+    ("review.new_account_grace_days", 0, 365),
+    ("review.max_pidsls_per_primary", 1, 10_000),
+    ("review.max_users_per_primary", 1, 1_000_000),
+    // The number of ordinary services.
+    ("review.broad_grant_threshold", 1, 12),
+    ("smtp.port", 1, 65_535),
+    ("smtp.timeout_secs", 1, 3_600),
+    ("mail.max_findings_listed", 1, 10_000),
+    // 0: the workbook is always named, never attached.
+    ("mail.max_attachment_mb", 0, 100),
+    ("mail.max_attempts", 1, 100),
+];
+
+/// What a key of [`NUMBER_RANGES`] (named in any case) accepts: "a whole number between MIN
+/// and MAX".
+fn accepted(key: &str) -> Option<String> {
+    NUMBER_RANGES
+        .iter()
+        .find(|(k, _, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, min, max)| format!("a whole number between {min} and {max}"))
+}
+
 fn deserialize_time_zone<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
     let name = String::deserialize(d)?;
     name.parse::<Tz>().map_err(|_| {
@@ -129,7 +157,14 @@ impl Settings {
         let settings: Settings = figment.extract().map_err(|e| {
             ConfigError(
                 e.into_iter()
-                    .map(|e| e.to_string())
+                    .map(|e| {
+                        let key = e.path.join(".");
+                        match accepted(&key) {
+                            // A negative or fractional number, which the type cannot hold.
+                            Some(range) => format!("{e}: {} must be {range}", key.to_lowercase()),
+                            None => e.to_string(),
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join("; "),
             )
@@ -138,34 +173,47 @@ impl Settings {
         Ok(settings)
     }
 
-    fn check(&self) -> Result<(), ConfigError> {
-        let positive = [
-            ("review.stale_after_days", self.review.stale_after_days),
+    /// The numeric keys' values, named and ordered as in [`NUMBER_RANGES`].
+    fn numbers(&self) -> [(&'static str, u64); 10] {
+        let r = &self.review;
+        [
+            ("review.stale_after_days", r.stale_after_days.into()),
+            (
+                "review.new_account_grace_days",
+                r.new_account_grace_days.into(),
+            ),
             (
                 "review.max_pidsls_per_primary",
-                self.review.max_pidsls_per_primary,
+                r.max_pidsls_per_primary.into(),
             ),
             (
                 "review.max_users_per_primary",
-                self.review.max_users_per_primary,
+                r.max_users_per_primary.into(),
             ),
             (
                 "review.broad_grant_threshold",
-                self.review.broad_grant_threshold,
+                r.broad_grant_threshold.into(),
             ),
-            ("mail.max_attempts", self.mail.max_attempts),
-        ];
-        for (key, value) in positive {
-            if value == 0 {
+            ("smtp.port", self.smtp.port.into()),
+            ("smtp.timeout_secs", self.smtp.timeout_secs),
+            (
+                "mail.max_findings_listed",
+                self.mail.max_findings_listed as u64,
+            ),
+            ("mail.max_attachment_mb", self.mail.max_attachment_mb),
+            ("mail.max_attempts", self.mail.max_attempts.into()),
+        ]
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        // numbers() lists the keys in NUMBER_RANGES's order (a test checks it).
+        for ((key, value), (_, min, max)) in self.numbers().into_iter().zip(NUMBER_RANGES) {
+            if !(min..=max).contains(&value) {
+                let range = accepted(key).unwrap_or_default();
                 return Err(ConfigError(format!(
-                    "{key} must be a whole number greater than 0"
+                    "{key} = {value} is out of range: it must be {range}"
                 )));
             }
-        }
-        if self.review.broad_grant_threshold > 12 {
-            return Err(ConfigError(
-                "review.broad_grant_threshold must be between 1 and 12 (the number of ordinary services)".into(),
-            ));
         }
         for (key, expr) in [
             ("schedule.quarterly", &self.schedule.quarterly),
@@ -278,6 +326,74 @@ mod tests {
             assert!(err.contains("schedule.semiannual"), "{err}");
             jail.set_env("POSC_REVIEW__SCHEDULE__SEMIANNUAL", "*/2 * * * * *");
             assert!(Settings::load(None).is_ok());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_number_is_refused_outside_its_range_naming_the_key_and_the_range() {
+        Jail::expect_with(|jail| {
+            let defaults = Settings::load(None).unwrap();
+            assert_eq!(
+                defaults.numbers().map(|(key, _)| key),
+                NUMBER_RANGES.map(|(key, _, _)| key)
+            );
+            for (key, min, max) in NUMBER_RANGES {
+                let var = format!("POSC_REVIEW__{}", key.replace('.', "__").to_uppercase());
+                let range = format!("between {min} and {max}");
+                for bad in [Some(max + 1), min.checked_sub(1)].into_iter().flatten() {
+                    jail.set_env(&var, bad);
+                    let err = Settings::load(None).unwrap_err().to_string();
+                    assert!(
+                        err.to_lowercase().contains(key) && err.contains(&range),
+                        "{key} = {bad}: {err}"
+                    );
+                }
+                for good in [min, max] {
+                    jail.set_env(&var, good);
+                    assert!(Settings::load(None).is_ok(), "{key} = {good} refused");
+                }
+                jail.set_env(&var, "-1");
+                let err = Settings::load(None).unwrap_err().to_string();
+                assert!(
+                    err.to_lowercase().contains(key) && err.contains(&range),
+                    "{key} = -1: {err}"
+                );
+                jail.set_env(
+                    &var,
+                    defaults
+                        .numbers()
+                        .iter()
+                        .find(|(k, _)| *k == key)
+                        .unwrap()
+                        .1,
+                );
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_readme_lists_every_range() {
+        let readme = include_str!("../README.md");
+        for (key, min, max) in NUMBER_RANGES {
+            let row = format!("| `{key}` | {min} to {max} ");
+            assert!(readme.contains(&row), "README lacks {row:?}");
+        }
+    }
+
+    #[test]
+    fn a_timeout_of_centuries_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.create_file("site.toml", "[smtp]\ntimeout_secs = 10000000000000000\n")?;
+            let err = Settings::load(Some(Path::new("site.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("smtp.timeout_secs = 10000000000000000 is out of range")
+                    && err.contains("between 1 and 3600"),
+                "{err}"
+            );
             Ok(())
         });
     }

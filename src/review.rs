@@ -4,7 +4,7 @@
 use crate::config::Settings;
 use crate::domain::{Cadence, Severity};
 use crate::error::UsageError;
-use crate::mail::compose::{ComposedMail, MailOut};
+use crate::mail::compose::{ComposedMail, MailOut, OrgProblem};
 use crate::report;
 use crate::rules::{self, Finding, RuleContext};
 use crate::snapshot::Snapshot;
@@ -51,6 +51,9 @@ pub struct ReviewOutcome {
     /// The most severe finding that is not accepted.
     pub worst_unaccepted: Option<Severity>,
     pub mail: MailOutcome,
+    /// Organizations whose workbook or messages could not be produced; the run completed for
+    /// the others (see [`crate::mail::compose`]).
+    pub problems: Vec<OrgProblem>,
 }
 
 /// A finding's identity across runs: rule, org_id, PID/SL and username.
@@ -241,7 +244,7 @@ impl RunContext<'_> {
         } else {
             MailOut::Eml(&eml_dir)
         };
-        let (mut files, mails) = self
+        let (mut files, mails, problems) = self
             .write_outputs(&work_dir, mail_out, &run, &rows, &previous)
             .with_context(|| format!("cannot write the run's files into {}", work_dir.display()))?;
         std::fs::rename(&work_dir, &final_dir).with_context(|| {
@@ -253,13 +256,16 @@ impl RunContext<'_> {
         })?;
         files.iter_mut().for_each(|f| *f = final_dir.join(&*f));
 
+        // An organization whose report could not be made was not reviewed (review-overdue
+        // keeps counting for it).
         let reviewed: Vec<String> = snapshot
             .orgs
             .iter()
             .zip(self.in_scope)
-            .filter(|(_, s)| **s)
+            .filter(|(o, s)| **s && !problems.iter().any(|p| p.org_id == o.org_id))
             .map(|(o, _)| o.org_id.clone())
             .collect();
+        let problems_text = (!problems.is_empty()).then(|| problems_text(&problems));
         let finished = chrono::Utc::now()
             .with_timezone(&self.now.timezone())
             .to_rfc3339();
@@ -275,6 +281,7 @@ impl RunContext<'_> {
             out_dir: &final_dir.display().to_string(),
             finished_at: &finished,
             outbox: &outbox,
+            problems: problems_text.as_deref(),
         };
         let started = std::time::Instant::now();
         let stored = store.complete_run(&run, &record).await;
@@ -289,6 +296,7 @@ impl RunContext<'_> {
         run.status = crate::store::RunStatus::Completed;
         run.finished_at = Some(finished);
         run.out_dir = Some(final_dir.display().to_string());
+        run.error = problems_text;
         let worst_unaccepted = rows
             .iter()
             .filter(|r| r.status != "accepted")
@@ -305,6 +313,7 @@ impl RunContext<'_> {
                 written: if self.request.send { 0 } else { written },
                 delivery: None,
             },
+            problems,
         })
     }
 
@@ -319,7 +328,7 @@ impl RunContext<'_> {
         run: &RunRecord,
         rows: &[FindingRow],
         previous: &[FindingRow],
-    ) -> anyhow::Result<(Vec<PathBuf>, Vec<ComposedMail>)> {
+    ) -> anyhow::Result<(Vec<PathBuf>, Vec<ComposedMail>, Vec<OrgProblem>)> {
         std::fs::create_dir_all(dir)?;
         let summary = report::summary::Summary::new(run, rows, self.snapshot);
         let access = report::run_access_rows(self.snapshot, self.in_scope);
@@ -349,7 +358,7 @@ impl RunContext<'_> {
             if let Some(bar) = &mail_bar {
                 bar.finish_and_clear();
             }
-            if let Ok(mails) = &mails {
+            if let Ok((mails, _)) = &mails {
                 tracing::info!(
                     messages = mails.len(),
                     elapsed_ms = started.elapsed().as_millis() as u64,
@@ -359,16 +368,24 @@ impl RunContext<'_> {
             (documents.join().expect("the report writer panicked"), mails)
         });
         let mut files = documents?;
-        let mails = mails?;
+        let (mails, problems) = mails?;
+        // Last, so that it names the organizations whose output could not be produced.
+        report::html::write_summary(
+            &dir.join("summary.html"),
+            self.templates,
+            &summary,
+            &problems,
+        )?;
+        files.push(PathBuf::from("summary.html"));
         files.push(PathBuf::from("organizations"));
         if !self.request.send {
             files.push(PathBuf::from("mail"));
         }
-        Ok((files, mails))
+        Ok((files, mails, problems))
     }
 
-    /// findings.csv, access.csv (of the `access` rows), the whole-run workbook and
-    /// summary.html; returns their names.
+    /// findings.csv, access.csv (of the `access` rows) and the whole-run workbook; returns
+    /// their names.
     fn write_documents(
         &self,
         dir: &Path,
@@ -408,12 +425,24 @@ impl RunContext<'_> {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "workbook written"
         );
-        report::html::write_summary(&dir.join("summary.html"), self.templates, summary)?;
-        Ok(["findings.csv", "access.csv", &workbook, "summary.html"]
+        Ok(["findings.csv", "access.csv", &workbook]
             .iter()
             .map(PathBuf::from)
             .collect())
     }
+}
+
+/// The run's `error` for the organizations whose output could not be produced.
+fn problems_text(problems: &[OrgProblem]) -> String {
+    let listed: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.org_id, p.error))
+        .collect();
+    format!(
+        "the output of {} organization(s) could not be produced: {}",
+        problems.len(),
+        listed.join("; ")
+    )
 }
 
 /// The folders a run writes in its output folder.

@@ -151,10 +151,10 @@ fn the_sample_round_trips_into_the_store() {
 }
 
 #[test]
-fn text_with_backslashes_tabs_and_line_breaks_is_stored_exactly() {
+fn text_with_backslashes_and_escape_lookalikes_is_stored_exactly() {
     // PostgreSQL's replacing import streams rows in COPY's text format, where these are
     // escapes; the values must come back as they were written.
-    let phone = "617-555-0101\r\next.\t12 \\N desk\\";
+    let phone = r"617-555-0101 ext.\t12 \N desk\";
     for db in TestDb::all() {
         let bin = Bin::new(&db);
         let dir = copy_snapshot(&scenario4());
@@ -173,6 +173,59 @@ fn text_with_backslashes_tabs_and_line_breaks_is_stored_exactly() {
             .collect();
         assert_eq!(stored, [phone], "[{}]", db.backend);
     }
+}
+
+#[test]
+fn control_characters_are_refused_with_their_cell_on_both_backends() {
+    // A NUL made PostgreSQL fail the import with exit 1; a line break in an org_id split log
+    // lines; a tab or a line break inside a name is refused the same way (one rule: no cell
+    // holds a control character).
+    assert_rejected(|dir| {
+        let gpatel = line_of(dir, "users.csv", "gpatel,");
+        let mchen = line_of(dir, "users.csv", "mchen,");
+        let dlee = line_of(dir, "users.csv", "dlee,");
+        edit(dir, "users.csv", "gpatel,Grace,", "gpatel,Gr\0ace,");
+        edit(dir, "users.csv", "mchen,Mei,", "mchen,\"Mei\tLing\",");
+        edit(dir, "users.csv", "dlee,David,Lee", "dlee,David,\"Lee\nJr\"");
+        edit(
+            dir,
+            "organizations.csv",
+            "ORG-HOSP,Harborview",
+            "\"ORG-HOSP\nforged log line\",Harborview",
+        );
+        edit(dir, "pidsls.csv", "ORG-GP", "ORG-GP\u{7f}");
+        vec![
+            format!("{{dir}}/users.csv:{gpatel}: first_name: control character U+0000 (NUL) at character 3"),
+            format!("{{dir}}/users.csv:{mchen}: first_name: control character U+0009 (a tab) at character 4"),
+            format!("{{dir}}/users.csv:{dlee}: last_name: control character U+000A (a line break)"),
+            "{dir}/organizations.csv:5: org_id: control character U+000A (a line break)".into(),
+            "{dir}/pidsls.csv:2: org_id: control character U+007F".into(),
+            "remove it and import again".into(),
+        ]
+    });
+}
+
+#[test]
+fn cells_longer_than_a_workbook_can_hold_are_refused() {
+    assert_rejected(|dir| {
+        let line = line_of(dir, "users.csv", "gpatel,");
+        edit(
+            dir,
+            "users.csv",
+            "gpatel,Grace,",
+            &format!("gpatel,{},", "G".repeat(40_000)),
+        );
+        edit(
+            dir,
+            "organizations.csv",
+            "ORG-BILL,",
+            &format!("ORG-{},", "B".repeat(61)),
+        );
+        vec![
+            format!("{{dir}}/users.csv:{line}: first_name: 40000 characters, more than the 1000 a cell may hold"),
+            "{dir}/organizations.csv:3: org_id: 65 characters, more than the 64 a key may hold".into(),
+        ]
+    });
 }
 
 #[test]
@@ -348,6 +401,88 @@ fn a_bad_email_is_reported() {
 }
 
 #[test]
+fn emails_the_mail_would_refuse_are_refused_at_import_with_their_lines() {
+    // Each of these once imported, and then every review exited 1 composing the mail.
+    let long_local = format!("{}@riverbend.example", "a".repeat(65));
+    let long_label = format!("ab@{}.example", "r".repeat(64));
+    let hostile = [
+        ("jokafor", "a..b@riverbend.example", "the part before @"),
+        ("mchen", ".ab@riverbend.example", "the part before @"),
+        ("lrivera", "ab.@riverbend.example", "the part before @"),
+        ("sdubois", "a:b@riverbend.example", "the part before @"),
+        ("tnguyen", "ab@riverbend..example", "the domain"),
+        ("akim", "ab@-riverbend.example", "the domain"),
+        ("bwright", long_local.as_str(), "the part before @"),
+        ("cjones", long_label.as_str(), "the domain"),
+    ];
+    assert_rejected(|dir| {
+        let mut expected: Vec<String> = hostile
+            .iter()
+            .map(|(user, email, why)| {
+                let line = line_of(dir, "users.csv", &format!("{user},"));
+                edit(dir, "users.csv", &format!("{user}@riverbend.example"), email);
+                format!("{{dir}}/users.csv:{line}: email: {email:?} is not a valid email address: {why}")
+            })
+            .collect();
+        edit(
+            dir,
+            "organizations.csv",
+            "cfo@riverbend.example",
+            "c..fo@riverbend.example",
+        );
+        expected.push(
+            "{dir}/organizations.csv:2: management_emails: \"c..fo@riverbend.example\" is not a valid email address".into(),
+        );
+        expected
+    });
+}
+
+#[test]
+fn dates_are_only_year_month_day_between_1900_and_9999() {
+    assert_rejected(|dir| {
+        let mut expected = Vec::new();
+        for (user, bad, message) in [
+            ("gpatel", "2026-2-3", "is not a date: expected YYYY-MM-DD"),
+            (
+                "jokafor",
+                "+12026-07-01",
+                "is not a date: expected YYYY-MM-DD",
+            ),
+            ("mchen", "-0001-07-01", "is not a date: expected YYYY-MM-DD"),
+            (
+                "sdubois",
+                "1899-12-31",
+                "the year must be between 1900 and 9999",
+            ),
+        ] {
+            let line = line_of(dir, "users.csv", &format!("{user},"));
+            let path = dir.join("users.csv");
+            let text = std::fs::read_to_string(&path).unwrap();
+            let row = text.lines().nth(line - 1).unwrap();
+            // created_on is the tenth column.
+            let mut cells: Vec<&str> = row.split(',').collect();
+            cells[9] = bad;
+            std::fs::write(&path, text.replacen(row, &cells.join(","), 1)).unwrap();
+            expected.push(format!(
+                "{{dir}}/users.csv:{line}: created_on: {bad:?}{}{message}",
+                if message.starts_with("is") { " " } else { ": " }
+            ));
+        }
+        let line = line_of(dir, "access.csv", "hnew,");
+        edit(
+            dir,
+            "access.csv",
+            "hnew,110000001A,subordinate,PORTAL;ELIGIBILITY,2026-09-10,",
+            "hnew,110000001A,subordinate,PORTAL;ELIGIBILITY,2026-09-1,",
+        );
+        expected.push(format!(
+            "{{dir}}/access.csv:{line}: granted_on: \"2026-09-1\" is not a date"
+        ));
+        expected
+    });
+}
+
+#[test]
 fn an_unknown_service_is_reported() {
     assert_rejected(|dir| {
         let line = line_of(dir, "access.csv", "hnew,");
@@ -392,10 +527,11 @@ fn a_missing_required_file_is_reported() {
 }
 
 #[test]
-fn quoted_newlines_are_data_and_later_lines_keep_their_numbers() {
+fn a_quoted_line_break_is_refused_and_later_lines_keep_their_numbers() {
     assert_rejected(|dir| {
-        // A phone cell spanning two lines is valid; the bad email two rows later is reported
-        // on its real line, one further down.
+        // A phone cell spanning two lines is refused on its first line; the bad email two rows
+        // later is reported on its real line, one further down.
+        let phone = line_of(dir, "users.csv", ",617-555-0101,");
         edit(
             dir,
             "users.csv",
@@ -409,7 +545,10 @@ fn quoted_newlines_are_data_and_later_lines_keep_their_numbers() {
             "mchen@riverbend.example",
             "mchen-at-riverbend",
         );
-        vec![format!("{{dir}}/users.csv:{line}: email:")]
+        vec![
+            format!("{{dir}}/users.csv:{phone}: phone: control character U+000A (a line break)"),
+            format!("{{dir}}/users.csv:{line}: email:"),
+        ]
     });
 }
 

@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{copy_snapshot, fixtures_dir, read_csv, scenario4, stderr, stdout, Bin, TestDb};
+use common::{
+    block_on, copy_snapshot, fixtures_dir, read_csv, scenario4, stderr, stdout, Bin, TestDb,
+};
+use sqlx::Connection;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -396,6 +399,128 @@ fn a_run_that_cannot_write_its_files_is_recorded_as_failed_without_findings() {
             0,
             "[{}] a failed run keeps no findings",
             db.backend
+        );
+    }
+}
+
+#[test]
+fn as_of_is_only_a_year_month_day_between_1900_and_9999() {
+    let db = TestDb::sqlite();
+    let bin = Bin::new(&db);
+    import(&bin, &scenario4());
+    let out = tempfile::tempdir().unwrap();
+    for (bad, message) in [
+        ("2026-2-3", "is not a date: expected YYYY-MM-DD"),
+        ("+12026-07-01", "is not a date: expected YYYY-MM-DD"),
+        ("-0001-07-01", "is not a date: expected YYYY-MM-DD"),
+        // Once accepted: the next decision without accepted_until panicked (exit 101).
+        ("+262142-12-31", "is not a date: expected YYYY-MM-DD"),
+        ("1899-12-31", "the year must be between 1900 and 9999"),
+    ] {
+        let as_of = format!("--as-of={bad}");
+        let result = bin.run(&["review", &as_of, "--out", out.path().to_str().unwrap()]);
+        assert_eq!(result.status.code(), Some(2), "{bad}: {}", stderr(&result));
+        assert!(
+            stderr(&result).contains(&format!("--as-of: {bad:?}"))
+                && stderr(&result).contains(message),
+            "{bad}: {}",
+            stderr(&result)
+        );
+    }
+    review(&bin, out.path(), "9999-12-31");
+}
+
+/// Runs `sql` on the test database directly: a row the import would refuse.
+fn execute(db: &TestDb, sql: &str) {
+    block_on(async {
+        if db.backend == "postgres" {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn one_organizations_bad_data_costs_its_report_not_the_run() {
+    let ltc_pidsls: Vec<String> = read_csv(&scenario4().join("pidsls.csv"))
+        .into_iter()
+        .filter(|p| p["org_id"] == "ORG-LTC")
+        .map(|p| p["pidsl"].clone())
+        .collect();
+    assert!(!ltc_pidsls.is_empty());
+    for db in TestDb::all() {
+        let bin = Bin::new(&db);
+        import(&bin, &scenario4());
+        // An address lettre refuses, as an older import let in.
+        execute(
+            &db,
+            "UPDATE organizations SET management_emails = 'a..b@maplegrove.example' WHERE org_id = 'ORG-LTC'",
+        );
+        let out = tempfile::tempdir().unwrap();
+        let result = bin.run(&[
+            "review",
+            "--as-of",
+            "2026-10-01",
+            "--out",
+            out.path().to_str().unwrap(),
+        ]);
+        let err = stderr(&result);
+        assert_eq!(result.status.code(), Some(1), "[{}] {err}", db.backend);
+        assert!(
+            err.contains("warning: ORG-LTC: no workbook or messages:")
+                && err.contains("\"a..b@maplegrove.example\" is not a valid email address")
+                && err.contains("the output of 1 organization(s) could not be produced"),
+            "[{}] {err}",
+            db.backend
+        );
+        let run_dir = PathBuf::from(
+            stdout(&result)
+                .lines()
+                .find_map(|l| l.strip_prefix("Files in "))
+                .expect("the summary names the folder")
+                .trim_end_matches(':'),
+        );
+        let run_id = run_dir.file_name().unwrap().to_str().unwrap().to_string();
+
+        // The others' workbooks and messages are there; none of ORG-LTC's.
+        let names = |folder: &str| -> BTreeSet<String> {
+            std::fs::read_dir(run_dir.join(folder))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        };
+        let workbooks = names("organizations");
+        for org in ["ORG-GP", "ORG-BILL", "ORG-HOSP"] {
+            assert!(
+                workbooks.contains(&format!("review-{run_id}-{org}.xlsx")),
+                "{workbooks:?}"
+            );
+            assert!(names("mail").contains(&format!("management-{org}.eml")));
+        }
+        assert_eq!(workbooks.len(), 3, "{workbooks:?}");
+        let mail = names("mail");
+        assert!(!mail.iter().any(|m| m.contains("ORG-LTC")
+            || ltc_pidsls.iter().any(|p| m.contains(p.as_str()))), "{mail:?}");
+        assert!(
+            mail.iter().any(|m| m.starts_with("action-list-")),
+            "{mail:?}"
+        );
+
+        // Its findings are kept with the run's; the summary page and the run name the problem.
+        let findings = read_csv(&run_dir.join("findings.csv"));
+        assert!(findings.iter().any(|f| f["org_id"] == "ORG-LTC"));
+        let page = std::fs::read_to_string(run_dir.join("summary.html")).unwrap();
+        assert!(page.contains("Organizations without a report (1)") && page.contains("ORG-LTC"));
+        let runs = bin.run(&["runs", "--format", "json"]);
+        let runs: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
+        assert_eq!(runs[0]["status"], "completed", "[{}]", db.backend);
+        assert!(
+            runs[0]["error"].as_str().unwrap().contains("ORG-LTC: "),
+            "{}",
+            runs[0]
         );
     }
 }

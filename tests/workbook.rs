@@ -713,7 +713,7 @@ fn summary_html_loads_in_headless_chromium_and_shows_the_counts() {
     let summary = Summary::new(&run, &findings, &snapshot);
     let templates = posc_review::templates::Templates::load("").unwrap();
     let page = dir.path().join("summary.html");
-    posc_review::report::html::write_summary(&page, &templates, &summary).unwrap();
+    posc_review::report::html::write_summary(&page, &templates, &summary, &[]).unwrap();
 
     let profile = tempfile::tempdir().unwrap();
     let mut command = Command::new(browser);

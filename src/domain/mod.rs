@@ -5,7 +5,7 @@ mod services;
 
 pub use services::{ServiceCode, Services};
 
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate};
 use chrono_tz::Tz;
 use std::fmt;
 
@@ -42,59 +42,107 @@ impl fmt::Display for PidSl {
     }
 }
 
-/// An email address, checked for the shape `local@domain.tld`.
+/// An email address as the mail code will use it: parsed by lettre's [`lettre::Address`], the
+/// parser of the envelope and of the `To:` header, so an address the import accepts is one the
+/// mail can carry (no empty, leading, trailing or doubled dot; no `:`; a local part of at most
+/// 64 characters; domain labels of at most 63 that neither start nor end with `-`). On top of
+/// that the domain is a dotted name (not `localhost`, not an IP literal) and the address has no
+/// quotes, brackets, `;` or `,`, so it sits unambiguously in a `;`-separated cell.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Email(String);
+pub struct Email(lettre::Address);
 
 impl Email {
     pub fn parse(input: &str) -> Result<Self, String> {
         let value = input.trim();
-        let valid = match value.split_once('@') {
-            Some((local, domain)) => {
-                !local.is_empty()
-                    && !domain.contains('@')
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-                    && !value
-                        .chars()
-                        .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c))
-            }
-            None => false,
-        };
-        if valid {
-            Ok(Email(value.to_string()))
-        } else {
-            Err(format!("{value:?} is not a valid email address"))
+        let invalid = |why: &str| format!("{value:?} is not a valid email address: {why}");
+        if value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c))
+        {
+            return Err(invalid(
+                "it has a space, a control character or one of < > , ; \" ( ) [ ] \\",
+            ));
         }
+        let address = value.parse::<lettre::Address>().map_err(|e| {
+            invalid(match e {
+                lettre::address::AddressError::InvalidUser => {
+                    "the part before @ is not valid (an empty, leading, trailing or doubled dot, a character such as :, or more than 64 characters)"
+                }
+                lettre::address::AddressError::InvalidDomain => {
+                    "the domain is not valid (an empty or doubled dot, a label that starts or ends with -, or a label of more than 63 characters)"
+                }
+                _ => "expected local@domain.tld",
+            })
+        })?;
+        let domain = address.domain();
+        if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+            return Err(invalid(
+                "the domain must be a dotted name such as example.org",
+            ));
+        }
+        Ok(Email(address))
     }
 
     pub fn as_str(&self) -> &str {
+        self.0.as_ref()
+    }
+
+    /// The address for an envelope or a header.
+    pub fn address(&self) -> &lettre::Address {
         &self.0
     }
 }
 
-/// Parses a `YYYY-MM-DD` date.
+/// The years a date may have. Outside them a date is a typo (`20266-01-01`), and dates near
+/// chrono's own limit (year 262,143) made date arithmetic panic.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
+
+/// Parses a date: exactly `YYYY-MM-DD` (four-digit year, two-digit month and day), a real
+/// calendar day, in [`YEARS`]. The one date parser of the program: CSV date columns, `--as-of`,
+/// `--expires-on` and reviewers' `accepted_until` all come here, so `2026-2-3`, `+12026-07-01`
+/// and `-0001-07-01` (which chrono's own parser takes) are refused everywhere.
 pub fn parse_date(input: &str) -> Result<NaiveDate, String> {
-    // YYYY-MM-DD (`FromStr` has the format prebuilt; the import parses millions of dates).
-    input
-        .trim()
-        .parse::<NaiveDate>()
-        .map_err(|_| format!("{:?} is not a date: expected YYYY-MM-DD", input.trim()))
+    let value = input.trim();
+    let bytes = value.as_bytes();
+    let shaped = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    // Digits only, so the numbers parse.
+    let number = |range: std::ops::Range<usize>| value[range].parse::<u32>().unwrap_or(0);
+    let date = shaped
+        .then(|| NaiveDate::from_ymd_opt(number(0..4) as i32, number(5..7), number(8..10)))
+        .flatten()
+        .ok_or_else(|| format!("{value:?} is not a date: expected YYYY-MM-DD"))?;
+    in_years(date).map_err(|e| format!("{value:?}: {e}"))
+}
+
+fn in_years(date: NaiveDate) -> Result<NaiveDate, String> {
+    if YEARS.contains(&date.year()) {
+        Ok(date)
+    } else {
+        Err(format!(
+            "the year must be between {} and {}",
+            YEARS.start(),
+            YEARS.end()
+        ))
+    }
 }
 
 /// Parses a timestamp: a bare date, or RFC 3339 with an offset. Returns its calendar date in
-/// the configured time zone.
+/// the configured time zone, in [`YEARS`] like every date.
 pub fn timestamp_date(input: &str, zone: Tz) -> Result<NaiveDate, String> {
     let value = input.trim();
     if value.len() == 10 {
         return parse_date(value);
     }
-    DateTime::parse_from_rfc3339(value)
+    let date = DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&zone).date_naive())
         .map_err(|_| {
             format!("{value:?} is not a timestamp: expected YYYY-MM-DD or RFC 3339 with an offset, e.g. 2026-09-29T14:05:00-04:00")
-        })
+        })?;
+    in_years(date).map_err(|e| format!("{value:?}: {e}"))
 }
 
 /// Whole calendar days from `date` to `as_of` (positive when `date` is earlier).
@@ -254,9 +302,34 @@ mod tests {
             "a b@example.org",
             "ab.example.org",
             "a@@example.org",
+            "ab@[127.0.0.1]",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn emails_the_mail_would_refuse_are_refused() {
+        let long_local = format!("{}@x.example", "a".repeat(65));
+        let long_label = format!("ab@{}.example", "x".repeat(64));
+        for bad in [
+            "a..b@x.example",
+            ".ab@x.example",
+            "ab.@x.example",
+            "a:b@x.example",
+            "a@b..example",
+            "ab@-x.example",
+            "ab@x-.example",
+            long_local.as_str(),
+            long_label.as_str(),
+        ] {
+            // The mail code refuses each of them, and so does the import.
+            assert!(bad.parse::<lettre::Address>().is_err(), "{bad}");
+            let err = Email::parse(bad).unwrap_err();
+            assert!(err.contains("is not a valid email address:"), "{err}");
+        }
+        let at_limits = format!("{}@{}.example", "a".repeat(64), "x".repeat(63));
+        assert_eq!(Email::parse(&at_limits).unwrap().as_str(), at_limits);
     }
 
     #[test]
@@ -278,9 +351,32 @@ mod tests {
             "2026-02-28x",
             "20260228",
             "",
+            "2026-2-3",
+            "2026-02-3",
+            "+12026-07-01",
+            "-0001-07-01",
+            "+2026-07-01",
+            "2026-07-01T00:00:00Z",
+            "２０２６-07-01",
         ] {
-            assert!(parse_date(bad).is_err(), "{bad:?} was taken for a date");
+            let err = parse_date(bad).unwrap_err();
+            assert!(err.contains("expected YYYY-MM-DD"), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn dates_are_years_1900_to_9999() {
+        assert!(parse_date("1900-01-01").is_ok());
+        assert!(parse_date("9999-12-31").is_ok());
+        for bad in ["1899-12-31", "0000-01-01", "0001-07-01"] {
+            let err = parse_date(bad).unwrap_err();
+            assert!(
+                err.contains("the year must be between 1900 and 9999"),
+                "{bad:?}: {err}"
+            );
+        }
+        let err = timestamp_date("1899-12-31T12:00:00Z", chrono_tz::UTC).unwrap_err();
+        assert!(err.contains("between 1900 and 9999"), "{err}");
     }
 
     #[test]

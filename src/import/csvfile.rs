@@ -1,10 +1,20 @@
 //! Reading one input CSV file: header mapping (case-insensitive, any order), trimmed cells,
 //! and problems reported as `FILE:LINE: column: message`.
+//!
+//! Every cell of a known column is checked here, before any parsing, for what no column may
+//! hold: a control character (U+0000–U+001F, U+007F–U+009F: tab, line break, NUL ...), which
+//! PostgreSQL refuses (NUL) or which splits log lines and CSV rows downstream, and more than
+//! [`MAX_CELL_CHARS`] characters, which once made every review fail on Excel's 32,767-character
+//! cell limit. Ignored (unknown) columns are not stored and not checked.
 
 use std::fmt;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+
+/// The longest cell of any column, in characters. A finding's text joins a few cells (a full
+/// name, up to ten usernames), so this keeps every workbook cell far below Excel's 32,767.
+pub const MAX_CELL_CHARS: usize = 1_000;
 
 /// One problem with the input, where a user can find it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,6 +242,7 @@ impl CsvFile {
                 Ok(false) => return None,
                 Ok(true) => {
                     let line = self.record.position().map_or(0, |p| p.line());
+                    self.check_cells(line, issues);
                     return Some(Row {
                         line,
                         record: &self.record,
@@ -253,6 +264,56 @@ impl CsvFile {
             }
         }
     }
+}
+
+impl CsvFile {
+    /// Pushes an issue for each cell of a known column that no column may hold (see the
+    /// module documentation). The row is still returned, so that its keys are known and rows
+    /// that refer to it raise no further errors.
+    fn check_cells(&self, line: u64, issues: &mut Issues) {
+        for (column, position) in self.spec.iter().zip(&self.positions) {
+            let Some(cell) = position.and_then(|i| self.record.get(i)) else {
+                continue;
+            };
+            if let Some(message) = cell_problem(cell) {
+                issues.push(Issue {
+                    file: self.display.clone(),
+                    line,
+                    column: Some(column.name.to_string()),
+                    message,
+                });
+            }
+        }
+    }
+}
+
+/// Why a cell cannot be imported whatever its column, if it cannot. The value is not repeated:
+/// it may be personal data, or very long.
+fn cell_problem(cell: &str) -> Option<String> {
+    // Most cells are plain ASCII: one pass over the bytes (0xC2 starts U+0080..U+00BF).
+    if cell.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+        if let Some((at, c)) = cell.chars().enumerate().find(|(_, c)| c.is_control()) {
+            let name = match c {
+                '\t' => " (a tab)",
+                '\n' | '\r' => " (a line break)",
+                '\0' => " (NUL)",
+                _ => "",
+            };
+            return Some(format!(
+                "control character U+{:04X}{name} at character {}: cells may not hold tabs, line breaks or other control characters; remove it and import again",
+                c as u32,
+                at + 1
+            ));
+        }
+    }
+    let trimmed = cell.trim();
+    if trimmed.len() > MAX_CELL_CHARS && trimmed.chars().count() > MAX_CELL_CHARS {
+        return Some(format!(
+            "{} characters, more than the {MAX_CELL_CHARS} a cell may hold",
+            trimmed.chars().count()
+        ));
+    }
+    None
 }
 
 fn utf8_column(e: &csv::Error, headers: &csv::StringRecord) -> Option<String> {

@@ -153,6 +153,20 @@ fn text(cell: &str) -> Result<String, String> {
     Ok(cell.to_string())
 }
 
+/// The longest key (org_id, username, job_role), in characters: an org_id is part of file
+/// names, and keys are repeated in every finding and log line.
+const MAX_KEY_CHARS: usize = 64;
+
+fn key(cell: &str) -> Result<String, String> {
+    let chars = cell.chars().count();
+    if chars > MAX_KEY_CHARS {
+        return Err(format!(
+            "{chars} characters, more than the {MAX_KEY_CHARS} a key may hold"
+        ));
+    }
+    Ok(cell.to_string())
+}
+
 fn email_list(cell: &str) -> Result<Vec<String>, String> {
     let emails = cell
         .split(';')
@@ -170,7 +184,7 @@ fn parse_org(row: &Row) -> Result<OrgRow, Vec<Issue>> {
     let mut c = Check::new(row);
     let org = (|| {
         Some(OrgRow {
-            org_id: c.required("org_id", text)?,
+            org_id: c.required("org_id", key)?,
             name: c.required("name", text)?,
             kind: c
                 .optional("kind", OrgKind::parse)?
@@ -188,7 +202,7 @@ fn parse_org(row: &Row) -> Result<OrgRow, Vec<Issue>> {
 fn parse_pidsl(row: &Row) -> Result<PidSlRow, Vec<Issue>> {
     let mut c = Check::new(row);
     let pidsl = c.required("pidsl", PidSl::parse);
-    let org_id = c.required("org_id", text);
+    let org_id = c.required("org_id", key);
     let provider_type = c.optional("provider_type", |cell| Ok(cell.to_ascii_lowercase()));
     let active = c.optional("active", parse_bool);
     let name = c.text("name");
@@ -207,11 +221,12 @@ fn parse_pidsl(row: &Row) -> Result<PidSlRow, Vec<Issue>> {
 /// A users.csv row before its id is assigned.
 fn parse_user(row: &Row, zone: chrono_tz::Tz) -> Result<UserRow, Vec<Issue>> {
     let mut c = Check::new(row);
-    let username = c.required("username", text);
+    let username = c.required("username", key);
     let first_name = c.required("first_name", text);
     let last_name = c.required("last_name", text);
     let email = c.required("email", Email::parse);
-    let org_id = c.required("org_id", text);
+    let org_id = c.required("org_id", key);
+    let job_role = c.optional("job_role", key);
     let status = c.optional("status", UserStatus::parse);
     let created_on = c.optional("created_on", parse_date);
     let last_login_at = c.optional("last_login_at", |cell| {
@@ -231,7 +246,7 @@ fn parse_user(row: &Row, zone: chrono_tz::Tz) -> Result<UserRow, Vec<Issue>> {
             phone: c.text("phone"),
             email: email?.as_str().to_string(),
             org_id: org_id?,
-            job_role: c.text("job_role"),
+            job_role: job_role?.unwrap_or_default(),
             status: status?.unwrap_or(UserStatus::Active),
             created_on: created_on?,
             last_login_at: last_login_at?,
@@ -252,7 +267,7 @@ struct AccessDraft {
 
 fn parse_access(row: &Row) -> Result<AccessDraft, Vec<Issue>> {
     let mut c = Check::new(row);
-    let username = c.required("username", text);
+    let username = c.required("username", key);
     let pidsl = c.required("pidsl", PidSl::parse);
     let role = c.optional("role", Role::parse);
     let services = c.required("services", Services::parse_list);

@@ -2,6 +2,12 @@
 //! management_emails, its own workbook attached) and one Primary User action list per PID/SL
 //! with findings (to its active primary and backup, or to management when it has neither).
 //! A message only ever carries its own organization's findings.
+//!
+//! One organization's data never stops the others' mail: when its workbook or one of its
+//! messages cannot be made (a value the writer or lettre refuses), everything it had produced
+//! is removed, the problem is returned as an [`OrgProblem`], and the other organizations are
+//! composed as usual. A file-system failure (an I/O error) still ends the run: it is no
+//! organization's fault and would recur for each.
 
 use crate::config::Settings;
 use crate::domain::Role;
@@ -183,11 +189,19 @@ struct ActionItem {
     remediation: &'static str,
 }
 
-/// One organization's messages, with its position in the run's order.
-type OrgMail = (usize, Vec<ComposedMail>);
+/// An organization whose workbook or messages could not be produced, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgProblem {
+    pub org_id: String,
+    pub error: String,
+}
 
-/// Every message of the run.
-pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<Vec<ComposedMail>> {
+/// One organization's messages, or its problem, with its position in the run's order.
+type OrgMail = (usize, OrgMailResult);
+type OrgMailResult = Result<Vec<ComposedMail>, OrgProblem>;
+
+/// Every message of the run, and the organizations whose output could not be produced.
+pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, Vec<OrgProblem>)> {
     let snapshot = input.snapshot;
     let mut own: HashMap<&str, Vec<FindingRow>> = HashMap::new();
     for f in input.findings {
@@ -228,31 +242,59 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<Vec<ComposedMail>> {
         .min(orgs.len().max(1));
     let next = AtomicUsize::new(0);
     let empty = Vec::new();
-    let compose_org =
-        |org_index: usize, writer: &mut MessageWriter| -> anyhow::Result<Vec<ComposedMail>> {
-            let org = &snapshot.orgs[org_index];
-            let findings = own.get(org.org_id.as_str()).unwrap_or(&empty);
-            let resolved = resolved
-                .get(org.org_id.as_str())
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let mut mails = vec![management_report(
-                input,
-                org_index as u32,
-                findings,
-                resolved,
-                &access_by_org[org_index],
-                &workbook_dir,
-                writer,
-            )?];
-            mails.extend(action_lists(
-                input,
-                org_index as u32,
-                &active_pidsls_by_org[org_index],
-                findings,
-                writer,
-            )?);
-            Ok(mails)
+    let compose_org = |org_index: usize,
+                       writer: &mut MessageWriter,
+                       mails: &mut Vec<ComposedMail>|
+     -> anyhow::Result<()> {
+        let org = &snapshot.orgs[org_index];
+        let findings = own.get(org.org_id.as_str()).unwrap_or(&empty);
+        let resolved = resolved
+            .get(org.org_id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        mails.push(management_report(
+            input,
+            org_index as u32,
+            findings,
+            resolved,
+            &access_by_org[org_index],
+            &workbook_dir,
+            writer,
+        )?);
+        action_lists(
+            input,
+            org_index as u32,
+            &active_pidsls_by_org[org_index],
+            findings,
+            writer,
+            mails,
+        )
+    };
+    // The organization's messages, or its problem once what it had produced is removed.
+    let compose_or_drop =
+        |org_index: usize, writer: &mut MessageWriter| -> anyhow::Result<OrgMailResult> {
+            let mut mails = Vec::new();
+            let Err(e) = compose_org(org_index, writer, &mut mails) else {
+                return Ok(Ok(mails));
+            };
+            if e.chain().any(|cause| cause.is::<std::io::Error>()) {
+                return Err(e);
+            }
+            let org_id = &snapshot.orgs[org_index].org_id;
+            let workbook = xlsx::org_workbook_file_name(&input.run.id, org_id);
+            let _ = std::fs::remove_file(workbook_dir.join(workbook));
+            if let MailOut::Eml(_) = input.out {
+                for mail in &mails {
+                    let _ = std::fs::remove_file(&mail.file.path);
+                }
+            }
+            let error = format!("{e:#}");
+            tracing::error!(run_id = %input.run.id, org_id = %org_id, error = %error,
+                "the organization's output could not be produced; the others go on");
+            Ok(Err(OrgProblem {
+                org_id: org_id.clone(),
+                error,
+            }))
         };
     let composer = |composer: usize| -> anyhow::Result<Vec<OrgMail>> {
         let mut writer = MessageWriter::new(input.out, composer)?;
@@ -263,7 +305,7 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<Vec<ComposedMail>> {
                 writer.finish()?;
                 return Ok(done);
             };
-            done.push((position, compose_org(org_index, &mut writer)?));
+            done.push((position, compose_or_drop(org_index, &mut writer)?));
             if let Some(bar) = input.progress {
                 bar.inc(1);
             }
@@ -283,7 +325,15 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<Vec<ComposedMail>> {
         composed.extend(part?);
     }
     composed.sort_unstable_by_key(|(position, _)| *position);
-    Ok(composed.into_iter().flat_map(|(_, mails)| mails).collect())
+    let mut mails = Vec::new();
+    let mut problems = Vec::new();
+    for (_, result) in composed {
+        match result {
+            Ok(org_mails) => mails.extend(org_mails),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    Ok((mails, problems))
 }
 
 fn management_report(
@@ -371,14 +421,16 @@ fn management_report(
     )
 }
 
-/// The action lists of one organization; `active_pidsls` are its active PID/SLs.
+/// The action lists of one organization, pushed to `mails` one by one (so that a failure
+/// part-way leaves the ones written known); `active_pidsls` are its active PID/SLs.
 fn action_lists(
     input: &RunMail,
     org: u32,
     active_pidsls: &[u32],
     findings: &[FindingRow],
     writer: &mut MessageWriter,
-) -> anyhow::Result<Vec<ComposedMail>> {
+    mails: &mut Vec<ComposedMail>,
+) -> anyhow::Result<()> {
     let snapshot = input.snapshot;
     let as_of = input.run.as_of;
     let pidsl_index: HashMap<&str, u32> = active_pidsls
@@ -420,7 +472,6 @@ fn action_lists(
     pidsls.sort_unstable();
     let o = &snapshot.orgs[org as usize];
     let max = input.settings.mail.max_findings_listed;
-    let mut mails = Vec::new();
     for p in pidsls {
         let record = snapshot.pidsl(p);
         let mut list = items.remove(&p).unwrap_or_default();
@@ -477,7 +528,7 @@ fn action_lists(
             writer,
         )?);
     }
-    Ok(mails)
+    Ok(())
 }
 
 fn severity_rank(severity: &str) -> u8 {
@@ -520,9 +571,8 @@ fn build(
         .subject(subject.clone())
         .message_id(Some(format!("<{id}@posc-review>")));
     for address in &to {
-        builder = builder.to(address
-            .parse()
-            .with_context(|| format!("{address:?} is not an email address"))?);
+        let email = crate::domain::Email::parse(address).map_err(anyhow::Error::msg)?;
+        builder = builder.to(Mailbox::from(email.address().clone()));
     }
     let body = MultiPart::alternative_plain_html(text, html);
     let message = match attachment {

@@ -102,7 +102,7 @@ impl Smtp {
     pub async fn send(&self, to: &[String], message: &[u8]) -> Result<(), DeliveryError> {
         let recipients = to
             .iter()
-            .map(|a| a.parse::<Address>())
+            .map(|a| crate::domain::Email::parse(a).map(|e| e.address().clone()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| DeliveryError::Permanent(format!("bad recipient address: {e}")))?;
         let envelope = Envelope::new(Some(self.from.clone()), recipients)

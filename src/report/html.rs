@@ -4,6 +4,7 @@
 //! management email builds on. Every value is HTML-escaped by the template engine.
 
 use super::summary::Summary;
+use crate::mail::compose::OrgProblem;
 use crate::templates::Templates;
 use anyhow::Context;
 use std::path::Path;
@@ -16,17 +17,27 @@ pub fn generator() -> String {
     format!("{} {}", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
 }
 
-/// The summary page as HTML.
-pub fn render_summary(templates: &Templates, summary: &Summary) -> anyhow::Result<String> {
+/// The summary page as HTML; `problems` are the organizations whose output could not be
+/// produced.
+pub fn render_summary(
+    templates: &Templates,
+    summary: &Summary,
+    problems: &[OrgProblem],
+) -> anyhow::Result<String> {
     templates.render(
         SUMMARY_TEMPLATE,
-        serde_json::json!({ "summary": summary, "generator": generator() }),
+        serde_json::json!({ "summary": summary, "problems": problems, "generator": generator() }),
     )
 }
 
 /// Writes the summary page to `path`.
-pub fn write_summary(path: &Path, templates: &Templates, summary: &Summary) -> anyhow::Result<()> {
-    let html = render_summary(templates, summary)?;
+pub fn write_summary(
+    path: &Path,
+    templates: &Templates,
+    summary: &Summary,
+    problems: &[OrgProblem],
+) -> anyhow::Result<()> {
+    let html = render_summary(templates, summary, problems)?;
     std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -38,7 +49,7 @@ mod tests {
 
     fn render(findings: &[crate::store::FindingRow]) -> String {
         let summary = Summary::new(&run(3), findings, &Snapshot::default());
-        render_summary(&Templates::load("").unwrap(), &summary).unwrap()
+        render_summary(&Templates::load("").unwrap(), &summary, &[]).unwrap()
     }
 
     #[test]

@@ -94,6 +94,8 @@ pub struct CompletedRun<'a> {
     pub finished_at: &'a str,
     /// Messages to queue (empty for a dry run).
     pub outbox: &'a [super::OutgoingMail],
+    /// The organizations whose output could not be produced, kept as the run's `error`.
+    pub problems: Option<&'a str>,
 }
 
 const RUN_COLUMNS: &str =
@@ -239,11 +241,12 @@ impl Store {
         )
         .await?;
         Store::queue_mail_in(&mut tx, self.backend, done.outbox, chrono::Utc::now()).await?;
-        sqlx::query("UPDATE runs SET status = $1, finished_at = $2, counts = $3, out_dir = $4 WHERE id = $5")
+        sqlx::query("UPDATE runs SET status = $1, finished_at = $2, counts = $3, out_dir = $4, error = $5 WHERE id = $6")
             .bind(RunStatus::Completed.as_str())
             .bind(done.finished_at)
             .bind(serde_json::to_string(&run.counts)?)
             .bind(done.out_dir)
+            .bind(done.problems)
             .bind(run.id.as_str())
             .execute(&mut *tx)
             .await?;
