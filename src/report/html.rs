@@ -27,7 +27,7 @@ pub fn render_summary(templates: &Templates, summary: &Summary) -> anyhow::Resul
 /// Writes the summary page to `path`.
 pub fn write_summary(path: &Path, templates: &Templates, summary: &Summary) -> anyhow::Result<()> {
     let html = render_summary(templates, summary)?;
-    std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))
+    crate::files::write(path, html).with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

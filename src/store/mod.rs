@@ -132,7 +132,7 @@ impl Store {
 }
 
 /// The file of a `sqlite:` URL (`sqlite://FILE`, `sqlite:FILE`, with or without `?options`).
-fn sqlite_file(url: &str) -> anyhow::Result<std::path::PathBuf> {
+pub(crate) fn sqlite_file(url: &str) -> anyhow::Result<std::path::PathBuf> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let file = rest.split('?').next().unwrap_or_default();
     anyhow::ensure!(
