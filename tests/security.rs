@@ -393,6 +393,13 @@ fn apply_grants(roles: &Roles, owner_url: &str) {
         .filter(|s| !s.is_empty())
         .collect();
     assert!(statements.len() >= 6, "{statements:#?}");
+    let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let readme = words(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap(),
+    );
+    for statement in sql.split(';').map(words).filter(|s| !s.is_empty()) {
+        assert!(readme.contains(&statement), "README lacks {statement}");
+    }
     common::block_on(async {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(owner_url).await.unwrap();
@@ -455,6 +462,22 @@ fn a_reviewer_role_reviews_and_an_operator_role_changes_accounts_under_its_own_n
     assert!(reviewed.status.success(), "{}", stderr(&reviewed));
     let runs = json(&reviewer.run(&["runs", "--format", "json"]));
     assert_eq!(runs.as_array().unwrap().len(), 1);
+    let run_id = runs[0]["id"].as_str().unwrap();
+    let run_dir = out.path().join(run_id);
+    let finding = &common::read_csv(&run_dir.join("findings.csv"))[0];
+    let decided = out.path().join("decisions.csv");
+    std::fs::write(
+        &decided,
+        format!(
+            "run_id,fingerprint,decision,justification,reviewer\n{run_id},{},Keep,needed,bob\n",
+            finding["fingerprint"]
+        ),
+    )
+    .unwrap();
+    let imported = reviewer.run(&["decisions", "import", decided.to_str().unwrap()]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    let sent = reviewer.run(&["send"]);
+    assert!(sent.status.success(), "{}", stderr(&sent));
     let refused = reviewer.run(&SET_BACKUP);
     let message = stderr(&refused);
     assert_eq!(refused.status.code(), Some(2), "{message}");
@@ -498,4 +521,57 @@ fn a_reviewer_role_reviews_and_an_operator_role_changes_accounts_under_its_own_n
     }
     drop(db);
     drop(roles);
+}
+
+/// Whether `value` occurs in `text` as a word of its own: no letter, digit or `/` on either side
+/// (so not inside a number, a date or a temporary folder's random name).
+fn occurs(text: &str, value: &str) -> bool {
+    let bounded = |c: Option<char>| !c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '/');
+    text.match_indices(value).any(|(i, _)| {
+        bounded(text[..i].chars().next_back()) && bounded(text[i + value.len()..].chars().next())
+    })
+}
+
+#[test]
+fn no_log_line_carries_personal_data_even_at_trace_level() {
+    let personal: Vec<String> = common::read_csv(&scenario4().join("users.csv"))
+        .into_iter()
+        .flat_map(|u| [u["dob_mmdd"].clone(), u["ssn_last4"].clone()])
+        .filter(|v| !v.is_empty())
+        .collect();
+    for db in TestDb::all() {
+        let mut bin = Bin::new(&db);
+        bin.env.push(("RUST_LOG".into(), "trace".into()));
+        let out = tempfile::tempdir().unwrap();
+        let mut logs = String::new();
+        for args in [
+            vec!["import", scenario4().to_str().unwrap()],
+            vec![
+                "review",
+                "--as-of",
+                "2026-10-01",
+                "--out",
+                out.path().to_str().unwrap(),
+            ],
+            vec!["accounts", "show", "gpatel"],
+            SET_BACKUP.to_vec(),
+        ] {
+            let ran = bin.run(&args);
+            assert!(ran.status.success(), "{args:?}: {}", stderr(&ran));
+            logs.push_str(&stderr(&ran));
+        }
+        assert!(
+            logs.lines().count() > 50,
+            "{} log lines",
+            logs.lines().count()
+        );
+        for value in &personal {
+            let line = logs.lines().find(|l| occurs(l, value));
+            assert!(
+                line.is_none(),
+                "{value} in the {} logs: {line:?}",
+                db.backend
+            );
+        }
+    }
 }
