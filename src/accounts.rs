@@ -201,8 +201,35 @@ pub fn check_primary_user_limit(
 }
 
 /// Performs one operation as `actor`: lock, read, check, write, audit, commit. A refusal
-/// writes nothing.
+/// writes nothing; so does a PostgreSQL role without the operator grants (a reviewer's), whose
+/// refusal says so.
 pub async fn perform(
+    store: &Store,
+    actor: &str,
+    operation: Operation,
+    clock: &Clock,
+) -> anyhow::Result<Outcome> {
+    let performed = perform_in_transaction(store, actor, operation, clock).await;
+    let Some(reason) = performed
+        .as_ref()
+        .err()
+        .and_then(crate::store::permission_denied)
+    else {
+        return performed;
+    };
+    let role = store
+        .database_role()
+        .await
+        .unwrap_or_else(|_| "in use".into());
+    Err(UsageError(format!(
+        "the database role {role} may read but not change accounts ({reason}); nothing was changed. \
+         Each operator connects with a role of their own that is a member of posc_operator \
+         (README, \"Security and data\")"
+    ))
+    .into())
+}
+
+async fn perform_in_transaction(
     store: &Store,
     actor: &str,
     operation: Operation,
@@ -274,6 +301,7 @@ impl Op<'_> {
             id: 0,
             at: self.clock.now.clone(),
             actor: self.actor_name.clone(),
+            ran_as: String::new(),
             action: action.to_string(),
             username: username.to_string(),
             pidsl: pidsl.to_string(),

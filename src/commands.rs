@@ -23,6 +23,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(url) = cli.database_url {
         settings.database.url = url;
     }
+    crate::files::restrict(settings.review.file_mode);
+    crate::files::tighten_store(&settings.database.url);
     match cli.command {
         Command::Init => init(&settings).await,
         Command::Import(args) => import_command(&settings, args).await,

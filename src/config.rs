@@ -49,6 +49,8 @@ pub struct ReviewSettings {
     /// Whether the whole-run workbook carries the User Access sheet (each organization's
     /// workbook always carries its own).
     pub workbook_user_access: bool,
+    /// The permission bits of the store, the reports and every other file written.
+    pub file_mode: crate::files::FileMode,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,6 +9,7 @@ pub mod decisions;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod import;
 pub mod mail;
 pub mod progress;

@@ -329,7 +329,7 @@ impl RunContext<'_> {
         rows: &[FindingRow],
         previous: &[FindingRow],
     ) -> anyhow::Result<(Vec<PathBuf>, Vec<ComposedMail>, Vec<OrgProblem>)> {
-        std::fs::create_dir_all(dir)?;
+        crate::files::create_dir_all(dir)?;
         let summary = report::summary::Summary::new(run, rows, self.snapshot);
         let access = report::run_access_rows(self.snapshot, self.in_scope);
         let bars = indicatif::MultiProgress::new();

@@ -293,15 +293,21 @@ fn print_history(events: &[AuditEvent]) {
         println!("No audit events.");
         return;
     }
+    // ACTOR is the --by claim; RAN AS who ran the command (OS user@host, or database role).
     println!(
-        "{:<25} {:<14} {:<15} {:<14} {:<10} {:<30} {:<30} DETAIL",
-        "AT", "ACTOR", "ACTION", "USERNAME", "PID/SL", "BEFORE", "AFTER"
+        "{:<25} {:<14} {:<24} {:<15} {:<14} {:<10} {:<30} {:<30} DETAIL",
+        "AT", "ACTOR", "RAN AS", "ACTION", "USERNAME", "PID/SL", "BEFORE", "AFTER"
     );
     for e in events {
         println!(
-            "{:<25} {:<14} {:<15} {:<14} {:<10} {:<30} {:<30} {}",
+            "{:<25} {:<14} {:<24} {:<15} {:<14} {:<10} {:<30} {:<30} {}",
             e.at,
             e.actor,
+            if e.ran_as.is_empty() {
+                "(unknown)"
+            } else {
+                &e.ran_as
+            },
             e.action,
             e.username,
             if e.pidsl.is_empty() { "-" } else { &e.pidsl },

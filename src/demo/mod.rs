@@ -88,11 +88,11 @@ struct Files {
 
 impl Files {
     fn create(dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)
+        crate::files::create_dir_all(dir)
             .with_context(|| format!("failed to create {}", dir.display()))?;
         let open = |name: &str, header: &[&str]| -> anyhow::Result<CsvOut> {
             let path = dir.join(name);
-            let file = File::create(&path)
+            let file = crate::files::create(&path)
                 .with_context(|| format!("failed to create {}", path.display()))?;
             let mut out = csv::Writer::from_writer(BufWriter::with_capacity(1 << 17, file));
             out.write_record(header)

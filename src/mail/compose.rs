@@ -91,7 +91,7 @@ impl MessageWriter {
             MailOut::Eml(dir) => MessageWriter::Eml(dir.to_path_buf()),
             MailOut::Spool(dir) => {
                 let path = dir.join(format!("composer-{composer}.spool"));
-                let file = std::fs::File::create(&path)
+                let file = crate::files::create(&path)
                     .with_context(|| format!("cannot create {}", path.display()))?;
                 MessageWriter::Spool {
                     path,
@@ -106,7 +106,7 @@ impl MessageWriter {
         match self {
             MessageWriter::Eml(dir) => {
                 let path = dir.join(file_name(kind, unit));
-                std::fs::write(&path, message)
+                crate::files::write(&path, message)
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 Ok(MessageFile::whole(path, message.len()))
             }
@@ -226,10 +226,10 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
         active_pidsls_by_org[p.org as usize].push(i as u32);
     }
     let workbook_dir = input.dir.join("organizations");
-    std::fs::create_dir_all(&workbook_dir)?;
+    crate::files::create_dir_all(&workbook_dir)?;
 
     match input.out {
-        MailOut::Eml(dir) | MailOut::Spool(dir) => std::fs::create_dir_all(dir)?,
+        MailOut::Eml(dir) | MailOut::Spool(dir) => crate::files::create_dir_all(dir)?,
     }
 
     // Organizations are independent: every core takes the next one until none is left (their

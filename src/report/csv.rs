@@ -43,7 +43,7 @@ pub const ACCESS_COLUMNS: [&str; 11] = [
 fn writer(path: &Path) -> anyhow::Result<csv::Writer<BufWriter<File>>> {
     let mut file = BufWriter::with_capacity(
         1 << 20,
-        File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        crate::files::create(path).with_context(|| format!("cannot create {}", path.display()))?,
     );
     file.write_all("\u{feff}".as_bytes())?;
     Ok(csv::Writer::from_writer(file))

@@ -38,7 +38,7 @@ pub fn write_summary(
     problems: &[OrgProblem],
 ) -> anyhow::Result<()> {
     let html = render_summary(templates, summary, problems)?;
-    std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))
+    crate::files::write(path, html).with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

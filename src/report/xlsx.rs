@@ -143,7 +143,7 @@ pub fn write_org_workbook(
     let input = WorkbookInput::new(&summary, findings, snapshot).with_access(access_rows);
     let write = || -> anyhow::Result<Vec<u8>> {
         let bytes = build(&input, None)?.save_to_buffer()?;
-        std::fs::write(&path, &bytes)?;
+        crate::files::write(&path, &bytes)?;
         Ok(bytes)
     };
     let bytes = write().with_context(|| format!("cannot write the workbook {}", path.display()))?;
@@ -160,7 +160,7 @@ fn write(path: &Path, input: &WorkbookInput) -> anyhow::Result<()> {
     // may be small or in memory.
     let mut workbook = build(input, path.parent().filter(|d| !d.as_os_str().is_empty()))?;
     // The zip writer writes to an unbuffered file in small pieces otherwise.
-    let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, crate::files::create(path)?);
     workbook.save_to_writer(&mut file)?;
     std::io::Write::flush(&mut file)?;
     if let Some(bar) = input.progress {

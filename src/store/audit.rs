@@ -38,7 +38,12 @@ pub struct AuditEvent {
     pub id: i64,
     /// RFC 3339 in the configured time zone.
     pub at: String,
+    /// The `--by` ACTOR: who the operation says is doing it (a claim the policy checks).
     pub actor: String,
+    /// Who actually ran it: `user@host` of the process on SQLite, the database role on
+    /// PostgreSQL (recorded by the database). Empty until stored, and for events recorded
+    /// before this was (unknown).
+    pub ran_as: String,
     pub action: String,
     /// The target user, spelled as the store spells it.
     pub username: String,
@@ -148,6 +153,15 @@ fn user_row(row: &AnyRow) -> anyhow::Result<UserRow> {
         dob_mmdd: row.try_get::<Option<String>, _>(14)?.map(Personal::new),
         ssn_last4: row.try_get::<Option<String>, _>(15)?.map(Personal::new),
     })
+}
+
+/// The OS user (from the process's effective uid, not the environment) and host running this
+/// process: `user@host`.
+fn os_identity() -> String {
+    let user = whoami::fallible::username()
+        .unwrap_or_else(|_| format!("uid {}", rustix::process::geteuid().as_raw()));
+    let host = whoami::fallible::hostname().unwrap_or_else(|_| "unknown-host".into());
+    format!("{user}@{host}")
 }
 
 fn stored_services(column: &str, text: &str) -> anyhow::Result<Services> {
@@ -373,35 +387,60 @@ impl Store {
         Ok(())
     }
 
-    /// Appends an event to the audit log (inside the operation's transaction).
+    /// Appends an event to the audit log (inside the operation's transaction), with who ran
+    /// it: on PostgreSQL the column's default, the session's role, which the operator roles
+    /// cannot write themselves; on SQLite the process's OS user and host.
     pub async fn record_audit(
         &self,
         conn: &mut AnyConnection,
         event: &AuditEvent,
     ) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, username, username_key, pidsl, services_before, \
-             services_after, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(event.at.as_str())
-        .bind(event.actor.as_str())
-        .bind(event.action.as_str())
-        .bind(event.username.as_str())
-        .bind(event.username.to_lowercase())
-        .bind(event.pidsl.as_str())
-        .bind(event.services_before.to_string())
-        .bind(event.services_after.to_string())
-        .bind(event.detail.as_str())
-        .execute(&mut *conn)
-        .await
-        .context("cannot write the audit log")?;
+        const COLUMNS: &str = "at, actor, action, username, username_key, pidsl, services_before, \
+                               services_after, detail";
+        const VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9";
+        let sql = match self.backend {
+            Backend::Postgres => format!("INSERT INTO audit_log ({COLUMNS}) VALUES ({VALUES})"),
+            Backend::Sqlite => {
+                format!("INSERT INTO audit_log ({COLUMNS}, ran_as) VALUES ({VALUES}, $10)")
+            }
+        };
+        let query = sqlx::query(&sql)
+            .bind(event.at.as_str())
+            .bind(event.actor.as_str())
+            .bind(event.action.as_str())
+            .bind(event.username.as_str())
+            .bind(event.username.to_lowercase())
+            .bind(event.pidsl.as_str())
+            .bind(event.services_before.to_string())
+            .bind(event.services_after.to_string())
+            .bind(event.detail.as_str());
+        let query = match self.backend {
+            Backend::Postgres => query,
+            Backend::Sqlite => query.bind(os_identity()),
+        };
+        query
+            .execute(&mut *conn)
+            .await
+            .context("cannot write the audit log")?;
         Ok(())
+    }
+
+    /// The role this connection acts as (`current_user`); the OS user on SQLite.
+    pub async fn database_role(&self) -> anyhow::Result<String> {
+        match self.backend {
+            Backend::Postgres => Ok(sqlx::query("SELECT current_user::text")
+                .fetch_one(&self.pool)
+                .await
+                .context("cannot read the database role")?
+                .try_get(0)?),
+            Backend::Sqlite => Ok(os_identity()),
+        }
     }
 
     /// The audit log, oldest first; only events about `username` (case-insensitive) if given.
     pub async fn audit_events(&self, username: Option<&str>) -> anyhow::Result<Vec<AuditEvent>> {
-        let select = "SELECT id, at, actor, action, username, pidsl, services_before, services_after, detail \
-                      FROM audit_log";
+        let select = "SELECT id, at, actor, action, username, pidsl, services_before, services_after, detail, \
+                      ran_as FROM audit_log";
         let rows = match username {
             Some(name) => {
                 sqlx::query(&format!("{select} WHERE username_key = $1 ORDER BY id"))
@@ -434,6 +473,7 @@ impl Store {
                         &row.try_get::<String, _>(7)?,
                     )?,
                     detail: row.try_get(8)?,
+                    ran_as: row.try_get(9)?,
                 })
             })
             .collect()

@@ -25,7 +25,7 @@ pub use outbox::{timestamp, MessageFile, OutboxEntry, OutgoingMail};
 use anyhow::Context;
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, AnyPool, Executor};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -107,15 +107,43 @@ impl Store {
         Ok(store)
     }
 
+    /// Applies pending migrations. A store that has every one is left alone: sqlx's migrator
+    /// starts with `CREATE TABLE IF NOT EXISTS`, which PostgreSQL refuses to a role without
+    /// CREATE on the schema even when the table exists, and the operator and reviewer roles of
+    /// README "Security and data" have none.
     async fn migrate(&self) -> anyhow::Result<()> {
         let migrator = match self.backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
-        migrator
-            .run(&self.pool)
+        if self.has_every_migration(&migrator).await {
+            return Ok(());
+        }
+        let migrated = migrator.run(&self.pool).await;
+        match migrated.map_err(anyhow::Error::from) {
+            Err(e) if permission_denied(&e).is_some() => Err(e.context(
+                "cannot migrate the database: this role may not create tables; the role that owns \
+                 them runs `posc-review init` once after an upgrade",
+            )),
+            migrated => migrated.context("cannot migrate the database"),
+        }
+    }
+
+    /// Whether every migration of this binary is applied, unmodified.
+    async fn has_every_migration(&self, migrator: &sqlx::migrate::Migrator) -> bool {
+        let Ok(rows) = sqlx::query("SELECT version, checksum FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.pool)
             .await
-            .context("cannot migrate the database")
+        else {
+            return false;
+        };
+        let applied: std::collections::HashMap<i64, Vec<u8>> = rows
+            .iter()
+            .filter_map(|row| Some((row.try_get(0).ok()?, row.try_get(1).ok()?)))
+            .collect();
+        migrator
+            .iter()
+            .all(|m| applied.get(&m.version).is_some_and(|c| **c == *m.checksum))
     }
 
     pub fn backend(&self) -> Backend {
@@ -131,8 +159,21 @@ impl Store {
     }
 }
 
+/// The database's own words when `error` is PostgreSQL refusing a statement for want of a
+/// privilege (SQLSTATE 42501), e.g. "permission denied for table access".
+pub fn permission_denied(error: &anyhow::Error) -> Option<String> {
+    error
+        .chain()
+        .find_map(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42501") => {
+                Some(db.message().to_string())
+            }
+            _ => None,
+        })
+}
+
 /// The file of a `sqlite:` URL (`sqlite://FILE`, `sqlite:FILE`, with or without `?options`).
-fn sqlite_file(url: &str) -> anyhow::Result<std::path::PathBuf> {
+pub(crate) fn sqlite_file(url: &str) -> anyhow::Result<std::path::PathBuf> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let file = rest.split('?').next().unwrap_or_default();
     anyhow::ensure!(
