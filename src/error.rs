@@ -5,10 +5,14 @@
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// `--fail-on`: findings at or above the threshold exist (exit status 3).
+/// `--fail-on`: findings at or above the threshold exist (exit status 3); the message is the
+/// one line printed, e.g. "3 findings at or above high".
 #[derive(Debug, thiserror::Error)]
-#[error("findings at or above severity {0} exist")]
-pub struct FindingsAtOrAbove(pub crate::domain::Severity);
+#[error("{} at or above {threshold}", crate::output::count(.count, "finding"))]
+pub struct FindingsAtOrAbove {
+    pub count: usize,
+    pub threshold: crate::domain::Severity,
+}
 
 /// The exit status for an error, by its kind.
 pub fn exit_status(error: &anyhow::Error) -> i32 {

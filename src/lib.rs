@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod import;
 pub mod mail;
+pub mod output;
 pub mod progress;
 pub mod report;
 pub mod review;

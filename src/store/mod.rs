@@ -20,7 +20,7 @@ pub use claims::{ClaimOutcome, ClaimRecord, ClaimRequest, ClaimState};
 pub use decisions::{DecisionRecord, NewDecision, PriorDecision, ACCEPT_RISK};
 pub use history::{CompletedRun, FindingRow, RunCounts, RunRecord, RunStatus};
 pub(crate) use import_writer::ImportWriter;
-pub use outbox::{timestamp, MessageFile, OutboxEntry, OutgoingMail};
+pub use outbox::{timestamp, MessageFile, OutboxEntry, OutgoingMail, Undelivered};
 
 use anyhow::Context;
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};
