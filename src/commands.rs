@@ -57,7 +57,7 @@ fn as_of(settings: &Settings, given: Option<&str>) -> anyhow::Result<NaiveDate> 
 }
 
 async fn open(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open(&settings.database.url).await
+    Store::connect(&settings.database).await
 }
 
 async fn init(settings: &Settings) -> anyhow::Result<()> {

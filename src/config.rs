@@ -33,7 +33,13 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
+    /// How long to wait for PostgreSQL to answer a connection before giving up with the cause.
+    pub connect_timeout_secs: u32,
 }
+
+/// `database.connect_timeout_secs` of config/default.toml, for a store opened from a URL alone
+/// (a test checks that they agree).
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: u32 = 5;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,6 +160,10 @@ impl Settings {
                 self.review.broad_grant_threshold,
             ),
             ("mail.max_attempts", self.mail.max_attempts),
+            (
+                "database.connect_timeout_secs",
+                self.database.connect_timeout_secs,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -213,6 +223,10 @@ mod tests {
             assert_eq!(s.review.broad_grant_threshold, 10);
             assert_eq!(s.review.time_zone, chrono_tz::America::New_York);
             assert_eq!(s.database.url, "sqlite://posc-review.db");
+            assert_eq!(
+                s.database.connect_timeout_secs,
+                DEFAULT_CONNECT_TIMEOUT_SECS
+            );
             assert_eq!(s.mail.max_findings_listed, 50);
             Ok(())
         });

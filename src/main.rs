@@ -29,7 +29,7 @@ fn main() -> ExitCode {
                 eprintln!("{e}");
             } else {
                 // The chain once, on one line for failures; invalid input lists its problems.
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", error::one_line(&e));
                 tracing::debug!(error = ?e, "details");
             }
             ExitCode::from(status as u8)

@@ -432,7 +432,7 @@ fn every_error_in_every_file_is_reported_up_to_a_cap() {
             "{dir}/organizations.csv:4: review_cadence: \"monthly\" is not a review cadence".into(),
             "unknown username \"ghost0\"".into(),
             "... and 51 more".into(),
-            "nothing was imported: 151 error(s)".into(),
+            "nothing was imported: 151 errors".into(),
         ]
     });
 }

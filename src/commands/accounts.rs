@@ -24,7 +24,7 @@ pub async fn accounts_command(
     let (by, operation) = match args.command {
         AccountsCommand::List(a) => {
             let pidsl = pidsl(&a.pidsl)?;
-            let store = Store::open(&settings.database.url).await?;
+            let store = Store::connect(&settings.database).await?;
             let listed = accounts::list(&store, &pidsl, clock.today).await;
             store.close().await;
             let (info, rows) = listed?;
@@ -47,7 +47,7 @@ pub async fn accounts_command(
             };
         }
         AccountsCommand::Show(a) => {
-            let store = Store::open(&settings.database.url).await?;
+            let store = Store::connect(&settings.database).await?;
             let shown = accounts::show(&store, &a.user, clock.today).await;
             store.close().await;
             let view = shown?;
@@ -57,7 +57,7 @@ pub async fn accounts_command(
             };
         }
         AccountsCommand::History(a) => {
-            let store = Store::open(&settings.database.url).await?;
+            let store = Store::connect(&settings.database).await?;
             let events = store.audit_events(a.user.as_deref()).await;
             store.close().await;
             let events = events?;
@@ -153,7 +153,7 @@ pub async fn accounts_command(
             },
         ),
     };
-    let store = Store::open(&settings.database.url).await?;
+    let store = Store::connect(&settings.database).await?;
     let outcome = accounts::perform(&store, &by, operation, &clock).await;
     store.close().await;
     print_outcome(&outcome?)

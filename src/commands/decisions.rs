@@ -14,7 +14,7 @@ pub async fn decisions_command(
     args: DecisionsArgs,
     now: DateTime<Tz>,
 ) -> anyhow::Result<()> {
-    let store = Store::open(&settings.database.url).await?;
+    let store = Store::connect(&settings.database).await?;
     let result = match args.command {
         DecisionsCommand::Import(args) => {
             let outcome = crate::decisions::import_decisions(

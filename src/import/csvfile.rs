@@ -1,10 +1,19 @@
 //! Reading one input CSV file: header mapping (case-insensitive, any order), trimmed cells,
 //! and problems reported as `FILE:LINE: column: message`.
+//!
+//! The line is the one a text editor shows. The csv crate takes a record's position before it
+//! has read the line end left over from the record before: in a CRLF file (what Excel's "CSV"
+//! save writes) the `\n` of the previous line's `\r\n`, and in any file the blank lines before
+//! the record. Its line is then one (or more) too low, so [`LineEnds`] notes where the line-end
+//! bytes are as the file is read, and [`CsvFile::line_of`] counts the newlines that sit at the
+//! record's start.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// One problem with the input, where a user can find it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +103,9 @@ pub const fn optional(name: &'static str) -> ColumnSpec {
 /// An open input file with its header mapped to the known columns.
 pub struct CsvFile {
     pub display: String,
-    reader: csv::Reader<BufReader<File>>,
+    reader: csv::Reader<LineEnds<File>>,
+    /// The line-end bytes read ahead of the parser (see [`LineEnds`]).
+    line_ends: LineEndQueue,
     /// For each column of `spec`, its index in the file.
     positions: Vec<Option<usize>>,
     spec: &'static [ColumnSpec],
@@ -160,9 +171,15 @@ impl CsvFile {
                 return None;
             }
         };
+        let line_ends = LineEndQueue::default();
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
-            .from_reader(BufReader::with_capacity(1 << 20, file));
+            .buffer_capacity(1 << 20)
+            .from_reader(LineEnds {
+                inner: file,
+                offset: 0,
+                queue: line_ends.clone(),
+            });
         let headers = match reader.headers() {
             Ok(h) if h.iter().any(|c| !c.trim().is_empty()) => h.clone(),
             Ok(_) => {
@@ -203,6 +220,7 @@ impl CsvFile {
         Some(CsvFile {
             display,
             reader,
+            line_ends,
             positions,
             spec,
             headers,
@@ -231,7 +249,7 @@ impl CsvFile {
             match self.reader.read_record(&mut self.record) {
                 Ok(false) => return None,
                 Ok(true) => {
-                    let line = self.record.position().map_or(0, |p| p.line());
+                    let line = self.record.position().map_or(0, |p| self.line_of(p));
                     return Some(Row {
                         line,
                         record: &self.record,
@@ -242,7 +260,7 @@ impl CsvFile {
                     let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
                     issues.push(Issue {
                         file: self.display.clone(),
-                        line: e.position().map_or(0, |p| p.line()),
+                        line: e.position().map_or(0, |p| self.line_of(p)),
                         column: utf8_column(&e, &self.headers),
                         message: csv_error_message(&e),
                     });
@@ -252,6 +270,48 @@ impl CsvFile {
                 }
             }
         }
+    }
+}
+
+impl CsvFile {
+    /// The line of a record that starts at `position`: csv's line, plus the newlines at its
+    /// start that csv had not read yet when it took the position.
+    fn line_of(&self, position: &csv::Position) -> u64 {
+        let start = position.byte();
+        let mut queue = self.line_ends.lock().expect("line-end queue");
+        while queue.front().is_some_and(|&(at, _)| at < start) {
+            queue.pop_front();
+        }
+        let leading_newlines = queue
+            .iter()
+            .zip(start..)
+            .take_while(|((at, _), expected)| at == expected)
+            .filter(|((_, byte), _)| *byte == b'\n')
+            .count();
+        position.line() + leading_newlines as u64
+    }
+}
+
+/// The offsets of the `\r` and `\n` bytes read from the file and not yet passed by the parser.
+type LineEndQueue = Arc<Mutex<VecDeque<(u64, u8)>>>;
+
+/// The file, read through: notes each line-end byte's offset in the queue. The parser reads
+/// at most its buffer (1 MiB) ahead of the record it returns, so the queue stays that small.
+struct LineEnds<R> {
+    inner: R,
+    offset: u64,
+    queue: LineEndQueue,
+}
+
+impl<R: Read> Read for LineEnds<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut queue = self.queue.lock().expect("line-end queue");
+        queue.extend(
+            memchr::memchr2_iter(b'\r', b'\n', &buf[..n]).map(|i| (self.offset + i as u64, buf[i])),
+        );
+        self.offset += n as u64;
+        Ok(n)
     }
 }
 
