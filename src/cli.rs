@@ -274,3 +274,48 @@ pub struct DemoArgs {
     #[arg(long)]
     pub force: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every argument of `command` and of its subcommands, with the subcommand path.
+    fn arguments(command: &clap::Command, path: &str) -> Vec<(String, clap::Arg)> {
+        let mut all: Vec<(String, clap::Arg)> = command
+            .get_arguments()
+            .map(|a| (path.to_string(), a.clone()))
+            .collect();
+        for sub in command.get_subcommands() {
+            all.extend(arguments(sub, &format!("{path} {}", sub.get_name())));
+        }
+        all
+    }
+
+    #[test]
+    fn every_argument_of_every_subcommand_has_help() {
+        let undocumented: Vec<String> = arguments(&Cli::command(), "posc-review")
+            .into_iter()
+            .filter(|(_, arg)| arg.get_help().is_none())
+            .map(|(path, arg)| format!("{path} {}", arg.get_id()))
+            .collect();
+        assert_eq!(undocumented, Vec::<String>::new());
+    }
+
+    #[test]
+    fn out_always_names_the_reports_folder_and_demo_has_snapshot_instead() {
+        let all = arguments(&Cli::command(), "posc-review");
+        let outs: Vec<&(String, clap::Arg)> = all
+            .iter()
+            .filter(|(_, a)| a.get_long() == Some("out"))
+            .collect();
+        assert!(outs.len() >= 2, "review and schedule take --out");
+        for (path, arg) in outs {
+            let help = arg.get_help().unwrap().to_string();
+            assert!(help.contains("OUT/<run-id>/"), "{path} --out: {help}");
+        }
+        assert!(all
+            .iter()
+            .any(|(path, a)| path == "posc-review demo" && a.get_long() == Some("snapshot")));
+    }
+}

@@ -475,7 +475,9 @@ fn a_bad_row_on_line_5_is_reported_on_line_5_with_lf_and_crlf_line_ends() {
             let dir = copy_snapshot(&scenario4());
             for file in ["organizations.csv", "pidsls.csv", "users.csv", "access.csv"] {
                 let path = dir.path().join(file);
-                let text = std::fs::read_to_string(&path).unwrap().replace("\r\n", "\n");
+                let text = std::fs::read_to_string(&path)
+                    .unwrap()
+                    .replace("\r\n", "\n");
                 std::fs::write(&path, text.replace('\n', line_end)).unwrap();
             }
             let users = std::fs::read_to_string(dir.path().join("users.csv")).unwrap();
