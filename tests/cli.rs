@@ -396,6 +396,27 @@ fn people_read_times_to_the_second_in_the_time_zone_and_json_keeps_rfc3339() {
             "{list}"
         );
 
+        let shown = ok(&bin, &["accounts", "show", "gpatel"]);
+        assert!(
+            shown.contains("last sign-in       2026-09-29 14:05:00 EDT"),
+            "{shown}"
+        );
+        ok(
+            &bin,
+            &[
+                "accounts",
+                "remove",
+                "hnew",
+                "--pidsl",
+                "110000001A",
+                "--by",
+                "gpatel",
+            ],
+        );
+        let history = ok(&bin, &["accounts", "history"]);
+        let event = history.lines().nth(1).unwrap();
+        assert!(is_local_time(&event[..23]), "{history}");
+
         let outbox = json(&bin, &["send", "--list", "--format", "json"]);
         assert!(!outbox.is_empty());
         for m in &outbox {

@@ -53,7 +53,7 @@ pub async fn accounts_command(
             let view = shown?;
             return match a.format {
                 OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&view)?),
-                OutputFormat::Text => print_user(&view),
+                OutputFormat::Text => print_user(&view, settings.review.time_zone),
             };
         }
         AccountsCommand::History(a) => {
@@ -255,7 +255,7 @@ fn print_access(rows: &[AccessView], by_pidsl: bool) -> anyhow::Result<()> {
     table.print()
 }
 
-fn print_user(view: &UserView) -> anyhow::Result<()> {
+fn print_user(view: &UserView, zone: Tz) -> anyhow::Result<()> {
     let field = |name: &str, value: &str| {
         outln!(
             "  {name:<18} {}",
@@ -280,7 +280,13 @@ fn print_user(view: &UserView) -> anyhow::Result<()> {
         ),
     )?;
     field("created on", &date(view.created_on))?;
-    field("last sign-in", view.last_login_at.as_deref().unwrap_or(""))?;
+    field(
+        "last sign-in",
+        &view
+            .last_login_at
+            .as_deref()
+            .map_or_else(String::new, |t| local_time(t, zone)),
+    )?;
     field("terms accepted on", &date(view.terms_accepted_on))?;
     field("terminated on", &date(view.terminated_on))?;
     field("dob (MM/DD)", view.dob_mmdd.as_deref().unwrap_or(""))?;
