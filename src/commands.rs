@@ -11,7 +11,7 @@ use crate::domain::{parse_date, Cadence, PidSl, Severity};
 use crate::error::{FindingsAtOrAbove, UsageError};
 use crate::import::{self, ImportSummary};
 use crate::outln;
-use crate::output::{count, local_time, Table};
+use crate::output::{count, local_time, unless_closed, Table};
 use crate::review::{self, ReviewOutcome, ReviewRequest};
 use crate::store::{redact_url, FindingRow, RunRecord, Store};
 use chrono::{DateTime, NaiveDate};
@@ -145,10 +145,10 @@ async fn review_command(settings: &Settings, args: ReviewArgs) -> anyhow::Result
     let outcome = review::run_review(&store, settings, &request, now(settings)).await;
     store.close().await;
     let outcome = outcome?;
-    match args.format {
-        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&outcome)?)?,
-        OutputFormat::Text => print_review(&outcome)?,
-    }
+    unless_closed(match args.format {
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&outcome)?),
+        OutputFormat::Text => print_review(&outcome),
+    })?;
     if let Some(delivery) = &outcome.mail.delivery {
         let undelivered = delivery.retrying + delivery.failed;
         if undelivered > 0 {
@@ -295,13 +295,13 @@ async fn send_command(settings: &Settings, args: SendArgs) -> anyhow::Result<()>
     for error in &report.errors {
         eprintln!("  {error}");
     }
-    outln!(
+    unless_closed(outln!(
         "Sent {}; undelivered in the outbox: {} to retry, {} failed for good, {} claimed by a sender that has not finished",
         count(report.sent, "message"),
         undelivered.pending,
         undelivered.failed,
         undelivered.sending
-    )?;
+    ))?;
     if undelivered.total() > 0 {
         anyhow::bail!(
             "{} not delivered (`posc-review send --list` shows the outbox{})",
@@ -325,7 +325,10 @@ async fn deliver(
 ) -> anyhow::Result<(crate::mail::DeliveryReport, crate::store::Undelivered)> {
     if args.retry_failed {
         let requeued = store.requeue_failed(chrono::Utc::now()).await?;
-        outln!("Requeued {} that had failed", count(requeued, "message"))?;
+        unless_closed(outln!(
+            "Requeued {} that had failed",
+            count(requeued, "message")
+        ))?;
     }
     let report = crate::mail::deliver_pending(store, settings, args.now).await?;
     Ok((report, store.undelivered_mail().await?))

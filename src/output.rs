@@ -48,6 +48,15 @@ pub fn stdout_error(e: std::io::Error) -> anyhow::Error {
     }
 }
 
+/// `Ok` when the only problem was a closed stdout: for a command whose exit status says more
+/// than its output (`review --fail-on`, `send` with mail undelivered), which goes on to it.
+pub fn unless_closed(printed: anyhow::Result<()>) -> anyhow::Result<()> {
+    match printed {
+        Err(e) if e.is::<StdoutClosed>() => Ok(()),
+        other => other,
+    }
+}
+
 /// A csv writer's error on stdout, as [`stdout_error`].
 pub fn csv_stdout_error(e: csv::Error) -> anyhow::Error {
     match e.into_kind() {

@@ -60,6 +60,18 @@ fn severity_rank(severity: &str) -> u8 {
         .unwrap() as u8
 }
 
+/// Runs the command with its stdout's reader gone before it writes anything (`| head -0`).
+fn with_closed_stdout(bin: &Bin, args: &[&str]) -> std::process::Output {
+    let mut child = bin
+        .command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn a_closed_stdout_ends_findings_and_send_list_quietly_with_status_0() {
     for db in TestDb::all() {
@@ -71,15 +83,7 @@ fn a_closed_stdout_ends_findings_and_send_list_quietly_with_status_0() {
             &["send", "--list"],
             &["runs"],
         ] {
-            // Like `| head -0`: the reader is gone before the command writes anything.
-            let mut child = bin
-                .command(args)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            drop(child.stdout.take());
-            let out = child.wait_with_output().unwrap();
+            let out = with_closed_stdout(&bin, args);
             assert!(
                 !stderr(&out).contains("panicked"),
                 "[{}] {args:?}: {}",
@@ -88,6 +92,27 @@ fn a_closed_stdout_ends_findings_and_send_list_quietly_with_status_0() {
             );
             assert_eq!(out.status.code(), Some(0), "[{}] {args:?}", db.backend);
         }
+        // The exit status still says what the output would have: findings at or above high.
+        let out_dir = work.path().join("out");
+        let out = with_closed_stdout(
+            &bin,
+            &[
+                "review",
+                "--as-of",
+                "2026-10-01",
+                "--fail-on",
+                "high",
+                "--out",
+                out_dir.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "[{}] {}",
+            db.backend,
+            stderr(&out)
+        );
     }
 }
 
