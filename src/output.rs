@@ -122,7 +122,7 @@ impl Table {
     }
 
     /// Prints the table on stdout, line by line.
-    pub fn print(&mut self) -> anyhow::Result<()> {
+    pub fn print(&self) -> anyhow::Result<()> {
         for text in self.inner.lines() {
             outln!("{}", text.trim_end())?;
         }
