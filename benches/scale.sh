@@ -48,7 +48,7 @@ results="$work/results.tsv"
 : > "$results"
 for n in $sizes; do
     data="$work/data-$n"
-    "$bin" --database-url "sqlite://$work/unused.db" demo --scale "$n" --out "$data" --no-import --as-of 2026-10-01 >/dev/null
+    "$bin" --database-url "sqlite://$work/unused.db" demo --scale "$n" --snapshot "$data" --no-import --as-of 2026-10-01 >/dev/null
     for r in $(seq 1 "$repeat"); do
         db="$work/s-$n-$r.db"
         : > "$work/time"

@@ -682,8 +682,8 @@ impl Op<'_> {
             UserStatus::Inactive => (
                 "deactivate",
                 format!(
-                    "status active -> inactive; access to {} PID/SL(s) kept (`posc-review accounts remove` takes it away)",
-                    access.len()
+                    "status active -> inactive; access to {} kept (`posc-review accounts remove` takes it away)",
+                    crate::output::count(access.len(), "PID/SL")
                 ),
             ),
             UserStatus::Active => {
@@ -712,8 +712,8 @@ impl Op<'_> {
                 (
                     "reactivate",
                     format!(
-                        "status inactive -> active; access to {} PID/SL(s)",
-                        access.len()
+                        "status inactive -> active; access to {}",
+                        crate::output::count(access.len(), "PID/SL")
                     ),
                 )
             }

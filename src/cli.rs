@@ -92,7 +92,8 @@ pub enum Command {
     /// List the review runs, or show one run's summary.
     Runs(RunsArgs),
 
-    /// Query the findings of a run (the latest completed run by default).
+    /// Query the findings of a run (the latest completed run by default), most severe first, then
+    /// by organization, PID/SL and user.
     Findings(FindingsArgs),
 
     /// The account store's job-aid operations (create, link, update services, reset password,
@@ -189,6 +190,7 @@ pub struct RunsArgs {
     /// Show this run's summary instead of the list.
     pub run_id: Option<String>,
 
+    /// text for people (times in review.time_zone), or json for scripts (RFC 3339 times).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }
@@ -207,6 +209,23 @@ pub struct FindingsArgs {
     #[arg(long, value_parser = ["new", "open", "accepted"])]
     pub status: Option<String>,
 
+    /// Only the findings of this organization.
+    #[arg(long, value_name = "ORG_ID")]
+    pub org: Option<String>,
+
+    /// Only the findings on this PID/SL, e.g. 110012345A.
+    #[arg(long, value_name = "PIDSL")]
+    pub pidsl: Option<String>,
+
+    /// Only the findings about this user (case-insensitive).
+    #[arg(long, value_name = "USERNAME")]
+    pub user: Option<String>,
+
+    /// Only the findings at or above this severity.
+    #[arg(long, value_name = "SEVERITY", value_parser = ["low", "medium", "high", "critical"])]
+    pub severity: Option<String>,
+
+    /// text for people, csv (the columns of findings.csv), or json for scripts.
     #[arg(long, value_enum, default_value_t = FindingsFormat::Text)]
     pub format: FindingsFormat,
 }
@@ -229,9 +248,10 @@ pub struct ScheduleArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where to write the demo CSV files.
+    /// The folder the demo snapshot (its CSV files) is written to. The review's reports go
+    /// to review.out_dir, as for `review`.
     #[arg(long, value_name = "DIR", default_value = "demo")]
-    pub out: PathBuf,
+    pub snapshot: PathBuf,
 
     /// Write a synthetic snapshot of N PID/SLs instead of the tour (about 10 users and 40 access
     /// rows per PID/SL).
@@ -253,4 +273,49 @@ pub struct DemoArgs {
     /// Replace the account store even if it holds organizations that are not the demo's.
     #[arg(long)]
     pub force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every argument of `command` and of its subcommands, with the subcommand path.
+    fn arguments(command: &clap::Command, path: &str) -> Vec<(String, clap::Arg)> {
+        let mut all: Vec<(String, clap::Arg)> = command
+            .get_arguments()
+            .map(|a| (path.to_string(), a.clone()))
+            .collect();
+        for sub in command.get_subcommands() {
+            all.extend(arguments(sub, &format!("{path} {}", sub.get_name())));
+        }
+        all
+    }
+
+    #[test]
+    fn every_argument_of_every_subcommand_has_help() {
+        let undocumented: Vec<String> = arguments(&Cli::command(), "posc-review")
+            .into_iter()
+            .filter(|(_, arg)| arg.get_help().is_none())
+            .map(|(path, arg)| format!("{path} {}", arg.get_id()))
+            .collect();
+        assert_eq!(undocumented, Vec::<String>::new());
+    }
+
+    #[test]
+    fn out_always_names_the_reports_folder_and_demo_has_snapshot_instead() {
+        let all = arguments(&Cli::command(), "posc-review");
+        let outs: Vec<&(String, clap::Arg)> = all
+            .iter()
+            .filter(|(_, a)| a.get_long() == Some("out"))
+            .collect();
+        assert!(outs.len() >= 2, "review and schedule take --out");
+        for (path, arg) in outs {
+            let help = arg.get_help().unwrap().to_string();
+            assert!(help.contains("OUT/<run-id>/"), "{path} --out: {help}");
+        }
+        assert!(all
+            .iter()
+            .any(|(path, a)| path == "posc-review demo" && a.get_long() == Some("snapshot")));
+    }
 }

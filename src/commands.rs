@@ -1,14 +1,17 @@
 //! One function per subcommand: load the settings, open the store, do the work, print what a
-//! user needs to know (where the files went).
+//! user needs to know (where the files went). Everything goes to stdout through
+//! [`crate::output`], so a closed pipe ends the command quietly and tables stay aligned.
 
 use crate::cli::{
     Cli, Command, DemoArgs, FindingsArgs, FindingsFormat, ImportArgs, OutputFormat, ReviewArgs,
     RunsArgs, ScheduleArgs, SendArgs,
 };
 use crate::config::Settings;
-use crate::domain::{parse_date, Cadence, Severity};
+use crate::domain::{parse_date, Cadence, PidSl, Severity};
 use crate::error::{FindingsAtOrAbove, UsageError};
 use crate::import::{self, ImportSummary};
+use crate::outln;
+use crate::output::{count, local_time, unless_closed, Table};
 use crate::review::{self, ReviewOutcome, ReviewRequest};
 use crate::store::{redact_url, FindingRow, RunRecord, Store};
 use chrono::{DateTime, NaiveDate};
@@ -56,46 +59,62 @@ fn as_of(settings: &Settings, given: Option<&str>) -> anyhow::Result<NaiveDate> 
 }
 
 async fn open(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open(&settings.database.url).await
+    Store::connect(&settings.database).await
 }
 
 async fn init(settings: &Settings) -> anyhow::Result<()> {
     let store = open(settings).await?;
-    let [orgs, pidsls, users, access] = store.account_counts().await?;
-    println!("Database ready: {}", redact_url(&settings.database.url));
-    println!("  {orgs} organizations, {pidsls} PID/SLs, {users} users, {access} access rows");
+    let counts = store.account_counts().await?;
     store.close().await;
-    Ok(())
+    outln!("Database ready: {}", redact_url(&settings.database.url))?;
+    outln!("  {}", account_counts(counts))
+}
+
+/// "3 organizations, 1 PID/SL, 12 users, 40 access rows".
+fn account_counts([orgs, pidsls, users, access]: [impl std::fmt::Display; 4]) -> String {
+    format!(
+        "{}, {}, {}, {}",
+        count(orgs, "organization"),
+        count(pidsls, "PID/SL"),
+        count(users, "user"),
+        count(access, "access row")
+    )
 }
 
 async fn import_command(settings: &Settings, args: ImportArgs) -> anyhow::Result<()> {
     let store = open(settings).await?;
     let summary = import::import_dir(&store, settings, &args.dir, args.merge).await?;
-    print_import(&summary, &args.dir, &settings.database.url);
     store.close().await;
-    Ok(())
+    print_import(&summary, &args.dir, &settings.database.url)
 }
 
-fn print_import(summary: &ImportSummary, dir: &Path, url: &str) {
+fn print_import(summary: &ImportSummary, dir: &Path, url: &str) -> anyhow::Result<()> {
     for warning in summary.warnings.iter().take(50) {
         eprintln!("warning: {warning}");
     }
     if summary.warnings.len() > 50 {
         eprintln!(
-            "warning: ... and {} more warnings",
-            summary.warnings.len() - 50
+            "warning: ... and {} more",
+            count(summary.warnings.len() - 50, "warning")
         );
     }
-    println!(
+    outln!(
         "{} {} into {}:",
         if summary.merged { "Merged" } else { "Imported" },
         dir.display(),
         redact_url(url)
-    );
-    println!(
-        "  {} organizations, {} PID/SLs, {} users, {} access rows; roster: {} rows matched {} users",
-        summary.organizations, summary.pidsls, summary.users, summary.access_rows, summary.roster_rows, summary.roster_matched_users
-    );
+    )?;
+    outln!(
+        "  {}; roster: {} matched {}",
+        account_counts([
+            summary.organizations,
+            summary.pidsls,
+            summary.users,
+            summary.access_rows
+        ]),
+        count(summary.roster_rows, "row"),
+        count(summary.roster_matched_users, "user")
+    )
 }
 
 async fn review_command(settings: &Settings, args: ReviewArgs) -> anyhow::Result<()> {
@@ -118,12 +137,20 @@ async fn review_command(settings: &Settings, args: ReviewArgs) -> anyhow::Result
         .transpose()
         .map_err(UsageError)?;
     let store = open(settings).await?;
-    let outcome = review::run_review(&store, settings, &request, now(settings)).await?;
-    store.close().await;
-    match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
-        OutputFormat::Text => print_review(&outcome),
+    if store.account_counts().await?[0] == 0 {
+        store.close().await;
+        return Err(UsageError(
+            "the store is empty: import a snapshot first (posc-review import DIR)".into(),
+        )
+        .into());
     }
+    let outcome = review::run_review(&store, settings, &request, now(settings)).await;
+    store.close().await;
+    let outcome = outcome?;
+    unless_closed(match args.format {
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&outcome)?),
+        OutputFormat::Text => print_review(&outcome),
+    })?;
     for problem in &outcome.problems {
         eprintln!(
             "warning: {}: no workbook or messages: {}",
@@ -137,22 +164,42 @@ async fn review_command(settings: &Settings, args: ReviewArgs) -> anyhow::Result
                 eprintln!("  {error}");
             }
             anyhow::bail!(
-                "the review completed, but {undelivered} messages were not delivered; `posc-review send` retries them"
+                "the review completed, but {} not delivered; `posc-review send` retries them",
+                were(undelivered, "message")
             );
         }
     }
     if !outcome.problems.is_empty() {
         anyhow::bail!(
-            "the review completed for the other organizations, but the output of {} organization(s) could not be produced (listed above and in summary.html): correct their data, import again and review them again",
-            outcome.problems.len()
+            "the review completed for the other organizations, but the output of {} could not be produced (listed above and in summary.html): correct their data, import again and review them again",
+            count(outcome.problems.len(), "organization")
         );
     }
-    match (fail_on, outcome.worst_unaccepted) {
-        (Some(threshold), Some(worst)) if worst >= threshold => {
-            Err(FindingsAtOrAbove(threshold).into())
+    let Some(threshold) = fail_on else {
+        return Ok(());
+    };
+    let at_or_above: usize = outcome
+        .unaccepted_by_severity
+        .range(threshold..)
+        .map(|(_, n)| n)
+        .sum();
+    if at_or_above > 0 {
+        return Err(FindingsAtOrAbove {
+            count: at_or_above,
+            threshold,
         }
-        _ => Ok(()),
+        .into());
     }
+    Ok(())
+}
+
+/// "1 message was", "2 messages were".
+fn were(n: usize, singular: &str) -> String {
+    format!(
+        "{} {}",
+        count(n, singular),
+        if n == 1 { "was" } else { "were" }
+    )
 }
 
 fn scope_text(run: &RunRecord) -> String {
@@ -179,32 +226,47 @@ fn severity_line(run: &RunRecord) -> String {
     parts.join(", ")
 }
 
-fn print_review(outcome: &ReviewOutcome) {
+/// The counts of a run: findings by severity, then by status.
+fn print_counts(run: &RunRecord) -> anyhow::Result<()> {
+    outln!(
+        "  {}: {}",
+        count(run.counts.findings, "finding"),
+        severity_line(run)
+    )?;
+    outln!(
+        "  {} new, {} open, {} accepted; {} resolved since the previous run",
+        run.counts.new,
+        run.counts.open,
+        run.counts.accepted,
+        run.counts.resolved
+    )
+}
+
+fn print_review(outcome: &ReviewOutcome) -> anyhow::Result<()> {
     let run = &outcome.run;
-    println!(
+    outln!(
         "Review {} completed: as of {}, {}",
         run.id,
         run.as_of,
         scope_text(run)
-    );
-    println!("  {} findings: {}", run.counts.findings, severity_line(run));
-    println!(
-        "  {} new, {} open, {} accepted; {} resolved since the previous run",
-        run.counts.new, run.counts.open, run.counts.accepted, run.counts.resolved
-    );
-    println!("Files in {}:", outcome.out_dir.display());
+    )?;
+    print_counts(run)?;
+    outln!("Files in {}:", outcome.out_dir.display())?;
     for file in &outcome.files {
-        println!("  {}", file.display());
+        outln!("  {}", file.display())?;
     }
     let mail = &outcome.mail;
     match &mail.delivery {
-        Some(d) => println!(
-            "Mail: {} messages queued; {} sent, {} to retry, {} failed",
-            mail.queued, d.sent, d.retrying, d.failed
+        Some(d) => outln!(
+            "Mail: {} queued; {} sent, {} to retry, {} failed",
+            count(mail.queued, "message"),
+            d.sent,
+            d.retrying,
+            d.failed
         ),
-        None => println!(
-            "Mail: {} messages written to {} (a dry run; --send delivers them)",
-            mail.written,
+        None => outln!(
+            "Mail: {} written to {} (a dry run; --send delivers them)",
+            count(mail.written, "message"),
             outcome.out_dir.join("mail").display()
         ),
     }
@@ -213,50 +275,77 @@ fn print_review(outcome: &ReviewOutcome) {
 async fn send_command(settings: &Settings, args: SendArgs) -> anyhow::Result<()> {
     let store = open(settings).await?;
     if args.list {
-        let outbox = store.outbox(None).await?;
+        let outbox = store.outbox(None).await;
         store.close().await;
-        match args.format {
-            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&outbox)?),
+        let outbox = outbox?;
+        return match args.format {
+            OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&outbox)?),
             OutputFormat::Text => {
-                println!(
-                    "{:<8} {:>8} {:<24} {:<40} SUBJECT / LAST ERROR",
-                    "STATE", "ATTEMPTS", "NEXT ATTEMPT", "TO"
-                );
+                let zone = settings.review.time_zone;
+                let mut table = Table::new(&[
+                    "STATE",
+                    "ATTEMPTS",
+                    "NEXT ATTEMPT",
+                    "TO",
+                    "SUBJECT / LAST ERROR",
+                ])
+                .right_aligned(&[1]);
                 for m in &outbox {
-                    let note = m.last_error.as_deref().unwrap_or(&m.subject);
-                    println!(
-                        "{:<8} {:>8} {:<24} {:<40} {note}",
-                        m.state,
-                        m.attempts,
-                        m.next_attempt_at,
-                        m.to_addresses.join(", ")
-                    );
+                    table.row([
+                        m.state.clone(),
+                        m.attempts.to_string(),
+                        local_time(&m.next_attempt_at, zone),
+                        m.to_addresses.join(", "),
+                        m.last_error.clone().unwrap_or_else(|| m.subject.clone()),
+                    ]);
                 }
+                table.print()
             }
-        }
-        return Ok(());
+        };
     }
-    if args.retry_failed {
-        let requeued = store.requeue_failed(chrono::Utc::now()).await?;
-        println!("Requeued {requeued} failed messages");
-    }
-    let report = crate::mail::deliver_pending(&store, settings, args.now).await;
+    let delivered = deliver(&store, settings, &args).await;
     store.close().await;
-    let report = report?;
-    println!(
-        "Sent {} messages; {} will be retried; {} failed for good",
-        report.sent, report.retrying, report.failed
-    );
+    let (report, undelivered) = delivered?;
     for error in &report.errors {
         eprintln!("  {error}");
     }
-    if report.retrying + report.failed > 0 {
+    unless_closed(outln!(
+        "Sent {}; undelivered in the outbox: {} to retry, {} failed for good, {} claimed by a sender that has not finished",
+        count(report.sent, "message"),
+        undelivered.pending,
+        undelivered.failed,
+        undelivered.sending
+    ))?;
+    if undelivered.total() > 0 {
         anyhow::bail!(
-            "{} messages were not delivered (`posc-review send --list` shows the outbox)",
-            report.retrying + report.failed
+            "{} not delivered (`posc-review send --list` shows the outbox{})",
+            were(undelivered.total(), "message"),
+            if undelivered.failed > 0 {
+                "; `send --retry-failed` queues those that failed for good again"
+            } else {
+                ""
+            }
         );
     }
     Ok(())
+}
+
+/// One delivery pass, then what the whole outbox still holds: messages that failed for good
+/// in an earlier pass, or were left `sending` by a sender that died, count as undelivered.
+async fn deliver(
+    store: &Store,
+    settings: &Settings,
+    args: &SendArgs,
+) -> anyhow::Result<(crate::mail::DeliveryReport, crate::store::Undelivered)> {
+    if args.retry_failed {
+        let requeued = store.requeue_failed(chrono::Utc::now()).await?;
+        unless_closed(outln!(
+            "Requeued {} that had failed",
+            count(requeued, "message")
+        ))?;
+    }
+    let report = crate::mail::deliver_pending(store, settings, args.now).await?;
+    Ok((report, store.undelivered_mail().await?))
 }
 
 async fn runs_command(settings: &Settings, args: RunsArgs) -> anyhow::Result<()> {
@@ -269,72 +358,68 @@ async fn runs_command(settings: &Settings, args: RunsArgs) -> anyhow::Result<()>
         None => store.runs().await?,
     };
     store.close().await;
+    let zone = settings.review.time_zone;
     match (args.format, &args.run_id) {
-        (OutputFormat::Json, Some(_)) => println!("{}", serde_json::to_string_pretty(&runs[0])?),
-        (OutputFormat::Json, None) => println!("{}", serde_json::to_string_pretty(&runs)?),
+        (OutputFormat::Json, Some(_)) => outln!("{}", serde_json::to_string_pretty(&runs[0])?),
+        (OutputFormat::Json, None) => outln!("{}", serde_json::to_string_pretty(&runs)?),
         (OutputFormat::Text, Some(_)) => {
             let run = &runs[0];
-            println!("Run {} ({})", run.id, run.status.as_str());
-            println!("  as of {}, {}", run.as_of, scope_text(run));
-            println!(
+            outln!("Run {} ({})", run.id, run.status.as_str())?;
+            outln!("  as of {}, {}", run.as_of, scope_text(run))?;
+            outln!(
                 "  started {}, finished {}",
-                run.started_at,
-                run.finished_at.as_deref().unwrap_or("-")
-            );
+                local_time(&run.started_at, zone),
+                run.finished_at
+                    .as_deref()
+                    .map_or_else(|| "-".into(), |t| local_time(t, zone))
+            )?;
             if let Some(error) = &run.error {
-                println!("  error: {error}");
+                outln!("  error: {error}")?;
             }
-            println!("  {} findings: {}", run.counts.findings, severity_line(run));
-            println!(
-                "  {} new, {} open, {} accepted; {} resolved since the previous run",
-                run.counts.new, run.counts.open, run.counts.accepted, run.counts.resolved
-            );
+            print_counts(run)?;
+            let mut table = Table::new(&["RULE", "FINDINGS"]).right_aligned(&[1]);
             for (rule, n) in &run.counts.by_rule {
-                println!("    {rule:<34} {n}");
+                table.row([rule.clone(), n.to_string()]);
             }
-            if let Some(dir) = &run.out_dir {
-                println!("  files in {dir}");
+            table.print()?;
+            match &run.out_dir {
+                Some(dir) => outln!("  files in {dir}"),
+                None => Ok(()),
             }
         }
         (OutputFormat::Text, None) if runs.is_empty() => {
-            println!("No runs yet: `posc-review review` starts one.")
+            outln!("No runs yet: `posc-review review` starts one.")
         }
         (OutputFormat::Text, None) => {
-            println!(
-                "{:<14} {:<10} {:<10} {:<28} {:>8} {:>6} {:>6} {:>8} {:>8}",
-                "RUN",
-                "STATUS",
-                "AS OF",
-                "SCOPE",
-                "FINDINGS",
-                "NEW",
-                "OPEN",
-                "ACCEPTED",
-                "RESOLVED"
-            );
+            let mut table = Table::new(&[
+                "RUN", "STATUS", "AS OF", "STARTED", "SCOPE", "FINDINGS", "NEW", "OPEN",
+                "ACCEPTED", "RESOLVED",
+            ])
+            .right_aligned(&[5, 6, 7, 8, 9]);
             for run in &runs {
-                println!(
-                    "{:<14} {:<10} {:<10} {:<28} {:>8} {:>6} {:>6} {:>8} {:>8}",
-                    run.id,
-                    run.status.as_str(),
+                table.row([
+                    run.id.clone(),
+                    run.status.as_str().to_string(),
                     run.as_of.to_string(),
+                    local_time(&run.started_at, zone),
                     scope_text(run),
-                    run.counts.findings,
-                    run.counts.new,
-                    run.counts.open,
-                    run.counts.accepted,
-                    run.counts.resolved
-                );
+                    run.counts.findings.to_string(),
+                    run.counts.new.to_string(),
+                    run.counts.open.to_string(),
+                    run.counts.accepted.to_string(),
+                    run.counts.resolved.to_string(),
+                ]);
             }
+            table.print()
         }
     }
-    Ok(())
 }
 
 async fn findings_command(settings: &Settings, args: FindingsArgs) -> anyhow::Result<()> {
     if let Some(rule) = &args.rule {
         crate::rules::RuleId::parse(rule).map_err(UsageError)?;
     }
+    let filter = FindingsFilter::parse(&args)?;
     let store = open(settings).await?;
     let run = match &args.run {
         Some(id) => store
@@ -347,37 +432,96 @@ async fn findings_command(settings: &Settings, args: FindingsArgs) -> anyhow::Re
     };
     let findings = store
         .findings(&run.id, args.rule.as_deref(), args.status.as_deref())
-        .await?;
+        .await;
     store.close().await;
+    let mut findings: Vec<FindingRow> = findings?.into_iter().filter(|f| filter.keeps(f)).collect();
+    // Most severe first, then by organization, PID/SL and user: the order a reviewer works in.
+    findings.sort_by_cached_key(|f| {
+        (
+            std::cmp::Reverse(Severity::parse(&f.severity).ok()),
+            f.org_id.clone(),
+            f.pidsl.clone(),
+            f.username.to_lowercase(),
+            f.rule.clone(),
+        )
+    });
     print_findings(&findings, args.format)
+}
+
+/// `findings --org --pidsl --user --severity`: exact organization and PID/SL, the username
+/// case-insensitively, and a severity at or above the one given.
+struct FindingsFilter {
+    org: Option<String>,
+    pidsl: Option<PidSl>,
+    user: Option<String>,
+    severity: Option<Severity>,
+}
+
+impl FindingsFilter {
+    fn parse(args: &FindingsArgs) -> anyhow::Result<FindingsFilter> {
+        Ok(FindingsFilter {
+            org: args.org.as_deref().map(|o| o.trim().to_string()),
+            pidsl: args
+                .pidsl
+                .as_deref()
+                .map(PidSl::parse)
+                .transpose()
+                .map_err(|e| UsageError(format!("--pidsl: {e}")))?,
+            user: args.user.as_deref().map(|u| u.trim().to_lowercase()),
+            severity: args
+                .severity
+                .as_deref()
+                .map(Severity::parse)
+                .transpose()
+                .map_err(UsageError)?,
+        })
+    }
+
+    fn keeps(&self, f: &FindingRow) -> bool {
+        self.org.as_ref().is_none_or(|o| &f.org_id == o)
+            && self.pidsl.as_ref().is_none_or(|p| f.pidsl == p.as_str())
+            && self
+                .user
+                .as_ref()
+                .is_none_or(|u| f.username.to_lowercase() == *u)
+            && self
+                .severity
+                .is_none_or(|s| Severity::parse(&f.severity).is_ok_and(|fs| fs >= s))
+    }
 }
 
 fn print_findings(findings: &[FindingRow], format: FindingsFormat) -> anyhow::Result<()> {
     match format {
-        FindingsFormat::Json => println!("{}", serde_json::to_string_pretty(findings)?),
+        FindingsFormat::Json => outln!("{}", serde_json::to_string_pretty(findings)?),
         FindingsFormat::Csv => {
             let mut out = csv::Writer::from_writer(std::io::stdout().lock());
-            out.write_record(crate::report::csv::FINDINGS_COLUMNS)?;
+            out.write_record(crate::report::csv::FINDINGS_COLUMNS)
+                .map_err(crate::output::csv_stdout_error)?;
             for row in findings {
-                out.write_record(crate::report::csv::finding_record(row).iter())?;
+                out.write_record(crate::report::csv::finding_record(row).iter())
+                    .map_err(crate::output::csv_stdout_error)?;
             }
-            out.flush()?;
+            out.flush().map_err(crate::output::stdout_error)
         }
         FindingsFormat::Text => {
-            println!(
-                "{:<9} {:<8} {:<32} {:<10} {:<10} {:<16} DETAIL",
-                "SEVERITY", "STATUS", "RULE", "ORG", "PID/SL", "USERNAME"
-            );
+            let mut table = Table::new(&[
+                "SEVERITY", "STATUS", "RULE", "ORG", "PID/SL", "USERNAME", "DETAIL",
+            ]);
             for f in findings {
-                println!(
-                    "{:<9} {:<8} {:<32} {:<10} {:<10} {:<16} {}",
-                    f.severity, f.status, f.rule, f.org_id, f.pidsl, f.username, f.detail
-                );
+                table.row([
+                    &f.severity,
+                    &f.status,
+                    &f.rule,
+                    &f.org_id,
+                    &f.pidsl,
+                    &f.username,
+                    &f.detail,
+                ]);
             }
-            println!("{} findings", findings.len());
+            table.print()?;
+            outln!("{}", count(findings.len(), "finding"))
         }
     }
-    Ok(())
 }
 
 async fn schedule_command(settings: Settings, args: ScheduleArgs) -> anyhow::Result<()> {
@@ -415,22 +559,24 @@ async fn demo_command(settings: &Settings, args: DemoArgs) -> anyhow::Result<()>
     let as_of = as_of(settings, args.as_of.as_deref())?;
     let counts = match args.scale {
         Some(0) => return Err(UsageError("--scale must be at least 1".into()).into()),
-        Some(n) => crate::demo::write_scale(&args.out, n, args.seed, as_of)?,
-        None => crate::demo::write_tour(&args.out, as_of)?,
+        Some(n) => crate::demo::write_scale(&args.snapshot, n, args.seed, as_of)?,
+        None => crate::demo::write_tour(&args.snapshot, as_of)?,
     };
-    println!(
-        "Wrote a demo snapshot to {}: {} organizations, {} PID/SLs, {} users, {} access rows",
-        args.out.display(),
-        counts.organizations,
-        counts.pidsls,
-        counts.users,
-        counts.access_rows
-    );
+    outln!(
+        "Wrote a demo snapshot to {}: {}",
+        args.snapshot.display(),
+        account_counts([
+            counts.organizations,
+            counts.pidsls,
+            counts.users,
+            counts.access_rows
+        ])
+    )?;
     if args.no_import {
         return Ok(());
     }
     let store = open(settings).await?;
-    let demo_orgs = crate::demo::org_ids(&args.out)?;
+    let demo_orgs = crate::demo::org_ids(&args.snapshot)?;
     let foreign: Vec<String> = store
         .org_ids()
         .await?
@@ -446,8 +592,8 @@ async fn demo_command(settings: &Settings, args: DemoArgs) -> anyhow::Result<()>
         ))
         .into());
     }
-    let summary = import::import_dir(&store, settings, &args.out, false).await?;
-    print_import(&summary, &args.out, &settings.database.url);
+    let summary = import::import_dir(&store, settings, &args.snapshot, false).await?;
+    print_import(&summary, &args.snapshot, &settings.database.url)?;
     let request = ReviewRequest {
         as_of,
         cadence: None,
@@ -457,8 +603,7 @@ async fn demo_command(settings: &Settings, args: DemoArgs) -> anyhow::Result<()>
     };
     let outcome = review::run_review(&store, settings, &request, now(settings)).await?;
     store.close().await;
-    print_review(&outcome);
-    println!();
-    println!("Next: `posc-review findings --rule stale-user`, `posc-review runs {}`, or open the files above.", outcome.run.id);
-    Ok(())
+    print_review(&outcome)?;
+    outln!()?;
+    outln!("Next: `posc-review findings --rule stale-user`, `posc-review runs {}`, or open the files above.", outcome.run.id)
 }

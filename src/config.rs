@@ -33,7 +33,13 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
+    /// How long to wait for PostgreSQL to answer a connection before giving up with the cause.
+    pub connect_timeout_secs: u32,
 }
+
+/// `database.connect_timeout_secs` of config/default.toml, for a store opened from a URL alone
+/// (a test checks that they agree).
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: u32 = 5;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,7 +102,8 @@ pub struct MailSettings {
 /// value outside its range is refused with the key and the range, never wrapped or left to
 /// overflow later (`smtp.timeout_secs = 10000000000000000` once made every delivery panic).
 /// README's Configuration section lists the same ranges (a test compares them).
-pub const NUMBER_RANGES: [(&str, u64, u64); 10] = [
+pub const NUMBER_RANGES: [(&str, u64, u64); 11] = [
+    ("database.connect_timeout_secs", 1, 300),
     ("review.stale_after_days", 1, 3_650),
     ("review.new_account_grace_days", 0, 365),
     ("review.max_pidsls_per_primary", 1, 10_000),
@@ -176,9 +183,13 @@ impl Settings {
     }
 
     /// The numeric keys' values, named and ordered as in [`NUMBER_RANGES`].
-    fn numbers(&self) -> [(&'static str, u64); 10] {
+    fn numbers(&self) -> [(&'static str, u64); 11] {
         let r = &self.review;
         [
+            (
+                "database.connect_timeout_secs",
+                self.database.connect_timeout_secs.into(),
+            ),
             ("review.stale_after_days", r.stale_after_days.into()),
             (
                 "review.new_account_grace_days",
@@ -263,6 +274,10 @@ mod tests {
             assert_eq!(s.review.broad_grant_threshold, 10);
             assert_eq!(s.review.time_zone, chrono_tz::America::New_York);
             assert_eq!(s.database.url, "sqlite://posc-review.db");
+            assert_eq!(
+                s.database.connect_timeout_secs,
+                DEFAULT_CONNECT_TIMEOUT_SECS
+            );
             assert_eq!(s.mail.max_findings_listed, 50);
             Ok(())
         });

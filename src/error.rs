@@ -5,10 +5,30 @@
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// `--fail-on`: findings at or above the threshold exist (exit status 3).
+/// `--fail-on`: findings at or above the threshold exist (exit status 3); the message is the
+/// one line printed, e.g. "3 findings at or above high".
 #[derive(Debug, thiserror::Error)]
-#[error("findings at or above severity {0} exist")]
-pub struct FindingsAtOrAbove(pub crate::domain::Severity);
+#[error("{} at or above {threshold}", crate::output::count(.count, "finding"))]
+pub struct FindingsAtOrAbove {
+    pub count: usize,
+    pub threshold: crate::domain::Severity,
+}
+
+/// The error and its causes on one line, each said once: sqlx's database error repeats its
+/// server's message as its cause (`database "x" does not exist: database "x" does not exist`).
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain().map(|c| c.to_string()) {
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
+}
 
 /// The exit status for an error, by its kind.
 pub fn exit_status(error: &anyhow::Error) -> i32 {
@@ -21,5 +41,26 @@ pub fn exit_status(error: &anyhow::Error) -> i32 {
         2
     } else {
         1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_said_is_not_repeated() {
+        let e = anyhow::anyhow!("database \"x\" does not exist")
+            .context("error returned from database: database \"x\" does not exist")
+            .context("cannot open the database");
+        assert_eq!(
+            one_line(&e),
+            "cannot open the database: error returned from database: database \"x\" does not exist"
+        );
+        let e = anyhow::anyhow!("Connection refused").context("cannot connect to 127.0.0.1:1");
+        assert_eq!(
+            one_line(&e),
+            "cannot connect to 127.0.0.1:1: Connection refused"
+        );
     }
 }

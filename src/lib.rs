@@ -12,6 +12,7 @@ pub mod error;
 pub mod files;
 pub mod import;
 pub mod mail;
+pub mod output;
 pub mod progress;
 pub mod report;
 pub mod review;

@@ -1,8 +1,10 @@
 //! The `posc-review` binary: parse the command line, start logging, dispatch, and map errors
-//! to exit statuses (0 done, 1 failed, 2 bad usage or input, 3 findings at --fail-on).
+//! to exit statuses (0 done, 1 failed, 2 bad usage or input, 3 findings at --fail-on). A
+//! stdout closed by its reader (`| head`) ends the command quietly with status 0.
 
 use clap::Parser;
 use posc_review::cli::Cli;
+use posc_review::output::StdoutClosed;
 use posc_review::{commands, error, telemetry};
 use std::process::ExitCode;
 
@@ -20,11 +22,14 @@ fn main() -> ExitCode {
         .expect("tokio runtime");
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<StdoutClosed>() => ExitCode::SUCCESS,
         Err(e) => {
             let status = error::exit_status(&e);
-            if status != 3 {
+            if status == 3 {
+                eprintln!("{e}");
+            } else {
                 // The chain once, on one line for failures; invalid input lists its problems.
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", error::one_line(&e));
                 tracing::debug!(error = ?e, "details");
             }
             ExitCode::from(status as u8)

@@ -48,8 +48,8 @@ pub struct ReviewOutcome {
     pub run: RunRecord,
     pub out_dir: PathBuf,
     pub files: Vec<PathBuf>,
-    /// The most severe finding that is not accepted.
-    pub worst_unaccepted: Option<Severity>,
+    /// How many findings of each severity are not accepted (what `--fail-on` looks at).
+    pub unaccepted_by_severity: std::collections::BTreeMap<Severity, usize>,
     pub mail: MailOutcome,
     /// Organizations whose workbook or messages could not be produced; the run completed for
     /// the others (see [`crate::mail::compose`]).
@@ -90,7 +90,8 @@ fn scope_mask(snapshot: &Snapshot, request: &ReviewRequest) -> Result<Vec<bool>,
         .collect();
     if !unknown.is_empty() {
         return Err(UsageError(format!(
-            "unknown organization(s): {}; `posc-review import` them first",
+            "{}: {}; `posc-review import` them first",
+            crate::output::count(unknown.len(), "unknown organization"),
             unknown
                 .iter()
                 .map(|s| s.as_str())
@@ -297,17 +298,20 @@ impl RunContext<'_> {
         run.finished_at = Some(finished);
         run.out_dir = Some(final_dir.display().to_string());
         run.error = problems_text;
-        let worst_unaccepted = rows
+        let mut unaccepted_by_severity = std::collections::BTreeMap::new();
+        for severity in rows
             .iter()
             .filter(|r| r.status != "accepted")
             .filter_map(|r| Severity::parse(&r.severity).ok())
-            .max();
+        {
+            *unaccepted_by_severity.entry(severity).or_insert(0) += 1;
+        }
         tracing::info!(findings = rows.len(), out_dir = %final_dir.display(), "review completed");
         Ok(ReviewOutcome {
             run,
             out_dir: final_dir,
             files,
-            worst_unaccepted,
+            unaccepted_by_severity,
             mail: MailOutcome {
                 queued: outbox.len(),
                 written: if self.request.send { 0 } else { written },

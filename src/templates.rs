@@ -55,6 +55,10 @@ impl Templates {
             }
         });
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        // `{{ total | count("finding") }}`: "1 finding", "2 findings", as everywhere else.
+        env.add_filter("count", |n: minijinja::Value, noun: String| {
+            crate::output::count(n, &noun)
+        });
         for (name, source) in BUILTIN {
             let source = match override_source(template_dir, name)? {
                 Some(text) => text,

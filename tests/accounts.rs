@@ -861,7 +861,7 @@ fn list_shows_a_pidsls_users_and_history_shows_events_as_a_table() {
         assert!(table.contains("gpatel"), "{table}");
         assert!(table.contains("remove"), "{table}");
         assert!(table.contains("PORTAL;ELIGIBILITY"), "{table}");
-        assert!(table.contains("1 events"), "{table}");
+        assert!(table.contains("\n1 event\n"), "{table}");
         assert!(history(&bin, Some("akim")).is_empty());
     }
 }

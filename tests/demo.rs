@@ -98,7 +98,7 @@ fn scale_snapshots_are_deterministic_for_a_seed() {
             "30",
             "--seed",
             seed,
-            "--out",
+            "--snapshot",
             dir,
             "--no-import",
         ]);

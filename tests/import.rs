@@ -571,7 +571,7 @@ fn every_error_in_every_file_is_reported_up_to_a_cap() {
             "{dir}/organizations.csv:4: review_cadence: \"monthly\" is not a review cadence".into(),
             "unknown username \"ghost0\"".into(),
             "... and 51 more".into(),
-            "nothing was imported: 151 error(s)".into(),
+            "nothing was imported: 151 errors".into(),
         ]
     });
 }
@@ -601,6 +601,60 @@ fn unknown_columns_are_warnings_and_the_import_goes_on() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("pidsls.csv:1: region: unknown column, ignored"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_bad_row_on_line_5_is_reported_on_line_5_with_lf_and_crlf_line_ends() {
+    for db in TestDb::all() {
+        let bin = Bin::new(&db);
+        for (name, line_end) in [("LF", "\n"), ("CRLF", "\r\n")] {
+            let dir = copy_snapshot(&scenario4());
+            for file in ["organizations.csv", "pidsls.csv", "users.csv", "access.csv"] {
+                let path = dir.path().join(file);
+                let text = std::fs::read_to_string(&path)
+                    .unwrap()
+                    .replace("\r\n", "\n");
+                std::fs::write(&path, text.replace('\n', line_end)).unwrap();
+            }
+            let users = std::fs::read_to_string(dir.path().join("users.csv")).unwrap();
+            let fifth = users.split(line_end).nth(4).unwrap();
+            let email = fifth.split(',').nth(4).unwrap();
+            assert!(email.contains('@'), "column 5 of users.csv is the email");
+            let bad = fifth.replacen(email, "no-at-sign", 1);
+            edit(dir.path(), "users.csv", fifth, &bad);
+
+            let out = bin.run(&["import", dir.path().to_str().unwrap()]);
+            assert_eq!(out.status.code(), Some(2), "[{}] {name}", db.backend);
+            assert!(
+                stderr(&out).contains("users.csv:5: email: \"no-at-sign\""),
+                "[{}] {name}: {}",
+                db.backend,
+                stderr(&out)
+            );
+        }
+    }
+}
+
+#[test]
+fn blank_lines_between_rows_do_not_shift_the_reported_line() {
+    let db = TestDb::sqlite();
+    let bin = Bin::new(&db);
+    let dir = copy_snapshot(&scenario4());
+    let path = dir.path().join("users.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    // Line 3 becomes blank (the user moves to line 4), and line 6 has the bad email.
+    lines.insert(2, "");
+    let email = lines[5].split(',').nth(4).unwrap();
+    let bad = lines[5].replacen(email, "no-at-sign", 1);
+    lines[5] = &bad;
+    std::fs::write(&path, lines.join("\r\n") + "\r\n").unwrap();
+    let out = bin.run(&["import", dir.path().to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("users.csv:6: email: \"no-at-sign\""),
         "{}",
         stderr(&out)
     );

@@ -198,10 +198,14 @@ fn with_the_server_down_mail_stays_pending_and_a_later_send_delivers_each_once()
             db.backend
         );
 
-        // Without --now the retry schedule holds the messages back.
+        // Without --now the retry schedule holds the messages back: still undelivered.
         let early = bin.run(&["send"]);
-        assert!(early.status.success(), "{}", stderr(&early));
-        assert!(stdout(&early).contains("Sent 0 messages"));
+        assert_eq!(early.status.code(), Some(1), "{}", stderr(&early));
+        assert!(
+            stdout(&early).contains("Sent 0 messages; undelivered in the outbox: 9 to retry"),
+            "{}",
+            stdout(&early)
+        );
 
         let server = SmtpServer::start_on(port, None);
         let first = bin.run(&["send", "--now"]);
@@ -234,7 +238,9 @@ fn with_the_server_down_for_max_attempts_passes_every_message_fails_for_good() {
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
         let second = bin.run(&["send", "--now"]);
         assert!(
-            stdout(&second).contains("Sent 0 messages; 9 will be retried; 0 failed for good"),
+            stdout(&second).contains(
+                "Sent 0 messages; undelivered in the outbox: 9 to retry, 0 failed for good"
+            ),
             "[{}] {}",
             db.backend,
             stdout(&second)
@@ -242,7 +248,9 @@ fn with_the_server_down_for_max_attempts_passes_every_message_fails_for_good() {
         // max_attempts = 3: the third pass is the last.
         let third = bin.run(&["send", "--now"]);
         assert!(
-            stdout(&third).contains("Sent 0 messages; 0 will be retried; 9 failed for good"),
+            stdout(&third).contains(
+                "Sent 0 messages; undelivered in the outbox: 0 to retry, 9 failed for good"
+            ),
             "[{}] {}",
             db.backend,
             stdout(&third)
@@ -257,6 +265,60 @@ fn with_the_server_down_for_max_attempts_passes_every_message_fails_for_good() {
                     .ends_with("(after 3 attempts)")),
             "[{}] {queued:?}",
             db.backend
+        );
+    }
+}
+
+#[test]
+fn send_counts_and_exits_1_on_mail_that_failed_for_good_earlier_or_was_left_sending() {
+    for db in TestDb::all() {
+        let work = tempfile::tempdir().unwrap();
+        let bin = setup(&db, work.path(), free_port(), "");
+        review_send(&bin, work.path());
+        // max_attempts = 3: the review's pass and two more fail the nine for good.
+        bin.run(&["send", "--now"]);
+        bin.run(&["send", "--now"]);
+
+        // A later pass tries nothing, and the nine are still not delivered.
+        let later = bin.run(&["send", "--now"]);
+        assert_eq!(later.status.code(), Some(1), "[{}]", db.backend);
+        assert!(
+            stdout(&later).contains(
+                "Sent 0 messages; undelivered in the outbox: 0 to retry, 9 failed for good, 0 claimed"
+            ),
+            "[{}] {}",
+            db.backend,
+            stdout(&later)
+        );
+        assert!(
+            stderr(&later).contains("9 messages were not delivered"),
+            "[{}] {}",
+            db.backend,
+            stderr(&later)
+        );
+
+        // A sender that died mid-delivery left one message claimed (state sending).
+        common::block_on(async {
+            let store = db.store().await;
+            sqlx::query(
+                "UPDATE outbox SET state = 'sending', claimed_at = $1 \
+                 WHERE idempotency_key = (SELECT MIN(idempotency_key) FROM outbox)",
+            )
+            .bind(posc_review::store::timestamp(chrono::Utc::now()))
+            .execute(store.pool())
+            .await
+            .unwrap();
+            store.close().await;
+        });
+        let stuck = bin.run(&["send", "--now"]);
+        assert_eq!(stuck.status.code(), Some(1), "[{}]", db.backend);
+        assert!(
+            stdout(&stuck).contains(
+                "0 to retry, 8 failed for good, 1 claimed by a sender that has not finished"
+            ),
+            "[{}] {}",
+            db.backend,
+            stdout(&stuck)
         );
     }
 }

@@ -329,7 +329,7 @@ fn bad_usage_exits_2_with_a_message() {
     import(&bin, &scenario4());
     let unknown = bin.run(&["review", "--org", "ORG-NOPE"]);
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(stderr(&unknown).contains("unknown organization(s): ORG-NOPE"));
+    assert!(stderr(&unknown).contains("1 unknown organization: ORG-NOPE"));
     let date = bin.run(&["review", "--as-of", "2026-13-01"]);
     assert_eq!(date.status.code(), Some(2));
     assert!(stderr(&date).contains("--as-of"));

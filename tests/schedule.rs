@@ -484,7 +484,7 @@ fn shutdown_during_a_review_records_it_failed_with_no_findings_and_the_next_star
             "--no-import",
             "--as-of",
             "2026-10-01",
-            "--out",
+            "--snapshot",
         ])
         .arg(snapshot.path())
         .output()

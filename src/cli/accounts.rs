@@ -54,9 +54,11 @@ pub enum AccountsCommand {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// The PID/SL whose users to list, e.g. 110012345A.
     #[arg(long, value_name = "PIDSL")]
     pub pidsl: String,
 
+    /// text for people, or json for scripts.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }
@@ -66,6 +68,7 @@ pub struct ShowArgs {
     /// The username (case-insensitive).
     pub user: String,
 
+    /// text for people, or json for scripts.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }
@@ -75,13 +78,16 @@ pub struct CreateArgs {
     /// The new username (Virtual Gateway user ID); must not exist, compared case-insensitively.
     pub user: String,
 
-    #[arg(long)]
+    /// The user's first name.
+    #[arg(long, value_name = "NAME")]
     pub first_name: String,
 
-    #[arg(long)]
+    /// The user's last name.
+    #[arg(long, value_name = "NAME")]
     pub last_name: String,
 
-    #[arg(long)]
+    /// The user's email address.
+    #[arg(long, value_name = "ADDRESS")]
     pub email: String,
 
     /// The user's own organization.
@@ -107,8 +113,10 @@ pub struct CreateArgs {
 
 #[derive(Debug, Args)]
 pub struct LinkArgs {
+    /// The username (case-insensitive).
     pub user: String,
 
+    /// The PID/SL, e.g. 110012345A.
     #[arg(long, value_name = "PIDSL")]
     pub pidsl: String,
 
@@ -127,8 +135,10 @@ pub struct LinkArgs {
 
 #[derive(Debug, Args)]
 pub struct UpdateServicesArgs {
+    /// The username (case-insensitive).
     pub user: String,
 
+    /// The PID/SL, e.g. 110012345A.
     #[arg(long, value_name = "PIDSL")]
     pub pidsl: String,
 
@@ -143,8 +153,10 @@ pub struct UpdateServicesArgs {
 
 #[derive(Debug, Args)]
 pub struct PidSlTargetArgs {
+    /// The username (case-insensitive).
     pub user: String,
 
+    /// The PID/SL, e.g. 110012345A.
     #[arg(long, value_name = "PIDSL")]
     pub pidsl: String,
 
@@ -155,6 +167,7 @@ pub struct PidSlTargetArgs {
 
 #[derive(Debug, Args)]
 pub struct UserTargetArgs {
+    /// The username (case-insensitive).
     pub user: String,
 
     /// The Primary User or backup doing it.
@@ -167,6 +180,7 @@ pub struct HistoryArgs {
     /// Only the events about this user (case-insensitive).
     pub user: Option<String>,
 
+    /// text for people, or json for scripts.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }

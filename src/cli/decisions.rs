@@ -31,6 +31,7 @@ pub struct DecisionsImportArgs {
     #[arg(long, value_name = "NAME")]
     pub reviewer: Option<String>,
 
+    /// text for people, or json for scripts.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }
@@ -41,6 +42,7 @@ pub struct DecisionsListArgs {
     #[arg(long = "run", value_name = "RUN_ID")]
     pub run: Option<String>,
 
+    /// text for people, or json for scripts.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }

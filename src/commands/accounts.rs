@@ -6,6 +6,8 @@ use crate::cli::{AccountsArgs, AccountsCommand, OutputFormat};
 use crate::config::Settings;
 use crate::domain::{parse_date, Email, PidSl, Services};
 use crate::error::UsageError;
+use crate::outln;
+use crate::output::{count, local_time, Table};
 use crate::store::{AuditEvent, Store};
 use chrono::{DateTime, SecondsFormat};
 use chrono_tz::Tz;
@@ -22,15 +24,15 @@ pub async fn accounts_command(
     let (by, operation) = match args.command {
         AccountsCommand::List(a) => {
             let pidsl = pidsl(&a.pidsl)?;
-            let store = Store::open(&settings.database.url).await?;
+            let store = Store::connect(&settings.database).await?;
             let listed = accounts::list(&store, &pidsl, clock.today).await;
             store.close().await;
             let (info, rows) = listed?;
-            match a.format {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+            return match a.format {
+                OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),
                 OutputFormat::Text => {
-                    println!(
-                        "{} of {}{}: {} users",
+                    outln!(
+                        "{} of {}{}: {}",
                         info.pidsl,
                         info.org_id,
                         if info.active {
@@ -38,34 +40,31 @@ pub async fn accounts_command(
                         } else {
                             " (inactive PID/SL)"
                         },
-                        rows.len()
-                    );
-                    print_access(&rows, false);
+                        count(rows.len(), "user")
+                    )?;
+                    print_access(&rows, false)
                 }
-            }
-            return Ok(());
+            };
         }
         AccountsCommand::Show(a) => {
-            let store = Store::open(&settings.database.url).await?;
+            let store = Store::connect(&settings.database).await?;
             let shown = accounts::show(&store, &a.user, clock.today).await;
             store.close().await;
             let view = shown?;
-            match a.format {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&view)?),
-                OutputFormat::Text => print_user(&view),
-            }
-            return Ok(());
+            return match a.format {
+                OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&view)?),
+                OutputFormat::Text => print_user(&view, settings.review.time_zone),
+            };
         }
         AccountsCommand::History(a) => {
-            let store = Store::open(&settings.database.url).await?;
+            let store = Store::connect(&settings.database).await?;
             let events = store.audit_events(a.user.as_deref()).await;
             store.close().await;
             let events = events?;
-            match a.format {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&events)?),
-                OutputFormat::Text => print_history(&events),
-            }
-            return Ok(());
+            return match a.format {
+                OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&events)?),
+                OutputFormat::Text => print_history(&events, settings.review.time_zone),
+            };
         }
         AccountsCommand::Create(a) => {
             let username = a.user.trim().to_string();
@@ -154,11 +153,10 @@ pub async fn accounts_command(
             },
         ),
     };
-    let store = Store::open(&settings.database.url).await?;
+    let store = Store::connect(&settings.database).await?;
     let outcome = accounts::perform(&store, &by, operation, &clock).await;
     store.close().await;
-    print_outcome(&outcome?);
-    Ok(())
+    print_outcome(&outcome?)
 }
 
 fn pidsl(text: &str) -> anyhow::Result<PidSl> {
@@ -187,83 +185,88 @@ fn or_dash(services: Services) -> String {
     }
 }
 
-fn print_outcome(outcome: &Outcome) {
+fn print_outcome(outcome: &Outcome) -> anyhow::Result<()> {
     for event in &outcome.events {
         let target = if event.pidsl.is_empty() {
             event.username.clone()
         } else {
             format!("{} on {}", event.username, event.pidsl)
         };
-        println!("{} {target}: {}", event.action, event.detail);
+        outln!("{} {target}: {}", event.action, event.detail)?;
         if event.services_before != event.services_after {
-            println!(
+            outln!(
                 "  services: {} -> {}",
                 or_dash(event.services_before),
                 or_dash(event.services_after)
-            );
+            )?;
         }
     }
     if let Some(event) = outcome.events.last() {
-        println!(
+        outln!(
             "Recorded in the audit log (`posc-review accounts history {}`).",
             event.username
-        );
+        )?;
     }
     for step in &outcome.next_steps {
-        println!("Next: {step}");
+        outln!("Next: {step}")?;
     }
+    Ok(())
 }
 
 fn date(d: Option<chrono::NaiveDate>) -> String {
     d.map_or_else(|| "-".into(), |d| d.to_string())
 }
 
-fn print_access(rows: &[AccessView], by_pidsl: bool) {
-    println!(
-        "{:<16} {:<22} {:<11} {:<8} {:<10} {:<10} {:<10} SERVICES",
+fn print_access(rows: &[AccessView], by_pidsl: bool) -> anyhow::Result<()> {
+    let mut table = Table::new(&[
         if by_pidsl { "PID/SL" } else { "USERNAME" },
         if by_pidsl { "ORG" } else { "NAME" },
         "ROLE",
         "ACTIVE",
         "LINKED",
         "GRANTED",
-        "EXPIRES"
-    );
+        "EXPIRES",
+        "SERVICES",
+    ]);
     for row in rows {
-        println!(
-            "{:<16} {:<22} {:<11} {:<8} {:<10} {:<10} {:<10} {}",
-            if by_pidsl { &row.pidsl } else { &row.username },
+        table.row([
             if by_pidsl {
-                &row.pidsl_org_id
+                row.pidsl.clone()
             } else {
-                &row.name
+                row.username.clone()
             },
-            row.role.as_str(),
-            if row.active { "yes" } else { "no" },
-            if row.linked {
-                row.user_org_id.as_str()
+            if by_pidsl {
+                row.pidsl_org_id.clone()
             } else {
-                ""
+                row.name.clone()
+            },
+            row.role.as_str().to_string(),
+            (if row.active { "yes" } else { "no" }).to_string(),
+            if row.linked {
+                row.user_org_id.clone()
+            } else {
+                String::new()
             },
             date(row.granted_on),
             date(row.expires_on),
-            or_dash(row.services)
-        );
+            or_dash(row.services),
+        ]);
     }
+    table.print()
 }
 
-fn print_user(view: &UserView) {
+fn print_user(view: &UserView, zone: Tz) -> anyhow::Result<()> {
     let field = |name: &str, value: &str| {
-        println!(
+        outln!(
             "  {name:<18} {}",
             if value.is_empty() { "-" } else { value }
-        );
+        )
     };
-    println!("{} ({})", view.username, view.name);
-    field("email", &view.email);
-    field("phone", &view.phone);
-    field("organization", &view.org_id);
-    field("job role", &view.job_role);
+    outln!("{} ({})", view.username, view.name)?;
+    field("email", &view.email)?;
+    field("phone", &view.phone)?;
+    field("organization", &view.org_id)?;
+    field("job role", &view.job_role)?;
     field(
         "status",
         &format!(
@@ -275,46 +278,55 @@ fn print_user(view: &UserView) {
                 " (not an active user)"
             }
         ),
-    );
-    field("created on", &date(view.created_on));
-    field("last sign-in", view.last_login_at.as_deref().unwrap_or(""));
-    field("terms accepted on", &date(view.terms_accepted_on));
-    field("terminated on", &date(view.terminated_on));
-    field("dob (MM/DD)", view.dob_mmdd.as_deref().unwrap_or(""));
-    field("ssn last 4", view.ssn_last4.as_deref().unwrap_or(""));
-    println!("Access to {} PID/SL(s):", view.access.len());
-    if !view.access.is_empty() {
-        print_access(&view.access, true);
+    )?;
+    field("created on", &date(view.created_on))?;
+    field(
+        "last sign-in",
+        &view
+            .last_login_at
+            .as_deref()
+            .map_or_else(String::new, |t| local_time(t, zone)),
+    )?;
+    field("terms accepted on", &date(view.terms_accepted_on))?;
+    field("terminated on", &date(view.terminated_on))?;
+    field("dob (MM/DD)", view.dob_mmdd.as_deref().unwrap_or(""))?;
+    field("ssn last 4", view.ssn_last4.as_deref().unwrap_or(""))?;
+    outln!("Access to {}:", count(view.access.len(), "PID/SL"))?;
+    if view.access.is_empty() {
+        return Ok(());
     }
+    print_access(&view.access, true)
 }
 
-fn print_history(events: &[AuditEvent]) {
+fn print_history(events: &[AuditEvent], zone: Tz) -> anyhow::Result<()> {
     if events.is_empty() {
-        println!("No audit events.");
-        return;
+        return outln!("No audit events.");
     }
     // ACTOR is the --by claim; RAN AS who ran the command (OS user@host, or database role).
-    println!(
-        "{:<25} {:<14} {:<24} {:<15} {:<14} {:<10} {:<30} {:<30} DETAIL",
-        "AT", "ACTOR", "RAN AS", "ACTION", "USERNAME", "PID/SL", "BEFORE", "AFTER"
-    );
+    let mut table = Table::new(&[
+        "AT", "ACTOR", "RAN AS", "ACTION", "USERNAME", "PID/SL", "BEFORE", "AFTER", "DETAIL",
+    ]);
     for e in events {
-        println!(
-            "{:<25} {:<14} {:<24} {:<15} {:<14} {:<10} {:<30} {:<30} {}",
-            e.at,
-            e.actor,
+        table.row([
+            local_time(&e.at, zone),
+            e.actor.clone(),
             if e.ran_as.is_empty() {
-                "(unknown)"
+                "(unknown)".into()
             } else {
-                &e.ran_as
+                e.ran_as.clone()
             },
-            e.action,
-            e.username,
-            if e.pidsl.is_empty() { "-" } else { &e.pidsl },
+            e.action.clone(),
+            e.username.clone(),
+            if e.pidsl.is_empty() {
+                "-".into()
+            } else {
+                e.pidsl.clone()
+            },
             or_dash(e.services_before),
             or_dash(e.services_after),
-            e.detail
-        );
+            e.detail.clone(),
+        ]);
     }
-    println!("{} events", events.len());
+    table.print()?;
+    outln!("{}", count(events.len(), "event"))
 }

@@ -3,6 +3,8 @@
 use crate::cli::{DecisionsArgs, DecisionsCommand, OutputFormat};
 use crate::config::Settings;
 use crate::error::UsageError;
+use crate::outln;
+use crate::output::{count, local_time, Table};
 use crate::store::Store;
 use chrono::DateTime;
 use chrono_tz::Tz;
@@ -12,7 +14,7 @@ pub async fn decisions_command(
     args: DecisionsArgs,
     now: DateTime<Tz>,
 ) -> anyhow::Result<()> {
-    let store = Store::open(&settings.database.url).await?;
+    let store = Store::connect(&settings.database).await?;
     let result = match args.command {
         DecisionsCommand::Import(args) => {
             let outcome = crate::decisions::import_decisions(
@@ -22,27 +24,31 @@ pub async fn decisions_command(
                 now,
             )
             .await;
-            outcome.and_then(|outcome| {
-                match args.format {
-                    OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
-                    OutputFormat::Text => println!(
-                        "Recorded {} decisions from {} ({} unchanged from an earlier import, {} rows without a decision)",
-                        outcome.recorded,
-                        args.file.display(),
-                        outcome.unchanged,
-                        outcome.undecided
-                    ),
-                }
-                Ok(())
+            outcome.and_then(|outcome| match args.format {
+                OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&outcome)?),
+                OutputFormat::Text => outln!(
+                    "Recorded {} from {} ({} unchanged from an earlier import, {} without a decision)",
+                    count(outcome.recorded, "decision"),
+                    args.file.display(),
+                    outcome.unchanged,
+                    count(outcome.undecided, "row")
+                ),
             })
         }
-        DecisionsCommand::List(args) => list(&store, args.run.as_deref(), args.format).await,
+        DecisionsCommand::List(args) => {
+            list(&store, args.run.as_deref(), args.format, settings).await
+        }
     };
     store.close().await;
     result
 }
 
-async fn list(store: &Store, run: Option<&str>, format: OutputFormat) -> anyhow::Result<()> {
+async fn list(
+    store: &Store,
+    run: Option<&str>,
+    format: OutputFormat,
+    settings: &Settings,
+) -> anyhow::Result<()> {
     if let Some(id) = run {
         store
             .run(id)
@@ -51,32 +57,40 @@ async fn list(store: &Store, run: Option<&str>, format: OutputFormat) -> anyhow:
     }
     let decisions = store.decisions(run).await?;
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&decisions)?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&decisions)?),
         OutputFormat::Text if decisions.is_empty() => {
-            println!("No decisions recorded: `posc-review decisions import FILE` records them.")
+            outln!("No decisions recorded: `posc-review decisions import FILE` records them.")
         }
         OutputFormat::Text => {
-            println!(
-                "{:<24} {:<14} {:<30} {:<12} {:<10} {:<14} {:<16} {:<12} {:<25} {:<10} JUSTIFICATION",
-                "FINGERPRINT", "RUN", "RULE", "ORG", "PIDSL", "USERNAME", "DECISION", "REVIEWER", "DECIDED AT", "UNTIL"
-            );
+            let mut table = Table::new(&[
+                "FINGERPRINT",
+                "RUN",
+                "RULE",
+                "ORG",
+                "PID/SL",
+                "USERNAME",
+                "DECISION",
+                "REVIEWER",
+                "DECIDED AT",
+                "UNTIL",
+                "JUSTIFICATION",
+            ]);
             for d in &decisions {
-                println!(
-                    "{:<24} {:<14} {:<30} {:<12} {:<10} {:<14} {:<16} {:<12} {:<25} {:<10} {}",
-                    d.fingerprint,
-                    d.run_id,
-                    d.rule,
-                    d.org_id,
-                    d.pidsl,
-                    d.username,
-                    d.decision,
-                    d.reviewer,
-                    d.decided_at,
+                table.row([
+                    d.fingerprint.clone(),
+                    d.run_id.clone(),
+                    d.rule.clone(),
+                    d.org_id.clone(),
+                    d.pidsl.clone(),
+                    d.username.clone(),
+                    d.decision.clone(),
+                    d.reviewer.clone(),
+                    local_time(&d.decided_at, settings.review.time_zone),
                     d.accepted_until.map(|u| u.to_string()).unwrap_or_default(),
-                    d.justification
-                );
+                    d.justification.clone(),
+                ]);
             }
+            table.print()
         }
     }
-    Ok(())
 }

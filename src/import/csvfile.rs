@@ -6,11 +6,20 @@
 //! PostgreSQL refuses (NUL) or which splits log lines and CSV rows downstream, and more than
 //! [`MAX_CELL_CHARS`] characters, which once made every review fail on Excel's 32,767-character
 //! cell limit. Ignored (unknown) columns are not stored and not checked.
+//!
+//! The line is the one a text editor shows. The csv crate takes a record's position before it
+//! has read the line end left over from the record before: in a CRLF file (what Excel's "CSV"
+//! save writes) the `\n` of the previous line's `\r\n`, and in any file the blank lines before
+//! the record. Its line is then one (or more) too low, so [`LineEnds`] notes where the line-end
+//! bytes are as the file is read, and [`CsvFile::line_of`] counts the newlines that sit at the
+//! record's start.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The longest cell of any column, in characters. A finding's text joins a few cells (a full
 /// name, up to ten usernames), so this keeps every workbook cell far below Excel's 32,767.
@@ -104,7 +113,9 @@ pub const fn optional(name: &'static str) -> ColumnSpec {
 /// An open input file with its header mapped to the known columns.
 pub struct CsvFile {
     pub display: String,
-    reader: csv::Reader<BufReader<File>>,
+    reader: csv::Reader<LineEnds<File>>,
+    /// The line-end bytes read ahead of the parser (see [`LineEnds`]).
+    line_ends: LineEndQueue,
     /// For each column of `spec`, its index in the file.
     positions: Vec<Option<usize>>,
     spec: &'static [ColumnSpec],
@@ -170,9 +181,15 @@ impl CsvFile {
                 return None;
             }
         };
+        let line_ends = LineEndQueue::default();
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
-            .from_reader(BufReader::with_capacity(1 << 20, file));
+            .buffer_capacity(1 << 20)
+            .from_reader(LineEnds {
+                inner: file,
+                offset: 0,
+                queue: line_ends.clone(),
+            });
         let headers = match reader.headers() {
             Ok(h) if h.iter().any(|c| !c.trim().is_empty()) => h.clone(),
             Ok(_) => {
@@ -213,6 +230,7 @@ impl CsvFile {
         Some(CsvFile {
             display,
             reader,
+            line_ends,
             positions,
             spec,
             headers,
@@ -241,7 +259,7 @@ impl CsvFile {
             match self.reader.read_record(&mut self.record) {
                 Ok(false) => return None,
                 Ok(true) => {
-                    let line = self.record.position().map_or(0, |p| p.line());
+                    let line = self.record.position().map_or(0, |p| self.line_of(p));
                     self.check_cells(line, issues);
                     return Some(Row {
                         line,
@@ -253,7 +271,7 @@ impl CsvFile {
                     let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
                     issues.push(Issue {
                         file: self.display.clone(),
-                        line: e.position().map_or(0, |p| p.line()),
+                        line: e.position().map_or(0, |p| self.line_of(p)),
                         column: utf8_column(&e, &self.headers),
                         message: csv_error_message(&e),
                     });
@@ -285,6 +303,23 @@ impl CsvFile {
             }
         }
     }
+
+    /// The line of a record that starts at `position`: csv's line, plus the newlines at its
+    /// start that csv had not read yet when it took the position.
+    fn line_of(&self, position: &csv::Position) -> u64 {
+        let start = position.byte();
+        let mut queue = self.line_ends.lock().expect("line-end queue");
+        while queue.front().is_some_and(|&(at, _)| at < start) {
+            queue.pop_front();
+        }
+        let leading_newlines = queue
+            .iter()
+            .zip(start..)
+            .take_while(|((at, _), expected)| at == expected)
+            .filter(|((_, byte), _)| *byte == b'\n')
+            .count();
+        position.line() + leading_newlines as u64
+    }
 }
 
 /// Why a cell cannot be imported whatever its column, if it cannot. The value is not repeated:
@@ -314,6 +349,29 @@ fn cell_problem(cell: &str) -> Option<String> {
         ));
     }
     None
+}
+
+/// The offsets of the `\r` and `\n` bytes read from the file and not yet passed by the parser.
+type LineEndQueue = Arc<Mutex<VecDeque<(u64, u8)>>>;
+
+/// The file, read through: notes each line-end byte's offset in the queue. The parser reads
+/// at most its buffer (1 MiB) ahead of the record it returns, so the queue stays that small.
+struct LineEnds<R> {
+    inner: R,
+    offset: u64,
+    queue: LineEndQueue,
+}
+
+impl<R: Read> Read for LineEnds<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut queue = self.queue.lock().expect("line-end queue");
+        queue.extend(
+            memchr::memchr2_iter(b'\r', b'\n', &buf[..n]).map(|i| (self.offset + i as u64, buf[i])),
+        );
+        self.offset += n as u64;
+        Ok(n)
+    }
 }
 
 fn utf8_column(e: &csv::Error, headers: &csv::StringRecord) -> Option<String> {

@@ -76,7 +76,7 @@ const ROSTER: &[ColumnSpec] = &[
 
 /// The input was invalid: every problem found, and nothing was written.
 #[derive(Debug, thiserror::Error)]
-#[error("{}\nnothing was imported: {} error(s); fix them and import again", .0.render(), .0.total)]
+#[error("{}\nnothing was imported: {}; fix them and import again", .0.render(), crate::output::count(.0.total, "error"))]
 pub struct InvalidSnapshot(pub Issues);
 
 /// What an import wrote.

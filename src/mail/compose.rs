@@ -399,10 +399,10 @@ fn management_report(
         )
     } else {
         format!(
-            "POSC access review {} for {}: {} findings ({} critical, {} high)",
+            "POSC access review {} for {}: {} ({} critical, {} high)",
             input.run.as_of,
             o.name,
-            summary.total,
+            crate::output::count(summary.total, "finding"),
             summary.severity_count(crate::domain::Severity::Critical),
             summary.severity_count(crate::domain::Severity::High)
         )
@@ -512,8 +512,8 @@ fn action_lists(
             generator => generator(),
         };
         let subject = format!(
-            "POSC access review {as_of}: {} finding(s) to fix on {}",
-            list.len(),
+            "POSC access review {as_of}: {} to fix on {}",
+            crate::output::count(list.len(), "finding"),
             record.pidsl
         );
         mails.push(build(

@@ -66,7 +66,13 @@ async fn deliver_with(
     };
     let transient = |text: String, attempts: i64| match retry_at(attempts) {
         Some(at) => (text, Some(at)),
-        None => (format!("{text} (after {attempts} attempts)"), None),
+        None => (
+            format!(
+                "{text} (after {})",
+                crate::output::count(attempts, "attempt")
+            ),
+            None,
+        ),
     };
     for key in store.due_mail(now, stale_before, ignore_schedule).await? {
         let Some((message, to, attempts)) =
@@ -93,8 +99,8 @@ async fn deliver_with(
                     tracing::warn!(error = %text, retrying = held.retrying, failed = held.failed,
                         "the mail server failed: the other due messages were not tried");
                     report.errors.push(format!(
-                        "{} other messages not tried: {text}",
-                        held.retrying + held.failed
+                        "{} not tried: {text}",
+                        crate::output::count(held.retrying + held.failed, "other message")
                     ));
                 }
                 report.retrying += held.retrying;

@@ -318,7 +318,10 @@ fn write_summary_sheet(
         sheet.write_string(
             7,
             1,
-            format!("not in this workbook: access.csv has its {rows} rows"),
+            format!(
+                "not in this workbook: access.csv has its {}",
+                crate::output::count(rows, "row")
+            ),
         )?;
     }
 

@@ -194,7 +194,8 @@ fn overloaded_primary(s: &Snapshot, ctx: &RuleContext, out: &mut Vec<Finding>) {
         }
         if users > ctx.max_users_per_primary {
             reasons.push(format!(
-                "{users} distinct users have access to the {pidsls} PID/SLs administered (limit {})",
+                "{users} distinct users have access to the {} administered (limit {})",
+                crate::output::count(pidsls, "PID/SL"),
                 ctx.max_users_per_primary
             ));
         }

@@ -324,12 +324,8 @@ fn service_codes(services: Services) -> String {
 }
 
 /// `1 day` / `93 days`.
-fn days(n: i64) -> String {
-    if n == 1 {
-        "1 day".to_string()
-    } else {
-        format!("{n} days")
-    }
+fn days(n: impl std::fmt::Display) -> String {
+    crate::output::count(n, "day")
 }
 
 /// Runs every rule over the snapshot. Organizations outside `scope` (when given) are skipped:

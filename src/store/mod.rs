@@ -20,7 +20,7 @@ pub use claims::{ClaimOutcome, ClaimRecord, ClaimRequest, ClaimState};
 pub use decisions::{DecisionRecord, NewDecision, PriorDecision, ACCEPT_RISK};
 pub use history::{CompletedRun, FindingRow, RunCounts, RunRecord, RunStatus};
 pub(crate) use import_writer::ImportWriter;
-pub use outbox::{timestamp, MessageFile, OutboxEntry, OutgoingMail};
+pub use outbox::{timestamp, MessageFile, OutboxEntry, OutgoingMail, Undelivered};
 
 use anyhow::Context;
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};
@@ -51,8 +51,19 @@ pub struct Store {
 const MAX_BIND_PARAMETERS: usize = 30_000;
 
 impl Store {
-    /// Connects (creating a SQLite file if missing) and applies any pending migrations.
+    /// [`Store::connect`] with the default connect timeout.
     pub async fn open(url: &str) -> anyhow::Result<Store> {
+        let timeout = Duration::from_secs(crate::config::DEFAULT_CONNECT_TIMEOUT_SECS.into());
+        Store::open_with(url, timeout).await
+    }
+
+    /// Connects (creating a SQLite file if missing) and applies any pending migrations.
+    pub async fn connect(settings: &crate::config::DatabaseSettings) -> anyhow::Result<Store> {
+        let timeout = Duration::from_secs(settings.connect_timeout_secs.into());
+        Store::open_with(&settings.url, timeout).await
+    }
+
+    async fn open_with(url: &str, connect_timeout: Duration) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -69,6 +80,15 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url)
             .with_context(|| format!("invalid database URL {}", redact_url(&url)))?;
+        let postgres = match backend {
+            Backend::Postgres => {
+                let options = sqlx::postgres::PgConnectOptions::from_str(&url)
+                    .with_context(|| format!("invalid database URL {}", redact_url(&url)))?;
+                reach_postgres(&options, connect_timeout).await?;
+                Some(std::sync::Arc::new(options))
+            }
+            Backend::Sqlite => None,
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .acquire_timeout(Duration::from_secs(30))
@@ -89,13 +109,6 @@ impl Store {
         let sqlite_file = match backend {
             Backend::Sqlite => Some(sqlite_file(&url)?),
             Backend::Postgres => None,
-        };
-        let postgres = match backend {
-            Backend::Postgres => Some(std::sync::Arc::new(
-                sqlx::postgres::PgConnectOptions::from_str(&url)
-                    .with_context(|| format!("invalid database URL {}", redact_url(&url)))?,
-            )),
-            Backend::Sqlite => None,
         };
         let store = Store {
             pool,
@@ -170,6 +183,28 @@ pub fn permission_denied(error: &anyhow::Error) -> Option<String> {
             }
             _ => None,
         })
+}
+
+/// One connection to the PostgreSQL server, within `timeout`: the pool would retry a refused
+/// connection until its acquire timeout (30 s) and then report only "pool timed out", without
+/// the server or the cause.
+async fn reach_postgres(
+    options: &sqlx::postgres::PgConnectOptions,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    use sqlx::ConnectOptions;
+    let server = format!("{}:{}", options.get_host(), options.get_port());
+    match tokio::time::timeout(timeout, options.connect()).await {
+        Ok(Ok(conn)) => Ok(sqlx::Connection::close(conn).await?),
+        Ok(Err(e)) => {
+            Err(anyhow::Error::new(e).context(format!("cannot connect to PostgreSQL at {server}")))
+        }
+        Err(_) => anyhow::bail!(
+            "cannot connect to PostgreSQL at {server}: no answer within {} s \
+             (database.connect_timeout_secs)",
+            timeout.as_secs()
+        ),
+    }
 }
 
 /// The file of a `sqlite:` URL (`sqlite://FILE`, `sqlite:FILE`, with or without `?options`).

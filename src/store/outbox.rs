@@ -83,6 +83,24 @@ pub struct OutboxEntry {
     pub sent_at: Option<String>,
 }
 
+/// The outbox's undelivered messages by state.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Undelivered {
+    /// Waiting for their next attempt.
+    pub pending: usize,
+    /// Claimed by a sender that is still at it or stopped mid-delivery (retried once the claim
+    /// is stale).
+    pub sending: usize,
+    /// Failed for good: refused, or out of attempts (`send --retry-failed` requeues them).
+    pub failed: usize,
+}
+
+impl Undelivered {
+    pub fn total(&self) -> usize {
+        self.pending + self.sending + self.failed
+    }
+}
+
 /// What [`Store::fail_due_mail`] did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct HeldMail {
@@ -324,6 +342,26 @@ impl Store {
             .execute(&self.pool)
             .await?
             .rows_affected())
+    }
+
+    /// The messages not delivered yet, whoever queued them and whenever: what `send` reports
+    /// and exits 1 on, not only what its own pass did.
+    pub async fn undelivered_mail(&self) -> anyhow::Result<Undelivered> {
+        let rows =
+            sqlx::query("SELECT state, COUNT(*) FROM outbox WHERE state <> 'sent' GROUP BY state")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut undelivered = Undelivered::default();
+        for row in rows {
+            let state: String = row.try_get(0)?;
+            let n = usize::try_from(row.try_get::<i64, _>(1)?)?;
+            match state.as_str() {
+                "pending" => undelivered.pending = n,
+                "sending" => undelivered.sending = n,
+                _ => undelivered.failed += n,
+            }
+        }
+        Ok(undelivered)
     }
 
     /// The outbox, optionally one run's, oldest first.

@@ -157,6 +157,11 @@ impl Bin {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// The command `run` runs, to spawn with other standard streams.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_posc-review"));
         if let Some(config) = &self.config {
             cmd.arg("--config").arg(config);
@@ -167,7 +172,7 @@ impl Bin {
         if let Some(cwd) = &self.cwd {
             cmd.current_dir(cwd);
         }
-        cmd.output().unwrap()
+        cmd
     }
 }
 

@@ -1,0 +1,158 @@
+//! What a person reads on stdout, in one place: lines that stop quietly when the reader has
+//! gone, aligned tables, times in the configured zone, and counted nouns.
+//!
+//! `posc-review findings | head -2` closes the pipe after two lines; `println!` then panics
+//! (exit status 101). Every command prints through [`outln!`] instead, which turns a closed
+//! stdout into [`StdoutClosed`], and `main` ends on it quietly with status 0, as ripgrep and
+//! xsv do. Only stdout's own writes make that error: a broken pipe to an SMTP server stays a
+//! failure. Tables are laid out by comfy-table, whatever the lengths of their cells; times
+//! are stored as RFC 3339 (JSON output keeps that) and shown to the second in
+//! `review.time_zone`.
+
+use chrono::DateTime;
+use chrono_tz::Tz;
+use comfy_table::CellAlignment;
+use std::io::Write;
+
+/// Stdout was closed by its reader: the command stops, and that is no failure.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout was closed")]
+pub struct StdoutClosed;
+
+/// Prints one line on stdout, like `println!`, but returns [`StdoutClosed`] when the reader
+/// has gone instead of panicking: `outln!("{n} findings")?;`.
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::output::line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::line(format_args!($($arg)*))
+    };
+}
+
+/// One line on stdout (see [`outln!`]).
+pub fn line(args: std::fmt::Arguments) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .map_err(stdout_error)
+}
+
+/// A write error on stdout: [`StdoutClosed`] for a closed pipe, else the error itself.
+pub fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        StdoutClosed.into()
+    } else {
+        anyhow::Error::new(e).context("cannot write to stdout")
+    }
+}
+
+/// `Ok` when the only problem was a closed stdout: for a command whose exit status says more
+/// than its output (`review --fail-on`, `send` with mail undelivered), which goes on to it.
+pub fn unless_closed(printed: anyhow::Result<()>) -> anyhow::Result<()> {
+    match printed {
+        Err(e) if e.is::<StdoutClosed>() => Ok(()),
+        other => other,
+    }
+}
+
+/// A csv writer's error on stdout, as [`stdout_error`].
+pub fn csv_stdout_error(e: csv::Error) -> anyhow::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => stdout_error(io),
+        other => anyhow::anyhow!("cannot write CSV: {other:?}"),
+    }
+}
+
+/// `1 finding`, `2 findings`, `0 findings`: every noun this program counts takes an `s`.
+/// The templates have it as the filter `count` (`{{ total | count("finding") }}`).
+pub fn count(n: impl std::fmt::Display, singular: &str) -> String {
+    let n = n.to_string();
+    if n == "1" {
+        format!("1 {singular}")
+    } else {
+        format!("{n} {singular}s")
+    }
+}
+
+/// An RFC 3339 instant as a person reads it: to the second, in `zone`, e.g.
+/// `2026-11-29 09:02:31 EST`. Text that is not RFC 3339 is shown as it is.
+pub fn local_time(text: &str, zone: Tz) -> String {
+    match DateTime::parse_from_rfc3339(text) {
+        Ok(t) => t
+            .with_timezone(&zone)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string(),
+        Err(_) => text.to_string(),
+    }
+}
+
+/// A text table: a header, rows, columns as wide as their widest cell and two spaces apart.
+pub struct Table {
+    inner: comfy_table::Table,
+}
+
+impl Table {
+    pub fn new(header: &[&str]) -> Table {
+        let mut inner = comfy_table::Table::new();
+        inner
+            .load_style(comfy_table::presets::NOTHING)
+            .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+            .set_header(header.to_vec());
+        for column in inner.column_iter_mut() {
+            column.set_padding((0, 2));
+        }
+        Table { inner }
+    }
+
+    /// Numbers read best aligned on the right.
+    pub fn right_aligned(mut self, columns: &[usize]) -> Table {
+        for &i in columns {
+            if let Some(column) = self.inner.column_mut(i) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        self
+    }
+
+    pub fn row<S: ToString>(&mut self, cells: impl IntoIterator<Item = S>) {
+        self.inner
+            .add_row(cells.into_iter().map(|c| c.to_string()).collect::<Vec<_>>());
+    }
+
+    /// Prints the table on stdout, line by line.
+    pub fn print(&self) -> anyhow::Result<()> {
+        for text in self.inner.lines() {
+            outln!("{}", text.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_is_singular_and_every_other_count_is_plural() {
+        assert_eq!(count(1, "finding"), "1 finding");
+        assert_eq!(count(0usize, "finding"), "0 findings");
+        assert_eq!(count(2u64, "message"), "2 messages");
+        assert_eq!(count(-1i64, "day"), "-1 days");
+    }
+
+    #[test]
+    fn times_are_shown_to_the_second_in_the_zone() {
+        let zone: Tz = "America/New_York".parse().unwrap();
+        assert_eq!(
+            local_time("2026-11-29T14:02:31.123456789+00:00", zone),
+            "2026-11-29 09:02:31 EST"
+        );
+        assert_eq!(
+            local_time("2026-07-01T12:00:00.5Z", zone),
+            "2026-07-01 08:00:00 EDT"
+        );
+        assert_eq!(local_time("-", zone), "-");
+    }
+}
