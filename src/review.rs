@@ -443,8 +443,8 @@ fn problems_text(problems: &[OrgProblem]) -> String {
         .map(|p| format!("{}: {}", p.org_id, p.error))
         .collect();
     format!(
-        "the output of {} organization(s) could not be produced: {}",
-        problems.len(),
+        "the output of {} could not be produced: {}",
+        crate::output::count(problems.len(), "organization"),
         listed.join("; ")
     )
 }

@@ -472,7 +472,7 @@ fn one_organizations_bad_data_costs_its_report_not_the_run() {
         assert!(
             err.contains("warning: ORG-LTC: no workbook or messages:")
                 && err.contains("\"a..b@maplegrove.example\" is not a valid email address")
-                && err.contains("the output of 1 organization(s) could not be produced"),
+                && err.contains("the output of 1 organization could not be produced"),
             "[{}] {err}",
             db.backend
         );
