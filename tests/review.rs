@@ -399,3 +399,87 @@ fn a_run_that_cannot_write_its_files_is_recorded_as_failed_without_findings() {
         );
     }
 }
+
+/// Runs a review as of 2026-10-01 with `--format json` and returns its summary.
+fn review_json(bin: &Bin, out: &Path) -> serde_json::Value {
+    let result = bin.run(&[
+        "review",
+        "--as-of",
+        "2026-10-01",
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        result.status.success(),
+        "review failed: {}",
+        stderr(&result)
+    );
+    serde_json::from_str(&stdout(&result)).unwrap()
+}
+
+#[test]
+fn the_thousandth_run_of_a_day_follows_the_999th_and_the_next_ones_too() {
+    for db in TestDb::all() {
+        let bin = Bin::new(&db);
+        import(&bin, &scenario4());
+        let out = tempfile::tempdir().unwrap();
+        let first = review_json(&bin, out.path());
+        let first_id = first["run"]["id"].as_str().unwrap().to_string();
+        let day = first_id
+            .strip_suffix("-001")
+            .expect("the day's first run is -001");
+        // As if the day had had 999 runs: the 999th completed, without findings.
+        common::block_on(async {
+            let store = db.store().await;
+            sqlx::query(
+                "INSERT INTO runs (id, as_of, cadence, org_ids, scope_key, started_at, finished_at, \
+                 status, error, out_dir, counts) SELECT $1, as_of, cadence, org_ids, scope_key, \
+                 started_at, finished_at, status, error, out_dir, counts FROM runs WHERE id = $2",
+            )
+            .bind(format!("{day}-999"))
+            .bind(&first_id)
+            .execute(store.pool())
+            .await
+            .unwrap();
+            store.close().await;
+        });
+
+        let thousandth = review_json(&bin, out.path());
+        assert_eq!(
+            thousandth["run"]["id"],
+            format!("{day}-1000"),
+            "[{}]",
+            db.backend
+        );
+        // Compared with the 999th run, which has no findings: everything is new.
+        assert_eq!(
+            thousandth["run"]["counts"]["new"], thousandth["run"]["counts"]["findings"],
+            "[{}] {thousandth}",
+            db.backend
+        );
+        let next = review_json(&bin, out.path());
+        assert_eq!(next["run"]["id"], format!("{day}-1001"), "[{}]", db.backend);
+        // Compared with the 1000th run: nothing is new.
+        assert_eq!(next["run"]["counts"]["new"], 0, "[{}] {next}", db.backend);
+
+        let runs = bin.run(&["runs", "--format", "json"]);
+        let runs: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
+        let ids: Vec<&str> = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        let want = ["001", "999", "1000", "1001"].map(|n| format!("{day}-{n}"));
+        assert_eq!(ids, want, "[{}] runs are listed in order", db.backend);
+        let latest = bin.run(&["findings", "--format", "json"]);
+        let latest: serde_json::Value = serde_json::from_str(&stdout(&latest)).unwrap();
+        assert_eq!(
+            latest[0]["run_id"], want[3],
+            "[{}] findings shows the latest run",
+            db.backend
+        );
+    }
+}

@@ -101,6 +101,14 @@ const RUN_COLUMNS: &str =
 const FINDING_COLUMNS: &str =
     "run_id, fingerprint, rule, severity, status, org_id, pidsl, username, user_name, detail, first_seen";
 
+/// A run id as a number for SQL to order and compare by (`YYYYMMDD` × 10⁹ + the sequence): as
+/// text, ids sort only while the day's sequence has three digits (`-1000` is below `-999`).
+pub(super) fn run_order(column: &str) -> String {
+    format!(
+        "(CAST(substr({column}, 1, 8) AS BIGINT) * 1000000000 + CAST(substr({column}, 10) AS BIGINT))"
+    )
+}
+
 fn run_from_row(row: AnyRow) -> anyhow::Result<RunRecord> {
     let org_ids: String = row.try_get(3)?;
     let counts: String = row.try_get(10)?;
@@ -153,15 +161,14 @@ impl Store {
     ) -> anyhow::Result<RunRecord> {
         let prefix = started.format("%Y%m%d").to_string();
         for _ in 0..20 {
-            let last: Option<String> =
-                sqlx::query_scalar("SELECT MAX(id) FROM runs WHERE id LIKE $1")
-                    .bind(format!("{prefix}-%"))
-                    .fetch_one(&self.pool)
-                    .await?;
-            let sequence = last
-                .and_then(|id| id[prefix.len() + 1..].parse::<u32>().ok())
-                .unwrap_or(0)
-                + 1;
+            // The largest sequence as a number: as text, `-999` is above `-1000`.
+            let last: Option<i64> = sqlx::query_scalar(
+                "SELECT MAX(CAST(substr(id, 10) AS BIGINT)) FROM runs WHERE id LIKE $1",
+            )
+            .bind(format!("{prefix}-%"))
+            .fetch_one(&self.pool)
+            .await?;
+            let sequence = last.unwrap_or(0) + 1;
             let run = RunRecord {
                 id: format!("{prefix}-{sequence:03}"),
                 as_of,
@@ -274,7 +281,9 @@ impl Store {
         scope_key: &str,
     ) -> anyhow::Result<Option<RunRecord>> {
         sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE scope_key = $1 AND status = 'completed' ORDER BY id DESC LIMIT 1"
+            "SELECT {RUN_COLUMNS} FROM runs WHERE scope_key = $1 AND status = 'completed' \
+             ORDER BY {} DESC LIMIT 1",
+            run_order("id")
         ))
         .bind(scope_key)
         .fetch_optional(&self.pool)
@@ -284,9 +293,12 @@ impl Store {
     }
 
     pub async fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
-        let rows = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs ORDER BY {}",
+            run_order("id")
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter().map(run_from_row).collect()
     }
 
@@ -301,7 +313,8 @@ impl Store {
 
     pub async fn latest_completed_run(&self) -> anyhow::Result<Option<RunRecord>> {
         sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'completed' ORDER BY id DESC LIMIT 1"
+            "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'completed' ORDER BY {} DESC LIMIT 1",
+            run_order("id")
         ))
         .fetch_optional(&self.pool)
         .await?
