@@ -483,3 +483,116 @@ fn the_thousandth_run_of_a_day_follows_the_999th_and_the_next_ones_too() {
         );
     }
 }
+
+/// A copy of scenario4 in which 110000001A is inactive and 110000002A has lost its primary:
+/// PID/SLs of one and access rows of the other give findings that neither gives.
+fn scenario4_changed() -> tempfile::TempDir {
+    let dir = copy_snapshot(&scenario4());
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = dir.path().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+    };
+    edit(
+        "pidsls.csv",
+        "Main Office,group_practice,true",
+        "Main Office,group_practice,false",
+    );
+    edit(
+        "access.csv",
+        "ppark,110000002A,primary",
+        "ppark,110000002A,subordinate",
+    );
+    dir
+}
+
+/// Waits until `n` lock requests in the test's database wait for a lock.
+async fn wait_for_lock_waiters(conn: &mut sqlx::PgConnection, n: i64, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+             WHERE d.datname = current_database() AND NOT l.granted",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        if waiting >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} never waited for a lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn a_review_during_a_replacing_import_reads_one_snapshot_or_the_other() {
+    use sqlx::Connection;
+    let Some(db) = TestDb::postgres() else {
+        return;
+    };
+    let bin = Bin::new(&db);
+    let out = tempfile::tempdir().unwrap();
+    let other = scenario4_changed();
+    let findings_of = |folder: PathBuf| key_set(&read_csv(&folder.join("findings.csv")));
+    // A first review, so that no later one finds an organization overdue.
+    import(&bin, &scenario4());
+    review(&bin, out.path(), "2026-10-01");
+    import(&bin, other.path());
+    let want_other = findings_of(review(&bin, out.path(), "2026-10-01"));
+    import(&bin, &scenario4());
+    let want_scenario4 = findings_of(review(&bin, out.path(), "2026-10-01"));
+    assert_ne!(want_scenario4, want_other);
+
+    // An import holds the users table, the third one a review reads, while it writes: the
+    // review starts, then a replacing import of the other snapshot, then the table is let go.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (review, replacing) = runtime.block_on(async {
+        let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::raw_sql("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let review = bin.spawn(&[
+            "review",
+            "--as-of",
+            "2026-10-01",
+            "--out",
+            out.path().to_str().unwrap(),
+        ]);
+        wait_for_lock_waiters(&mut holder, 1, "the review").await;
+        let replacing = bin.spawn(&["import", other.path().to_str().unwrap()]);
+        wait_for_lock_waiters(&mut holder, 2, "the import").await;
+        sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+        (review, replacing)
+    });
+    let review = review.wait_with_output().unwrap();
+    let replacing = replacing.wait_with_output().unwrap();
+    assert!(replacing.status.success(), "import: {}", stderr(&replacing));
+    assert!(review.status.success(), "review: {}", stderr(&review));
+    let folder = stdout(&review)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Files in ")
+                .map(|f| PathBuf::from(f.trim_end_matches(':')))
+        })
+        .expect("the summary names the folder");
+    let got = findings_of(folder);
+    assert!(
+        got == want_scenario4 || got == want_other,
+        "the review mixed the two snapshots: {} findings where either alone gives {} or {}; \
+         not from the first alone: {:#?}\nnot from the second alone: {:#?}",
+        got.len(),
+        want_scenario4.len(),
+        want_other.len(),
+        got.difference(&want_scenario4).collect::<Vec<_>>(),
+        got.difference(&want_other).collect::<Vec<_>>(),
+    );
+}
