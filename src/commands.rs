@@ -57,8 +57,16 @@ async fn open(settings: &Settings) -> anyhow::Result<Store> {
     Store::open(&settings.database.url).await
 }
 
-async fn init(settings: &Settings) -> anyhow::Result<()> {
+/// Opens the store for a command that writes: first, runs whose process is gone are recorded
+/// as failed and their partial folders removed ([`review::reconcile_runs`]).
+pub(crate) async fn open_for_writing(settings: &Settings) -> anyhow::Result<Store> {
     let store = open(settings).await?;
+    review::reconcile_runs(&store, now(settings)).await?;
+    Ok(store)
+}
+
+async fn init(settings: &Settings) -> anyhow::Result<()> {
+    let store = open_for_writing(settings).await?;
     let [orgs, pidsls, users, access] = store.account_counts().await?;
     println!("Database ready: {}", redact_url(&settings.database.url));
     println!("  {orgs} organizations, {pidsls} PID/SLs, {users} users, {access} access rows");
@@ -67,7 +75,7 @@ async fn init(settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn import_command(settings: &Settings, args: ImportArgs) -> anyhow::Result<()> {
-    let store = open(settings).await?;
+    let store = open_for_writing(settings).await?;
     let summary = import::import_dir(&store, settings, &args.dir, args.merge).await?;
     print_import(&summary, &args.dir, &settings.database.url);
     store.close().await;
@@ -115,12 +123,15 @@ async fn review_command(settings: &Settings, args: ReviewArgs) -> anyhow::Result
         .map(Severity::parse)
         .transpose()
         .map_err(UsageError)?;
-    let store = open(settings).await?;
+    let store = open_for_writing(settings).await?;
     let outcome = review::run_review(&store, settings, &request, now(settings)).await?;
     store.close().await;
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
         OutputFormat::Text => print_review(&outcome),
+    }
+    if let Some(error) = &outcome.run.error {
+        anyhow::bail!("the review completed, but {error}");
     }
     if let Some(delivery) = &outcome.mail.delivery {
         let undelivered = delivery.retrying + delivery.failed;
@@ -197,7 +208,7 @@ fn print_review(outcome: &ReviewOutcome) {
 }
 
 async fn send_command(settings: &Settings, args: SendArgs) -> anyhow::Result<()> {
-    let store = open(settings).await?;
+    let store = open_for_writing(settings).await?;
     if args.list {
         let outbox = store.outbox(None).await?;
         store.close().await;
@@ -384,7 +395,7 @@ async fn schedule_command(settings: Settings, args: ScheduleArgs) -> anyhow::Res
         grace: std::time::Duration::from_secs(args.grace_period),
     };
     let signals = schedule::Signals::install()?;
-    let store = open(&settings).await?;
+    let store = open_for_writing(&settings).await?;
     let result = schedule::run(
         store.clone(),
         std::sync::Arc::new(settings),
@@ -415,7 +426,7 @@ async fn demo_command(settings: &Settings, args: DemoArgs) -> anyhow::Result<()>
     if args.no_import {
         return Ok(());
     }
-    let store = open(settings).await?;
+    let store = open_for_writing(settings).await?;
     let demo_orgs = crate::demo::org_ids(&args.out)?;
     let foreign: Vec<String> = store
         .org_ids()

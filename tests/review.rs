@@ -596,3 +596,263 @@ fn a_review_during_a_replacing_import_reads_one_snapshot_or_the_other() {
         got.difference(&want_other).collect::<Vec<_>>(),
     );
 }
+
+/// A Bin whose mail goes nowhere (a port nobody listens on: reviews are killed before they
+/// deliver) and whose review folders go to `out`.
+fn send_config(db: &TestDb, work: &Path) -> Bin {
+    let roles = std::fs::read_to_string(scenario4().join("config.toml")).unwrap();
+    let config = work.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{roles}\n[smtp]\nhost = \"127.0.0.1\"\nport = 9\ntls = \"none\"\ntimeout_secs = 2\n\
+             [mail]\nfrom = \"POSC Review <review@posc.example>\"\n"
+        ),
+    )
+    .unwrap();
+    let mut bin = Bin::new(db);
+    bin.config = Some(config);
+    bin
+}
+
+/// Starts `review --send` stopped at `point` (the test pause hook) and kills it there with
+/// SIGKILL; returns the run id.
+fn kill_review_at(bin: &Bin, out: &Path, point: &str) -> String {
+    use std::io::BufRead;
+    let paused = Bin {
+        db_url: bin.db_url.clone(),
+        config: bin.config.clone(),
+        cwd: None,
+        env: vec![
+            ("POSC_REVIEW_TEST_PAUSE_MS".into(), "60000".into()),
+            ("POSC_REVIEW_TEST_PAUSE_AT".into(), point.into()),
+        ],
+    };
+    let mut child = paused.spawn(&[
+        "review",
+        "--as-of",
+        "2026-10-01",
+        "--send",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut run_id = None;
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the review ended before {point}"))
+            .unwrap();
+        if let Some(rest) = line.split("run_id=").nth(1) {
+            run_id.get_or_insert_with(|| rest.split([' ', '}']).next().unwrap().to_string());
+        }
+        if line.starts_with(&format!("test pause at {point}")) {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    run_id.unwrap_or_else(|| {
+        // Stopped before its first log line with the id: the latest run is it.
+        let runs = bin.run(&["runs", "--format", "json"]);
+        let runs: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
+        runs.as_array().unwrap().last().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+}
+
+fn run_json(bin: &Bin, id: &str) -> serde_json::Value {
+    let out = bin.run(&["runs", id, "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+fn hidden_folders(out: &Path) -> Vec<String> {
+    std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.'))
+        .collect()
+}
+
+#[test]
+fn a_killed_review_is_recorded_as_failed_by_the_next_command_and_its_partial_folders_go() {
+    for db in TestDb::all() {
+        let work = tempfile::tempdir().unwrap();
+        let bin = send_config(&db, work.path());
+        import(&bin, &scenario4());
+        let out = tempfile::tempdir().unwrap();
+        let scenario = scenario4();
+        let next_commands: [&[&str]; 2] = [
+            &["import", scenario.to_str().unwrap()],
+            &[
+                "accounts",
+                "reset-password",
+                "akim",
+                "--pidsl",
+                "110000001A",
+                "--by",
+                "gpatel",
+            ],
+        ];
+        for (point, next) in ["run-started", "outputs-written"]
+            .into_iter()
+            .zip(next_commands)
+        {
+            let id = kill_review_at(&bin, out.path(), point);
+            assert_eq!(
+                run_json(&bin, &id)["status"],
+                "running",
+                "[{}] {point}",
+                db.backend
+            );
+            if point == "outputs-written" {
+                let mut left = hidden_folders(out.path());
+                left.sort();
+                assert_eq!(left, [format!(".{id}.outbox"), format!(".{id}.partial")]);
+            }
+
+            let result = bin.run(next);
+            assert!(result.status.success(), "{next:?}: {}", stderr(&result));
+            let run = run_json(&bin, &id);
+            assert_eq!(
+                run["status"], "failed",
+                "[{}] killed at {point}: {run}",
+                db.backend
+            );
+            let error = run["error"].as_str().unwrap();
+            assert!(error.contains("interrupted: its process ("), "{error}");
+            assert!(run["finished_at"].is_string());
+            assert!(
+                hidden_folders(out.path()).is_empty() && !out.path().join(&id).exists(),
+                "[{}] killed at {point}, left: {:?}",
+                db.backend,
+                hidden_folders(out.path())
+            );
+            let text = stdout(&bin.run(&["runs"]));
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(&id) && l.contains("failed")),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_review_killed_once_stored_gets_its_folder_from_the_next_command() {
+    for db in TestDb::all() {
+        let work = tempfile::tempdir().unwrap();
+        let bin = send_config(&db, work.path());
+        import(&bin, &scenario4());
+        let out = tempfile::tempdir().unwrap();
+        let id = kill_review_at(&bin, out.path(), "run-stored");
+        assert!(hidden_folders(out.path()).contains(&format!(".{id}.partial")));
+        assert!(!out.path().join(&id).exists());
+
+        import(&bin, &scenario4());
+        let run = run_json(&bin, &id);
+        assert_eq!(run["status"], "completed", "[{}] {run}", db.backend);
+        assert!(run["error"].is_null(), "{run}");
+        assert!(hidden_folders(out.path()).is_empty());
+        let findings = read_csv(&out.path().join(&id).join("findings.csv"));
+        assert_eq!(
+            findings.len(),
+            run["counts"]["findings"].as_u64().unwrap() as usize
+        );
+    }
+}
+
+#[test]
+fn a_run_of_another_host_is_failed_once_its_heartbeat_is_stale_and_not_before() {
+    for db in TestDb::all() {
+        let bin = Bin::new(&db);
+        import(&bin, &scenario4());
+        let out = tempfile::tempdir().unwrap();
+        let now = chrono::Utc::now().timestamp();
+        common::block_on(async {
+            let store = db.store().await;
+            for (id, heartbeat) in [("20200101-001", now - 600), ("20200101-002", now)] {
+                sqlx::query(
+                    "INSERT INTO runs (id, as_of, cadence, org_ids, scope_key, started_at, status, \
+                     counts, owner, heartbeat_at, out_root) VALUES ($1, '2020-01-01', NULL, '', \
+                     'all', '2020-01-01T06:00:00-05:00', 'running', $2, \
+                     'elsewhere.example:42:0000abcd', $3, $4)",
+                )
+                .bind(id)
+                .bind(serde_json::to_string(&posc_review::store::RunCounts::default()).unwrap())
+                .bind(heartbeat)
+                .bind(out.path().to_str().unwrap())
+                .execute(store.pool())
+                .await
+                .unwrap();
+            }
+            store.close().await;
+        });
+        std::fs::create_dir(out.path().join(".20200101-001.partial")).unwrap();
+        std::fs::create_dir(out.path().join(".20200101-002.partial")).unwrap();
+
+        import(&bin, &scenario4());
+        let stale = run_json(&bin, "20200101-001");
+        assert_eq!(stale["status"], "failed", "[{}] {stale}", db.backend);
+        assert!(
+            stale["error"].as_str().unwrap().contains(
+                "no heartbeat from its process (42 on elsewhere.example) for more than 120 s"
+            ),
+            "{stale}"
+        );
+        assert_eq!(run_json(&bin, "20200101-002")["status"], "running");
+        assert_eq!(hidden_folders(out.path()), [".20200101-002.partial"]);
+    }
+}
+
+#[test]
+fn a_run_whose_folder_cannot_take_its_name_says_where_its_files_are_until_a_command_moves_them() {
+    for db in TestDb::all() {
+        let bin = Bin::new(&db);
+        import(&bin, &scenario4());
+        let out = tempfile::tempdir().unwrap();
+        let day = chrono::Utc::now()
+            .with_timezone(&chrono_tz::America::New_York)
+            .format("%Y%m%d");
+        let id = format!("{day}-001");
+        // Something else already has the run's folder name.
+        std::fs::create_dir(out.path().join(&id)).unwrap();
+        std::fs::write(out.path().join(&id).join("notes.txt"), "mine").unwrap();
+
+        let result = bin.run(&[
+            "review",
+            "--as-of",
+            "2026-10-01",
+            "--out",
+            out.path().to_str().unwrap(),
+        ]);
+        assert_eq!(result.status.code(), Some(1), "{}", stderr(&result));
+        let partial = out.path().join(format!(".{id}.partial"));
+        assert!(
+            stderr(&result).contains(&format!("its files are still in {}", partial.display())),
+            "{}",
+            stderr(&result)
+        );
+        assert!(stdout(&result).contains(&format!("Files in {}", partial.display())));
+        let run = run_json(&bin, &id);
+        assert_eq!(run["status"], "completed", "[{}] {run}", db.backend);
+        assert!(
+            run["error"]
+                .as_str()
+                .unwrap()
+                .contains("cannot move them to"),
+            "{run}"
+        );
+        assert!(partial.join("findings.csv").is_file());
+
+        std::fs::remove_dir_all(out.path().join(&id)).unwrap();
+        import(&bin, &scenario4());
+        let run = run_json(&bin, &id);
+        assert!(run["error"].is_null(), "[{}] {run}", db.backend);
+        assert!(out.path().join(&id).join("findings.csv").is_file());
+        assert!(hidden_folders(out.path()).is_empty());
+    }
+}

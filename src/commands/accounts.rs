@@ -154,7 +154,7 @@ pub async fn accounts_command(
             },
         ),
     };
-    let store = Store::open(&settings.database.url).await?;
+    let store = super::open_for_writing(settings).await?;
     let outcome = accounts::perform(&store, &by, operation, &clock).await;
     store.close().await;
     print_outcome(&outcome?);

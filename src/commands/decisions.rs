@@ -15,13 +15,18 @@ pub async fn decisions_command(
     let store = Store::open(&settings.database.url).await?;
     let result = match args.command {
         DecisionsCommand::Import(args) => {
-            let outcome = crate::decisions::import_decisions(
-                &store,
-                &args.file,
-                args.reviewer.as_deref(),
-                now,
-            )
-            .await;
+            let outcome = match crate::review::reconcile_runs(&store, now).await {
+                Ok(()) => {
+                    crate::decisions::import_decisions(
+                        &store,
+                        &args.file,
+                        args.reviewer.as_deref(),
+                        now,
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
             outcome.and_then(|outcome| {
                 match args.format {
                     OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
