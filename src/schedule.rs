@@ -636,6 +636,11 @@ impl RunJob {
             )
             .in_current_span(),
         ));
+        // Runs that other processes left behind since this scheduler started (heartbeats are
+        // in real time, whatever the scheduler's clock says).
+        if let Err(e) = review::reconcile_runs(&self.store, Utc::now().with_timezone(&tz)).await {
+            tracing::warn!(error = %format!("{e:#}"), "cannot reconcile the runs left by processes that are gone");
+        }
         let span = tracing::Span::current();
         let result = review::run_review_observed(
             &self.store,
