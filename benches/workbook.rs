@@ -153,6 +153,7 @@ fn main() {
         status: RunStatus::Completed,
         error: None,
         out_dir: None,
+        owner: None,
         counts: RunCounts::default(),
     };
     eprintln!(

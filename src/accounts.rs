@@ -332,7 +332,9 @@ impl Op<'_> {
             self.today(),
         )
         .map_err(refused)?;
-        pause_for_tests().await;
+        // A test widens the window between the check and the write here, to show that a
+        // second operation waits for the first (without the lock, both would read first).
+        crate::test_hooks::pause("accounts-write").await;
         Ok((info, members))
     }
 
@@ -873,19 +875,6 @@ impl Op<'_> {
                 user.username, user.username
             )],
         })
-    }
-}
-
-/// Debug builds only: waits `POSC_REVIEW_TEST_PAUSE_MS` milliseconds between the read of the
-/// access list and the write, so that the concurrency test can show that a second operation
-/// waits for the first (without the lock, both would read before either writes).
-async fn pause_for_tests() {
-    #[cfg(debug_assertions)]
-    if let Some(ms) = std::env::var("POSC_REVIEW_TEST_PAUSE_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
 }
 

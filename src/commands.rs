@@ -62,8 +62,16 @@ async fn open(settings: &Settings) -> anyhow::Result<Store> {
     Store::connect(&settings.database).await
 }
 
-async fn init(settings: &Settings) -> anyhow::Result<()> {
+/// Opens the store for a command that writes: first, runs whose process is gone are recorded
+/// as failed and their partial folders removed ([`review::reconcile_runs`]).
+pub(crate) async fn open_for_writing(settings: &Settings) -> anyhow::Result<Store> {
     let store = open(settings).await?;
+    review::reconcile_runs(&store, now(settings)).await?;
+    Ok(store)
+}
+
+async fn init(settings: &Settings) -> anyhow::Result<()> {
+    let store = open_for_writing(settings).await?;
     let counts = store.account_counts().await?;
     store.close().await;
     outln!("Database ready: {}", redact_url(&settings.database.url))?;
@@ -82,7 +90,7 @@ fn account_counts([orgs, pidsls, users, access]: [impl std::fmt::Display; 4]) ->
 }
 
 async fn import_command(settings: &Settings, args: ImportArgs) -> anyhow::Result<()> {
-    let store = open(settings).await?;
+    let store = open_for_writing(settings).await?;
     let summary = import::import_dir(&store, settings, &args.dir, args.merge).await?;
     store.close().await;
     print_import(&summary, &args.dir, &settings.database.url)
@@ -136,7 +144,7 @@ async fn review_command(settings: &Settings, args: ReviewArgs) -> anyhow::Result
         .map(Severity::parse)
         .transpose()
         .map_err(UsageError)?;
-    let store = open(settings).await?;
+    let store = open_for_writing(settings).await?;
     if store.account_counts().await?[0] == 0 {
         store.close().await;
         return Err(UsageError(
@@ -156,6 +164,9 @@ async fn review_command(settings: &Settings, args: ReviewArgs) -> anyhow::Result
             "warning: {}: no workbook or messages: {}",
             problem.org_id, problem.error
         );
+    }
+    if let Some(error) = &outcome.run.error {
+        anyhow::bail!("the review completed, but {error}");
     }
     if let Some(delivery) = &outcome.mail.delivery {
         let undelivered = delivery.retrying + delivery.failed;
@@ -273,7 +284,7 @@ fn print_review(outcome: &ReviewOutcome) -> anyhow::Result<()> {
 }
 
 async fn send_command(settings: &Settings, args: SendArgs) -> anyhow::Result<()> {
-    let store = open(settings).await?;
+    let store = open_for_writing(settings).await?;
     if args.list {
         let outbox = store.outbox(None).await;
         store.close().await;
@@ -542,7 +553,7 @@ async fn schedule_command(settings: Settings, args: ScheduleArgs) -> anyhow::Res
         grace: std::time::Duration::from_secs(args.grace_period),
     };
     let signals = schedule::Signals::install()?;
-    let store = open(&settings).await?;
+    let store = open_for_writing(&settings).await?;
     let result = schedule::run(
         store.clone(),
         std::sync::Arc::new(settings),
@@ -575,7 +586,7 @@ async fn demo_command(settings: &Settings, args: DemoArgs) -> anyhow::Result<()>
     if args.no_import {
         return Ok(());
     }
-    let store = open(settings).await?;
+    let store = open_for_writing(settings).await?;
     let demo_orgs = crate::demo::org_ids(&args.snapshot)?;
     let foreign: Vec<String> = store
         .org_ids()

@@ -37,6 +37,7 @@
 
 use crate::config::Settings;
 use crate::domain::Cadence;
+use crate::liveness::{AbortOnDrop, Owner, HEARTBEAT, STALE_AFTER_SECS};
 use crate::review::{self, ReviewOutcome, ReviewRequest};
 use crate::store::{ClaimOutcome, ClaimRequest, ClaimState, RunStatus, Store};
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
@@ -53,10 +54,6 @@ use tracing::Instrument;
 
 /// The longest sleep between two looks at the clock.
 pub const MAX_NAP: Duration = Duration::from_secs(30);
-/// How often a review in progress renews its claim's heartbeat.
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
-/// A claimed or running claim whose heartbeat is older than this was left by a dead process.
-pub const STALE_AFTER_SECS: i64 = 120;
 
 /// The scheduler's notion of now: the system clock, or a clock set for tests.
 pub trait Clock: Send + Sync + 'static {
@@ -300,7 +297,7 @@ pub async fn run(
         settings,
         clock,
         options,
-        owner: owner_id(),
+        owner: Owner::this_process().to_string(),
         runs: JoinSet::new(),
         tickets: HashMap::new(),
         pending: Vec::new(),
@@ -372,21 +369,6 @@ fn log_next(schedule: &CadenceSchedule, upcoming: Option<&DateTime<Tz>>) {
             "schedule.{} never fires again", schedule.cadence
         ),
     }
-}
-
-/// This process, as claims name it: host, process id and a random tag.
-fn owner_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into());
-    format!(
-        "{host}:{}:{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    )
 }
 
 impl Scheduler {
@@ -535,14 +517,9 @@ impl Scheduler {
         let finished = self.now_text();
         let mut state = ClaimState::Failed;
         if let Some(id) = &run_id {
-            match self.store.abandon_run(id, why, &finished).await {
+            match self.store.fail_run(id, why, &finished, None).await {
                 Ok(true) => {
-                    let folders = crate::review::RunFolders::new(&self.options.out_dir, id);
-                    for path in [folders.work, folders.spool, folders.done] {
-                        if path.exists() {
-                            let _ = std::fs::remove_dir_all(&path);
-                        }
-                    }
+                    crate::review::RunFolders::new(&self.options.out_dir, id).remove_unfinished()
                 }
                 Ok(false) => {
                     // It finished after all (or failed by itself): say what the run says.
@@ -637,15 +614,6 @@ struct RunJob {
     run_id: watch::Sender<Option<String>>,
 }
 
-/// Aborts a task when dropped: the heartbeat stops with the review it belongs to.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 impl RunJob {
     async fn run(self) {
         let span = tracing::info_span!(
@@ -668,6 +636,11 @@ impl RunJob {
             )
             .in_current_span(),
         ));
+        // Runs that other processes left behind since this scheduler started (heartbeats are
+        // in real time, whatever the scheduler's clock says).
+        if let Err(e) = review::reconcile_runs(&self.store, Utc::now().with_timezone(&tz)).await {
+            tracing::warn!(error = %format!("{e:#}"), "cannot reconcile the runs left by processes that are gone");
+        }
         let span = tracing::Span::current();
         let result = review::run_review_observed(
             &self.store,

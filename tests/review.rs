@@ -524,3 +524,460 @@ fn one_organizations_bad_data_costs_its_report_not_the_run() {
         );
     }
 }
+
+/// Runs a review as of 2026-10-01 with `--format json` and returns its summary.
+fn review_json(bin: &Bin, out: &Path) -> serde_json::Value {
+    let result = bin.run(&[
+        "review",
+        "--as-of",
+        "2026-10-01",
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        result.status.success(),
+        "review failed: {}",
+        stderr(&result)
+    );
+    serde_json::from_str(&stdout(&result)).unwrap()
+}
+
+#[test]
+fn the_thousandth_run_of_a_day_follows_the_999th_and_the_next_ones_too() {
+    for db in TestDb::all() {
+        let bin = Bin::new(&db);
+        import(&bin, &scenario4());
+        let out = tempfile::tempdir().unwrap();
+        let first = review_json(&bin, out.path());
+        let first_id = first["run"]["id"].as_str().unwrap().to_string();
+        let day = first_id
+            .strip_suffix("-001")
+            .expect("the day's first run is -001");
+        // As if the day had had 999 runs: the 999th completed, without findings.
+        common::block_on(async {
+            let store = db.store().await;
+            sqlx::query(
+                "INSERT INTO runs (id, as_of, cadence, org_ids, scope_key, started_at, finished_at, \
+                 status, error, out_dir, counts) SELECT $1, as_of, cadence, org_ids, scope_key, \
+                 started_at, finished_at, status, error, out_dir, counts FROM runs WHERE id = $2",
+            )
+            .bind(format!("{day}-999"))
+            .bind(&first_id)
+            .execute(store.pool())
+            .await
+            .unwrap();
+            store.close().await;
+        });
+
+        let thousandth = review_json(&bin, out.path());
+        assert_eq!(
+            thousandth["run"]["id"],
+            format!("{day}-1000"),
+            "[{}]",
+            db.backend
+        );
+        // Compared with the 999th run, which has no findings: everything is new.
+        assert_eq!(
+            thousandth["run"]["counts"]["new"], thousandth["run"]["counts"]["findings"],
+            "[{}] {thousandth}",
+            db.backend
+        );
+        let next = review_json(&bin, out.path());
+        assert_eq!(next["run"]["id"], format!("{day}-1001"), "[{}]", db.backend);
+        // Compared with the 1000th run: nothing is new.
+        assert_eq!(next["run"]["counts"]["new"], 0, "[{}] {next}", db.backend);
+
+        let runs = bin.run(&["runs", "--format", "json"]);
+        let runs: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
+        let ids: Vec<&str> = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        let want = ["001", "999", "1000", "1001"].map(|n| format!("{day}-{n}"));
+        assert_eq!(ids, want, "[{}] runs are listed in order", db.backend);
+        let latest = bin.run(&["findings", "--format", "json"]);
+        let latest: serde_json::Value = serde_json::from_str(&stdout(&latest)).unwrap();
+        assert_eq!(
+            latest[0]["run_id"], want[3],
+            "[{}] findings shows the latest run",
+            db.backend
+        );
+    }
+}
+
+/// A copy of scenario4 in which 110000001A is inactive and 110000002A has lost its primary:
+/// PID/SLs of one and access rows of the other give findings that neither gives.
+fn scenario4_changed() -> tempfile::TempDir {
+    let dir = copy_snapshot(&scenario4());
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = dir.path().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+    };
+    edit(
+        "pidsls.csv",
+        "Main Office,group_practice,true",
+        "Main Office,group_practice,false",
+    );
+    edit(
+        "access.csv",
+        "ppark,110000002A,primary",
+        "ppark,110000002A,subordinate",
+    );
+    dir
+}
+
+/// Waits until `n` lock requests in the test's database wait for a lock.
+async fn wait_for_lock_waiters(conn: &mut sqlx::PgConnection, n: i64, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+             WHERE d.datname = current_database() AND NOT l.granted",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        if waiting >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} never waited for a lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn a_review_during_a_replacing_import_reads_one_snapshot_or_the_other() {
+    use sqlx::Connection;
+    let Some(db) = TestDb::postgres() else {
+        return;
+    };
+    let bin = Bin::new(&db);
+    let out = tempfile::tempdir().unwrap();
+    let other = scenario4_changed();
+    let findings_of = |folder: PathBuf| key_set(&read_csv(&folder.join("findings.csv")));
+    // A first review, so that no later one finds an organization overdue.
+    import(&bin, &scenario4());
+    review(&bin, out.path(), "2026-10-01");
+    import(&bin, other.path());
+    let want_other = findings_of(review(&bin, out.path(), "2026-10-01"));
+    import(&bin, &scenario4());
+    let want_scenario4 = findings_of(review(&bin, out.path(), "2026-10-01"));
+    assert_ne!(want_scenario4, want_other);
+
+    // An import holds the users table, the third one a review reads, while it writes: the
+    // review starts, then a replacing import of the other snapshot, then the table is let go.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (review, replacing) = runtime.block_on(async {
+        let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::raw_sql("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let review = bin.spawn(&[
+            "review",
+            "--as-of",
+            "2026-10-01",
+            "--out",
+            out.path().to_str().unwrap(),
+        ]);
+        wait_for_lock_waiters(&mut holder, 1, "the review").await;
+        let replacing = bin.spawn(&["import", other.path().to_str().unwrap()]);
+        wait_for_lock_waiters(&mut holder, 2, "the import").await;
+        sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+        (review, replacing)
+    });
+    let review = review.wait_with_output().unwrap();
+    let replacing = replacing.wait_with_output().unwrap();
+    assert!(replacing.status.success(), "import: {}", stderr(&replacing));
+    assert!(review.status.success(), "review: {}", stderr(&review));
+    let folder = stdout(&review)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Files in ")
+                .map(|f| PathBuf::from(f.trim_end_matches(':')))
+        })
+        .expect("the summary names the folder");
+    let got = findings_of(folder);
+    assert!(
+        got == want_scenario4 || got == want_other,
+        "the review mixed the two snapshots: {} findings where either alone gives {} or {}; \
+         not from the first alone: {:#?}\nnot from the second alone: {:#?}",
+        got.len(),
+        want_scenario4.len(),
+        want_other.len(),
+        got.difference(&want_scenario4).collect::<Vec<_>>(),
+        got.difference(&want_other).collect::<Vec<_>>(),
+    );
+}
+
+/// A Bin whose mail goes nowhere (a port nobody listens on: reviews are killed before they
+/// deliver) and whose review folders go to `out`.
+fn send_config(db: &TestDb, work: &Path) -> Bin {
+    let roles = std::fs::read_to_string(scenario4().join("config.toml")).unwrap();
+    let config = work.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{roles}\n[smtp]\nhost = \"127.0.0.1\"\nport = 9\ntls = \"none\"\ntimeout_secs = 2\n\
+             [mail]\nfrom = \"POSC Review <review@posc.example>\"\n"
+        ),
+    )
+    .unwrap();
+    let mut bin = Bin::new(db);
+    bin.config = Some(config);
+    bin
+}
+
+/// Starts `review --send` stopped at `point` (the test pause hook) and kills it there with
+/// SIGKILL; returns the run id.
+fn kill_review_at(bin: &Bin, out: &Path, point: &str) -> String {
+    use std::io::BufRead;
+    let paused = Bin {
+        db_url: bin.db_url.clone(),
+        config: bin.config.clone(),
+        cwd: None,
+        env: vec![
+            ("POSC_REVIEW_TEST_PAUSE_MS".into(), "60000".into()),
+            ("POSC_REVIEW_TEST_PAUSE_AT".into(), point.into()),
+        ],
+    };
+    let mut child = paused.spawn(&[
+        "review",
+        "--as-of",
+        "2026-10-01",
+        "--send",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut run_id = None;
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the review ended before {point}"))
+            .unwrap();
+        if let Some(rest) = line.split("run_id=").nth(1) {
+            run_id.get_or_insert_with(|| rest.split([' ', '}']).next().unwrap().to_string());
+        }
+        if line.starts_with(&format!("test pause at {point}")) {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    run_id.unwrap_or_else(|| {
+        // Stopped before its first log line with the id: the latest run is it.
+        let runs = bin.run(&["runs", "--format", "json"]);
+        let runs: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
+        runs.as_array().unwrap().last().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+}
+
+fn run_json(bin: &Bin, id: &str) -> serde_json::Value {
+    let out = bin.run(&["runs", id, "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+fn hidden_folders(out: &Path) -> Vec<String> {
+    std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.'))
+        .collect()
+}
+
+#[test]
+fn a_killed_review_is_recorded_as_failed_by_the_next_command_and_its_partial_folders_go() {
+    for db in TestDb::all() {
+        let work = tempfile::tempdir().unwrap();
+        let bin = send_config(&db, work.path());
+        import(&bin, &scenario4());
+        let out = tempfile::tempdir().unwrap();
+        let scenario = scenario4();
+        let next_commands: [&[&str]; 2] = [
+            &["import", scenario.to_str().unwrap()],
+            &[
+                "accounts",
+                "reset-password",
+                "akim",
+                "--pidsl",
+                "110000001A",
+                "--by",
+                "gpatel",
+            ],
+        ];
+        for (point, next) in ["run-started", "outputs-written"]
+            .into_iter()
+            .zip(next_commands)
+        {
+            let id = kill_review_at(&bin, out.path(), point);
+            assert_eq!(
+                run_json(&bin, &id)["status"],
+                "running",
+                "[{}] {point}",
+                db.backend
+            );
+            if point == "outputs-written" {
+                let mut left = hidden_folders(out.path());
+                left.sort();
+                assert_eq!(left, [format!(".{id}.outbox"), format!(".{id}.partial")]);
+            }
+
+            let result = bin.run(next);
+            assert!(result.status.success(), "{next:?}: {}", stderr(&result));
+            let run = run_json(&bin, &id);
+            assert_eq!(
+                run["status"], "failed",
+                "[{}] killed at {point}: {run}",
+                db.backend
+            );
+            let error = run["error"].as_str().unwrap();
+            assert!(error.contains("interrupted: its process ("), "{error}");
+            assert!(run["finished_at"].is_string());
+            assert!(
+                hidden_folders(out.path()).is_empty() && !out.path().join(&id).exists(),
+                "[{}] killed at {point}, left: {:?}",
+                db.backend,
+                hidden_folders(out.path())
+            );
+            let text = stdout(&bin.run(&["runs"]));
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(&id) && l.contains("failed")),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_review_killed_once_stored_gets_its_folder_from_the_next_command() {
+    for db in TestDb::all() {
+        let work = tempfile::tempdir().unwrap();
+        let bin = send_config(&db, work.path());
+        import(&bin, &scenario4());
+        let out = tempfile::tempdir().unwrap();
+        let id = kill_review_at(&bin, out.path(), "run-stored");
+        assert!(hidden_folders(out.path()).contains(&format!(".{id}.partial")));
+        assert!(!out.path().join(&id).exists());
+
+        import(&bin, &scenario4());
+        let run = run_json(&bin, &id);
+        assert_eq!(run["status"], "completed", "[{}] {run}", db.backend);
+        assert!(run["error"].is_null(), "{run}");
+        assert!(hidden_folders(out.path()).is_empty());
+        let findings = read_csv(&out.path().join(&id).join("findings.csv"));
+        assert_eq!(
+            findings.len(),
+            run["counts"]["findings"].as_u64().unwrap() as usize
+        );
+    }
+}
+
+#[test]
+fn a_run_of_another_host_is_failed_once_its_heartbeat_is_stale_and_not_before() {
+    for db in TestDb::all() {
+        let bin = Bin::new(&db);
+        import(&bin, &scenario4());
+        let out = tempfile::tempdir().unwrap();
+        let now = chrono::Utc::now().timestamp();
+        common::block_on(async {
+            let store = db.store().await;
+            for (id, heartbeat) in [("20200101-001", now - 600), ("20200101-002", now)] {
+                sqlx::query(
+                    "INSERT INTO runs (id, as_of, cadence, org_ids, scope_key, started_at, status, \
+                     counts, owner, heartbeat_at, out_root) VALUES ($1, '2020-01-01', NULL, '', \
+                     'all', '2020-01-01T06:00:00-05:00', 'running', $2, \
+                     'elsewhere.example:42:0000abcd', $3, $4)",
+                )
+                .bind(id)
+                .bind(serde_json::to_string(&posc_review::store::RunCounts::default()).unwrap())
+                .bind(heartbeat)
+                .bind(out.path().to_str().unwrap())
+                .execute(store.pool())
+                .await
+                .unwrap();
+            }
+            store.close().await;
+        });
+        std::fs::create_dir(out.path().join(".20200101-001.partial")).unwrap();
+        std::fs::create_dir(out.path().join(".20200101-002.partial")).unwrap();
+
+        import(&bin, &scenario4());
+        let stale = run_json(&bin, "20200101-001");
+        assert_eq!(stale["status"], "failed", "[{}] {stale}", db.backend);
+        assert!(
+            stale["error"].as_str().unwrap().contains(
+                "no heartbeat from its process (42 on elsewhere.example) for more than 120 s"
+            ),
+            "{stale}"
+        );
+        assert_eq!(run_json(&bin, "20200101-002")["status"], "running");
+        assert_eq!(hidden_folders(out.path()), [".20200101-002.partial"]);
+    }
+}
+
+#[test]
+fn a_run_whose_folder_cannot_take_its_name_says_where_its_files_are_until_a_command_moves_them() {
+    for db in TestDb::all() {
+        let bin = Bin::new(&db);
+        import(&bin, &scenario4());
+        let out = tempfile::tempdir().unwrap();
+        let day = chrono::Utc::now()
+            .with_timezone(&chrono_tz::America::New_York)
+            .format("%Y%m%d");
+        let id = format!("{day}-001");
+        // Something else already has the run's folder name.
+        std::fs::create_dir(out.path().join(&id)).unwrap();
+        std::fs::write(out.path().join(&id).join("notes.txt"), "mine").unwrap();
+
+        let result = bin.run(&[
+            "review",
+            "--as-of",
+            "2026-10-01",
+            "--out",
+            out.path().to_str().unwrap(),
+        ]);
+        assert_eq!(result.status.code(), Some(1), "{}", stderr(&result));
+        let partial = out.path().join(format!(".{id}.partial"));
+        assert!(
+            stderr(&result).contains(&format!("its files are still in {}", partial.display())),
+            "{}",
+            stderr(&result)
+        );
+        assert!(stdout(&result).contains(&format!("Files in {}", partial.display())));
+        let run = run_json(&bin, &id);
+        assert_eq!(run["status"], "completed", "[{}] {run}", db.backend);
+        assert!(
+            run["error"]
+                .as_str()
+                .unwrap()
+                .contains("cannot move them to"),
+            "{run}"
+        );
+        assert!(partial.join("findings.csv").is_file());
+
+        std::fs::remove_dir_all(out.path().join(&id)).unwrap();
+        import(&bin, &scenario4());
+        let run = run_json(&bin, &id);
+        assert!(run["error"].is_null(), "[{}] {run}", db.backend);
+        assert!(out.path().join(&id).join("findings.csv").is_file());
+        assert!(hidden_folders(out.path()).is_empty());
+    }
+}

@@ -330,6 +330,7 @@ fn run() -> RunRecord {
         status: RunStatus::Completed,
         error: None,
         out_dir: None,
+        owner: None,
         counts: RunCounts {
             resolved: 2,
             ..RunCounts::default()

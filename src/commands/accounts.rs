@@ -153,7 +153,7 @@ pub async fn accounts_command(
             },
         ),
     };
-    let store = Store::connect(&settings.database).await?;
+    let store = super::open_for_writing(settings).await?;
     let outcome = accounts::perform(&store, &by, operation, &clock).await;
     store.close().await;
     print_outcome(&outcome?)

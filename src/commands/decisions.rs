@@ -17,12 +17,16 @@ pub async fn decisions_command(
     let store = Store::connect(&settings.database).await?;
     let result = match args.command {
         DecisionsCommand::Import(args) => {
-            let outcome = crate::decisions::import_decisions(
-                &store,
-                &args.file,
-                args.reviewer.as_deref(),
-                now,
-            )
+            let outcome = async {
+                crate::review::reconcile_runs(&store, now).await?;
+                crate::decisions::import_decisions(
+                    &store,
+                    &args.file,
+                    args.reviewer.as_deref(),
+                    now,
+                )
+                .await
+            }
             .await;
             outcome.and_then(|outcome| match args.format {
                 OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&outcome)?),

@@ -368,6 +368,7 @@ pub(crate) mod tests {
             status: RunStatus::Running,
             error: None,
             out_dir: None,
+            owner: None,
             counts: RunCounts {
                 resolved,
                 ..RunCounts::default()

@@ -333,9 +333,25 @@ impl Store {
         Ok(builder.finish())
     }
 
+    /// The four reads of a PostgreSQL store, from one moment: one `REPEATABLE READ, READ ONLY`
+    /// transaction, which first locks the four tables `ACCESS SHARE`. Read one by one on the
+    /// pool, a replacing import that committed between two reads gave organizations of one
+    /// snapshot and access rows of the other. The lock comes first because the transaction's
+    /// snapshot is taken at its first query and `TRUNCATE` is not MVCC-safe: a snapshot taken
+    /// while an import waited to commit would see its tables empty. So the load waits for an
+    /// import in progress, and an import waits for a load; the tables are locked in the
+    /// import's `TRUNCATE` order, so neither holds one table while waiting for another.
     async fn load_accounts_sqlx(&self, zone: Tz) -> anyhow::Result<SnapshotBuilder> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("LOCK TABLE access, users, pidsls, organizations IN ACCESS SHARE MODE")
+            .execute(&mut *tx)
+            .await
+            .context("cannot lock the account tables for reading")?;
         let mut b = SnapshotBuilder::new(zone);
-        let mut rows = sqlx::query(ORGS_SQL).fetch(&self.pool);
+        let mut rows = sqlx::query(ORGS_SQL).fetch(&mut *tx);
         while let Some(row) = rows.try_next().await? {
             b.org(
                 row.try_get(0)?,
@@ -347,7 +363,7 @@ impl Store {
             )?;
         }
         drop(rows);
-        let mut rows = sqlx::query(PIDSLS_SQL).fetch(&self.pool);
+        let mut rows = sqlx::query(PIDSLS_SQL).fetch(&mut *tx);
         while let Some(row) = rows.try_next().await? {
             b.pidsl(
                 &row.try_get::<String, _>(0)?,
@@ -358,7 +374,7 @@ impl Store {
             )?;
         }
         drop(rows);
-        let mut rows = sqlx::query(USERS_SQL).fetch(&self.pool);
+        let mut rows = sqlx::query(USERS_SQL).fetch(&mut *tx);
         while let Some(row) = rows.try_next().await? {
             let text = |i: usize| row.try_get::<String, _>(i);
             let opt = |i: usize| row.try_get::<Option<String>, _>(i);
@@ -382,7 +398,7 @@ impl Store {
             })?;
         }
         drop(rows);
-        let mut rows = sqlx::query(ACCESS_SQL).fetch(&self.pool);
+        let mut rows = sqlx::query(ACCESS_SQL).fetch(&mut *tx);
         while let Some(row) = rows.try_next().await? {
             b.access(
                 row.try_get(0)?,
@@ -393,6 +409,8 @@ impl Store {
                 row.try_get::<Option<String>, _>(5)?.as_deref(),
             )?;
         }
+        drop(rows);
+        tx.commit().await?;
         Ok(b)
     }
 }

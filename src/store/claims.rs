@@ -261,25 +261,4 @@ impl Store {
         .await?;
         rows.into_iter().map(claim_from_row).collect()
     }
-
-    /// Records a run that was interrupted part-way as failed, unless it completed after all.
-    /// True when the run was still running (and is now failed).
-    pub async fn abandon_run(
-        &self,
-        run_id: &str,
-        error: &str,
-        finished_at: &str,
-    ) -> anyhow::Result<bool> {
-        let updated = sqlx::query(
-            "UPDATE runs SET status = 'failed', error = $1, finished_at = $2 \
-             WHERE id = $3 AND status = 'running'",
-        )
-        .bind(error)
-        .bind(finished_at)
-        .bind(run_id)
-        .execute(&self.pool)
-        .await
-        .context("cannot record the interrupted run")?;
-        Ok(updated.rows_affected() == 1)
-    }
 }

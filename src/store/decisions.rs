@@ -2,6 +2,7 @@
 //! change services, accept the risk until a date), who decided and when. Recorded all at once
 //! per import; a later run looks up the latest decision per fingerprint.
 
+use super::history::run_order;
 use super::{insert_batched, Store};
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -109,12 +110,13 @@ impl Store {
 
     /// The recorded decisions (of one run, or all), oldest first.
     pub async fn decisions(&self, run_id: Option<&str>) -> anyhow::Result<Vec<DecisionRecord>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT d.fingerprint, d.run_id, f.rule, f.org_id, f.pidsl, f.username, d.decision, \
              d.justification, d.reviewer, d.decided_at, d.accepted_until \
              FROM decisions d JOIN findings f ON f.run_id = d.run_id AND f.fingerprint = d.fingerprint \
-             WHERE ($1 IS NULL OR d.run_id = $1) ORDER BY d.decided_at, d.run_id, d.fingerprint",
-        )
+             WHERE ($1 IS NULL OR d.run_id = $1) ORDER BY d.decided_at, {}, d.fingerprint",
+            run_order("d.run_id")
+        ))
         .bind(run_id)
         .fetch_all(&self.pool)
         .await?;
@@ -143,10 +145,12 @@ impl Store {
         &self,
         before_run: &str,
     ) -> anyhow::Result<HashMap<String, PriorDecision>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT fingerprint, decision, justification, reviewer, decided_at, accepted_until \
-             FROM decisions WHERE run_id < $1 ORDER BY decided_at, run_id",
-        )
+             FROM decisions WHERE {run} < {before} ORDER BY decided_at, {run}",
+            run = run_order("run_id"),
+            before = run_order("$1"),
+        ))
         .bind(before_run)
         .fetch_all(&self.pool)
         .await?;

@@ -64,6 +64,33 @@ pub struct RunRecord {
     pub error: Option<String>,
     pub out_dir: Option<String>,
     pub counts: RunCounts,
+    /// The process running the run (`host:pid:tag`), until the run is done with its folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+/// What a new run is: when it starts, what it reviews, which process runs it and where.
+pub struct NewRun<'a> {
+    pub started: chrono::DateTime<chrono_tz::Tz>,
+    pub as_of: NaiveDate,
+    pub cadence: Option<&'a str>,
+    pub org_ids: &'a [String],
+    pub scope_key: &'a str,
+    /// This process (see [`crate::liveness::Owner`]).
+    pub owner: &'a str,
+    /// The absolute folder the run's folders go in.
+    pub out_root: &'a str,
+}
+
+/// A run that a process still holds: running, or stored but its folder not yet in place.
+#[derive(Debug, Clone)]
+pub struct HeldRun {
+    pub id: String,
+    pub status: RunStatus,
+    pub owner: Option<String>,
+    /// Unix seconds of the owner's last sign of life.
+    pub heartbeat_at: Option<i64>,
+    pub out_root: Option<String>,
 }
 
 /// A stored finding, as findings.csv and `posc-review findings` show it.
@@ -99,9 +126,17 @@ pub struct CompletedRun<'a> {
 }
 
 const RUN_COLUMNS: &str =
-    "id, as_of, cadence, org_ids, scope_key, started_at, finished_at, status, error, out_dir, counts";
+    "id, as_of, cadence, org_ids, scope_key, started_at, finished_at, status, error, out_dir, counts, owner";
 const FINDING_COLUMNS: &str =
     "run_id, fingerprint, rule, severity, status, org_id, pidsl, username, user_name, detail, first_seen";
+
+/// A run id as a number for SQL to order and compare by (`YYYYMMDD` × 10⁹ + the sequence): as
+/// text, ids sort only while the day's sequence has three digits (`-1000` is below `-999`).
+pub(super) fn run_order(column: &str) -> String {
+    format!(
+        "(CAST(substr({column}, 1, 8) AS BIGINT) * 1000000000 + CAST(substr({column}, 10) AS BIGINT))"
+    )
+}
 
 fn run_from_row(row: AnyRow) -> anyhow::Result<RunRecord> {
     let org_ids: String = row.try_get(3)?;
@@ -122,6 +157,7 @@ fn run_from_row(row: AnyRow) -> anyhow::Result<RunRecord> {
         error: row.try_get(8)?,
         out_dir: row.try_get(9)?,
         counts: serde_json::from_str(&counts).context("bad counts in the runs table")?,
+        owner: row.try_get(11)?,
     })
 }
 
@@ -143,51 +179,49 @@ fn finding_from_row(row: AnyRow) -> anyhow::Result<FindingRow> {
 }
 
 impl Store {
-    /// Records a new run as `running` with a sortable id `YYYYMMDD-NNN` (the start date and a
-    /// sequence within that date).
-    pub async fn start_run(
-        &self,
-        started: chrono::DateTime<chrono_tz::Tz>,
-        as_of: NaiveDate,
-        cadence: Option<&str>,
-        org_ids: &[String],
-        scope_key: &str,
-    ) -> anyhow::Result<RunRecord> {
-        let prefix = started.format("%Y%m%d").to_string();
+    /// Records a new run as `running`, held by `new.owner` with a heartbeat of now, with an id
+    /// `YYYYMMDD-NNN` (the start date and a sequence within that date, at least three digits).
+    pub async fn start_run(&self, new: &NewRun<'_>) -> anyhow::Result<RunRecord> {
+        let prefix = new.started.format("%Y%m%d").to_string();
         for _ in 0..20 {
-            let last: Option<String> =
-                sqlx::query_scalar("SELECT MAX(id) FROM runs WHERE id LIKE $1")
-                    .bind(format!("{prefix}-%"))
-                    .fetch_one(&self.pool)
-                    .await?;
-            let sequence = last
-                .and_then(|id| id[prefix.len() + 1..].parse::<u32>().ok())
-                .unwrap_or(0)
-                + 1;
+            // The largest sequence as a number: as text, `-999` is above `-1000`.
+            let last: Option<i64> = sqlx::query_scalar(
+                "SELECT MAX(CAST(substr(id, 10) AS BIGINT)) FROM runs WHERE id LIKE $1",
+            )
+            .bind(format!("{prefix}-%"))
+            .fetch_one(&self.pool)
+            .await?;
+            let sequence = last.unwrap_or(0) + 1;
             let run = RunRecord {
                 id: format!("{prefix}-{sequence:03}"),
-                as_of,
-                cadence: cadence.map(str::to_string),
-                org_ids: org_ids.to_vec(),
-                scope_key: scope_key.to_string(),
-                started_at: started.to_rfc3339(),
+                as_of: new.as_of,
+                cadence: new.cadence.map(str::to_string),
+                org_ids: new.org_ids.to_vec(),
+                scope_key: new.scope_key.to_string(),
+                started_at: new.started.to_rfc3339(),
                 finished_at: None,
                 status: RunStatus::Running,
                 error: None,
                 out_dir: None,
                 counts: RunCounts::default(),
+                owner: Some(new.owner.to_string()),
             };
             let inserted = sqlx::query(&format!(
-                "INSERT INTO runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, NULL, NULL, $8) ON CONFLICT (id) DO NOTHING"
+                "INSERT INTO runs ({RUN_COLUMNS}, heartbeat_at, out_root) \
+                 VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, NULL, NULL, $8, $9, $10, $11) \
+                 ON CONFLICT (id) DO NOTHING"
             ))
             .bind(run.id.as_str())
-            .bind(as_of.format("%Y-%m-%d").to_string())
+            .bind(new.as_of.format("%Y-%m-%d").to_string())
             .bind(run.cadence.as_deref())
-            .bind(org_ids.join(";"))
-            .bind(scope_key)
+            .bind(new.org_ids.join(";"))
+            .bind(new.scope_key)
             .bind(run.started_at.as_str())
             .bind(RunStatus::Running.as_str())
             .bind(serde_json::to_string(&run.counts)?)
+            .bind(new.owner)
+            .bind(chrono::Utc::now().timestamp())
+            .bind(new.out_root)
             .execute(&self.pool)
             .await
             .context("cannot record the run")?;
@@ -197,6 +231,74 @@ impl Store {
             // Another process took this sequence number at the same moment: take the next.
         }
         anyhow::bail!("cannot allocate a run id: too many concurrent runs")
+    }
+
+    /// Renews a run's heartbeat. False when `owner` no longer holds the run (another process
+    /// found it gone and recorded it as failed).
+    pub async fn run_heartbeat(
+        &self,
+        run_id: &str,
+        owner: &str,
+        now_unix: i64,
+    ) -> anyhow::Result<bool> {
+        let updated = sqlx::query("UPDATE runs SET heartbeat_at = $1 WHERE id = $2 AND owner = $3")
+            .bind(now_unix)
+            .bind(run_id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .context("cannot renew the run's heartbeat")?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// The runs a process holds: running, or stored with their folder not yet in place.
+    pub async fn held_runs(&self) -> anyhow::Result<Vec<HeldRun>> {
+        let rows = sqlx::query(
+            "SELECT id, status, owner, heartbeat_at, out_root FROM runs \
+             WHERE status = 'running' OR owner IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(HeldRun {
+                    id: row.try_get(0)?,
+                    status: RunStatus::parse(&row.try_get::<String, _>(1)?)?,
+                    owner: row.try_get(2)?,
+                    heartbeat_at: row.try_get(3)?,
+                    out_root: row.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// A stored run's folder is in place, or is not (`folder_error` says why, kept as the
+    /// run's error for `posc-review runs`, with the owner kept so that a later command moves
+    /// it). Once in place the process lets go of the run; `clear_error` drops an error that
+    /// only said where the folder was.
+    pub async fn release_run(
+        &self,
+        run_id: &str,
+        owner: &str,
+        folder_error: Option<&str>,
+        clear_error: bool,
+    ) -> anyhow::Result<()> {
+        let owner_after = folder_error.map(|_| owner);
+        let sql = if folder_error.is_some() || clear_error {
+            "UPDATE runs SET owner = $1, error = $2 WHERE id = $3 AND owner = $4"
+        } else {
+            // The error a completed run already has (organizations without a report) stays.
+            "UPDATE runs SET owner = $1, error = COALESCE($2, error) WHERE id = $3 AND owner = $4"
+        };
+        sqlx::query(sql)
+            .bind(owner_after)
+            .bind(folder_error)
+            .bind(run_id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .context("cannot record the run's folder")?;
+        Ok(())
     }
 
     /// Stores a run's findings, the organizations it reviewed, its counts and its queued mail,
@@ -241,34 +343,52 @@ impl Store {
         )
         .await?;
         Store::queue_mail_in(&mut tx, self.backend, done.outbox, chrono::Utc::now()).await?;
-        sqlx::query("UPDATE runs SET status = $1, finished_at = $2, counts = $3, out_dir = $4, error = $5 WHERE id = $6")
-            .bind(RunStatus::Completed.as_str())
-            .bind(done.finished_at)
-            .bind(serde_json::to_string(&run.counts)?)
-            .bind(done.out_dir)
-            .bind(done.problems)
-            .bind(run.id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        let completed = sqlx::query(
+            "UPDATE runs SET status = $1, finished_at = $2, counts = $3, out_dir = $4, error = $5 \
+             WHERE id = $6 AND status = 'running' AND owner = $7",
+        )
+        .bind(RunStatus::Completed.as_str())
+        .bind(done.finished_at)
+        .bind(serde_json::to_string(&run.counts)?)
+        .bind(done.out_dir)
+        .bind(done.problems)
+        .bind(run.id.as_str())
+        .bind(run.owner.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        anyhow::ensure!(
+            completed.rows_affected() == 1,
+            "run {} was recorded as failed while it ran: its heartbeat stopped for more than {} s",
+            run.id,
+            crate::liveness::STALE_AFTER_SECS
+        );
         tx.commit().await.context("cannot commit the run")?;
         Ok(())
     }
 
+    /// Records a running run as failed, unless it completed (or failed) after all; with
+    /// `seen_heartbeat`, only if its heartbeat has not moved since (its process is still gone).
+    /// True when the run was running and is now failed.
     pub async fn fail_run(
         &self,
         run_id: &str,
         error: &str,
         finished_at: &str,
-    ) -> anyhow::Result<()> {
-        sqlx::query("UPDATE runs SET status = $1, error = $2, finished_at = $3 WHERE id = $4")
-            .bind(RunStatus::Failed.as_str())
-            .bind(error)
-            .bind(finished_at)
-            .bind(run_id)
-            .execute(&self.pool)
-            .await
-            .context("cannot record the failed run")?;
-        Ok(())
+        seen_heartbeat: Option<i64>,
+    ) -> anyhow::Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE runs SET status = $1, error = $2, finished_at = $3, owner = NULL \
+             WHERE id = $4 AND status = 'running' AND ($5 IS NULL OR heartbeat_at = $5)",
+        )
+        .bind(RunStatus::Failed.as_str())
+        .bind(error)
+        .bind(finished_at)
+        .bind(run_id)
+        .bind(seen_heartbeat)
+        .execute(&self.pool)
+        .await
+        .context("cannot record the failed run")?;
+        Ok(updated.rows_affected() == 1)
     }
 
     /// The latest completed run of the same scope, the one a new run is compared with.
@@ -277,7 +397,9 @@ impl Store {
         scope_key: &str,
     ) -> anyhow::Result<Option<RunRecord>> {
         sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE scope_key = $1 AND status = 'completed' ORDER BY id DESC LIMIT 1"
+            "SELECT {RUN_COLUMNS} FROM runs WHERE scope_key = $1 AND status = 'completed' \
+             ORDER BY {} DESC LIMIT 1",
+            run_order("id")
         ))
         .bind(scope_key)
         .fetch_optional(&self.pool)
@@ -287,9 +409,12 @@ impl Store {
     }
 
     pub async fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
-        let rows = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs ORDER BY {}",
+            run_order("id")
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter().map(run_from_row).collect()
     }
 
@@ -304,7 +429,8 @@ impl Store {
 
     pub async fn latest_completed_run(&self) -> anyhow::Result<Option<RunRecord>> {
         sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'completed' ORDER BY id DESC LIMIT 1"
+            "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'completed' ORDER BY {} DESC LIMIT 1",
+            run_order("id")
         ))
         .fetch_optional(&self.pool)
         .await?

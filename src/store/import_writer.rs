@@ -59,6 +59,7 @@ impl ImportWriter {
                 let mut conn = handle
                     .block_on(PgConnection::connect_with(options))
                     .context("cannot connect for the import")?;
+                // A review's snapshot load locks the tables in this order too (accounts.rs).
                 handle
                     .block_on(
                         sqlx::raw_sql("BEGIN; TRUNCATE access, users, pidsls, organizations")

@@ -18,7 +18,7 @@ pub use accounts::{AccessRow, KnownAccounts, OrgRow, PidSlRow, UserRow};
 pub use audit::{AuditEvent, Member, PidSlInfo, WriteTx};
 pub use claims::{ClaimOutcome, ClaimRecord, ClaimRequest, ClaimState};
 pub use decisions::{DecisionRecord, NewDecision, PriorDecision, ACCEPT_RISK};
-pub use history::{CompletedRun, FindingRow, RunCounts, RunRecord, RunStatus};
+pub use history::{CompletedRun, FindingRow, HeldRun, NewRun, RunCounts, RunRecord, RunStatus};
 pub(crate) use import_writer::ImportWriter;
 pub use outbox::{timestamp, MessageFile, OutboxEntry, OutgoingMail, Undelivered};
 

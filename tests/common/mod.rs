@@ -6,7 +6,7 @@ pub mod smtp;
 
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The snapshots the tests run on, kept in the repository (`tests/fixtures/<name>/`: the CSV
 /// files, `config.toml`, `AS_OF` and `expected_findings.csv`).
@@ -158,6 +158,15 @@ impl Bin {
 
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
+    }
+
+    /// Starts the binary without waiting for it, its output captured.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 
     /// The command `run` runs, to spawn with other standard streams.
