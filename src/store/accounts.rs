@@ -300,18 +300,23 @@ impl Store {
     }
 
     /// Counts of the account tables: organizations, PID/SLs, users, access rows.
+    ///
+    /// The tables are named in the order of a replacing import's `TRUNCATE` (PostgreSQL takes
+    /// a statement's locks in the order it meets the tables): in any other order this count,
+    /// waiting for an import, held a table the import needed, and the import died of a
+    /// deadlock.
     pub async fn account_counts(&self) -> anyhow::Result<[i64; 4]> {
         let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM organizations), (SELECT COUNT(*) FROM pidsls), \
-             (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM access)",
+            "SELECT (SELECT COUNT(*) FROM access) AS access, (SELECT COUNT(*) FROM users) AS users, \
+             (SELECT COUNT(*) FROM pidsls) AS pidsls, (SELECT COUNT(*) FROM organizations) AS orgs",
         )
         .fetch_one(&self.pool)
         .await?;
         Ok([
-            row.try_get(0)?,
-            row.try_get(1)?,
-            row.try_get(2)?,
-            row.try_get(3)?,
+            row.try_get("orgs")?,
+            row.try_get("pidsls")?,
+            row.try_get("users")?,
+            row.try_get("access")?,
         ])
     }
 
