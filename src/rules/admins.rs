@@ -250,6 +250,16 @@ mod tests {
     }
 
     #[test]
+    fn an_active_pid_sl_without_any_access_row_misses_its_primary_and_backup() {
+        let (mut kit, _) = one_pidsl();
+        let closed = kit.pidsl("110000001E");
+        kit.pidsl_mut(closed).active = false;
+        assert_eq!(kit.fired(MissingPrimary), ["110000001A"]);
+        assert_eq!(kit.fired(MissingBackup), ["110000001A"]);
+        assert!(kit.detail(MissingPrimary).starts_with("no active Primary User"));
+    }
+
+    #[test]
     fn a_terminated_primary_leaves_the_pid_sl_without_one() {
         let (mut kit, _) = administered();
         let left = kit.days_ago(31);

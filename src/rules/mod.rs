@@ -276,10 +276,17 @@ pub fn update_subordinate_path() -> &'static str {
     UPDATE_SUBORDINATE
 }
 
-/// The access rows of the PID/SLs under review (active ones), grouped by PID/SL.
+/// Every PID/SL under review (the active ones) with its access rows, none for a PID/SL nobody
+/// has access to: it still lacks its Primary User and backup. One pass over the rows, which
+/// are sorted by PID/SL.
 fn active_pidsl_rows(s: &Snapshot) -> impl Iterator<Item = (u32, &[Access])> {
-    s.access_by_pidsl()
-        .filter(|(pidsl, _)| s.pidsl(*pidsl).active)
+    let mut rest = &s.access[..];
+    (0..s.pidsls.len() as u32).filter_map(move |pidsl| {
+        let count = rest.iter().take_while(|a| a.pidsl == pidsl).count();
+        let (rows, after) = rest.split_at(count);
+        rest = after;
+        s.pidsl(pidsl).active.then_some((pidsl, rows))
+    })
 }
 
 /// Per user (same index as `Snapshot::users`): has at least one access row on an active PID/SL.
