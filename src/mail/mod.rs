@@ -2,11 +2,12 @@
 //! outbox and delivered over SMTP, or written as .eml files for a dry run.
 //!
 //! Delivery is at most once per idempotency key except for one window that no SMTP client can
-//! close: the server has accepted the message (its `250` after DATA) and the process stops
-//! before the outbox row is marked `sent`. The row is marked in the very next statement, so the
-//! window is one local database write long; a claim abandoned in it is retried once it is
-//! older than the stale-claim age, and the message keeps the Message-ID derived from its key,
-//! so a receiving system can drop the duplicate.
+//! close: the message's last byte is written (the server will accept it even if this process
+//! dies now) and the outbox row is not yet marked `sent`. That is the server's time to store
+//! the message and answer, then one local database write (`benches/mail.sh` measures both: 3.0
+//! and 0.2 ms of a 7.2 ms cycle against aiosmtpd); a claim abandoned in it is retried once it
+//! is older than the stale-claim age, and the message keeps the Message-ID derived from its
+//! key, so a receiving system can drop the duplicate.
 
 mod check;
 pub mod compose;
