@@ -145,6 +145,10 @@ pub async fn run_review_observed(
 ) -> anyhow::Result<ReviewOutcome> {
     // A broken template is reported before the run starts, not after the rules have run.
     let templates = Templates::load(&settings.mail.template_dir)
+        .and_then(|templates| {
+            crate::mail::check_templates(&templates, settings)?;
+            Ok(templates)
+        })
         .map_err(|e| UsageError(format!("mail.template_dir: {e:#}")))?;
     if request.send {
         // Likewise a mail configuration that cannot work (bad from, no password).

@@ -1,6 +1,13 @@
 //! The minijinja templates of the summary page and the emails: built into the binary, and
 //! overridden file by file from `mail.template_dir`. All templates are compiled when they are
-//! loaded, so a template error stops the program at start, not in the middle of a run.
+//! loaded, and rendered once against a sample run before a review starts
+//! (`mail::check_templates`), so a template error stops the program at start, not in the
+//! middle of a run.
+//!
+//! A template folder is trusted only for what is in it: a file that is a link to a file
+//! outside the folder is refused (a writable folder must not become a way to read any file the
+//! service can read into a message), and every rendering has a fuel budget, so a runaway loop
+//! fails the start check instead of hanging every run.
 
 use anyhow::Context;
 use minijinja::{AutoEscape, Environment};
@@ -38,6 +45,12 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
+/// The work one rendering may do: about one unit per instruction and per 64 bytes of data
+/// (minijinja's `fuel`), so at most about 640 MB. The built-in templates need 5,000 to 10,000
+/// for the largest messages of `demo --scale 300` at `max_findings_listed = 50`, about 100 more
+/// per finding listed: this leaves room for long lists and stops a runaway loop in a second.
+const FUEL: u64 = 10_000_000;
+
 pub struct Templates {
     env: Environment<'static>,
 }
@@ -59,6 +72,7 @@ impl Templates {
         env.add_filter("count", |n: minijinja::Value, noun: String| {
             crate::output::count(n, &noun)
         });
+        env.set_fuel(Some(FUEL));
         for (name, source) in BUILTIN {
             let source = match override_source(template_dir, name)? {
                 Some(text) => text,
@@ -83,6 +97,7 @@ impl Templates {
     }
 }
 
+/// The text of `name` in `template_dir`, if there is such a file in that folder.
 fn override_source(template_dir: &str, name: &str) -> anyhow::Result<Option<String>> {
     if template_dir.is_empty() {
         return Ok(None);
@@ -91,7 +106,20 @@ fn override_source(template_dir: &str, name: &str) -> anyhow::Result<Option<Stri
     if !path.exists() {
         return Ok(None);
     }
-    std::fs::read_to_string(&path)
+    let folder = Path::new(template_dir)
+        .canonicalize()
+        .with_context(|| format!("cannot read the folder {template_dir}"))?;
+    let target = path
+        .canonicalize()
+        .with_context(|| format!("cannot read template {}", path.display()))?;
+    if !target.starts_with(&folder) {
+        anyhow::bail!(
+            "{} is a link to {}, outside the template folder: copy the file into the folder",
+            path.display(),
+            target.display()
+        );
+    }
+    std::fs::read_to_string(&target)
         .map(Some)
         .with_context(|| format!("cannot read template {}", path.display()))
 }
@@ -111,6 +139,49 @@ mod tests {
         std::fs::write(dir.path().join("summary.html.j2"), "{% if %}").unwrap();
         let err = Templates::load(dir.path().to_str().unwrap()).err().unwrap();
         assert!(format!("{err:#}").contains("summary.html.j2"), "{err:#}");
+    }
+
+    #[test]
+    fn a_link_to_a_file_outside_the_folder_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("secret.txt");
+        std::fs::write(&secret, "not a template").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(&secret, dir.path().join("management.txt.j2")).unwrap();
+        let err = Templates::load(dir.path().to_str().unwrap()).err().unwrap();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("management.txt.j2") && err.contains("outside the template folder"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_link_to_a_file_inside_the_folder_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mine.j2"), "<p>{{ title }}</p>").unwrap();
+        std::os::unix::fs::symlink("mine.j2", dir.path().join("summary.html.j2")).unwrap();
+        let templates = Templates::load(dir.path().to_str().unwrap()).unwrap();
+        let html = templates
+            .render("summary.html.j2", serde_json::json!({"title": "x"}))
+            .unwrap();
+        assert_eq!(html, "<p>x</p>");
+    }
+
+    #[test]
+    fn a_runaway_loop_runs_out_of_fuel() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("summary.html.j2"),
+            "{% for a in range(10000) %}{% for b in range(1000) %}.{% endfor %}{% endfor %}",
+        )
+        .unwrap();
+        let templates = Templates::load(dir.path().to_str().unwrap()).unwrap();
+        let err = templates
+            .render("summary.html.j2", serde_json::json!({}))
+            .err()
+            .unwrap();
+        assert!(format!("{err:#}").contains("fuel"), "{err:#}");
     }
 
     #[test]

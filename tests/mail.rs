@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::smtp::{free_port, self_signed_cert, Received, SmtpServer};
+use common::smtp::{free_port, self_signed_ca_cert, self_signed_cert, Received, SmtpServer};
 use common::{read_csv, scenario4, stderr, stdout, Bin, TestDb};
 use mail_parser::MimeHeaders;
 use std::path::Path;
@@ -157,8 +157,8 @@ fn run_id(work: &Path) -> String {
 }
 
 /// Checks a `review --send` whose delivery pass stopped at its first message for a reason of the
-/// server's, named by `reason` on stderr: exit 1, the other eight messages not tried, all nine
-/// pending after one attempt. Returns the outbox.
+/// server's, named by `reason` on stderr: exit 1, all nine messages pending, the first after one
+/// attempt, the other eight not tried and no attempt counted against them. Returns the outbox.
 fn assert_stopped_after_one_try(
     out: &std::process::Output,
     bin: &Bin,
@@ -173,9 +173,16 @@ fn assert_stopped_after_one_try(
     );
     let queued = outbox(bin);
     assert_eq!(queued.len(), 9);
-    assert!(queued
-        .iter()
-        .all(|m| m["state"] == "pending" && m["attempts"] == 1));
+    assert!(queued.iter().all(|m| m["state"] == "pending"), "{queued:?}");
+    assert_eq!(queued.iter().filter(|m| m["attempts"] == 1).count(), 1);
+    let untried: Vec<_> = queued.iter().filter(|m| m["attempts"] == 0).collect();
+    assert_eq!(untried.len(), 8, "{queued:?}");
+    assert!(
+        untried
+            .iter()
+            .all(|m| m["last_error"].as_str().unwrap().starts_with("not tried: ")),
+        "{untried:?}"
+    );
     queued
 }
 
@@ -223,19 +230,23 @@ fn with_the_server_down_mail_stays_pending_and_a_later_send_delivers_each_once()
             "[{}] each message exactly once",
             db.backend
         );
-        assert!(outbox(&bin)
-            .iter()
-            .all(|m| m["state"] == "sent" && m["attempts"] == 2));
+        let queued = outbox(&bin);
+        assert!(queued.iter().all(|m| m["state"] == "sent"));
+        // One attempt each, and one more for the message the first pass tried.
+        let attempts: i64 = queued.iter().map(|m| m["attempts"].as_i64().unwrap()).sum();
+        assert_eq!(attempts, 10, "[{}] {queued:?}", db.backend);
     }
 }
 
 #[test]
-fn with_the_server_down_for_max_attempts_passes_every_message_fails_for_good() {
+fn with_the_server_down_only_the_message_tried_uses_up_its_attempts() {
     for db in TestDb::all() {
         let work = tempfile::tempdir().unwrap();
         let bin = setup(&db, work.path(), free_port(), "");
         let out = review_send(&bin, work.path());
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        // max_attempts = 3: after the third pass the message each pass tried has failed for
+        // good; the other eight were never tried and have all their attempts left.
         let second = bin.run(&["send", "--now"]);
         assert!(
             stdout(&second).contains(
@@ -245,27 +256,83 @@ fn with_the_server_down_for_max_attempts_passes_every_message_fails_for_good() {
             db.backend,
             stdout(&second)
         );
-        // max_attempts = 3: the third pass is the last.
         let third = bin.run(&["send", "--now"]);
+        assert_eq!(third.status.code(), Some(1), "{}", stderr(&third));
         assert!(
             stdout(&third).contains(
-                "Sent 0 messages; undelivered in the outbox: 0 to retry, 9 failed for good"
+                "Sent 0 messages; undelivered in the outbox: 8 to retry, 1 failed for good"
             ),
             "[{}] {}",
             db.backend,
             stdout(&third)
         );
         let queued = outbox(&bin);
-        assert!(
-            queued.iter().all(|m| m["state"] == "failed"
-                && m["attempts"] == 3
-                && m["last_error"]
-                    .as_str()
-                    .unwrap()
-                    .ends_with("(after 3 attempts)")),
-            "[{}] {queued:?}",
-            db.backend
+        let failed: Vec<_> = queued.iter().filter(|m| m["state"] == "failed").collect();
+        assert_eq!(failed.len(), 1, "[{}] {queued:?}", db.backend);
+        assert_eq!(failed[0]["attempts"], 3);
+        assert!(failed[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .ends_with("(after 3 attempts)"));
+        let waiting: Vec<_> = queued.iter().filter(|m| m["state"] == "pending").collect();
+        assert_eq!(waiting.len(), 8, "[{}] {queued:?}", db.backend);
+        assert!(waiting
+            .iter()
+            .all(|m| m["attempts"] == 0
+                && m["last_error"].as_str().unwrap().starts_with("not tried: ")));
+    }
+}
+
+#[test]
+fn a_message_the_server_stalls_fails_alone_and_the_others_are_delivered() {
+    for db in TestDb::all() {
+        // Riverbend's management report never gets its answer after the data.
+        let server = SmtpServer::start_stalling("compliance@riverbend.example");
+        let work = tempfile::tempdir().unwrap();
+        let mut bin = setup(&db, work.path(), server.port, "");
+        bin.env
+            .push(("POSC_REVIEW__SMTP__TIMEOUT_SECS".into(), "1".into()));
+        let out = review_send(&bin, work.path());
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert_eq!(
+            server.messages().len(),
+            8,
+            "[{}] {}",
+            db.backend,
+            stderr(&out)
         );
+        // The stalled message; every other one is sent after one attempt.
+        let stalled = |queued: Vec<serde_json::Value>| {
+            let (stalled, others): (Vec<_>, Vec<_>) = queued
+                .into_iter()
+                .partition(|m| m["to_addresses"][0] == "compliance@riverbend.example");
+            assert!(others
+                .iter()
+                .all(|m| m["state"] == "sent" && m["attempts"] == 1));
+            stalled.into_iter().next().unwrap()
+        };
+        let first = stalled(outbox(&bin));
+        assert_eq!(
+            (&first["state"], &first["attempts"]),
+            (&"pending".into(), &1.into())
+        );
+        assert!(
+            first["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("no answer within 1s during this message"),
+            "{first:?}"
+        );
+        // Each later pass tries it again, alone, until it is out of attempts.
+        bin.run(&["send", "--now"]);
+        bin.run(&["send", "--now"]);
+        let last = stalled(outbox(&bin));
+        assert_eq!(last["state"], "failed", "[{}] {last:?}", db.backend);
+        assert!(last["last_error"]
+            .as_str()
+            .unwrap()
+            .ends_with("(after 3 attempts)"));
+        assert_eq!(server.messages().len(), 8);
     }
 }
 
@@ -539,4 +606,124 @@ fn a_pidsl_without_an_active_primary_or_backup_has_its_action_list_sent_to_manag
     assert!(text.contains("has no active Primary User or backup, so this action list goes to the organization's management"), "{text}");
     assert!(text.contains("missing-primary") && text.contains("missing-backup"));
     assert!(html.contains("has no active Primary User or backup"));
+}
+
+/// `bin` with STARTTLS (or implicit TLS with `implicit`) to `localhost`, trusting `ca_file`.
+fn with_tls(mut bin: Bin, implicit: bool, ca_file: &Path) -> Bin {
+    let mode = if implicit { "tls" } else { "starttls" };
+    for (key, value) in [
+        ("POSC_REVIEW__SMTP__TLS", mode),
+        ("POSC_REVIEW__SMTP__HOST", "localhost"),
+        ("POSC_REVIEW__SMTP__CA_FILE", ca_file.to_str().unwrap()),
+    ] {
+        bin.env.push((key.into(), value.into()));
+    }
+    bin
+}
+
+#[test]
+fn implicit_tls_works_with_a_trusted_self_signed_certificate() {
+    let db = TestDb::sqlite();
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed_cert(certs.path());
+    let server = SmtpServer::start_implicit_tls(&cert, &key);
+    let work = tempfile::tempdir().unwrap();
+    let bin = with_tls(setup(&db, work.path(), server.port, ""), true, &cert);
+    let out = review_send(&bin, work.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.messages().len(), 9);
+}
+
+#[test]
+fn a_ca_file_that_is_not_pem_stops_the_review_naming_the_key() {
+    let db = TestDb::sqlite();
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, _) = self_signed_cert(certs.path());
+    // The same certificate in DER, as some tools export it.
+    let der = certs.path().join("cert.der");
+    let status = std::process::Command::new("openssl")
+        .args(["x509", "-outform", "der", "-in"])
+        .arg(&cert)
+        .arg("-out")
+        .arg(&der)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let work = tempfile::tempdir().unwrap();
+    let bin = with_tls(setup(&db, work.path(), free_port(), ""), false, &der);
+    let out = review_send(&bin, work.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("smtp.ca_file") && err.contains("cert.der") && err.contains("PEM"),
+        "{err}"
+    );
+    assert!(
+        !work.path().join("out").exists(),
+        "the review did not start"
+    );
+}
+
+#[test]
+fn a_ca_certificate_as_the_servers_own_is_refused_saying_how_to_make_one_that_is_accepted() {
+    let db = TestDb::sqlite();
+    let certs = tempfile::tempdir().unwrap();
+    // What `openssl req -x509` makes without more options: CA:TRUE.
+    let (cert, key) = self_signed_ca_cert(certs.path());
+    let server = SmtpServer::start_tls(&cert, &key);
+    let work = tempfile::tempdir().unwrap();
+    let bin = with_tls(setup(&db, work.path(), server.port, ""), false, &cert);
+    let out = review_send(&bin, work.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("CA:TRUE") && err.contains("README"),
+        "the cause says what to do: {err}"
+    );
+    assert!(server.messages().is_empty());
+}
+
+#[test]
+fn a_template_that_fails_to_render_stops_the_review_before_it_starts() {
+    let db = TestDb::sqlite();
+    let work = tempfile::tempdir().unwrap();
+    let mut bin = setup(&db, work.path(), free_port(), "");
+    for (template, source, cause) in [
+        // Compiles, but names a variable no message has.
+        ("action_list.txt.j2", "{{ no_such_variable }}", "undefined"),
+        // Compiles, and would write ten million dots into every management report.
+        (
+            "management.html.j2",
+            "{% for a in range(10000) %}{% for b in range(1000) %}.{% endfor %}{% endfor %}",
+            "fuel",
+        ),
+    ] {
+        let templates = work.path().join(format!("templates-{template}"));
+        std::fs::create_dir(&templates).unwrap();
+        std::fs::write(templates.join(template), source).unwrap();
+        bin.env.push((
+            "POSC_REVIEW__MAIL__TEMPLATE_DIR".into(),
+            templates.to_str().unwrap().into(),
+        ));
+        let out = bin.run(&[
+            "review",
+            "--as-of",
+            "2026-10-01",
+            "--out",
+            work.path().join("out").to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{template}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("mail.template_dir") && err.contains(template) && err.contains(cause),
+            "{err}"
+        );
+        assert!(
+            !work.path().join("out").exists(),
+            "the review did not start"
+        );
+        bin.env.pop();
+    }
+    let runs = bin.run(&["runs", "--format", "json"]);
+    assert_eq!(stdout(&runs).trim(), "[]", "no run was recorded");
 }

@@ -101,13 +101,6 @@ impl Undelivered {
     }
 }
 
-/// What [`Store::fail_due_mail`] did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct HeldMail {
-    pub retrying: usize,
-    pub failed: usize,
-}
-
 /// The `next_attempt_at` up to which a pending message is due.
 fn due_by(now: DateTime<Utc>, ignore_schedule: bool) -> String {
     if ignore_schedule {
@@ -221,52 +214,26 @@ impl Store {
         .await?)
     }
 
-    /// Records a failed attempt on every pending message that is due (see [`Store::due_mail`])
-    /// at once, as [`Store::mark_failed`] would one by one: `failure(attempts)` gives the error
-    /// to record after that many attempts and the next attempt (`None`: failed for good).
-    pub async fn fail_due_mail(
+    /// Puts off every pending message that is due (see [`Store::due_mail`]) until `retry_at`,
+    /// with `error` as its last error, without counting an attempt: they were not tried. Returns
+    /// how many.
+    pub async fn defer_due_mail(
         &self,
         now: DateTime<Utc>,
         ignore_schedule: bool,
-        failure: impl Fn(i64) -> (String, Option<DateTime<Utc>>),
-    ) -> anyhow::Result<HeldMail> {
-        let due = due_by(now, ignore_schedule);
-        let mut tx = self.pool.begin().await?;
-        // Highest count first: a message moved up to the next count is not counted twice.
-        let counts: Vec<i64> = sqlx::query_scalar(
-            "SELECT DISTINCT attempts FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1 \
-             ORDER BY attempts DESC",
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> anyhow::Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE outbox SET last_error = $1, next_attempt_at = $2 \
+             WHERE state = 'pending' AND next_attempt_at <= $3",
         )
-        .bind(&due)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut held = HeldMail::default();
-        for attempts in counts {
-            let (error, retry_at) = failure(attempts + 1);
-            let (state, next) = match retry_at {
-                Some(at) => ("pending", timestamp(at)),
-                None => ("failed", timestamp(now)),
-            };
-            let changed = sqlx::query(
-                "UPDATE outbox SET state = $1, attempts = attempts + 1, last_error = $2, \
-                 next_attempt_at = $3 WHERE state = 'pending' AND next_attempt_at <= $4 AND attempts = $5",
-            )
-            .bind(state)
-            .bind(error)
-            .bind(next)
-            .bind(&due)
-            .bind(attempts)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected() as usize;
-            if state == "pending" {
-                held.retrying += changed;
-            } else {
-                held.failed += changed;
-            }
-        }
-        tx.commit().await?;
-        Ok(held)
+        .bind(error)
+        .bind(timestamp(retry_at))
+        .bind(due_by(now, ignore_schedule))
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// Claims one message for delivery; `None` when another sender has it or it is no longer

@@ -94,6 +94,61 @@ while True:
         })
     }
 
+    /// A server that stores every message in the maildir except those to `stalled`: it never
+    /// answers the end of their data.
+    pub fn start_stalling(stalled: &str) -> SmtpServer {
+        const SCRIPT: &str = r#"
+import asyncio, sys, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+
+class Stalling(Mailbox):
+    async def handle_DATA(self, server, session, envelope):
+        if sys.argv[3] in envelope.rcpt_tos:
+            await asyncio.sleep(3600)
+        return await super().handle_DATA(server, session, envelope)
+
+controller = Controller(Stalling(sys.argv[2]), hostname="127.0.0.1", port=int(sys.argv[1]))
+controller.start()
+while True:
+    time.sleep(60)
+"#;
+        let port = free_port();
+        SmtpServer::spawn(port, |mailbox| {
+            let mut cmd = Command::new("python3");
+            cmd.args(["-c", SCRIPT, &port.to_string()])
+                .arg(mailbox)
+                .arg(stalled);
+            cmd
+        })
+    }
+
+    /// A server speaking implicit TLS (SMTPS) with the given certificate and key.
+    pub fn start_implicit_tls(cert: &Path, key: &Path) -> SmtpServer {
+        const SCRIPT: &str = r#"
+import ssl, sys, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+
+context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+context.load_cert_chain(sys.argv[3], sys.argv[4])
+controller = Controller(Mailbox(sys.argv[2]), hostname="127.0.0.1", port=int(sys.argv[1]),
+                        ssl_context=context)
+controller.start()
+while True:
+    time.sleep(60)
+"#;
+        let port = free_port();
+        SmtpServer::spawn(port, |mailbox| {
+            let mut cmd = Command::new("python3");
+            cmd.args(["-c", SCRIPT, &port.to_string()])
+                .arg(mailbox)
+                .arg(cert)
+                .arg(key);
+            cmd
+        })
+    }
+
     /// Starts the server `command(mailbox)` makes, and waits until it listens on `port`.
     fn spawn(port: u16, command: impl FnOnce(&Path) -> Command) -> SmtpServer {
         let maildir = tempfile::tempdir().unwrap();
@@ -154,8 +209,27 @@ impl Drop for SmtpServer {
     }
 }
 
-/// A self-signed certificate for `localhost` (openssl), as (cert.pem, key.pem) in `dir`.
+/// A self-signed certificate for `localhost` (openssl), as (cert.pem, key.pem) in `dir`: a
+/// server certificate (CA:FALSE), the kind README's Mail section tells how to make.
 pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    openssl_req_x509(
+        dir,
+        &[
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+        ],
+    )
+}
+
+/// What `openssl req -x509` makes by default: a self-signed certificate for `localhost` that is
+/// also a CA (CA:TRUE), as (cert.pem, key.pem) in `dir`.
+pub fn self_signed_ca_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    openssl_req_x509(dir, &[])
+}
+
+fn openssl_req_x509(dir: &Path, extensions: &[&str]) -> (PathBuf, PathBuf) {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     let status = Command::new("openssl")
@@ -169,15 +243,10 @@ pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
             "2",
             "-subj",
             "/CN=localhost",
-        ])
-        // A server certificate (not a CA) for localhost, signed by itself.
-        .args([
             "-addext",
             "subjectAltName=DNS:localhost",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
         ])
-        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .args(extensions)
         .arg("-keyout")
         .arg(&key)
         .arg("-out")

@@ -1,0 +1,176 @@
+//! The templates' start check: before a review starts, the summary page and every kind of
+//! message are rendered once, by the same code as a run's, from a small made-up run (one
+//! organization; a PID/SL with a Primary User and one without; findings of every status, one
+//! resolved). A template that compiles but fails to render (an unknown variable or filter, a
+//! loop that runs out of fuel) stops the review before it starts, not halfway through a
+//! statewide run's messages.
+
+use super::compose::{compose_run_mail, MailOut, OrgProblem, RunMail};
+use crate::config::Settings;
+use crate::domain::{Cadence, OrgKind, PidSl, Role, Services, UserStatus};
+use crate::report::html::render_summary;
+use crate::report::summary::Summary;
+use crate::snapshot::{Access, Org, PidSlRecord, Snapshot, User};
+use crate::store::{FindingRow, RunCounts, RunRecord, RunStatus};
+use crate::templates::Templates;
+use anyhow::Context;
+use chrono::NaiveDate;
+
+/// Renders every template against the sample run; the error names the template.
+pub fn check_templates(templates: &Templates, settings: &Settings) -> anyhow::Result<()> {
+    let (snapshot, run, findings, previous) = sample();
+    // An organization without a report, so that the page's section for them renders too.
+    let problems = [OrgProblem {
+        org_id: "ORG-B".into(),
+        error: "a sample problem".into(),
+    }];
+    render_summary(
+        templates,
+        &Summary::new(&run, &findings, &snapshot),
+        &problems,
+    )?;
+    let dir = tempfile::tempdir().context("cannot create a folder for the template check")?;
+    let mail = dir.path().join("mail");
+    let (_, problems) = compose_run_mail(&RunMail {
+        settings,
+        templates,
+        run: &run,
+        findings: &findings,
+        previous: &previous,
+        snapshot: &snapshot,
+        in_scope: &[true],
+        dir: dir.path(),
+        out: MailOut::Eml(&mail),
+        progress: None,
+    })?;
+    // A run gives an organization whose messages fail no report and goes on; here it is the
+    // template's fault, for every organization alike.
+    if let Some(problem) = problems.into_iter().next() {
+        anyhow::bail!(problem.error);
+    }
+    Ok(())
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("a valid sample date")
+}
+
+fn user(username: &str, terminated_on: Option<NaiveDate>) -> User {
+    User {
+        username: username.into(),
+        first_name: username.into(),
+        last_name: "Sample".into(),
+        middle_initial: String::new(),
+        phone: String::new(),
+        email: format!("{username}@sample.example"),
+        org: 0,
+        job_role: None,
+        status: UserStatus::Active,
+        created_on: Some(date(2020, 1, 1)),
+        last_login_at: Some("2026-09-30".into()),
+        last_login_on: Some(date(2026, 9, 30)),
+        terms_accepted_on: Some(date(2020, 1, 1)),
+        terminated_on,
+        dob_mmdd: None,
+        ssn_last4: None,
+    }
+}
+
+fn pidsl(code: &str) -> PidSlRecord {
+    PidSlRecord {
+        pidsl: PidSl::parse(code).expect("a valid sample PID/SL"),
+        org: 0,
+        name: format!("Site {code}"),
+        provider_type: "group_practice".into(),
+        active: true,
+    }
+}
+
+fn access(user: u32, pidsl: u32, role: Role) -> Access {
+    Access {
+        user,
+        pidsl,
+        role,
+        services: Services::parse_list("PORTAL;ELIGIBILITY").expect("sample services"),
+        granted_on: None,
+        expires_on: None,
+    }
+}
+
+fn finding(rule: &str, pidsl: &str, username: &str, status: &str) -> FindingRow {
+    let severity = crate::rules::RuleId::parse(rule)
+        .expect("a sample rule")
+        .severity();
+    FindingRow {
+        run_id: "20261001-001".into(),
+        fingerprint: format!("{rule}:{pidsl}:{username}"),
+        rule: rule.into(),
+        severity: severity.as_str().into(),
+        status: status.into(),
+        org_id: "SAMPLE".into(),
+        pidsl: pidsl.into(),
+        username: username.into(),
+        user_name: if username.is_empty() {
+            String::new()
+        } else {
+            format!("{username} Sample")
+        },
+        detail: format!("sample {rule}"),
+        first_seen: date(2026, 7, 1),
+        decision: None,
+    }
+}
+
+/// The sample run: its snapshot, the run, its findings and the previous run's.
+fn sample() -> (Snapshot, RunRecord, Vec<FindingRow>, Vec<FindingRow>) {
+    let snapshot = Snapshot {
+        orgs: vec![Org {
+            org_id: "SAMPLE".into(),
+            name: "Sample Clinic".into(),
+            kind: OrgKind::Provider,
+            cadence: Cadence::Quarterly,
+            management_emails: vec!["compliance@sample.example".into()],
+            last_review_on: Some(date(2026, 7, 1)),
+        }],
+        pidsls: vec![pidsl("110000001A"), pidsl("110000002A")],
+        users: vec![user("ann", None), user("bob", Some(date(2026, 9, 1)))],
+        access: vec![
+            access(0, 0, Role::Primary),
+            access(1, 0, Role::Subordinate),
+            access(1, 1, Role::Subordinate),
+        ],
+        last_run_on: vec![Some(date(2026, 7, 1))],
+        ..Snapshot::default()
+    };
+    let run = RunRecord {
+        id: "20261001-001".into(),
+        as_of: date(2026, 10, 1),
+        cadence: None,
+        org_ids: vec![],
+        scope_key: "all".into(),
+        started_at: String::new(),
+        finished_at: None,
+        status: RunStatus::Running,
+        error: None,
+        out_dir: None,
+        owner: None,
+        counts: RunCounts {
+            resolved: 1,
+            ..RunCounts::default()
+        },
+    };
+    let findings = vec![
+        finding("terminated-user-access", "110000001A", "bob", "new"),
+        finding("missing-backup", "110000001A", "", "open"),
+        finding("missing-primary", "110000002A", "", "new"),
+        finding("stale-user", "", "bob", "accepted"),
+        finding("review-overdue", "", "", "open"),
+    ];
+    let previous = vec![finding(
+        "missing-portal-services",
+        "110000001A",
+        "ann",
+        "open",
+    )];
+    (snapshot, run, findings, previous)
+}
