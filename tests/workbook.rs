@@ -410,6 +410,60 @@ fn data_cells_that_look_like_formulas_stay_text() {
     }
 }
 
+/// The indices of styles.xml's cell formats (`cellXfs`) that carry Excel's quote prefix.
+fn quote_prefixed_styles(styles: &str) -> Vec<usize> {
+    let xfs = styles.split("<cellXfs").nth(1).unwrap();
+    let xfs = xfs.split("</cellXfs>").next().unwrap();
+    xfs.split("<xf ")
+        .skip(1)
+        .enumerate()
+        .filter(|(_, xf)| xf.split('>').next().unwrap().contains("quotePrefix=\"1\""))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The cell format index of the cell at `reference` (e.g. `I2`) in a sheet's xml; 0 without one.
+fn cell_style(sheet: &str, reference: &str) -> usize {
+    let start = sheet
+        .find(&format!("<c r=\"{reference}\""))
+        .unwrap_or_else(|| panic!("no cell {reference}"));
+    let tag = &sheet[start..start + sheet[start..].find('>').unwrap()];
+    tag.split(" s=\"")
+        .nth(1)
+        .map_or(0, |s| s.split('"').next().unwrap().parse().unwrap())
+}
+
+#[test]
+fn text_that_starts_like_a_formula_keeps_excel_s_quote_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), xlsx::EXCEL_MAX_ROWS);
+    let quoted = quote_prefixed_styles(&xlsx_part(&path, "xl/styles.xml"));
+    assert!(!quoted.is_empty(), "a quote-prefix format in styles.xml");
+    // Findings (sheet2): the detail column I holds the three formulas, "-2 days", "lacks PORTAL".
+    let findings = xlsx_part(&path, "xl/worksheets/sheet2.xml");
+    for reference in ["I2", "I3", "I4", "I5"] {
+        let style = cell_style(&findings, reference);
+        assert!(
+            quoted.contains(&style),
+            "{reference}: style {style} of {quoted:?}"
+        );
+    }
+    assert!(
+        !quoted.contains(&cell_style(&findings, "I6")),
+        "plain text stays plain"
+    );
+    // User Access (sheet3): user_name in column D.
+    let mut workbook = open(&path);
+    let access = workbook.worksheet_range("User Access").unwrap();
+    let sheet = xlsx_part(&path, "xl/worksheets/sheet3.xml");
+    for (i, row) in access.rows().enumerate().skip(1) {
+        let name = text(&row[3]);
+        let style = cell_style(&sheet, &format!("D{}", i + 1));
+        let formula = FORMULAS.iter().any(|f| name.starts_with(f));
+        assert_eq!(quoted.contains(&style), formula, "{name}: style {style}");
+    }
+}
+
 #[test]
 fn first_seen_is_a_real_date_and_severity_is_coloured() {
     let dir = tempfile::tempdir().unwrap();

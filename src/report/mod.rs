@@ -49,13 +49,22 @@ pub fn file_safe(value: &str) -> String {
         .collect()
 }
 
-/// Makes a cell safe to open in a spreadsheet: a value that a spreadsheet would read as a
-/// formula (starting with `=`, `+`, `-`, `@`, or a tab or carriage return) gets a leading
-/// apostrophe so it shows as text.
+/// Whether a spreadsheet would read `value` as a formula when it is typed (or a cell holding
+/// it is edited): it starts with `=`, `+`, `-`, `@`, or a tab or carriage return.
+pub fn looks_like_formula(value: &str) -> bool {
+    matches!(
+        value.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    )
+}
+
+/// Makes a CSV cell safe to open in a spreadsheet: a value that [looks like a
+/// formula](looks_like_formula) gets a leading apostrophe so it shows as text.
 pub fn spreadsheet_safe(value: &str) -> std::borrow::Cow<'_, str> {
-    match value.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{value}").into(),
-        _ => value.into(),
+    if looks_like_formula(value) {
+        format!("'{value}").into()
+    } else {
+        value.into()
     }
 }
 
