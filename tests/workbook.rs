@@ -545,6 +545,105 @@ fn full_sheets_continue_on_the_next() {
     assert_eq!(access, snapshot().access.len());
 }
 
+/// Appends `lines` to the CSV file `name` of a snapshot copy.
+fn append(snapshot: &Path, name: &str, lines: &str) {
+    let path = snapshot.join(name);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(lines);
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn organization_ids_that_clean_to_one_file_name_get_a_workbook_and_message_each() {
+    let snapshot = copy_snapshot(&scenario4());
+    append(
+        snapshot.path(),
+        "organizations.csv",
+        "ORG/X,Slash Clinic,provider,quarterly,boss@slash.example,\n\
+         ORG_X,Underscore Clinic,provider,quarterly,boss@underscore.example,\n",
+    );
+    append(
+        snapshot.path(),
+        "pidsls.csv",
+        "990000001A,ORG/X,Slash Site,group_practice,true\n\
+         990000002A,ORG_X,Underscore Site,group_practice,true\n",
+    );
+    // A subordinate each, so that each PID/SL misses its Primary User.
+    append(
+        snapshot.path(),
+        "users.csv",
+        "slash1,Sam,Slash,,sam@slash.example,,ORG/X,,active,2026-01-05,2026-09-20,2026-01-05,,,\n\
+         under1,Uma,Under,,uma@underscore.example,,ORG_X,,active,2026-01-05,2026-09-20,2026-01-05,,,\n",
+    );
+    append(
+        snapshot.path(),
+        "access.csv",
+        "slash1,990000001A,subordinate,PORTAL,,\n\
+         under1,990000002A,subordinate,PORTAL,,\n",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = review(snapshot.path(), out.path());
+    let run_id = run_dir.file_name().unwrap().to_str().unwrap().to_string();
+    let orgs = run_dir.join("organizations");
+    let plain = orgs.join(format!("review-{run_id}-ORG_X.xlsx"));
+    let hashed: Vec<PathBuf> = files_under(&orgs)
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.starts_with(&format!("review-{run_id}-ORG_X+"))
+        })
+        .collect();
+    assert!(plain.is_file(), "ORG_X keeps its plain name");
+    assert_eq!(
+        hashed.len(),
+        1,
+        "ORG/X has a workbook of its own: {hashed:?}"
+    );
+    for (path, org_id, pidsl, other) in [
+        (&plain, "ORG_X", "990000002A", "990000001A"),
+        (&hashed[0], "ORG/X", "990000001A", "990000002A"),
+    ] {
+        let mut workbook = open(path);
+        let findings = workbook.worksheet_range("Findings").unwrap();
+        let rows: Vec<Vec<String>> = findings
+            .rows()
+            .skip(1)
+            .map(|r| r.iter().map(text).collect())
+            .collect();
+        assert!(!rows.is_empty(), "{org_id} has findings");
+        assert!(rows.iter().all(|r| r[4] == org_id), "{org_id}: {rows:?}");
+        assert!(rows.iter().any(|r| r[5] == pidsl), "{rows:?}");
+        assert!(rows.iter().all(|r| r[5] != other));
+    }
+    // Each management report goes to its own organization, with its own workbook attached.
+    let mail: Vec<String> = files_under(&run_dir.join("mail"))
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("management-ORG_X")
+        })
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(mail.len(), 2, "a message file each");
+    for (to, workbook) in [
+        ("boss@underscore.example", &plain),
+        ("boss@slash.example", &hashed[0]),
+    ] {
+        let name = workbook.file_name().unwrap().to_str().unwrap();
+        let message = mail
+            .iter()
+            .find(|m| m.contains(to))
+            .unwrap_or_else(|| panic!("no message to {to}"));
+        assert!(message.contains(name), "{to} gets {name}");
+    }
+}
+
 #[test]
 fn an_organization_workbook_holds_only_its_findings_and_access_rows() {
     let dir = tempfile::tempdir().unwrap();

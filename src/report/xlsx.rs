@@ -114,8 +114,8 @@ pub fn workbook_file_name(run_id: &str) -> String {
     format!("review-{run_id}.xlsx")
 }
 
-/// `review-<run-id>-<org_id>.xlsx`, with any character of the org_id that a file name should
-/// not hold replaced by `_`.
+/// `review-<run-id>-<org_id>.xlsx`, the org_id made [file-safe](super::file_safe) (unique
+/// per organization).
 pub fn org_workbook_file_name(run_id: &str, org_id: &str) -> String {
     format!("review-{run_id}-{}.xlsx", super::file_safe(org_id))
 }
