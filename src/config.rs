@@ -49,6 +49,8 @@ pub struct ReviewSettings {
     /// Whether the whole-run workbook carries the User Access sheet (each organization's
     /// workbook always carries its own).
     pub workbook_user_access: bool,
+    /// The longest an accepted risk may hold after its run's as_of, in days.
+    pub max_accept_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +164,12 @@ impl Settings {
                 )));
             }
         }
+        if !(1..=3660).contains(&self.review.max_accept_days) {
+            return Err(ConfigError(format!(
+                "review.max_accept_days = {}: must be between 1 and 3660 (ten years)",
+                self.review.max_accept_days
+            )));
+        }
         if self.review.broad_grant_threshold > 12 {
             return Err(ConfigError(
                 "review.broad_grant_threshold must be between 1 and 12 (the number of ordinary services)".into(),
@@ -214,6 +222,7 @@ mod tests {
             assert_eq!(s.review.time_zone, chrono_tz::America::New_York);
             assert_eq!(s.database.url, "sqlite://posc-review.db");
             assert_eq!(s.mail.max_findings_listed, 50);
+            assert_eq!(s.review.max_accept_days, 366);
             Ok(())
         });
     }
@@ -242,6 +251,21 @@ mod tests {
                 err.contains("review.time_zone") && err.contains("iana"),
                 "{err}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn max_accept_days_is_bounded() {
+        Jail::expect_with(|jail| {
+            jail.set_env("POSC_REVIEW__REVIEW__MAX_ACCEPT_DAYS", "36500");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(
+                err.contains("review.max_accept_days = 36500") && err.contains("1 and 3660"),
+                "{err}"
+            );
+            jail.set_env("POSC_REVIEW__REVIEW__MAX_ACCEPT_DAYS", "30");
+            assert_eq!(Settings::load(None).unwrap().review.max_accept_days, 30);
             Ok(())
         });
     }

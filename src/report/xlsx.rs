@@ -23,8 +23,8 @@ use crate::store::{FindingRow, RunRecord};
 use anyhow::Context;
 use indicatif::ProgressBar;
 use rust_xlsxwriter::{
-    Chart, ChartFormat, ChartPoint, ChartSolidFill, Color, DataValidation, Format, FormatAlign,
-    FormatBorder, Workbook, Worksheet,
+    Chart, ChartFormat, ChartPoint, ChartSolidFill, Color, DataValidation, DocProperties, Format,
+    FormatAlign, FormatBorder, Workbook, Worksheet,
 };
 use std::path::{Path, PathBuf};
 
@@ -109,6 +109,11 @@ impl<'a> WorkbookInput<'a> {
     }
 }
 
+/// The custom document property that names the organization whose workbook this is (Excel
+/// shows it under File > Info > Properties > Advanced > Custom: no cell holds it).
+/// `decisions import` accepts from such a workbook only that organization's findings.
+pub const ORG_PROPERTY: &str = "posc-review organization";
+
 /// `review-<run-id>.xlsx`.
 pub fn workbook_file_name(run_id: &str) -> String {
     format!("review-{run_id}.xlsx")
@@ -144,7 +149,11 @@ pub fn write_org_workbook(
     let path = dir.join(org_workbook_file_name(&run.id, org_id));
     let input = WorkbookInput::new(&summary, findings, snapshot).with_access(access_rows);
     let write = || -> anyhow::Result<Vec<u8>> {
-        let bytes = build(&input, None)?.save_to_buffer()?;
+        let mut workbook = build(&input, None)?;
+        workbook.set_properties(
+            &DocProperties::new().set_custom_property(ORG_PROPERTY, org_id.as_str()),
+        );
+        let bytes = workbook.save_to_buffer()?;
         std::fs::write(&path, &bytes)?;
         Ok(bytes)
     };
