@@ -57,6 +57,8 @@ pub struct ReviewSettings {
     pub workbook_user_access: bool,
     /// The permission bits of the store, the reports and every other file written.
     pub file_mode: crate::files::FileMode,
+    /// The longest an accepted risk may hold after its run's as_of, in days.
+    pub max_accept_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,7 +104,7 @@ pub struct MailSettings {
 /// value outside its range is refused with the key and the range, never wrapped or left to
 /// overflow later (`smtp.timeout_secs = 10000000000000000` once made every delivery panic).
 /// README's Configuration section lists the same ranges (a test compares them).
-pub const NUMBER_RANGES: [(&str, u64, u64); 11] = [
+pub const NUMBER_RANGES: [(&str, u64, u64); 12] = [
     ("database.connect_timeout_secs", 1, 300),
     ("review.stale_after_days", 1, 3_650),
     ("review.new_account_grace_days", 0, 365),
@@ -110,6 +112,8 @@ pub const NUMBER_RANGES: [(&str, u64, u64); 11] = [
     ("review.max_users_per_primary", 1, 1_000_000),
     // The number of ordinary services.
     ("review.broad_grant_threshold", 1, 12),
+    // Ten years.
+    ("review.max_accept_days", 1, 3_660),
     ("smtp.port", 1, 65_535),
     ("smtp.timeout_secs", 1, 3_600),
     ("mail.max_findings_listed", 1, 10_000),
@@ -183,7 +187,7 @@ impl Settings {
     }
 
     /// The numeric keys' values, named and ordered as in [`NUMBER_RANGES`].
-    fn numbers(&self) -> [(&'static str, u64); 11] {
+    fn numbers(&self) -> [(&'static str, u64); 12] {
         let r = &self.review;
         [
             (
@@ -207,6 +211,7 @@ impl Settings {
                 "review.broad_grant_threshold",
                 r.broad_grant_threshold.into(),
             ),
+            ("review.max_accept_days", r.max_accept_days.into()),
             ("smtp.port", self.smtp.port.into()),
             ("smtp.timeout_secs", self.smtp.timeout_secs),
             (
@@ -279,6 +284,7 @@ mod tests {
                 DEFAULT_CONNECT_TIMEOUT_SECS
             );
             assert_eq!(s.mail.max_findings_listed, 50);
+            assert_eq!(s.review.max_accept_days, 366);
             Ok(())
         });
     }
@@ -307,6 +313,21 @@ mod tests {
                 err.contains("review.time_zone") && err.contains("iana"),
                 "{err}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn max_accept_days_is_bounded() {
+        Jail::expect_with(|jail| {
+            jail.set_env("POSC_REVIEW__REVIEW__MAX_ACCEPT_DAYS", "36500");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(
+                err.contains("review.max_accept_days = 36500") && err.contains("1 and 3660"),
+                "{err}"
+            );
+            jail.set_env("POSC_REVIEW__REVIEW__MAX_ACCEPT_DAYS", "30");
+            assert_eq!(Settings::load(None).unwrap().review.max_accept_days, 30);
             Ok(())
         });
     }

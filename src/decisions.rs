@@ -4,15 +4,20 @@
 //!
 //! A row is reported as `FILE:SHEET:ROW: message` (a workbook) or `FILE:LINE: message` (a
 //! CSV). "Accept risk" needs a justification and holds until `accepted_until` (default: the
-//! run's as_of plus the organization's cadence length); a later run shows such a finding as
-//! `accepted` until then. A Decision cell that still holds the stamp a run pre-filled
+//! run's as_of plus the organization's cadence length), at most `review.max_accept_days` after
+//! the run's as_of, so that no risk is accepted for ever; a later run shows such a finding as
+//! `accepted` until then. An organization's own workbook, the one its management report
+//! carries, names its organization in a document property, not in a cell: importing it
+//! accepts that organization's findings only, so a row added with another organization's
+//! fingerprint is refused. A Decision cell that still holds the stamp a run pre-filled
 //! ("Keep (2026-10-05, alice)") is the earlier decision, unchanged: it records nothing.
+
+mod workbook;
 
 use crate::domain::{parse_date, Cadence};
 use crate::error::UsageError;
 use crate::store::{FindingRow, NewDecision, RunRecord, RunStatus, Store};
-use anyhow::Context;
-use calamine::{Data, Reader};
+use calamine::Data;
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 use std::collections::HashMap;
@@ -91,20 +96,56 @@ struct RawRow {
     accepted_until: String,
 }
 
+/// What a reviewed file holds: its rows and, for an organization's own workbook, the
+/// organization it belongs to.
+struct ReviewedFile {
+    /// The rows to check and record (a workbook's rows without a decision are only counted).
+    rows: Vec<RawRow>,
+    organization: Option<String>,
+    /// Rows without a decision, beside those in `rows`.
+    undecided: usize,
+}
+
+impl RawRow {
+    /// The bytes of text the row holds.
+    fn text_len(&self) -> usize {
+        [
+            &self.place,
+            &self.run_id,
+            &self.fingerprint,
+            &self.decision,
+            &self.justification,
+            &self.reviewer,
+            &self.accepted_until,
+        ]
+        .iter()
+        .map(|s| s.len())
+        .sum()
+    }
+}
+
 /// A completed run and its findings by fingerprint; `None` in the map: no such completed run.
 type LoadedRun = (RunRecord, HashMap<String, FindingRow>);
 
 /// Reads `path` (a reviewed workbook or a CSV), checks every decision against its run, and
 /// records them in one transaction; any invalid row records nothing (a [`UsageError`] listing
-/// every problem).
+/// every problem). An accepted risk holds at most `max_accept_days` after its run's as_of.
 pub async fn import_decisions(
     store: &Store,
     path: &Path,
     reviewer: Option<&str>,
     now: DateTime<Tz>,
+    max_accept_days: u32,
 ) -> anyhow::Result<ImportOutcome> {
-    let rows = read_rows(path)?;
-    let mut outcome = ImportOutcome::default();
+    let ReviewedFile {
+        rows,
+        organization,
+        undecided,
+    } = read_file(path)?;
+    let mut outcome = ImportOutcome {
+        undecided,
+        ..ImportOutcome::default()
+    };
     let mut errors = Vec::new();
     let mut runs: HashMap<String, Option<LoadedRun>> = HashMap::new();
     let latest = match rows.iter().any(|r| r.run_id.is_empty()) {
@@ -159,6 +200,14 @@ pub async fn import_decisions(
             ));
             continue;
         };
+        if let Some(org) = organization.as_ref().filter(|&org| *org != finding.org_id) {
+            errors.push(format!(
+                "{}: the finding {} of run {run_id} is organization {:?}'s, but this is \
+                 organization {org:?}'s workbook, which decides only its own findings",
+                row.place, finding.fingerprint, finding.org_id
+            ));
+            continue;
+        }
         if Decision::parse_stamp(&row.decision).is_some() {
             outcome.unchanged += 1;
             continue;
@@ -187,7 +236,7 @@ pub async fn import_decisions(
                 errors.push(format!("{}: Accept risk needs a justification", row.place));
                 continue;
             }
-            match accepted_until(&row, run, finding, &cadences) {
+            match accepted_until(&row, run, finding, &cadences, max_accept_days) {
                 Ok(date) => Some(date),
                 Err(e) => {
                     errors.push(format!("{}: {e}", row.place));
@@ -234,19 +283,27 @@ pub async fn import_decisions(
 }
 
 /// The row's accepted_until, or the next review period: the run's as_of plus the cadence
-/// length of the finding's organization. It must come after the run's as_of.
+/// length of the finding's organization. It must come after the run's as_of and at most
+/// `max_days` after it (the next review period is shortened to that).
 fn accepted_until(
     row: &RawRow,
     run: &RunRecord,
     finding: &FindingRow,
     cadences: &HashMap<String, String>,
+    max_days: u32,
 ) -> Result<NaiveDate, String> {
+    let after = |days: i64| {
+        run.as_of
+            .checked_add_signed(chrono::Duration::days(days))
+            .unwrap_or(NaiveDate::MAX)
+    };
+    let limit = after(i64::from(max_days));
     let date = if row.accepted_until.trim().is_empty() {
         let cadence = cadences
             .get(&finding.org_id)
             .and_then(|c| Cadence::parse(c).ok())
             .unwrap_or(Cadence::Quarterly);
-        run.as_of + chrono::Duration::days(cadence.max_days_between_reviews())
+        after(cadence.max_days_between_reviews()).min(limit)
     } else {
         parse_date(&row.accepted_until).map_err(|e| format!("accepted_until: {e}"))?
     };
@@ -256,18 +313,29 @@ fn accepted_until(
             run.as_of
         ));
     }
+    if date > limit {
+        return Err(format!(
+            "accepted_until {date} is more than review.max_accept_days ({max_days}) after the \
+             run's as_of {}: accept the risk until {limit} at the latest, and decide again then",
+            run.as_of
+        ));
+    }
     Ok(date)
 }
 
-fn read_rows(path: &Path) -> anyhow::Result<Vec<RawRow>> {
+fn read_file(path: &Path) -> anyhow::Result<ReviewedFile> {
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or_default()
         .to_ascii_lowercase();
     match extension.as_str() {
-        "xlsx" | "xlsm" => read_workbook(path),
-        "csv" => read_csv(path),
+        "xlsx" | "xlsm" => workbook::read_workbook(path),
+        "csv" => Ok(ReviewedFile {
+            rows: read_csv(path)?,
+            organization: None,
+            undecided: 0,
+        }),
         _ => Err(UsageError(format!(
             "{}: expected a reviewed workbook (.xlsx) or a CSV file (.csv)",
             path.display()
@@ -310,6 +378,19 @@ impl Columns {
         })
     }
 
+    /// Whether the import reads column `col`.
+    fn uses(&self, col: usize) -> bool {
+        [
+            self.run_id,
+            Some(self.fingerprint),
+            Some(self.decision),
+            self.justification,
+            self.reviewer,
+            self.accepted_until,
+        ]
+        .contains(&Some(col))
+    }
+
     fn row(&self, place: String, cells: &[String]) -> RawRow {
         let get = |i: Option<usize>| {
             i.and_then(|i| cells.get(i))
@@ -335,46 +416,6 @@ fn is_findings_sheet(name: &str) -> bool {
             .strip_prefix("Findings (")
             .and_then(|rest| rest.strip_suffix(')'))
             .is_some_and(|n| n.parse::<u32>().is_ok())
-}
-
-fn read_workbook(path: &Path) -> anyhow::Result<Vec<RawRow>> {
-    let file = path.display().to_string();
-    let mut workbook = calamine::open_workbook_auto(path)
-        .map_err(|e| UsageError(format!("{file}: cannot read the workbook: {e}")))?;
-    let sheets: Vec<String> = workbook
-        .sheet_names()
-        .into_iter()
-        .filter(|n| is_findings_sheet(n))
-        .collect();
-    if sheets.is_empty() {
-        return Err(UsageError(format!(
-            "{file}: no Findings sheet; is this a review workbook?"
-        ))
-        .into());
-    }
-    let mut rows = Vec::new();
-    for sheet in sheets {
-        let range = workbook
-            .worksheet_range(&sheet)
-            .with_context(|| format!("{file}:{sheet}: cannot read the sheet"))?;
-        let first_row = range.start().map_or(0, |(r, _)| r);
-        let mut lines = range.rows();
-        let Some(header) = lines.next() else {
-            continue;
-        };
-        let headers: Vec<String> = header.iter().map(cell_text).collect();
-        let columns = Columns::find(&headers, &format!("{file}:{sheet}"), true)?;
-        for (i, line) in lines.enumerate() {
-            let cells: Vec<String> = line.iter().map(cell_text).collect();
-            if cells.iter().all(|c| c.trim().is_empty()) {
-                continue;
-            }
-            // Row numbers as the spreadsheet shows them: 1-based, the header on row 1.
-            let number = first_row as usize + i + 2;
-            rows.push(columns.row(format!("{file}:{sheet}:{number}"), &cells));
-        }
-    }
-    Ok(rows)
 }
 
 /// A cell as text; a date cell as YYYY-MM-DD.

@@ -7,7 +7,9 @@ mod common;
 use calamine::{open_workbook, Data, DataType, Reader, Xlsx};
 use common::{read_csv, scenario4, stderr, stdout, Bin, TestDb};
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 const AS_OF: &str = "2026-10-01";
 
@@ -339,4 +341,318 @@ fn a_csv_of_decisions_is_recorded_and_an_unknown_decision_is_refused() {
         let text = bin.run(&["decisions", "list"]);
         assert!(stdout(&text).contains("Vendor contract ends in March"));
     }
+}
+
+/// A copy of the xlsx at `from` with `rows` (column letter, text) added at the end of its
+/// Findings sheet (`xl/worksheets/sheet2.xml`), every other part as it was: what Excel saves
+/// after a reviewer added rows, the document properties kept.
+fn with_added_rows(from: &Path, to: &Path, rows: &[Vec<(&str, &str)>]) {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(from).unwrap()).unwrap();
+    let mut copy = zip::ZipWriter::new(std::fs::File::create(to).unwrap());
+    let first = findings_sheet(from).len() + 1;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let name = entry.name().unwrap().into_owned();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        if name == "xl/worksheets/sheet2.xml" {
+            let mut added = String::new();
+            for (i, cells) in rows.iter().enumerate() {
+                let r = first + i;
+                added.push_str(&format!("<row r=\"{r}\">"));
+                for (col, value) in cells {
+                    added.push_str(&format!(
+                        "<c r=\"{col}{r}\" t=\"inlineStr\"><is><t>{value}</t></is></c>"
+                    ));
+                }
+                added.push_str("</row>");
+            }
+            let xml = String::from_utf8(bytes).unwrap();
+            bytes = xml
+                .replacen("</sheetData>", &format!("{added}</sheetData>"), 1)
+                .into_bytes();
+        }
+        copy.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        copy.write_all(&bytes).unwrap();
+    }
+    copy.finish().unwrap();
+}
+
+/// A Findings row: run_id in A, fingerprint in L, Decision in M, Justification in N.
+fn decided<'a>(
+    run_id: &'a str,
+    fingerprint: &'a str,
+    decision: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("A", run_id),
+        ("L", fingerprint),
+        ("M", decision),
+        ("N", "reviewed with the practice manager"),
+    ]
+}
+
+#[test]
+fn an_organization_workbook_decides_only_its_own_organization_s_findings() {
+    for db in TestDb::all() {
+        let out = tempfile::tempdir().unwrap();
+        let (bin, run1) = reviewed(&db, out.path());
+        let run_id = run1.file_name().unwrap().to_str().unwrap().to_string();
+        let (own, _) = two_findings(&run1);
+        let rows = read_csv(&run1.join("findings.csv"));
+        let foreign = rows
+            .iter()
+            .find(|r| r["org_id"] == "ORG-HOSP")
+            .expect("scenario4 has ORG-HOSP findings");
+        let foreign = foreign["fingerprint"].clone();
+        let gp = run1
+            .join("organizations")
+            .join(format!("review-{run_id}-ORG-GP.xlsx"));
+        let findings = findings_sheet(&gp).len();
+
+        // ORG-GP's management adds a row deciding ORG-HOSP's finding.
+        let edited = out.path().join("gp-reviewed.xlsx");
+        with_added_rows(
+            &gp,
+            &edited,
+            &[
+                decided(&run_id, &own, "Keep"),
+                decided(&run_id, &foreign, "Accept risk"),
+            ],
+        );
+        let result = bin.run(&[
+            "decisions",
+            "import",
+            edited.to_str().unwrap(),
+            "--reviewer",
+            "alice",
+        ]);
+        assert_eq!(
+            result.status.code(),
+            Some(2),
+            "[{}] {}",
+            db.backend,
+            stderr(&result)
+        );
+        let place = format!("{}:Findings:{}:", edited.display(), findings + 2);
+        assert!(stderr(&result).contains(&place), "{}", stderr(&result));
+        assert!(
+            stderr(&result).contains("organization \"ORG-HOSP\"'s")
+                && stderr(&result).contains("organization \"ORG-GP\"'s workbook"),
+            "{}",
+            stderr(&result)
+        );
+        assert!(
+            decisions_json(&bin, &[]).is_empty(),
+            "[{}] nothing recorded",
+            db.backend
+        );
+
+        // Its own finding alone is recorded.
+        with_added_rows(&gp, &edited, &[decided(&run_id, &own, "Keep")]);
+        let result = bin.run(&[
+            "decisions",
+            "import",
+            edited.to_str().unwrap(),
+            "--reviewer",
+            "alice",
+        ]);
+        assert!(result.status.success(), "{}", stderr(&result));
+        let recorded = decisions_json(&bin, &[]);
+        assert_eq!(recorded.len(), 1, "[{}]", db.backend);
+        assert_eq!(recorded[0]["org_id"], "ORG-GP");
+    }
+}
+
+#[test]
+fn accept_risk_holds_at_most_max_accept_days() {
+    for db in TestDb::all() {
+        let out = tempfile::tempdir().unwrap();
+        let (mut bin, run1) = reviewed(&db, out.path());
+        let run_id = run1.file_name().unwrap().to_str().unwrap().to_string();
+        let (first, second) = two_findings(&run1);
+        let csv = out.path().join("decisions.csv");
+        std::fs::write(
+            &csv,
+            format!(
+                "run_id,fingerprint,decision,justification,reviewer,accepted_until\n\
+                 {run_id},{first},Accept risk,Never fixing this,bob,9999-12-31\n"
+            ),
+        )
+        .unwrap();
+        let result = bin.run(&["decisions", "import", csv.to_str().unwrap()]);
+        assert_eq!(
+            result.status.code(),
+            Some(2),
+            "[{}] {}",
+            db.backend,
+            stderr(&result)
+        );
+        let message = stderr(&result);
+        assert!(
+            message.contains(&format!("{}:2: accepted_until 9999-12-31", csv.display()))
+                && message.contains("review.max_accept_days (366)")
+                && message.contains("2027-10-02"),
+            "{message}"
+        );
+        assert!(decisions_json(&bin, &[]).is_empty());
+
+        // With a 30-day limit: the default (ORG-GP's quarter, 92 days) is shortened to 30, and
+        // the limit itself is accepted.
+        bin.env
+            .push(("POSC_REVIEW__REVIEW__MAX_ACCEPT_DAYS".into(), "30".into()));
+        std::fs::write(
+            &csv,
+            format!(
+                "run_id,fingerprint,decision,justification,reviewer,accepted_until\n\
+                 {run_id},{first},Accept risk,Backup being hired,bob,\n\
+                 {run_id},{second},Accept risk,Contract ends this month,bob,2026-10-31\n"
+            ),
+        )
+        .unwrap();
+        let result = bin.run(&["decisions", "import", csv.to_str().unwrap()]);
+        assert!(result.status.success(), "{}", stderr(&result));
+        let recorded = decisions_json(&bin, &[]);
+        assert_eq!(recorded.len(), 2, "[{}]", db.backend);
+        assert!(
+            recorded.iter().all(|d| d["accepted_until"] == "2026-10-31"),
+            "{recorded:?}"
+        );
+    }
+}
+
+/// An xlsx package built by hand: a Findings sheet (`sheet`, the worksheet XML) and, when
+/// given, the shared strings `xl/sharedStrings.xml` written in `chunks` pieces of `piece`.
+fn hostile_workbook(path: &Path, sheet: &str, shared: Option<(&str, &[u8], usize, &str)>) {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    let parts = [
+        (
+            "[Content_Types].xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/><Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>"#,
+        ),
+        (
+            "_rels/.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+        ),
+        (
+            "xl/workbook.xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Findings" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
+        ),
+        ("xl/worksheets/sheet1.xml", sheet),
+    ];
+    for (name, text) in parts {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+    }
+    if let Some((start, piece, chunks, end)) = shared {
+        zip.start_file("xl/sharedStrings.xml", options).unwrap();
+        zip.write_all(start.as_bytes()).unwrap();
+        for _ in 0..chunks {
+            zip.write_all(piece).unwrap();
+        }
+        zip.write_all(end.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+const SHEET_START: &str = r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">"#;
+const HEADER_ROW: &str = r#"<row r="1"><c r="A1" t="inlineStr"><is><t>run_id</t></is></c><c r="B1" t="inlineStr"><is><t>fingerprint</t></is></c><c r="C1" t="inlineStr"><is><t>Decision</t></is></c></row>"#;
+
+/// Runs `decisions import FILE` on a fresh store; the result and how long it took.
+fn import_hostile(path: &Path) -> (std::process::Output, Duration) {
+    let db = TestDb::sqlite();
+    let bin = Bin::new(&db);
+    assert!(bin.run(&["init"]).status.success());
+    let started = Instant::now();
+    let result = bin.run(&[
+        "decisions",
+        "import",
+        path.to_str().unwrap(),
+        "--reviewer",
+        "x",
+    ]);
+    (result, started.elapsed())
+}
+
+#[test]
+fn a_workbook_declaring_every_cell_of_a_sheet_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("every-cell.xlsx");
+    let sheet = format!(
+        "{SHEET_START}<dimension ref=\"A1:XFD1048576\"/><sheetData>{HEADER_ROW}\
+         <row r=\"1048576\"><c r=\"XFD1048576\" t=\"inlineStr\"><is><t>Keep</t></is></c></row>\
+         </sheetData></worksheet>"
+    );
+    hostile_workbook(&path, &sheet, None);
+    assert!(
+        std::fs::metadata(&path).unwrap().len() < 4096,
+        "a small file"
+    );
+    let (result, took) = import_hostile(&path);
+    assert_eq!(result.status.code(), Some(2), "{}", stderr(&result));
+    let message = stderr(&result);
+    assert!(
+        message.contains(&format!("{}:Findings:", path.display()))
+            && message.contains("declares the cells A1:XFD1048576")
+            && message.contains("64 columns (A to BL)"),
+        "{message}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+
+    // Declaring a sheet's size honestly and then placing a cell far away is refused too.
+    let sheet = format!(
+        "{SHEET_START}<dimension ref=\"A1:C1\"/><sheetData>{HEADER_ROW}\
+         <row r=\"1048576\"><c r=\"XFD1048576\" t=\"inlineStr\"><is><t>Keep</t></is></c></row>\
+         </sheetData></worksheet>"
+    );
+    hostile_workbook(&path, &sheet, None);
+    let (result, took) = import_hostile(&path);
+    assert_eq!(result.status.code(), Some(2), "{}", stderr(&result));
+    assert!(
+        stderr(&result).contains("a cell at XFD1048576 is beyond 64 columns"),
+        "{}",
+        stderr(&result)
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[test]
+fn a_workbook_with_a_giant_shared_string_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("giant-string.xlsx");
+    let sheet = format!(
+        "{SHEET_START}<sheetData>{HEADER_ROW}<row r=\"2\"><c r=\"C2\" t=\"s\"><v>0</v></c></row>\
+         </sheetData></worksheet>"
+    );
+    // One shared string of 1.5 GiB, in a file of about 1.5 MB.
+    hostile_workbook(
+        &path,
+        &sheet,
+        Some((
+            r#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>"#,
+            &[b'A'; 1 << 20],
+            1536,
+            "</t></si></sst>",
+        )),
+    );
+    assert!(
+        std::fs::metadata(&path).unwrap().len() < 2 << 20,
+        "about 1.5 MB"
+    );
+    let (result, took) = import_hostile(&path);
+    assert_eq!(result.status.code(), Some(2), "{}", stderr(&result));
+    let message = stderr(&result);
+    assert!(
+        message.contains("its part xl/sharedStrings.xml declares 1.5 GiB uncompressed, beyond the limit of 256.0 MiB"),
+        "{message}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
 }

@@ -411,6 +411,60 @@ fn data_cells_that_look_like_formulas_stay_text() {
     }
 }
 
+/// The indices of styles.xml's cell formats (`cellXfs`) that carry Excel's quote prefix.
+fn quote_prefixed_styles(styles: &str) -> Vec<usize> {
+    let xfs = styles.split("<cellXfs").nth(1).unwrap();
+    let xfs = xfs.split("</cellXfs>").next().unwrap();
+    xfs.split("<xf ")
+        .skip(1)
+        .enumerate()
+        .filter(|(_, xf)| xf.split('>').next().unwrap().contains("quotePrefix=\"1\""))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The cell format index of the cell at `reference` (e.g. `I2`) in a sheet's xml; 0 without one.
+fn cell_style(sheet: &str, reference: &str) -> usize {
+    let start = sheet
+        .find(&format!("<c r=\"{reference}\""))
+        .unwrap_or_else(|| panic!("no cell {reference}"));
+    let tag = &sheet[start..start + sheet[start..].find('>').unwrap()];
+    tag.split(" s=\"")
+        .nth(1)
+        .map_or(0, |s| s.split('"').next().unwrap().parse().unwrap())
+}
+
+#[test]
+fn text_that_starts_like_a_formula_keeps_excel_s_quote_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), xlsx::EXCEL_MAX_ROWS);
+    let quoted = quote_prefixed_styles(&xlsx_part(&path, "xl/styles.xml"));
+    assert!(!quoted.is_empty(), "a quote-prefix format in styles.xml");
+    // Findings (sheet2): the detail column I holds the three formulas, "-2 days", "lacks PORTAL".
+    let findings = xlsx_part(&path, "xl/worksheets/sheet2.xml");
+    for reference in ["I2", "I3", "I4", "I5"] {
+        let style = cell_style(&findings, reference);
+        assert!(
+            quoted.contains(&style),
+            "{reference}: style {style} of {quoted:?}"
+        );
+    }
+    assert!(
+        !quoted.contains(&cell_style(&findings, "I6")),
+        "plain text stays plain"
+    );
+    // User Access (sheet3): user_name in column D.
+    let mut workbook = open(&path);
+    let access = workbook.worksheet_range("User Access").unwrap();
+    let sheet = xlsx_part(&path, "xl/worksheets/sheet3.xml");
+    for (i, row) in access.rows().enumerate().skip(1) {
+        let name = text(&row[3]);
+        let style = cell_style(&sheet, &format!("D{}", i + 1));
+        let formula = FORMULAS.iter().any(|f| name.starts_with(f));
+        assert_eq!(quoted.contains(&style), formula, "{name}: style {style}");
+    }
+}
+
 #[test]
 fn first_seen_is_a_real_date_and_severity_is_coloured() {
     let dir = tempfile::tempdir().unwrap();
@@ -490,6 +544,105 @@ fn full_sheets_continue_on_the_next() {
         access += workbook.worksheet_range(name).unwrap().height() - 1;
     }
     assert_eq!(access, snapshot().access.len());
+}
+
+/// Appends `lines` to the CSV file `name` of a snapshot copy.
+fn append(snapshot: &Path, name: &str, lines: &str) {
+    let path = snapshot.join(name);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(lines);
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn organization_ids_that_clean_to_one_file_name_get_a_workbook_and_message_each() {
+    let snapshot = copy_snapshot(&scenario4());
+    append(
+        snapshot.path(),
+        "organizations.csv",
+        "ORG/X,Slash Clinic,provider,quarterly,boss@slash.example,\n\
+         ORG_X,Underscore Clinic,provider,quarterly,boss@underscore.example,\n",
+    );
+    append(
+        snapshot.path(),
+        "pidsls.csv",
+        "990000001A,ORG/X,Slash Site,group_practice,true\n\
+         990000002A,ORG_X,Underscore Site,group_practice,true\n",
+    );
+    // A subordinate each, so that each PID/SL misses its Primary User.
+    append(
+        snapshot.path(),
+        "users.csv",
+        "slash1,Sam,Slash,,sam@slash.example,,ORG/X,,active,2026-01-05,2026-09-20,2026-01-05,,,\n\
+         under1,Uma,Under,,uma@underscore.example,,ORG_X,,active,2026-01-05,2026-09-20,2026-01-05,,,\n",
+    );
+    append(
+        snapshot.path(),
+        "access.csv",
+        "slash1,990000001A,subordinate,PORTAL,,\n\
+         under1,990000002A,subordinate,PORTAL,,\n",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = review(snapshot.path(), out.path());
+    let run_id = run_dir.file_name().unwrap().to_str().unwrap().to_string();
+    let orgs = run_dir.join("organizations");
+    let plain = orgs.join(format!("review-{run_id}-ORG_X.xlsx"));
+    let hashed: Vec<PathBuf> = files_under(&orgs)
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.starts_with(&format!("review-{run_id}-ORG_X+"))
+        })
+        .collect();
+    assert!(plain.is_file(), "ORG_X keeps its plain name");
+    assert_eq!(
+        hashed.len(),
+        1,
+        "ORG/X has a workbook of its own: {hashed:?}"
+    );
+    for (path, org_id, pidsl, other) in [
+        (&plain, "ORG_X", "990000002A", "990000001A"),
+        (&hashed[0], "ORG/X", "990000001A", "990000002A"),
+    ] {
+        let mut workbook = open(path);
+        let findings = workbook.worksheet_range("Findings").unwrap();
+        let rows: Vec<Vec<String>> = findings
+            .rows()
+            .skip(1)
+            .map(|r| r.iter().map(text).collect())
+            .collect();
+        assert!(!rows.is_empty(), "{org_id} has findings");
+        assert!(rows.iter().all(|r| r[4] == org_id), "{org_id}: {rows:?}");
+        assert!(rows.iter().any(|r| r[5] == pidsl), "{rows:?}");
+        assert!(rows.iter().all(|r| r[5] != other));
+    }
+    // Each management report goes to its own organization, with its own workbook attached.
+    let mail: Vec<String> = files_under(&run_dir.join("mail"))
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("management-ORG_X")
+        })
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(mail.len(), 2, "a message file each");
+    for (to, workbook) in [
+        ("boss@underscore.example", &plain),
+        ("boss@slash.example", &hashed[0]),
+    ] {
+        let name = workbook.file_name().unwrap().to_str().unwrap();
+        let message = mail
+            .iter()
+            .find(|m| m.contains(to))
+            .unwrap_or_else(|| panic!("no message to {to}"));
+        assert!(message.contains(name), "{to} gets {name}");
+    }
 }
 
 #[test]

@@ -24,6 +24,7 @@ pub async fn decisions_command(
                     &args.file,
                     args.reviewer.as_deref(),
                     now,
+                    settings.review.max_accept_days,
                 )
                 .await
             }

@@ -35,9 +35,13 @@ pub fn access_rows_by_org(snapshot: &Snapshot) -> Vec<Vec<u32>> {
     by_org
 }
 
-/// `value` with every character a file name should not hold replaced by `_`.
+/// `value` as part of a file name, unique per value: every character a file name should not
+/// hold is replaced by `_`, and when that changed anything, `+` and a short hash of `value`
+/// follow. Organization ids `ORG/X` and `ORG_X` would otherwise share one workbook and one
+/// message file, each overwriting the other's; `+` is never kept from a value, so a cleaned
+/// name cannot be another value's name either.
 pub fn file_safe(value: &str) -> String {
-    value
+    let cleaned: String = value
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
@@ -46,16 +50,31 @@ pub fn file_safe(value: &str) -> String {
                 '_'
             }
         })
-        .collect()
+        .collect();
+    if cleaned == value {
+        return cleaned;
+    }
+    let hash = <sha2::Sha256 as sha2::Digest>::digest(value.as_bytes());
+    let short: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{cleaned}+{short}")
 }
 
-/// Makes a cell safe to open in a spreadsheet: a value that a spreadsheet would read as a
-/// formula (starting with `=`, `+`, `-`, `@`, or a tab or carriage return) gets a leading
-/// apostrophe so it shows as text.
+/// Whether a spreadsheet would read `value` as a formula when it is typed (or a cell holding
+/// it is edited): it starts with `=`, `+`, `-`, `@`, or a tab or carriage return.
+pub fn looks_like_formula(value: &str) -> bool {
+    matches!(
+        value.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    )
+}
+
+/// Makes a CSV cell safe to open in a spreadsheet: a value that [looks like a
+/// formula](looks_like_formula) gets a leading apostrophe so it shows as text.
 pub fn spreadsheet_safe(value: &str) -> std::borrow::Cow<'_, str> {
-    match value.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{value}").into(),
-        _ => value.into(),
+    if looks_like_formula(value) {
+        format!("'{value}").into()
+    } else {
+        value.into()
     }
 }
 
@@ -68,6 +87,16 @@ mod tests {
         for value in ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)"] {
             assert_eq!(spreadsheet_safe(value), format!("'{value}"));
         }
+    }
+
+    #[test]
+    fn ids_that_clean_to_the_same_name_get_names_of_their_own() {
+        assert_eq!(file_safe("ORG_X"), "ORG_X");
+        let cleaned = file_safe("ORG/X");
+        assert!(cleaned.starts_with("ORG_X+"), "{cleaned}");
+        assert_eq!(cleaned.len(), "ORG_X+".len() + 8);
+        assert_ne!(cleaned, file_safe("ORG X"));
+        assert_eq!(cleaned, file_safe("ORG/X"), "stable");
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! continues on "Findings (2)", "User Access (2)" and so on.
 //!
 //! Every cell that comes from data is written with `write_string`, `write_number` or
-//! `write_date`: never a formula, whatever the text looks like (`=HYPERLINK(...)` stays text).
+//! `write_date`: never a formula, whatever the text looks like (`=HYPERLINK(...)` stays text),
+//! and text that starts like a formula carries Excel's quote prefix, so that editing the cell
+//! in Excel does not turn it into one.
 //! Personal data (dob_mmdd, ssn_last4) is never read here.
 
 use super::csv::FINDINGS_COLUMNS;
@@ -21,8 +23,8 @@ use crate::store::{FindingRow, RunRecord};
 use anyhow::Context;
 use indicatif::ProgressBar;
 use rust_xlsxwriter::{
-    Chart, ChartFormat, ChartPoint, ChartSolidFill, Color, DataValidation, Format, FormatAlign,
-    FormatBorder, Workbook, Worksheet,
+    Chart, ChartFormat, ChartPoint, ChartSolidFill, Color, DataValidation, DocProperties, Format,
+    FormatAlign, FormatBorder, Workbook, Worksheet,
 };
 use std::path::{Path, PathBuf};
 
@@ -107,13 +109,18 @@ impl<'a> WorkbookInput<'a> {
     }
 }
 
+/// The custom document property that names the organization whose workbook this is (Excel
+/// shows it under File > Info > Properties > Advanced > Custom: no cell holds it).
+/// `decisions import` accepts from such a workbook only that organization's findings.
+pub const ORG_PROPERTY: &str = "posc-review organization";
+
 /// `review-<run-id>.xlsx`.
 pub fn workbook_file_name(run_id: &str) -> String {
     format!("review-{run_id}.xlsx")
 }
 
-/// `review-<run-id>-<org_id>.xlsx`, with any character of the org_id that a file name should
-/// not hold replaced by `_`.
+/// `review-<run-id>-<org_id>.xlsx`, the org_id made [file-safe](super::file_safe) (unique
+/// per organization).
 pub fn org_workbook_file_name(run_id: &str, org_id: &str) -> String {
     format!("review-{run_id}-{}.xlsx", super::file_safe(org_id))
 }
@@ -142,7 +149,11 @@ pub fn write_org_workbook(
     let path = dir.join(org_workbook_file_name(&run.id, org_id));
     let input = WorkbookInput::new(&summary, findings, snapshot).with_access(access_rows);
     let write = || -> anyhow::Result<Vec<u8>> {
-        let bytes = build(&input, None)?.save_to_buffer()?;
+        let mut workbook = build(&input, None)?;
+        workbook.set_properties(
+            &DocProperties::new().set_custom_property(ORG_PROPERTY, org_id.as_str()),
+        );
+        let bytes = workbook.save_to_buffer()?;
         crate::files::write(&path, &bytes)?;
         Ok(bytes)
     };
@@ -203,6 +214,8 @@ struct Formats {
     label: Format,
     date: Format,
     wrap: Format,
+    /// Text that looks like a formula: Excel keeps it text when the cell is edited.
+    quoted: Format,
     critical: Format,
     high: Format,
     medium: Format,
@@ -228,6 +241,7 @@ impl Formats {
             label: Format::new().set_bold(),
             date: Format::new().set_num_format("yyyy-mm-dd"),
             wrap: Format::new().set_text_wrap().set_align(FormatAlign::Top),
+            quoted: Format::new().set_quote_prefix(),
             critical: severity(0xC00000, 0xFFFFFF),
             high: severity(0xF8CBAD, 0x833C0B),
             medium: severity(0xFFEB9C, 0x7F6000),
@@ -265,9 +279,30 @@ fn write_severity(
     formats: &Formats,
 ) -> anyhow::Result<()> {
     match formats.severity(severity) {
-        Some(format) => sheet.write_string_with_format(row, col, severity, format)?,
-        None => sheet.write_string(row, col, severity)?,
-    };
+        Some(format) => {
+            sheet.write_string_with_format(row, col, severity, format)?;
+            Ok(())
+        }
+        None => write_text(sheet, row, col, severity, formats),
+    }
+}
+
+/// Writes text as a string cell. A string is never a formula, but Excel turns one that starts
+/// with `=`, `+`, `-` or `@` into a live formula as soon as the cell is edited: such text gets
+/// the quote-prefix format (the apostrophe Excel shows and keeps), so it stays text.
+fn write_text(
+    sheet: &mut Worksheet,
+    row: u32,
+    col: u16,
+    text: impl AsRef<str>,
+    formats: &Formats,
+) -> anyhow::Result<()> {
+    let text = text.as_ref();
+    if super::looks_like_formula(text) {
+        sheet.write_string_with_format(row, col, text, &formats.quoted)?;
+    } else {
+        sheet.write_string(row, col, text)?;
+    }
     Ok(())
 }
 
@@ -304,11 +339,11 @@ fn write_summary_sheet(
     )?;
 
     sheet.write_string_with_format(2, 0, "Run", &formats.label)?;
-    sheet.write_string(2, 1, &summary.run_id)?;
+    write_text(sheet, 2, 1, &summary.run_id, formats)?;
     sheet.write_string_with_format(3, 0, "As of", &formats.label)?;
     sheet.write_date_with_format(3, 1, summary.as_of, &formats.date)?;
     sheet.write_string_with_format(4, 0, "Scope", &formats.label)?;
-    sheet.write_string(4, 1, &summary.scope)?;
+    write_text(sheet, 4, 1, &summary.scope, formats)?;
     sheet.write_string_with_format(5, 0, "Findings", &formats.label)?;
     sheet.write_number(5, 1, summary.total as f64)?;
     sheet.write_string_with_format(6, 0, "Critical and high findings", &formats.label)?;
@@ -382,9 +417,9 @@ fn write_summary_sheet(
     }
     for top in &summary.top_pidsls {
         row += 1;
-        sheet.write_string(row, 0, &top.pidsl)?;
-        sheet.write_string(row, 1, &top.name)?;
-        sheet.write_string(row, 2, &top.org_id)?;
+        write_text(sheet, row, 0, &top.pidsl, formats)?;
+        write_text(sheet, row, 1, &top.name, formats)?;
+        write_text(sheet, row, 2, &top.org_id, formats)?;
         sheet.write_number(row, 3, top.findings as f64)?;
     }
 
@@ -585,22 +620,22 @@ fn write_findings_sheets(
         let remediation = RuleId::parse(&f.rule)
             .map(|r| remediations[r as usize])
             .unwrap_or_default();
-        sheet.write_string(row, 0, &f.run_id)?;
-        sheet.write_string(row, 1, &f.rule)?;
+        write_text(sheet, row, 0, &f.run_id, formats)?;
+        write_text(sheet, row, 1, &f.rule, formats)?;
         write_severity(sheet, row, 2, &f.severity, formats)?;
-        sheet.write_string(row, 3, &f.status)?;
-        sheet.write_string(row, 4, &f.org_id)?;
-        sheet.write_string(row, 5, &f.pidsl)?;
-        sheet.write_string(row, 6, &f.username)?;
-        sheet.write_string(row, 7, &f.user_name)?;
-        sheet.write_string(row, 8, &f.detail)?;
-        sheet.write_string(row, 9, remediation)?;
+        write_text(sheet, row, 3, &f.status, formats)?;
+        write_text(sheet, row, 4, &f.org_id, formats)?;
+        write_text(sheet, row, 5, &f.pidsl, formats)?;
+        write_text(sheet, row, 6, &f.username, formats)?;
+        write_text(sheet, row, 7, &f.user_name, formats)?;
+        write_text(sheet, row, 8, &f.detail, formats)?;
+        write_text(sheet, row, 9, remediation, formats)?;
         sheet.write_date_with_format(row, 10, f.first_seen, &formats.date)?;
-        sheet.write_string(row, 11, &f.fingerprint)?;
+        write_text(sheet, row, 11, &f.fingerprint, formats)?;
         if let Some(prior) = &f.decision {
             // The last decision, stamped so that importing it unchanged records nothing new.
-            sheet.write_string(row, decision_col, prior.stamp())?;
-            sheet.write_string(row, decision_col + 1, &prior.justification)?;
+            write_text(sheet, row, decision_col, prior.stamp(), formats)?;
+            write_text(sheet, row, decision_col + 1, &prior.justification, formats)?;
         }
         tick(input.progress, i as u64 + 1);
     }
@@ -663,11 +698,23 @@ fn write_access_sheets(
         let (sheet, row) = paged.next(workbook, formats, &finish)?;
         let user = snapshot.user(access.user);
         let pidsl = snapshot.pidsl(access.pidsl);
-        sheet.write_string(row, 0, &snapshot.orgs[pidsl.org as usize].org_id)?;
+        write_text(
+            sheet,
+            row,
+            0,
+            &snapshot.orgs[pidsl.org as usize].org_id,
+            formats,
+        )?;
         sheet.write_string(row, 1, pidsl.pidsl.as_str())?;
-        sheet.write_string(row, 2, &user.username)?;
-        sheet.write_string(row, 3, user.full_name())?;
-        sheet.write_string(row, 4, &snapshot.orgs[user.org as usize].org_id)?;
+        write_text(sheet, row, 2, &user.username, formats)?;
+        write_text(sheet, row, 3, user.full_name(), formats)?;
+        write_text(
+            sheet,
+            row,
+            4,
+            &snapshot.orgs[user.org as usize].org_id,
+            formats,
+        )?;
         sheet.write_string(
             row,
             5,
