@@ -256,7 +256,9 @@ mod tests {
         kit.pidsl_mut(closed).active = false;
         assert_eq!(kit.fired(MissingPrimary), ["110000001A"]);
         assert_eq!(kit.fired(MissingBackup), ["110000001A"]);
-        assert!(kit.detail(MissingPrimary).starts_with("no active Primary User"));
+        assert!(kit
+            .detail(MissingPrimary)
+            .starts_with("no active Primary User"));
     }
 
     #[test]
