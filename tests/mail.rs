@@ -691,6 +691,33 @@ fn a_ca_certificate_as_the_servers_own_is_refused_saying_how_to_make_one_that_is
 }
 
 #[test]
+fn a_template_check_that_cannot_write_is_a_failure_not_a_bad_template() {
+    let db = TestDb::sqlite();
+    let work = tempfile::tempdir().unwrap();
+    let mut bin = setup(&db, work.path(), free_port(), "");
+    // The check composes its sample run in a temporary folder: here there is none to be had,
+    // as on a full disk.
+    bin.env.push((
+        "TMPDIR".into(),
+        work.path().join("gone").to_str().unwrap().into(),
+    ));
+    let out = bin.run(&[
+        "review",
+        "--as-of",
+        "2026-10-01",
+        "--out",
+        work.path().join("out").to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the template check could not write its sample run")
+            && !err.contains("mail.template_dir"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_template_that_fails_to_render_stops_the_review_before_it_starts() {
     let db = TestDb::sqlite();
     let work = tempfile::tempdir().unwrap();
