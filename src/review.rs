@@ -248,7 +248,7 @@ impl RunContext<'_> {
     async fn complete(&self, mut run: RunRecord) -> anyhow::Result<ReviewOutcome> {
         let (store, snapshot) = (self.store, self.snapshot);
         let started = std::time::Instant::now();
-        let ctx = RuleContext::new(self.settings, self.request.as_of);
+        let ctx = rule_context(self.settings, self.request.as_of);
         let findings = rules::evaluate(snapshot, &ctx, Some(self.in_scope));
         tracing::info!(
             findings = findings.len(),
@@ -703,6 +703,20 @@ fn classify(
     }
     counts.resolved = previous.len() - still_present;
     (rows, counts)
+}
+
+/// The rules' thresholds and job-role profiles, from `[review]` and `[roles]`.
+fn rule_context(settings: &Settings, as_of: NaiveDate) -> RuleContext<'_> {
+    let r = &settings.review;
+    RuleContext {
+        as_of,
+        stale_after_days: i64::from(r.stale_after_days),
+        new_account_grace_days: i64::from(r.new_account_grace_days),
+        max_pidsls_per_primary: r.max_pidsls_per_primary as usize,
+        max_users_per_primary: r.max_users_per_primary as usize,
+        broad_grant_threshold: r.broad_grant_threshold as usize,
+        roles: &settings.roles,
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@ use chrono::NaiveDate;
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// The thresholds and profiles a review runs with (from `[review]` and `[roles]`).
+/// The thresholds and profiles a review runs with. The review builds it from `[review]` and
+/// `[roles]`; the rules never see the configuration itself.
 #[derive(Debug, Clone)]
 pub struct RuleContext<'a> {
     pub as_of: NaiveDate,
@@ -28,21 +29,6 @@ pub struct RuleContext<'a> {
     pub max_users_per_primary: usize,
     pub broad_grant_threshold: usize,
     pub roles: &'a BTreeMap<String, Services>,
-}
-
-impl<'a> RuleContext<'a> {
-    pub fn new(settings: &'a crate::config::Settings, as_of: NaiveDate) -> Self {
-        let r = &settings.review;
-        RuleContext {
-            as_of,
-            stale_after_days: i64::from(r.stale_after_days),
-            new_account_grace_days: i64::from(r.new_account_grace_days),
-            max_pidsls_per_primary: r.max_pidsls_per_primary as usize,
-            max_users_per_primary: r.max_users_per_primary as usize,
-            broad_grant_threshold: r.broad_grant_threshold as usize,
-            roles: &settings.roles,
-        }
-    }
 }
 
 /// One problem found by one rule, for one unit (a PID/SL, a user, a pair, or an organization).
