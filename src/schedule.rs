@@ -36,14 +36,12 @@
 //! removed (findings are written in one transaction, so none are half-written).
 
 use crate::config::Settings;
-use crate::domain::Cadence;
+use crate::domain::{Cadence, CronExpr};
 use crate::liveness::{AbortOnDrop, Owner, HEARTBEAT, STALE_AFTER_SECS};
 use crate::review::{self, ReviewOutcome, ReviewRequest};
 use crate::store::{ClaimOutcome, ClaimRequest, ClaimState, RunStatus, Store};
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
-use croner::parser::{CronParser, Seconds};
-use croner::Cron;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -90,17 +88,6 @@ impl Clock for StartedAt {
     }
 }
 
-/// Parses a cron expression as tokio-cron-scheduler does: 6 fields with seconds, or 7 with a
-/// year; day-of-month and day-of-week both apply.
-pub fn parse_cron(expr: &str) -> Result<Cron, String> {
-    CronParser::builder()
-        .seconds(Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(expr)
-        .map_err(|e| e.to_string())
-}
-
 /// The calendar period of a date for a cadence: `2026-Q4`, `2026-H2` or `2026`.
 pub fn calendar_period(cadence: Cadence, date: NaiveDate) -> String {
     use chrono::Datelike;
@@ -124,8 +111,7 @@ pub struct Period {
 #[derive(Debug, Clone)]
 pub struct CadenceSchedule {
     pub cadence: Cadence,
-    pub expr: String,
-    cron: Cron,
+    pub expr: CronExpr,
     tz: Tz,
 }
 
@@ -134,17 +120,12 @@ fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 impl CadenceSchedule {
-    pub fn new(cadence: Cadence, expr: &str, tz: Tz) -> Result<CadenceSchedule, String> {
-        Ok(CadenceSchedule {
-            cadence,
-            expr: expr.to_string(),
-            cron: parse_cron(expr)?,
-            tz,
-        })
+    pub fn new(cadence: Cadence, expr: CronExpr, tz: Tz) -> CadenceSchedule {
+        CadenceSchedule { cadence, expr, tz }
     }
 
     /// The three jobs of `[schedule]`.
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Vec<CadenceSchedule>> {
+    pub fn from_settings(settings: &Settings) -> Vec<CadenceSchedule> {
         let s = &settings.schedule;
         [
             (Cadence::Quarterly, &s.quarterly),
@@ -153,22 +134,23 @@ impl CadenceSchedule {
         ]
         .into_iter()
         .map(|(cadence, expr)| {
-            CadenceSchedule::new(cadence, expr, settings.review.time_zone)
-                .map_err(|e| anyhow::anyhow!("schedule.{cadence} = {expr:?}: {e}"))
+            CadenceSchedule::new(cadence, expr.clone(), settings.review.time_zone)
         })
         .collect()
     }
 
     /// The first fire instant strictly after `t`; `None` if the expression never fires again.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Tz>> {
-        self.cron
+        self.expr
+            .cron()
             .find_next_occurrence(&whole_seconds(t).with_timezone(&self.tz), false)
             .ok()
     }
 
     /// The latest fire instant at or before `t`: the period that is due now.
     pub fn latest_due(&self, t: DateTime<Utc>) -> Option<DateTime<Tz>> {
-        self.cron
+        self.expr
+            .cron()
             .find_previous_occurrence(&whole_seconds(t).with_timezone(&self.tz), true)
             .ok()
     }
@@ -179,8 +161,8 @@ impl CadenceSchedule {
         let same_period = |other: Option<DateTime<Tz>>| {
             other.is_some_and(|t| calendar_period(self.cadence, t.date_naive()) == calendar)
         };
-        let previous = self.cron.find_previous_occurrence(&due, false).ok();
-        let next = self.cron.find_next_occurrence(&due, false).ok();
+        let previous = self.expr.cron().find_previous_occurrence(&due, false).ok();
+        let next = self.expr.cron().find_next_occurrence(&due, false).ok();
         let key = if same_period(previous) || same_period(next) {
             format!(
                 "{}:{}",
@@ -290,7 +272,7 @@ pub async fn run(
     options: Options,
     mut signals: Signals,
 ) -> anyhow::Result<()> {
-    let schedules = CadenceSchedule::from_settings(&settings)?;
+    let schedules = CadenceSchedule::from_settings(&settings);
     let tz = settings.review.time_zone;
     let mut s = Scheduler {
         store,
@@ -775,7 +757,7 @@ mod tests {
     }
 
     fn schedule(cadence: Cadence, expr: &str) -> CadenceSchedule {
-        CadenceSchedule::new(cadence, expr, New_York).unwrap()
+        CadenceSchedule::new(cadence, CronExpr::parse(expr).unwrap(), New_York)
     }
 
     const QUARTERLY: &str = "0 0 6 1 1,4,7,10 *";
@@ -882,15 +864,6 @@ mod tests {
         );
         let after = q.next_after(next.with_timezone(&Utc)).unwrap();
         assert_eq!(after.with_timezone(&Utc), utc("2026-03-09T06:30:00Z"));
-    }
-
-    #[test]
-    fn cron_expressions_need_seconds() {
-        assert!(parse_cron("0 0 6 1 1,4,7,10 *").is_ok());
-        assert!(parse_cron("0 0 6 1 1,4,7,10 * 2027").is_ok());
-        assert!(parse_cron("0 6 1 1,4,7,10 *").is_err());
-        assert!(parse_cron("0 0 25 1 1 *").is_err());
-        assert!(parse_cron("every quarter").is_err());
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Domain values: each parses its raw text once, at the edge, so the rules never see an
 //! unchecked string.
 
+mod cron;
 mod services;
 
+pub use cron::CronExpr;
 pub use services::{ServiceCode, Services};
 
 use chrono::{DateTime, Datelike, NaiveDate};
