@@ -82,13 +82,9 @@ pub struct User {
 }
 
 impl User {
-    pub fn is_terminated(&self, as_of: NaiveDate) -> bool {
-        self.terminated_on.is_some_and(|d| d <= as_of)
-    }
-
     /// `status = active` and not terminated as of the review date.
     pub fn is_active(&self, as_of: NaiveDate) -> bool {
-        self.status == UserStatus::Active && !self.is_terminated(as_of)
+        crate::domain::is_active(self.status, self.terminated_on, as_of)
     }
 
     pub fn full_name(&self) -> String {

@@ -17,10 +17,7 @@ mod policy;
 mod views;
 
 pub use operations::{change_text, perform};
-pub use policy::{
-    check_actor, check_grant, check_primary_user_limit, user_is_active, ADMIN_SERVICES,
-    MAX_PRIMARY_USER_HOLDERS,
-};
+pub use policy::{check_actor, check_grant, check_primary_user_limit, user_is_active};
 pub use views::{list, show, AccessView, UserView};
 
 use crate::domain::{Email, PidSl, Role, ServiceCode, Services, UserStatus};

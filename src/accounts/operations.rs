@@ -3,6 +3,7 @@
 
 use super::policy::{refused, why_inactive};
 use super::*;
+use crate::domain::ADMIN_SERVICES;
 
 /// Performs one operation as `actor`: lock, read, check, write, audit, commit. A refusal
 /// writes nothing; so does a PostgreSQL role without the operator grants (a reviewer's), whose
@@ -610,10 +611,7 @@ impl Op<'_> {
         }
         let mut events = Vec::new();
         for old in &previous {
-            let mut services = old.services;
-            for code in ADMIN_SERVICES {
-                services.remove(code);
-            }
+            let mut services = old.services.minus(ADMIN_SERVICES);
             if services.is_empty() {
                 services.insert(ServiceCode::Portal);
             }

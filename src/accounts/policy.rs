@@ -2,21 +2,16 @@
 //! operation read.
 
 use super::*;
+use crate::domain::{ADMIN_SERVICES, MAX_PRIMARY_USER_HOLDERS};
 
 /// The services only a Primary User or backup may hold.
-pub const ADMIN_SERVICES: [ServiceCode; 2] =
-    [ServiceCode::PrimaryUser, ServiceCode::ManageSubordinates];
-
-/// At most this many holders of PRIMARY_USER per PID/SL.
-pub const MAX_PRIMARY_USER_HOLDERS: usize = 2;
-
 pub(super) fn refused(reason: impl std::fmt::Display) -> anyhow::Error {
     UsageError(format!("refused: {reason}")).into()
 }
 
 /// `status = active` and not terminated as of `today`.
 pub fn user_is_active(user: &UserRow, today: NaiveDate) -> bool {
-    user.status == UserStatus::Active && user.terminated_on.is_none_or(|d| d > today)
+    crate::domain::is_active(user.status, user.terminated_on, today)
 }
 
 pub(super) fn why_inactive(user: &UserRow, today: NaiveDate) -> String {
@@ -64,9 +59,9 @@ pub fn check_grant(
     if role != Role::Subordinate {
         return Ok(());
     }
-    let admin: Vec<&str> = ADMIN_SERVICES
+    let admin: Vec<&str> = services
+        .intersection(ADMIN_SERVICES)
         .iter()
-        .filter(|c| services.contains(**c))
         .map(|c| c.code())
         .collect();
     if admin.is_empty() {

@@ -5,7 +5,7 @@ mod cron;
 mod services;
 
 pub use cron::CronExpr;
-pub use services::{ServiceCode, Services};
+pub use services::{ServiceCode, Services, ADMIN_SERVICES, MAX_PRIMARY_USER_HOLDERS};
 
 use chrono::{DateTime, Datelike, NaiveDate};
 use chrono_tz::Tz;
@@ -234,6 +234,13 @@ text_enum!(
     }
 );
 
+/// The SPEC's "active user": `status = active` and not terminated as of `on` (a user leaving
+/// on a later day is still active). The rules, the account operations and the views all ask
+/// this one function.
+pub fn is_active(status: UserStatus, terminated_on: Option<NaiveDate>, on: NaiveDate) -> bool {
+    status == UserStatus::Active && terminated_on.is_none_or(|d| d > on)
+}
+
 text_enum!(
     /// How serious a finding is, least serious first.
     Severity, "severity", {
@@ -275,6 +282,16 @@ pub fn parse_ssn_last4(input: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_leaving_on_the_review_date_is_no_longer_active() {
+        let on = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+        let tomorrow = on.succ_opt();
+        assert!(!is_active(UserStatus::Active, Some(on), on));
+        assert!(is_active(UserStatus::Active, tomorrow, on));
+        assert!(is_active(UserStatus::Active, None, on));
+        assert!(!is_active(UserStatus::Inactive, None, on));
+    }
 
     #[test]
     fn pidsl_is_trimmed_and_upper_cased() {

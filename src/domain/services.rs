@@ -5,6 +5,15 @@
 
 use std::fmt;
 
+/// The services only a Primary User and the backup may hold (Primary Portal User and Manage
+/// Subordinate Accounts).
+pub const ADMIN_SERVICES: Services =
+    Services::of(&[ServiceCode::PrimaryUser, ServiceCode::ManageSubordinates]);
+
+/// The most users a PID/SL may have holding PRIMARY_USER: the Primary User and the backup
+/// (the Update Subordinate panel: "note that there is a limit of two Primary users").
+pub const MAX_PRIMARY_USER_HOLDERS: usize = 2;
+
 /// One POSC service, by the code the store keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ServiceCode {

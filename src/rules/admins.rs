@@ -2,10 +2,8 @@
 //! services, only they hold the administrator services, and no one administers more PID/SLs or
 //! users than one person can keep under review.
 
-use super::{
-    active_pidsl_rows, admin_services, service_codes, usernames, Finding, RuleContext, RuleId,
-};
-use crate::domain::{Role, ServiceCode, Services};
+use super::{active_pidsl_rows, service_codes, usernames, Finding, RuleContext, RuleId};
+use crate::domain::{Role, ServiceCode, Services, ADMIN_SERVICES, MAX_PRIMARY_USER_HOLDERS};
 use crate::snapshot::{Access, Snapshot, User};
 use chrono::NaiveDate;
 
@@ -72,9 +70,9 @@ fn check_pidsl(
         .copied()
         .filter(|a| a.services.contains(ServiceCode::PrimaryUser))
         .collect();
-    if holders.len() > 2 {
+    if holders.len() > MAX_PRIMARY_USER_HOLDERS {
         excess.push(format!(
-            "{} active holders of PRIMARY_USER ({}), at most 2 allowed",
+            "{} active holders of PRIMARY_USER ({}), at most {MAX_PRIMARY_USER_HOLDERS} allowed",
             holders.len(),
             names(s, &holders)
         ));
@@ -84,7 +82,7 @@ fn check_pidsl(
     }
 
     for sub in active.iter().filter(|a| a.role == Role::Subordinate) {
-        let held = sub.services.intersection(admin_services());
+        let held = sub.services.intersection(ADMIN_SERVICES);
         if !held.is_empty() {
             let detail = format!(
                 "subordinate holds {}, reserved for the Primary User and the backup",

@@ -2,8 +2,8 @@
 //! provider type does not allow, near-everything grants without a profile, and subordinates
 //! without Portal Services.
 
-use super::{active_pidsl_rows, admin_services, service_codes, Finding, RuleContext, RuleId};
-use crate::domain::{Role, ServiceCode, Services};
+use super::{active_pidsl_rows, service_codes, Finding, RuleContext, RuleId};
+use crate::domain::{Role, ServiceCode, Services, ADMIN_SERVICES};
 use crate::snapshot::{Access, PidSlRecord, Snapshot};
 
 pub fn check(s: &Snapshot, ctx: &RuleContext, out: &mut Vec<Finding>) {
@@ -47,7 +47,7 @@ fn restricted_services(record: &PidSlRecord) -> Services {
 
 /// The ordinary services: all but PRIMARY_USER and MANAGE_SUBORDINATES (12 of them).
 fn ordinary_services() -> Services {
-    Services::of(&ServiceCode::ALL).minus(admin_services())
+    Services::of(&ServiceCode::ALL).minus(ADMIN_SERVICES)
 }
 
 /// Every reason the row's grant is broader than the job needs; empty when it is not.
@@ -63,7 +63,7 @@ fn overbroad_reasons(
         let job_role = s.user(row.user).job_role.as_deref();
         match job_role.and_then(|name| ctx.roles.get(name).map(|profile| (name, profile))) {
             Some((name, profile)) => {
-                let mut allowed = profile.minus(admin_services());
+                let mut allowed = profile.minus(ADMIN_SERVICES);
                 allowed.insert(ServiceCode::Portal);
                 let outside = row.services.minus(allowed);
                 if !outside.is_empty() {

@@ -12,7 +12,7 @@ mod lifecycle;
 #[cfg(test)]
 mod testkit;
 
-use crate::domain::{ServiceCode, Services, Severity};
+use crate::domain::{Services, Severity};
 use crate::snapshot::{Access, Snapshot};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
@@ -300,11 +300,6 @@ fn usernames(s: &Snapshot, users: impl IntoIterator<Item = u32>, total: usize) -
         text.push_str(&format!(" and {} more", total - names.len()));
     }
     text
-}
-
-/// The administrator services only the Primary User and the backup may hold.
-fn admin_services() -> Services {
-    Services::of(&[ServiceCode::PrimaryUser, ServiceCode::ManageSubordinates])
 }
 
 /// `CLAIMS, FINANCIAL`: service codes for a detail line.

@@ -84,7 +84,7 @@ pub struct Member {
 impl Member {
     /// `status = active` and not terminated as of `today`.
     pub fn is_active(&self, today: NaiveDate) -> bool {
-        self.status == UserStatus::Active && self.terminated_on.is_none_or(|d| d > today)
+        crate::domain::is_active(self.status, self.terminated_on, today)
     }
 
     pub fn access_row(&self) -> AccessRow {
