@@ -344,14 +344,7 @@ fn send_counts_and_exits_1_on_mail_that_failed_for_good_earlier_or_was_left_send
         review_send(&bin, work.path());
         // The nine failed for good earlier (a down server now uses up the attempts of one
         // message a pass: see with_the_server_down_only_the_message_tried_uses_up_its_attempts).
-        common::block_on(async {
-            let store = db.store().await;
-            sqlx::query("UPDATE outbox SET state = 'failed', attempts = 3")
-                .execute(store.pool())
-                .await
-                .unwrap();
-            store.close().await;
-        });
+        db.execute("UPDATE outbox SET state = 'failed', attempts = 3");
 
         // A later pass tries nothing, and the nine are still not delivered.
         let later = bin.run(&["send", "--now"]);

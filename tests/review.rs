@@ -3,10 +3,7 @@
 
 mod common;
 
-use common::{
-    block_on, copy_snapshot, fixtures_dir, read_csv, scenario4, stderr, stdout, Bin, TestDb,
-};
-use sqlx::Connection;
+use common::{copy_snapshot, fixtures_dir, read_csv, scenario4, stderr, stdout, Bin, TestDb};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -430,19 +427,6 @@ fn as_of_is_only_a_year_month_day_between_1900_and_9999() {
     review(&bin, out.path(), "9999-12-31");
 }
 
-/// Runs `sql` on the test database directly: a row the import would refuse.
-fn execute(db: &TestDb, sql: &str) {
-    block_on(async {
-        if db.backend == "postgres" {
-            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
-        } else {
-            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
-        }
-    });
-}
-
 #[test]
 fn one_organizations_bad_data_costs_its_report_not_the_run() {
     let ltc_pidsls: Vec<String> = read_csv(&scenario4().join("pidsls.csv"))
@@ -455,8 +439,7 @@ fn one_organizations_bad_data_costs_its_report_not_the_run() {
         let bin = Bin::new(&db);
         import(&bin, &scenario4());
         // An address lettre refuses, as an older import let in.
-        execute(
-            &db,
+        db.execute(
             "UPDATE organizations SET management_emails = 'a..b@maplegrove.example' WHERE org_id = 'ORG-LTC'",
         );
         let out = tempfile::tempdir().unwrap();

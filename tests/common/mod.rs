@@ -78,6 +78,16 @@ impl TestDb {
         dbs
     }
 
+    /// Runs `sql` on the test database directly: a row the program itself would refuse, or a
+    /// state it is hard to bring about.
+    pub fn execute(&self, sql: &str) {
+        block_on(async {
+            let store = self.store().await;
+            sqlx::query(sql).execute(store.pool()).await.unwrap();
+            store.close().await;
+        });
+    }
+
     pub async fn store(&self) -> posc_review::store::Store {
         posc_review::store::Store::open(&self.url).await.unwrap()
     }
