@@ -153,10 +153,10 @@ pub fn days_before(date: NaiveDate, as_of: NaiveDate) -> i64 {
 }
 
 macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident, $what:literal, { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -182,6 +182,29 @@ macro_rules! text_enum {
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                $name::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(text: &str) -> Result<Self, String> {
+                $name::parse(text)
+            }
+        }
+
+        impl clap::ValueEnum for $name {
+            fn value_variants<'a>() -> &'a [Self] {
+                Self::ALL
+            }
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(clap::builder::PossibleValue::new(self.as_str()))
             }
         }
     };
@@ -248,6 +271,82 @@ text_enum!(
         Medium => "medium",
         High => "high",
         Critical => "critical",
+    }
+);
+
+text_enum!(
+    /// A review rule, by the name the reports and the store use.
+    RuleId, "rule", {
+        MissingPrimary => "missing-primary",
+        MissingBackup => "missing-backup",
+        ExcessPrimary => "excess-primary",
+        ManageSubordinatesMisassigned => "manage-subordinates-misassigned",
+        BackupMissingServices => "backup-missing-services",
+        TerminatedUserActive => "terminated-user-active",
+        TerminatedUserAccess => "terminated-user-access",
+        ExpiredLink => "expired-link",
+        StaleUser => "stale-user",
+        OverloadedPrimary => "overloaded-primary",
+        OverbroadGrant => "overbroad-grant",
+        MissingPortalServices => "missing-portal-services",
+        TermsNotAccepted => "terms-not-accepted",
+        DuplicateIdentity => "duplicate-identity",
+        ReviewOverdue => "review-overdue",
+    }
+);
+
+text_enum!(
+    /// Where a finding stands across runs: first seen in this run, seen before, accepted as a
+    /// risk until a date that has not passed, or gone since the previous run.
+    FindingStatus, "finding status", {
+        New => "new",
+        Open => "open",
+        Accepted => "accepted",
+        Resolved => "resolved",
+    }
+);
+
+text_enum!(
+    /// What a reviewer decided about a finding: the Findings sheet's drop-down labels.
+    Decision, "decision", {
+        Keep => "Keep",
+        RemoveAccess => "Remove access",
+        ChangeServices => "Change services",
+        AcceptRisk => "Accept risk",
+    }
+);
+
+text_enum!(
+    /// Where a review run stands.
+    RunStatus, "run status", {
+        Running => "running",
+        Completed => "completed",
+        Failed => "failed",
+    }
+);
+
+text_enum!(
+    /// Where a scheduled period's review stands.
+    ClaimState, "claim state", {
+        /// Taken; the run has not been recorded yet.
+        Claimed => "claimed",
+        /// The run is recorded and in progress.
+        Running => "running",
+        /// The run completed: the period is never reviewed again.
+        Completed => "completed",
+        /// The run failed or was interrupted: the next scheduler start retries it.
+        Failed => "failed",
+    }
+);
+
+text_enum!(
+    /// Where a queued message stands: waiting for its next attempt, claimed by a sender,
+    /// accepted by the server, or failed for good.
+    OutboxState, "outbox state", {
+        Pending => "pending",
+        Sending => "sending",
+        Sent => "sent",
+        Failed => "failed",
     }
 );
 

@@ -1,32 +1,29 @@
-//! The account store and the review history, on SQLite (the embedded default) or PostgreSQL.
+//! The account store and the review history: one [`Store`] trait, two implementations.
 //!
-//! One `Store` serves both backends through sqlx's `Any` driver: the SQL is written once with
-//! `$n` placeholders (which both accept), dates are ISO text and services a bit set, and the
-//! URL scheme picks the migrations folder. The few statements that differ branch on
-//! [`Backend`].
+//! [`sqlite::SqliteStore`] (the embedded default) goes through rusqlite alone; the
+//! [`postgres::PgStore`] (the shared deployment) through a typed `sqlx::PgPool`, with `COPY`
+//! for a replacing import. Callers hold an `Arc<dyn Store>` from [`open`] and never see a
+//! connection, a row or SQL: they pass and receive the typed [`records`], with times as UTC
+//! instants. The store never reads the clock: every time it writes is a parameter.
+//!
+//! Each backend keeps its own migrations folder; both define the same tables and columns (a
+//! test compares them).
 
-mod accounts;
-mod audit;
-mod claims;
-mod decisions;
-mod history;
-mod import_writer;
-mod outbox;
-mod sqlite_read;
+pub mod postgres;
+mod records;
+mod snapshot_load;
+pub mod sqlite;
 
-pub use accounts::{AccessRow, KnownAccounts, OrgRow, PidSlRow, UserRow};
-pub use audit::{AuditEvent, Member, PidSlInfo, WriteTx};
-pub use claims::{ClaimOutcome, ClaimRecord, ClaimRequest, ClaimState};
-pub use decisions::{DecisionRecord, NewDecision, PriorDecision, ACCEPT_RISK};
-pub use history::{CompletedRun, FindingRow, HeldRun, NewRun, RunCounts, RunRecord, RunStatus};
-pub(crate) use import_writer::ImportWriter;
-pub use outbox::{timestamp, MessageFile, OutboxEntry, OutgoingMail, Undelivered};
+pub use records::*;
+pub(crate) use snapshot_load::{stored_date, SnapshotBuilder, UserColumns};
 
-use anyhow::Context;
-use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};
-use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, AnyPool, Executor, Row};
-use std::str::FromStr;
+use crate::domain::{ClaimState, PidSl, UserStatus};
+use crate::snapshot::Snapshot;
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,141 +32,273 @@ pub enum Backend {
     Postgres,
 }
 
-#[derive(Clone)]
-pub struct Store {
-    pool: AnyPool,
-    backend: Backend,
-    /// The database file of a SQLite store, for bulk reads outside sqlx.
-    sqlite_file: Option<std::path::PathBuf>,
-    /// How to reach a PostgreSQL store outside the pool: a replacing import streams its rows
-    /// with `COPY`, which only a PostgreSQL connection of its own can do.
-    postgres: Option<std::sync::Arc<sqlx::postgres::PgConnectOptions>>,
+/// The default time to wait for a PostgreSQL server to answer.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens the store at `url` (`sqlite://FILE`, created if missing, or
+/// `postgres://USER@HOST/DB`) and applies any pending migrations.
+pub async fn open(url: &str, connect_timeout: Duration) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::open(url, connect_timeout).await?))
+    } else {
+        anyhow::bail!(
+            "unsupported database URL {}: expected sqlite://FILE or postgres://USER@HOST/DB",
+            redact_url(url)
+        )
+    }
 }
 
-/// The most bind parameters one statement carries; below SQLite's 32,766 and PostgreSQL's
-/// 65,535, and large enough that a batch of rows costs one round trip.
-const MAX_BIND_PARAMETERS: usize = 30_000;
+/// Everything the program keeps. Methods that change several rows do it in one transaction;
+/// see each implementation for how it locks.
+#[async_trait]
+pub trait Store: Send + Sync {
+    fn backend(&self) -> Backend;
 
-impl Store {
-    /// [`Store::connect`] with the default connect timeout.
-    pub async fn open(url: &str) -> anyhow::Result<Store> {
-        let timeout = Duration::from_secs(crate::config::DEFAULT_CONNECT_TIMEOUT_SECS.into());
-        Store::open_with(url, timeout).await
-    }
+    /// Waits for the store's connections to close.
+    async fn close(&self);
 
-    /// Connects (creating a SQLite file if missing) and applies any pending migrations.
-    pub async fn connect(settings: &crate::config::DatabaseSettings) -> anyhow::Result<Store> {
-        let timeout = Duration::from_secs(settings.connect_timeout_secs.into());
-        Store::open_with(&settings.url, timeout).await
-    }
+    // ------------------------------------------------------------ the account tables
 
-    async fn open_with(url: &str, connect_timeout: Duration) -> anyhow::Result<Store> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else {
-            anyhow::bail!("unsupported database URL {url:?}: expected sqlite://FILE or postgres://USER@HOST/DB");
-        };
-        let url = match backend {
-            Backend::Sqlite if !url.contains("mode=") => {
-                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
-            }
-            _ => url.to_string(),
-        };
-        let options = AnyConnectOptions::from_str(&url)
-            .with_context(|| format!("invalid database URL {}", redact_url(&url)))?;
-        let postgres = match backend {
-            Backend::Postgres => {
-                let options = sqlx::postgres::PgConnectOptions::from_str(&url)
-                    .with_context(|| format!("invalid database URL {}", redact_url(&url)))?;
-                reach_postgres(&options, connect_timeout).await?;
-                Some(std::sync::Arc::new(options))
-            }
-            Backend::Sqlite => None,
-        };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the writer; NORMAL is durable at each
-                        // checkpoint, which is what a batch tool needs.
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000; PRAGMA cache_size = -200000; PRAGMA temp_store = MEMORY;")
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await
-            .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
-        let sqlite_file = match backend {
-            Backend::Sqlite => Some(sqlite_file(&url)?),
-            Backend::Postgres => None,
-        };
-        let store = Store {
-            pool,
-            backend,
-            sqlite_file,
-            postgres,
-        };
-        store.migrate().await?;
-        Ok(store)
-    }
+    /// The keys already in the store, for a `--merge` import.
+    async fn known_accounts(&self) -> anyhow::Result<KnownAccounts>;
 
-    /// Applies pending migrations. A store that has every one is left alone: sqlx's migrator
-    /// starts with `CREATE TABLE IF NOT EXISTS`, which PostgreSQL refuses to a role without
-    /// CREATE on the schema even when the table exists, and the operator and reviewer roles of
-    /// README "Security and data" have none.
-    async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
-        };
-        if self.has_every_migration(&migrator).await {
-            return Ok(());
-        }
-        let migrated = migrator.run(&self.pool).await;
-        match migrated.map_err(anyhow::Error::from) {
-            Err(e) if permission_denied(&e).is_some() => Err(e.context(
-                "cannot migrate the database: this role may not create tables; the role that owns \
-                 them runs `posc-review init` once after an upgrade",
-            )),
-            migrated => migrated.context("cannot migrate the database"),
-        }
-    }
+    /// Every organization id, sorted.
+    async fn org_ids(&self) -> anyhow::Result<Vec<String>>;
 
-    /// Whether every migration of this binary is applied, unmodified.
-    async fn has_every_migration(&self, migrator: &sqlx::migrate::Migrator) -> bool {
-        let Ok(rows) = sqlx::query("SELECT version, checksum FROM _sqlx_migrations WHERE success")
-            .fetch_all(&self.pool)
-            .await
-        else {
-            return false;
-        };
-        let applied: std::collections::HashMap<i64, Vec<u8>> = rows
-            .iter()
-            .filter_map(|row| Some((row.try_get(0).ok()?, row.try_get(1).ok()?)))
-            .collect();
-        migrator
-            .iter()
-            .all(|m| applied.get(&m.version).is_some_and(|c| **c == *m.checksum))
-    }
+    async fn account_counts(&self) -> anyhow::Result<AccountCounts>;
 
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
+    /// The whole account store in memory, read from one moment (a concurrent replacing import
+    /// is seen wholly or not at all), with each organization's last completed review.
+    async fn load_snapshot(&self, zone: Tz) -> anyhow::Result<Snapshot>;
 
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
-    }
+    /// Starts an import's transaction; `replace` empties the account tables first. Called on
+    /// a blocking thread (the import reads its CSV files synchronously beside the writer);
+    /// `handle` runs whatever async work the backend needs.
+    fn import_writer(
+        &self,
+        handle: tokio::runtime::Handle,
+        replace: bool,
+    ) -> anyhow::Result<Box<dyn ImportWriter>>;
 
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
+    // ------------------------------------------------------------ the job-aid operations
+
+    /// A transaction for a job-aid operation that writes: it holds SQLite's write lock from
+    /// its start (`BEGIN IMMEDIATE`); on PostgreSQL the operation takes row locks through
+    /// [`AccountsTx`]. Dropped without `commit`, it rolls back.
+    async fn begin_write(&self) -> anyhow::Result<Box<dyn AccountsTx>>;
+
+    /// A read-only transaction for `accounts show` and `accounts list`.
+    async fn begin_read(&self) -> anyhow::Result<Box<dyn AccountsTx>>;
+
+    /// Who the database says is connected: the role on PostgreSQL, `user@host` of this
+    /// process on SQLite.
+    async fn database_role(&self) -> anyhow::Result<String>;
+
+    /// The audit log, oldest first; one user's events when `username` is given.
+    async fn audit_events(&self, username: Option<&str>) -> anyhow::Result<Vec<AuditEvent>>;
+
+    // ------------------------------------------------------------ review history
+
+    /// Records a new running run with the next id of its local day (`YYYYMMDD-N`).
+    async fn start_run(&self, new: &NewRun<'_>) -> anyhow::Result<RunRecord>;
+
+    /// Renews a running run's heartbeat; false when `owner` no longer holds it.
+    async fn run_heartbeat(
+        &self,
+        run_id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+
+    /// Runs that a process still holds: running, or stored but their folder not in place.
+    async fn held_runs(&self) -> anyhow::Result<Vec<HeldRun>>;
+
+    /// The run's folder is in place: the owner lets go of it. `folder_error` is kept as the
+    /// run's error; `clear_error` clears a folder error kept before.
+    async fn release_run(
+        &self,
+        run_id: &str,
+        owner: &str,
+        folder_error: Option<&str>,
+        clear_error: bool,
+    ) -> anyhow::Result<()>;
+
+    /// Completes a run: its findings, the organizations it reviewed and its messages, in one
+    /// transaction.
+    async fn complete_run(&self, run: &RunRecord, done: &CompletedRun<'_>) -> anyhow::Result<()>;
+
+    /// Marks a running run failed; with `seen_heartbeat`, only if its heartbeat is still that
+    /// one (a stale run taken over). False when nothing changed.
+    async fn fail_run(
+        &self,
+        run_id: &str,
+        error: &str,
+        finished_at: DateTime<Utc>,
+        seen_heartbeat: Option<DateTime<Utc>>,
+    ) -> anyhow::Result<bool>;
+
+    /// The last completed run of the same scope, for what changed since.
+    async fn previous_completed_run(&self, scope_key: &str) -> anyhow::Result<Option<RunRecord>>;
+
+    /// Every run, newest first.
+    async fn runs(&self) -> anyhow::Result<Vec<RunRecord>>;
+
+    async fn run(&self, id: &str) -> anyhow::Result<Option<RunRecord>>;
+
+    async fn latest_completed_run(&self) -> anyhow::Result<Option<RunRecord>>;
+
+    /// A run's findings, optionally of one rule and one status.
+    async fn findings(
+        &self,
+        run_id: &str,
+        rule: Option<crate::domain::RuleId>,
+        status: Option<crate::domain::FindingStatus>,
+    ) -> anyhow::Result<Vec<FindingRow>>;
+
+    /// Each organization's last completed review date.
+    async fn last_completed_review_per_org(&self) -> anyhow::Result<Vec<(String, NaiveDate)>>;
+
+    // ------------------------------------------------------------ schedule claims
+
+    async fn try_claim(&self, request: &ClaimRequest<'_>) -> anyhow::Result<ClaimOutcome>;
+
+    /// The claim's run is recorded; false when `owner` no longer holds the claim.
+    async fn claim_running(
+        &self,
+        period_key: &str,
+        owner: &str,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+
+    async fn claim_heartbeat(
+        &self,
+        period_key: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_claim(
+        &self,
+        period_key: &str,
+        owner: &str,
+        state: ClaimState,
+        run_id: Option<&str>,
+        error: Option<&str>,
+        finished_at: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+
+    async fn claim(&self, period_key: &str) -> anyhow::Result<Option<ClaimRecord>>;
+
+    async fn claims(&self) -> anyhow::Result<Vec<ClaimRecord>>;
+
+    // ------------------------------------------------------------ reviewer decisions
+
+    /// Records an import's decisions, all or none.
+    async fn record_decisions(&self, decisions: &[NewDecision]) -> anyhow::Result<()>;
+
+    /// Recorded decisions with their findings, of one run or all.
+    async fn decisions(&self, run_id: Option<&str>) -> anyhow::Result<Vec<DecisionRecord>>;
+
+    /// The latest decision per fingerprint among runs before `before_run`.
+    async fn latest_decisions(
+        &self,
+        before_run: &str,
+    ) -> anyhow::Result<HashMap<String, PriorDecision>>;
+
+    /// Each organization's review cadence, by org_id.
+    async fn org_cadences(&self) -> anyhow::Result<HashMap<String, crate::domain::Cadence>>;
+
+    // ------------------------------------------------------------ the mail outbox
+
+    /// Keys of the messages due now (pending and due, or sending with a claim older than
+    /// `stale_before`); all pending ones with `ignore_schedule`.
+    async fn due_mail(
+        &self,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+        ignore_schedule: bool,
+    ) -> anyhow::Result<Vec<String>>;
+
+    /// Pushes every due message to `retry_at` with `error` (the server is unreachable).
+    async fn defer_due_mail(
+        &self,
+        now: DateTime<Utc>,
+        ignore_schedule: bool,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> anyhow::Result<u64>;
+
+    /// Claims one message for delivery (state `sending`); `None` when another sender has it.
+    async fn claim_mail(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> anyhow::Result<Option<ClaimedMail>>;
+
+    async fn mark_sent(&self, key: &str, now: DateTime<Utc>) -> anyhow::Result<()>;
+
+    /// A failed attempt: retried at `retry_at`, or failed for good without one.
+    async fn mark_failed(
+        &self,
+        key: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> anyhow::Result<()>;
+
+    /// Requeues the messages that failed for good.
+    async fn requeue_failed(&self, now: DateTime<Utc>) -> anyhow::Result<u64>;
+
+    async fn undelivered_mail(&self) -> anyhow::Result<Undelivered>;
+
+    async fn outbox(&self, run_id: Option<&str>) -> anyhow::Result<Vec<OutboxEntry>>;
+}
+
+/// A transaction of the job-aid operations (`accounts ...`). The policy checks read through
+/// it and the change is written through it, so a check and the write it allows are atomic.
+#[async_trait]
+pub trait AccountsTx: Send {
+    /// Locks one PID/SL's row (PostgreSQL) and returns it, or `None` when it does not exist.
+    async fn lock_pidsl(&mut self, pidsl: &PidSl) -> anyhow::Result<Option<PidSlInfo>>;
+    /// Locks (PostgreSQL) every PID/SL a user has access to, in a fixed order.
+    async fn lock_pidsls_of_user(&mut self, user_id: i64) -> anyhow::Result<()>;
+    /// Locks the users table against concurrent writers (PostgreSQL), for a new user id.
+    async fn lock_users(&mut self) -> anyhow::Result<()>;
+    /// A user by username, case-insensitive.
+    async fn user_by_name(&mut self, username: &str) -> anyhow::Result<Option<UserRow>>;
+    async fn org_exists(&mut self, org_id: &str) -> anyhow::Result<bool>;
+    async fn pidsl_info(&mut self, pidsl: &PidSl) -> anyhow::Result<Option<PidSlInfo>>;
+    async fn members_of_pidsl(&mut self, pidsl: &PidSl) -> anyhow::Result<Vec<Member>>;
+    async fn access_of_user(&mut self, user_id: i64) -> anyhow::Result<Vec<Member>>;
+    /// The user's administrator rows (primary or backup) on PID/SLs of `org_id`.
+    async fn admin_rows_in_org(&mut self, user_id: i64, org_id: &str)
+        -> anyhow::Result<Vec<Member>>;
+    async fn next_user_id(&mut self) -> anyhow::Result<i64>;
+    /// Inserts or replaces the access row of (user, PID/SL).
+    async fn put_access(&mut self, row: &AccessRow) -> anyhow::Result<()>;
+    async fn delete_access(&mut self, user_id: i64, pidsl: &PidSl) -> anyhow::Result<()>;
+    async fn insert_user(&mut self, row: &UserRow) -> anyhow::Result<()>;
+    async fn set_user_status(&mut self, user_id: i64, status: UserStatus) -> anyhow::Result<()>;
+    /// Appends an event to the audit log, recording who ran it.
+    async fn record_audit(&mut self, event: &AuditEvent) -> anyhow::Result<()>;
+    async fn commit(self: Box<Self>) -> anyhow::Result<()>;
+}
+
+/// The write side of an import: the whole snapshot in one transaction, synchronous (it runs
+/// on a blocking thread). Dropped without `commit`, nothing is written.
+pub trait ImportWriter: Send {
+    /// Inserts, or updates by key, rows of each account table.
+    fn write_orgs(&mut self, rows: &[OrgRow]) -> anyhow::Result<()>;
+    fn write_pidsls(&mut self, rows: &[PidSlRow]) -> anyhow::Result<()>;
+    fn write_users(&mut self, rows: &[UserRow]) -> anyhow::Result<()>;
+    fn write_access(&mut self, rows: &[AccessRow]) -> anyhow::Result<()>;
+    /// Sets terminated_on for users already in the store (a roster applied by `--merge`).
+    fn set_terminated(&mut self, updates: &[(i64, NaiveDate)]) -> anyhow::Result<()>;
+    fn commit(self: Box<Self>) -> anyhow::Result<()>;
 }
 
 /// The database's own words when `error` is PostgreSQL refusing a statement for want of a
@@ -183,39 +312,6 @@ pub fn permission_denied(error: &anyhow::Error) -> Option<String> {
             }
             _ => None,
         })
-}
-
-/// One connection to the PostgreSQL server, within `timeout`: the pool would retry a refused
-/// connection until its acquire timeout (30 s) and then report only "pool timed out", without
-/// the server or the cause.
-async fn reach_postgres(
-    options: &sqlx::postgres::PgConnectOptions,
-    timeout: Duration,
-) -> anyhow::Result<()> {
-    use sqlx::ConnectOptions;
-    let server = format!("{}:{}", options.get_host(), options.get_port());
-    match tokio::time::timeout(timeout, options.connect()).await {
-        Ok(Ok(conn)) => Ok(sqlx::Connection::close(conn).await?),
-        Ok(Err(e)) => {
-            Err(anyhow::Error::new(e).context(format!("cannot connect to PostgreSQL at {server}")))
-        }
-        Err(_) => anyhow::bail!(
-            "cannot connect to PostgreSQL at {server}: no answer within {} s \
-             (database.connect_timeout_secs)",
-            timeout.as_secs()
-        ),
-    }
-}
-
-/// The file of a `sqlite:` URL (`sqlite://FILE`, `sqlite:FILE`, with or without `?options`).
-pub(crate) fn sqlite_file(url: &str) -> anyhow::Result<std::path::PathBuf> {
-    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
-    let file = rest.split('?').next().unwrap_or_default();
-    anyhow::ensure!(
-        !file.is_empty() && file != ":memory:",
-        "{url:?}: the SQLite store must be a file"
-    );
-    Ok(std::path::PathBuf::from(file))
 }
 
 /// A database URL without its password, for messages.
@@ -232,67 +328,13 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-pub(crate) type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
-
-/// Inserts `rows` with multi-row `INSERT ... VALUES` statements of as many rows as the
-/// parameter limit allows. `head` is `INSERT INTO t (a, b, c)`, `tail` an optional
-/// `ON CONFLICT ...` clause, `bind` binds one row's `columns` values in order.
-pub(crate) async fn insert_batched<T>(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    head: &str,
-    columns: usize,
-    tail: &str,
-    rows: &[T],
-    bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
-) -> anyhow::Result<()> {
-    let per_statement = (MAX_BIND_PARAMETERS / columns).max(1);
-    let mut full_sql = None;
-    for chunk in rows.chunks(per_statement) {
-        let partial_sql;
-        let sql: &str = if chunk.len() == per_statement {
-            full_sql.get_or_insert_with(|| values_sql(backend, head, columns, chunk.len(), tail))
-        } else {
-            partial_sql = values_sql(backend, head, columns, chunk.len(), tail);
-            &partial_sql
-        };
-        let query = chunk.iter().fold(sqlx::query(sql), &bind);
-        query
-            .execute(&mut *conn)
-            .await
-            .with_context(|| format!("cannot write: {head}"))?;
-    }
-    Ok(())
-}
-
-/// `head VALUES (...), (...) tail`. SQLite gets anonymous `?` placeholders: it looks a
-/// numbered or named one up by a linear scan, which makes binding a 30,000-parameter statement
-/// quadratic; PostgreSQL needs `$n`.
-fn values_sql(backend: Backend, head: &str, columns: usize, rows: usize, tail: &str) -> String {
-    let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 7);
-    sql.push_str(head);
-    sql.push_str(" VALUES ");
-    let mut n = 0;
-    for r in 0..rows {
-        sql.push_str(if r == 0 { "(" } else { ",(" });
-        for c in 0..columns {
-            n += 1;
-            if c > 0 {
-                sql.push(',');
-            }
-            match backend {
-                Backend::Sqlite => sql.push('?'),
-                Backend::Postgres => {
-                    sql.push('$');
-                    sql.push_str(&n.to_string());
-                }
-            }
-        }
-        sql.push(')');
-    }
-    sql.push(' ');
-    sql.push_str(tail);
-    sql
+/// A run id as a number for SQL to order and compare by (`YYYYMMDD` × 10⁹ + the sequence): as
+/// text, ids sort only while the day's sequence has three digits (`-1000` is below `-999`).
+/// The same SQL on both backends.
+pub(crate) fn run_order(column: &str) -> String {
+    format!(
+        "(CAST(substr({column}, 1, 8) AS BIGINT) * 1000000000 + CAST(substr({column}, 10) AS BIGINT))"
+    )
 }
 
 #[cfg(test)]
@@ -308,18 +350,6 @@ mod tests {
         assert_eq!(
             redact_url("sqlite://posc-review.db"),
             "sqlite://posc-review.db"
-        );
-    }
-
-    #[test]
-    fn values_sql_numbers_every_placeholder() {
-        assert_eq!(
-            values_sql(Backend::Sqlite, "INSERT INTO t (a, b)", 2, 2, ""),
-            "INSERT INTO t (a, b) VALUES (?,?),(?,?) "
-        );
-        assert_eq!(
-            values_sql(Backend::Postgres, "INSERT INTO t (a, b)", 2, 2, ""),
-            "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4) "
         );
     }
 }
