@@ -27,13 +27,14 @@ use crate::error::UsageError;
 use crate::snapshot::Personal;
 use crate::store::{AccessRow, AccountsTx, AuditEvent, Member, PidSlInfo, Store, UserRow};
 use anyhow::Context;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use chrono_tz::Tz;
 
 /// The time of an operation, read once from the clock: the instant its audit events carry and
 /// the local date "active user" is judged on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OperationTime {
+    /// To the second, as the audit log has always kept it.
     pub at: DateTime<Utc>,
     /// `at`'s date in the configured time zone.
     pub today: NaiveDate,
@@ -41,7 +42,7 @@ pub struct OperationTime {
 
 impl OperationTime {
     pub fn read(clock: &dyn crate::clock::Clock, zone: Tz) -> OperationTime {
-        let at = clock.now();
+        let at = clock.now().trunc_subsecs(0);
         OperationTime {
             at,
             today: at.with_timezone(&zone).date_naive(),

@@ -8,9 +8,8 @@ use crate::config::Settings;
 use crate::domain::{parse_date, Email, PidSl, Services};
 use crate::error::UsageError;
 use crate::outln;
-use crate::output::{count, local_time, Table};
+use crate::output::{count, json_in_zone, local_instant, local_time, Table};
 use crate::store::AuditEvent;
-use chrono::SecondsFormat;
 use chrono_tz::Tz;
 
 pub async fn accounts_command(
@@ -61,10 +60,7 @@ pub async fn accounts_command(
             store.close().await;
             let events = events?;
             return match a.format {
-                OutputFormat::Json => outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&history_json(&events, zone)?)?
-                ),
+                OutputFormat::Json => outln!("{}", json_in_zone(&events, zone)?),
                 OutputFormat::Text => print_history(&events, zone),
             };
         }
@@ -155,7 +151,7 @@ pub async fn accounts_command(
             },
         ),
     };
-    let store = super::open_for_writing(settings).await?;
+    let store = super::open_for_writing(settings, clock).await?;
     let outcome = accounts::perform(store.as_ref(), &by, operation, &time).await;
     store.close().await;
     print_outcome(&outcome?)
@@ -310,7 +306,7 @@ fn print_history(events: &[AuditEvent], zone: Tz) -> anyhow::Result<()> {
     ]);
     for e in events {
         table.row([
-            local_time(&e.at.to_rfc3339(), zone),
+            local_instant(e.at, zone),
             e.actor.clone(),
             if e.ran_as.is_empty() {
                 "(unknown)".into()
@@ -331,21 +327,4 @@ fn print_history(events: &[AuditEvent], zone: Tz) -> anyhow::Result<()> {
     }
     table.print()?;
     outln!("{}", count(events.len(), "event"))
-}
-
-/// The audit events for `--format json`, each `at` in RFC 3339 with the zone's offset, to the
-/// second, as a person reads the log (the store keeps UTC instants).
-fn history_json(events: &[AuditEvent], zone: Tz) -> anyhow::Result<serde_json::Value> {
-    let events = events
-        .iter()
-        .map(|e| {
-            let mut event = serde_json::to_value(e)?;
-            event["at"] =
-                e.at.with_timezone(&zone)
-                    .to_rfc3339_opts(SecondsFormat::Secs, false)
-                    .into();
-            Ok(event)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(events.into())
 }
