@@ -140,6 +140,7 @@ pub fn org_workbook_file_name(run_id: &str, org_id: &str) -> String {
 /// users (`access_rows`, from [`super::access_rows_by_org`]), and a summary of its own, with
 /// `resolved` as its count of resolved findings. Returns the file and its bytes, for the
 /// management report to attach without reading the file back.
+#[allow(clippy::too_many_arguments)]
 pub fn write_org_workbook(
     dir: &Path,
     run: &RunRecord,
