@@ -406,7 +406,9 @@ async fn runs_command(settings: &Settings, args: RunsArgs) -> anyhow::Result<()>
             }
             print_counts(run)?;
             let mut table = Table::new(&["RULE", "FINDINGS"]).right_aligned(&[1]);
-            for (rule, n) in &run.counts.by_rule {
+            let mut by_rule: Vec<_> = run.counts.by_rule.iter().collect();
+            by_rule.sort_by_key(|(rule, _)| rule.as_str());
+            for (rule, n) in by_rule {
                 table.row([rule.to_string(), n.to_string()]);
             }
             table.print()?;

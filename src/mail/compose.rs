@@ -557,18 +557,13 @@ fn build(
     let html = input
         .templates
         .render(&format!("{template}.html.j2"), context)?;
-    let from: Mailbox = input
-        .mail
-        .from
-        .parse()
-        .with_context(|| format!("mail.from = {:?} is not an address", input.mail.from))?;
     let key = format!("{}:{kind}:{unit}", input.run.id);
     let id: String = Sha256::digest(key.as_bytes())[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
     let mut builder = Message::builder()
-        .from(from)
+        .from(input.mail.from.clone())
         .subject(subject.clone())
         .date(input.date.into())
         .message_id(Some(format!("<{id}@posc-review>")));
