@@ -445,3 +445,20 @@ async fn a_write_transaction_dropped_without_commit_leaves_nothing() {
     assert_eq!(events[0].at, event.at);
     assert!(!events[0].ran_as.is_empty());
 }
+
+#[tokio::test]
+async fn a_store_whose_applied_migration_changed_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(new_store(&dir).await);
+    let conn = Connection::open(dir.path().join("store.db")).unwrap();
+    conn.execute(
+        "UPDATE _sqlx_migrations SET checksum = X'00' WHERE version = ?1",
+        [UTC_TIMES],
+    )
+    .unwrap();
+    let error = SqliteStore::open(&url(&dir)).await.err().unwrap();
+    assert!(
+        format!("{error:#}").contains("migration 20261130000012 (utc times) was applied"),
+        "{error:#}"
+    );
+}
