@@ -1,14 +1,196 @@
-//! The PostgreSQL store, through a typed `sqlx::PgPool`.
+//! The PostgreSQL store (the shared deployment), through a typed `sqlx::PgPool`.
+//!
+//! Several processes share the database, so every method that can race another process says
+//! how it is serialized: the snapshot load and a replacing import lock the account tables in
+//! one order (accounts.rs), the job-aid operations lock rows (operations.rs), a scheduler's
+//! claim and a sender's claim are single conditional statements (claims.rs, outbox.rs). Times
+//! are `timestamptz`, bound and read as `DateTime<Utc>`; dates stay `YYYY-MM-DD` text as the
+//! first migrations made them.
+//!
+//! The methods live in one file per concern; the [`Store`] implementation below only forwards.
+
+mod accounts;
+mod claims;
+mod decisions;
+mod history;
+mod operations;
+mod outbox;
+#[cfg(test)]
+mod tests;
 
 use super::*;
+use anyhow::Context;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, PgPool, Postgres, Row};
+use std::str::FromStr;
 
-pub struct PgStore {}
+/// The migrations of this backend, embedded in the binary.
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The most bind parameters one statement carries: below PostgreSQL's 65,535, and large enough
+/// that a batch of rows costs one round trip.
+const MAX_BIND_PARAMETERS: usize = 30_000;
+
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+pub struct PgStore {
+    pool: PgPool,
+    /// How to reach the server outside the pool: a replacing import streams its rows with
+    /// `COPY` on a connection of its own.
+    options: PgConnectOptions,
+}
 
 impl PgStore {
-    pub async fn open(url: &str, _connect_timeout: Duration) -> anyhow::Result<PgStore> {
-        let _ = url;
-        todo!()
+    /// Connects to `url` within `connect_timeout` and applies any pending migrations.
+    pub async fn open(url: &str, connect_timeout: Duration) -> anyhow::Result<PgStore> {
+        let options = PgConnectOptions::from_str(url)
+            .with_context(|| format!("invalid database URL {}", redact_url(url)))?;
+        reach_postgres(&options, connect_timeout).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .with_context(|| format!("cannot open the database {}", redact_url(url)))?;
+        let store = PgStore { pool, options };
+        store.migrate().await?;
+        Ok(store)
     }
+
+    /// Applies pending migrations. A store that has every one is left alone: sqlx's migrator
+    /// starts with `CREATE TABLE IF NOT EXISTS`, which PostgreSQL refuses to a role without
+    /// CREATE on the schema even when the table exists, and the operator and reviewer roles of
+    /// README "Security and data" have none.
+    async fn migrate(&self) -> anyhow::Result<()> {
+        if self.has_every_migration().await {
+            return Ok(());
+        }
+        match MIGRATOR.run(&self.pool).await.map_err(anyhow::Error::from) {
+            Err(e) if permission_denied(&e).is_some() => Err(e.context(
+                "cannot migrate the database: this role may not create tables; the role that owns \
+                 them runs `posc-review init` once after an upgrade",
+            )),
+            migrated => migrated.context("cannot migrate the database"),
+        }
+    }
+
+    /// Whether every migration of this binary is applied, unmodified.
+    async fn has_every_migration(&self) -> bool {
+        let Ok(rows) = sqlx::query("SELECT version, checksum FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.pool)
+            .await
+        else {
+            return false;
+        };
+        let applied: HashMap<i64, Vec<u8>> = rows
+            .iter()
+            .filter_map(|row| Some((row.try_get("version").ok()?, row.try_get("checksum").ok()?)))
+            .collect();
+        MIGRATOR
+            .iter()
+            .all(|m| applied.get(&m.version).is_some_and(|c| **c == *m.checksum))
+    }
+}
+
+/// One connection to the PostgreSQL server, within `timeout`: the pool would retry a refused
+/// connection until its acquire timeout (30 s) and then report only "pool timed out", without
+/// the server or the cause.
+async fn reach_postgres(options: &PgConnectOptions, timeout: Duration) -> anyhow::Result<()> {
+    use sqlx::ConnectOptions;
+    let server = format!("{}:{}", options.get_host(), options.get_port());
+    match tokio::time::timeout(timeout, options.connect()).await {
+        Ok(Ok(conn)) => Ok(sqlx::Connection::close(conn).await?),
+        Ok(Err(e)) => {
+            Err(anyhow::Error::new(e).context(format!("cannot connect to PostgreSQL at {server}")))
+        }
+        Err(_) => anyhow::bail!(
+            "cannot connect to PostgreSQL at {server}: no answer within {} s \
+             (database.connect_timeout_secs)",
+            timeout.as_secs()
+        ),
+    }
+}
+
+/// A text column read into a domain value with its `parse`; the error names the table and
+/// the column.
+fn parsed<T>(
+    row: &PgRow,
+    table: &str,
+    column: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> anyhow::Result<T> {
+    let text: String = row.try_get(column)?;
+    parse(&text).map_err(|e| anyhow::anyhow!("bad {column} in the {table} table: {e}"))
+}
+
+/// A `YYYY-MM-DD` text column (the first migrations keep dates as text).
+fn text_date(row: &PgRow, table: &str, column: &str) -> anyhow::Result<Option<NaiveDate>> {
+    stored_date(column, row.try_get::<Option<String>, _>(column)?)
+        .with_context(|| format!("in the {table} table"))
+}
+
+/// A `NOT NULL` `YYYY-MM-DD` text column.
+fn required_date(row: &PgRow, table: &str, column: &str) -> anyhow::Result<NaiveDate> {
+    text_date(row, table, column)?
+        .with_context(|| format!("{column} is empty in the {table} table"))
+}
+
+fn date_text(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+/// Inserts `rows` with multi-row `INSERT ... VALUES` statements of as many rows as the
+/// parameter limit allows. `head` is `INSERT INTO t (a, b, c)`, `tail` an optional
+/// `ON CONFLICT ...` clause, `bind` binds one row's `columns` values in order.
+async fn insert_batched<T>(
+    conn: &mut PgConnection,
+    head: &str,
+    columns: usize,
+    tail: &str,
+    rows: &[T],
+    bind: impl for<'q> Fn(PgQuery<'q>, &'q T) -> PgQuery<'q>,
+) -> anyhow::Result<()> {
+    let per_statement = (MAX_BIND_PARAMETERS / columns).max(1);
+    let mut full_sql = None;
+    for chunk in rows.chunks(per_statement) {
+        let partial_sql;
+        let sql: &str = if chunk.len() == per_statement {
+            full_sql.get_or_insert_with(|| values_sql(head, columns, chunk.len(), tail))
+        } else {
+            partial_sql = values_sql(head, columns, chunk.len(), tail);
+            &partial_sql
+        };
+        let query = chunk.iter().fold(sqlx::query(sql), &bind);
+        query
+            .execute(&mut *conn)
+            .await
+            .with_context(|| format!("cannot write: {head}"))?;
+    }
+    Ok(())
+}
+
+/// `head VALUES ($1,...), (...) tail`.
+fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 7);
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    let mut n = 0;
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ",(" });
+        for c in 0..columns {
+            n += 1;
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        }
+        sql.push(')');
+    }
+    sql.push(' ');
+    sql.push_str(tail);
+    sql
 }
 
 #[async_trait]
@@ -16,54 +198,70 @@ impl Store for PgStore {
     fn backend(&self) -> Backend {
         Backend::Postgres
     }
+
     async fn close(&self) {
-        todo!()
+        self.pool.close().await;
     }
+
     async fn known_accounts(&self) -> anyhow::Result<KnownAccounts> {
-        todo!()
+        PgStore::known_accounts(self).await
     }
+
     async fn org_ids(&self) -> anyhow::Result<Vec<String>> {
-        todo!()
+        PgStore::org_ids(self).await
     }
+
     async fn account_counts(&self) -> anyhow::Result<AccountCounts> {
-        todo!()
+        PgStore::account_counts(self).await
     }
+
     async fn load_snapshot(&self, zone: Tz) -> anyhow::Result<Snapshot> {
-        todo!()
+        PgStore::load_snapshot(self, zone).await
     }
+
     fn import_writer(
         &self,
         handle: tokio::runtime::Handle,
         replace: bool,
     ) -> anyhow::Result<Box<dyn ImportWriter>> {
-        todo!()
+        Ok(Box::new(accounts::PgImportWriter::begin(
+            self, handle, replace,
+        )?))
     }
+
     async fn begin_write(&self) -> anyhow::Result<Box<dyn AccountsTx>> {
-        todo!()
+        Ok(Box::new(operations::PgAccountsTx::begin_write(self).await?))
     }
+
     async fn begin_read(&self) -> anyhow::Result<Box<dyn AccountsTx>> {
-        todo!()
+        Ok(Box::new(operations::PgAccountsTx::begin_read(self).await?))
     }
+
     async fn database_role(&self) -> anyhow::Result<String> {
-        todo!()
+        PgStore::database_role(self).await
     }
+
     async fn audit_events(&self, username: Option<&str>) -> anyhow::Result<Vec<AuditEvent>> {
-        todo!()
+        PgStore::audit_events(self, username).await
     }
+
     async fn start_run(&self, new: &NewRun<'_>) -> anyhow::Result<RunRecord> {
-        todo!()
+        PgStore::start_run(self, new).await
     }
+
     async fn run_heartbeat(
         &self,
         run_id: &str,
         owner: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        todo!()
+        PgStore::run_heartbeat(self, run_id, owner, now).await
     }
+
     async fn held_runs(&self) -> anyhow::Result<Vec<HeldRun>> {
-        todo!()
+        PgStore::held_runs(self).await
     }
+
     async fn release_run(
         &self,
         run_id: &str,
@@ -71,11 +269,13 @@ impl Store for PgStore {
         folder_error: Option<&str>,
         clear_error: bool,
     ) -> anyhow::Result<()> {
-        todo!()
+        PgStore::release_run(self, run_id, owner, folder_error, clear_error).await
     }
+
     async fn complete_run(&self, run: &RunRecord, done: &CompletedRun<'_>) -> anyhow::Result<()> {
-        todo!()
+        PgStore::complete_run(self, run, done).await
     }
+
     async fn fail_run(
         &self,
         run_id: &str,
@@ -83,34 +283,42 @@ impl Store for PgStore {
         finished_at: DateTime<Utc>,
         seen_heartbeat: Option<DateTime<Utc>>,
     ) -> anyhow::Result<bool> {
-        todo!()
+        PgStore::fail_run(self, run_id, error, finished_at, seen_heartbeat).await
     }
+
     async fn previous_completed_run(&self, scope_key: &str) -> anyhow::Result<Option<RunRecord>> {
-        todo!()
+        PgStore::previous_completed_run(self, scope_key).await
     }
+
     async fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
-        todo!()
+        PgStore::runs(self).await
     }
+
     async fn run(&self, id: &str) -> anyhow::Result<Option<RunRecord>> {
-        todo!()
+        PgStore::run(self, id).await
     }
+
     async fn latest_completed_run(&self) -> anyhow::Result<Option<RunRecord>> {
-        todo!()
+        PgStore::latest_completed_run(self).await
     }
+
     async fn findings(
         &self,
         run_id: &str,
         rule: Option<crate::domain::RuleId>,
         status: Option<crate::domain::FindingStatus>,
     ) -> anyhow::Result<Vec<FindingRow>> {
-        todo!()
+        PgStore::findings(self, run_id, rule, status).await
     }
+
     async fn last_completed_review_per_org(&self) -> anyhow::Result<Vec<(String, NaiveDate)>> {
-        todo!()
+        PgStore::last_completed_review_per_org(self).await
     }
+
     async fn try_claim(&self, request: &ClaimRequest<'_>) -> anyhow::Result<ClaimOutcome> {
-        todo!()
+        PgStore::try_claim(self, request).await
     }
+
     async fn claim_running(
         &self,
         period_key: &str,
@@ -118,16 +326,18 @@ impl Store for PgStore {
         run_id: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        todo!()
+        PgStore::claim_running(self, period_key, owner, run_id, now).await
     }
+
     async fn claim_heartbeat(
         &self,
         period_key: &str,
         owner: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        todo!()
+        PgStore::claim_heartbeat(self, period_key, owner, now).await
     }
+
     async fn finish_claim(
         &self,
         period_key: &str,
@@ -137,37 +347,45 @@ impl Store for PgStore {
         error: Option<&str>,
         finished_at: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        todo!()
+        PgStore::finish_claim(self, period_key, owner, state, run_id, error, finished_at).await
     }
+
     async fn claim(&self, period_key: &str) -> anyhow::Result<Option<ClaimRecord>> {
-        todo!()
+        PgStore::claim(self, period_key).await
     }
+
     async fn claims(&self) -> anyhow::Result<Vec<ClaimRecord>> {
-        todo!()
+        PgStore::claims(self).await
     }
+
     async fn record_decisions(&self, decisions: &[NewDecision]) -> anyhow::Result<()> {
-        todo!()
+        PgStore::record_decisions(self, decisions).await
     }
+
     async fn decisions(&self, run_id: Option<&str>) -> anyhow::Result<Vec<DecisionRecord>> {
-        todo!()
+        PgStore::decisions(self, run_id).await
     }
+
     async fn latest_decisions(
         &self,
         before_run: &str,
     ) -> anyhow::Result<HashMap<String, PriorDecision>> {
-        todo!()
+        PgStore::latest_decisions(self, before_run).await
     }
+
     async fn org_cadences(&self) -> anyhow::Result<HashMap<String, crate::domain::Cadence>> {
-        todo!()
+        PgStore::org_cadences(self).await
     }
+
     async fn due_mail(
         &self,
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
         ignore_schedule: bool,
     ) -> anyhow::Result<Vec<String>> {
-        todo!()
+        PgStore::due_mail(self, now, stale_before, ignore_schedule).await
     }
+
     async fn defer_due_mail(
         &self,
         now: DateTime<Utc>,
@@ -175,34 +393,53 @@ impl Store for PgStore {
         error: &str,
         retry_at: DateTime<Utc>,
     ) -> anyhow::Result<u64> {
-        todo!()
+        PgStore::defer_due_mail(self, now, ignore_schedule, error, retry_at).await
     }
+
     async fn claim_mail(
         &self,
         key: &str,
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
     ) -> anyhow::Result<Option<ClaimedMail>> {
-        todo!()
+        PgStore::claim_mail(self, key, now, stale_before).await
     }
+
     async fn mark_sent(&self, key: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
-        todo!()
+        PgStore::mark_sent(self, key, now).await
     }
+
     async fn mark_failed(
         &self,
         key: &str,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
     ) -> anyhow::Result<()> {
-        todo!()
+        PgStore::mark_failed(self, key, error, retry_at).await
     }
+
     async fn requeue_failed(&self, now: DateTime<Utc>) -> anyhow::Result<u64> {
-        todo!()
+        PgStore::requeue_failed(self, now).await
     }
+
     async fn undelivered_mail(&self) -> anyhow::Result<Undelivered> {
-        todo!()
+        PgStore::undelivered_mail(self).await
     }
+
     async fn outbox(&self, run_id: Option<&str>) -> anyhow::Result<Vec<OutboxEntry>> {
-        todo!()
+        PgStore::outbox(self, run_id).await
+    }
+}
+
+#[cfg(test)]
+mod sql_tests {
+    use super::*;
+
+    #[test]
+    fn values_sql_numbers_every_placeholder() {
+        assert_eq!(
+            values_sql("INSERT INTO t (a, b)", 2, 2, ""),
+            "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4) "
+        );
     }
 }

@@ -1,0 +1,187 @@
+//! The scheduler's period claims: the database, not a process's memory, decides which scheduler
+//! reviews a period. A claim is taken with `INSERT ... ON CONFLICT DO NOTHING` (exactly one of
+//! several racing schedulers inserts the row), or by one conditional `UPDATE` that takes over a
+//! failed claim or one whose heartbeat went stale. Every later write names the owner, so a
+//! process that lost its claim cannot overwrite the new owner's state.
+
+use super::{parsed, PgStore};
+use crate::domain::{Cadence, ClaimState};
+use crate::store::{ClaimOutcome, ClaimRecord, ClaimRequest};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+const CLAIM_COLUMNS: &str = "period_key, cadence, due_at, state, owner, run_id, attempts, \
+                             claimed_at, heartbeat_at, finished_at, error";
+
+fn claim_from_row(row: &PgRow) -> anyhow::Result<ClaimRecord> {
+    Ok(ClaimRecord {
+        period_key: row.try_get("period_key")?,
+        cadence: parsed(row, "schedule_claims", "cadence", Cadence::parse)?,
+        due_at: row.try_get("due_at")?,
+        state: parsed(row, "schedule_claims", "state", ClaimState::parse)?,
+        owner: row.try_get("owner")?,
+        run_id: row.try_get("run_id")?,
+        attempts: row.try_get("attempts")?,
+        claimed_at: row.try_get("claimed_at")?,
+        heartbeat_at: row.try_get("heartbeat_at")?,
+        finished_at: row.try_get("finished_at")?,
+        error: row.try_get("error")?,
+    })
+}
+
+impl PgStore {
+    /// Takes the claim on a period if nobody has it, if its last attempt failed, or if its
+    /// holder stopped renewing the heartbeat; otherwise says who has it.
+    pub(super) async fn try_claim(
+        &self,
+        request: &ClaimRequest<'_>,
+    ) -> anyhow::Result<ClaimOutcome> {
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO schedule_claims ({CLAIM_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, NULL, 1, $6, $6, NULL, NULL) \
+             ON CONFLICT (period_key) DO NOTHING"
+        ))
+        .bind(request.period_key)
+        .bind(request.cadence.as_str())
+        .bind(request.due_at)
+        .bind(ClaimState::Claimed.as_str())
+        .bind(request.owner)
+        .bind(request.now)
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("cannot claim the period {}", request.period_key))?;
+        if inserted.rows_affected() == 1 {
+            return Ok(ClaimOutcome::Taken { retried: None });
+        }
+        let Some(existing) = self.claim(request.period_key).await? else {
+            anyhow::bail!("the claim on {} vanished", request.period_key);
+        };
+        if existing.state == ClaimState::Completed {
+            return Ok(ClaimOutcome::Completed(existing));
+        }
+        // One statement, so that of two schedulers retrying at once only one takes it over:
+        // the WHERE clause is evaluated again on the locked row.
+        let taken = sqlx::query(
+            "UPDATE schedule_claims SET state = $1, owner = $2, run_id = NULL, \
+             attempts = attempts + 1, claimed_at = $3, heartbeat_at = $3, finished_at = NULL, \
+             error = NULL \
+             WHERE period_key = $4 AND (state = 'failed' \
+             OR (state IN ('claimed', 'running') AND heartbeat_at < $5))",
+        )
+        .bind(ClaimState::Claimed.as_str())
+        .bind(request.owner)
+        .bind(request.now)
+        .bind(request.period_key)
+        .bind(request.stale_before)
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("cannot take over the claim on {}", request.period_key))?;
+        if taken.rows_affected() == 1 {
+            return Ok(ClaimOutcome::Taken {
+                retried: Some(existing.state),
+            });
+        }
+        match self.claim(request.period_key).await? {
+            Some(now) if now.state == ClaimState::Completed => Ok(ClaimOutcome::Completed(now)),
+            Some(now) => Ok(ClaimOutcome::Held(now)),
+            None => anyhow::bail!("the claim on {} vanished", request.period_key),
+        }
+    }
+
+    /// Records the run that reviews a claimed period, and renews the heartbeat. False when
+    /// this owner no longer holds the claim.
+    pub(super) async fn claim_running(
+        &self,
+        period_key: &str,
+        owner: &str,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE schedule_claims SET state = $1, run_id = $2, heartbeat_at = $3 \
+             WHERE period_key = $4 AND owner = $5 AND state IN ('claimed', 'running')",
+        )
+        .bind(ClaimState::Running.as_str())
+        .bind(run_id)
+        .bind(now)
+        .bind(period_key)
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .context("cannot record the run on its claim")?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// Renews the heartbeat of a claim in progress. False when this owner no longer holds it.
+    pub(super) async fn claim_heartbeat(
+        &self,
+        period_key: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE schedule_claims SET heartbeat_at = $1 \
+             WHERE period_key = $2 AND owner = $3 AND state IN ('claimed', 'running')",
+        )
+        .bind(now)
+        .bind(period_key)
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .context("cannot renew the claim's heartbeat")?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// Closes a claim as completed or failed. False when this owner no longer holds it.
+    pub(super) async fn finish_claim(
+        &self,
+        period_key: &str,
+        owner: &str,
+        state: ClaimState,
+        run_id: Option<&str>,
+        error: Option<&str>,
+        finished_at: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        debug_assert!(matches!(state, ClaimState::Completed | ClaimState::Failed));
+        let updated = sqlx::query(
+            "UPDATE schedule_claims SET state = $1, run_id = COALESCE($2, run_id), error = $3, \
+             finished_at = $4 WHERE period_key = $5 AND owner = $6",
+        )
+        .bind(state.as_str())
+        .bind(run_id)
+        .bind(error)
+        .bind(finished_at)
+        .bind(period_key)
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .context("cannot close the claim")?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    pub(super) async fn claim(&self, period_key: &str) -> anyhow::Result<Option<ClaimRecord>> {
+        sqlx::query(&format!(
+            "SELECT {CLAIM_COLUMNS} FROM schedule_claims WHERE period_key = $1"
+        ))
+        .bind(period_key)
+        .fetch_optional(&self.pool)
+        .await
+        .context("cannot read the schedule claims")?
+        .as_ref()
+        .map(claim_from_row)
+        .transpose()
+    }
+
+    /// Every claim, oldest period first.
+    pub(super) async fn claims(&self) -> anyhow::Result<Vec<ClaimRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CLAIM_COLUMNS} FROM schedule_claims ORDER BY due_at, period_key"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .context("cannot read the schedule claims")?;
+        rows.iter().map(claim_from_row).collect()
+    }
+}

@@ -1,0 +1,368 @@
+//! Review history: runs, their findings, and which organizations each completed run reviewed.
+//! An import never touches these tables.
+
+use super::{date_text, insert_batched, parsed, required_date, PgStore};
+use crate::domain::{Cadence, FindingStatus, RuleId, RunStatus, Severity};
+use crate::store::{run_order, CompletedRun, FindingRow, HeldRun, NewRun, RunCounts, RunRecord};
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::TryStreamExt;
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+const RUN_COLUMNS: &str = "id, as_of, cadence, org_ids, scope_key, started_at, finished_at, \
+     status, error, out_dir, counts, owner";
+const FINDING_COLUMNS: &str = "run_id, fingerprint, rule, severity, status, org_id, pidsl, \
+     username, user_name, detail, first_seen";
+
+fn run_from_row(row: &PgRow) -> anyhow::Result<RunRecord> {
+    let org_ids: String = row.try_get("org_ids")?;
+    let counts: String = row.try_get("counts")?;
+    Ok(RunRecord {
+        id: row.try_get("id")?,
+        as_of: required_date(row, "runs", "as_of")?,
+        cadence: row
+            .try_get::<Option<String>, _>("cadence")?
+            .map(|text| Cadence::parse(&text))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("bad cadence in the runs table: {e}"))?,
+        org_ids: org_ids
+            .split(';')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        scope_key: row.try_get("scope_key")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        status: parsed(row, "runs", "status", RunStatus::parse)?,
+        error: row.try_get("error")?,
+        out_dir: row.try_get("out_dir")?,
+        counts: serde_json::from_str(&counts).context("bad counts in the runs table")?,
+        owner: row.try_get("owner")?,
+    })
+}
+
+fn finding_from_row(row: &PgRow) -> anyhow::Result<FindingRow> {
+    Ok(FindingRow {
+        run_id: row.try_get("run_id")?,
+        fingerprint: row.try_get("fingerprint")?,
+        rule: parsed(row, "findings", "rule", RuleId::parse)?,
+        severity: parsed(row, "findings", "severity", Severity::parse)?,
+        status: parsed(row, "findings", "status", FindingStatus::parse)?,
+        org_id: row.try_get("org_id")?,
+        pidsl: row.try_get("pidsl")?,
+        username: row.try_get("username")?,
+        user_name: row.try_get("user_name")?,
+        detail: row.try_get("detail")?,
+        first_seen: required_date(row, "findings", "first_seen")?,
+        decision: None,
+    })
+}
+
+impl PgStore {
+    /// Records a new run as `running`, held by `new.owner` with a heartbeat of its start, with
+    /// an id `YYYYMMDD-NNN` (the local start date and a sequence within that date, at least
+    /// three digits).
+    pub(super) async fn start_run(&self, new: &NewRun<'_>) -> anyhow::Result<RunRecord> {
+        let prefix = new.started.format("%Y%m%d").to_string();
+        let started_at = new.started.with_timezone(&Utc);
+        for _ in 0..20 {
+            // The largest sequence as a number: as text, `-999` is above `-1000`.
+            let last: Option<i64> = sqlx::query_scalar(
+                "SELECT MAX(CAST(substr(id, 10) AS BIGINT)) FROM runs WHERE id LIKE $1",
+            )
+            .bind(format!("{prefix}-%"))
+            .fetch_one(&self.pool)
+            .await
+            .context("cannot read the runs")?;
+            let sequence = last.unwrap_or(0) + 1;
+            let run = RunRecord {
+                id: format!("{prefix}-{sequence:03}"),
+                as_of: new.as_of,
+                cadence: new.cadence,
+                org_ids: new.org_ids.to_vec(),
+                scope_key: new.scope_key.to_string(),
+                started_at,
+                finished_at: None,
+                status: RunStatus::Running,
+                error: None,
+                out_dir: None,
+                counts: RunCounts::default(),
+                owner: Some(new.owner.to_string()),
+            };
+            let inserted = sqlx::query(&format!(
+                "INSERT INTO runs ({RUN_COLUMNS}, heartbeat_at, out_root) \
+                 VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, NULL, NULL, $8, $9, $10, $11) \
+                 ON CONFLICT (id) DO NOTHING"
+            ))
+            .bind(run.id.as_str())
+            .bind(date_text(new.as_of))
+            .bind(new.cadence.map(Cadence::as_str))
+            .bind(new.org_ids.join(";"))
+            .bind(new.scope_key)
+            .bind(started_at)
+            .bind(RunStatus::Running.as_str())
+            .bind(serde_json::to_string(&run.counts)?)
+            .bind(new.owner)
+            .bind(started_at)
+            .bind(new.out_root)
+            .execute(&self.pool)
+            .await
+            .context("cannot record the run")?;
+            if inserted.rows_affected() == 1 {
+                return Ok(run);
+            }
+            // Another process took this sequence number at the same moment: take the next.
+        }
+        anyhow::bail!("cannot allocate a run id: too many concurrent runs")
+    }
+
+    /// False when `owner` no longer holds the run (another process found it gone and recorded
+    /// it as failed).
+    pub(super) async fn run_heartbeat(
+        &self,
+        run_id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let updated = sqlx::query("UPDATE runs SET heartbeat_at = $1 WHERE id = $2 AND owner = $3")
+            .bind(now)
+            .bind(run_id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .context("cannot renew the run's heartbeat")?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    pub(super) async fn held_runs(&self) -> anyhow::Result<Vec<HeldRun>> {
+        let rows = sqlx::query(
+            "SELECT id, status, owner, heartbeat_at, out_root FROM runs \
+             WHERE status = 'running' OR owner IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("cannot read the runs")?;
+        rows.iter()
+            .map(|row| {
+                Ok(HeldRun {
+                    id: row.try_get("id")?,
+                    status: parsed(row, "runs", "status", RunStatus::parse)?,
+                    owner: row.try_get("owner")?,
+                    heartbeat_at: row.try_get("heartbeat_at")?,
+                    out_root: row.try_get("out_root")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A stored run's folder is in place, or is not (`folder_error` says why, kept as the
+    /// run's error for `posc-review runs`, with the owner kept so that a later command moves
+    /// it). Once in place the process lets go of the run; `clear_error` drops an error that
+    /// only said where the folder was.
+    pub(super) async fn release_run(
+        &self,
+        run_id: &str,
+        owner: &str,
+        folder_error: Option<&str>,
+        clear_error: bool,
+    ) -> anyhow::Result<()> {
+        let owner_after = folder_error.map(|_| owner);
+        let sql = if folder_error.is_some() || clear_error {
+            "UPDATE runs SET owner = $1, error = $2 WHERE id = $3 AND owner = $4"
+        } else {
+            // The error a completed run already has (organizations without a report) stays.
+            "UPDATE runs SET owner = $1, error = COALESCE($2, error) WHERE id = $3 AND owner = $4"
+        };
+        sqlx::query(sql)
+            .bind(owner_after)
+            .bind(folder_error)
+            .bind(run_id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .context("cannot record the run's folder")?;
+        Ok(())
+    }
+
+    /// Stores a run's findings, the organizations it reviewed, its counts and its queued mail,
+    /// and marks it completed, all in one transaction: a run is complete with all its findings
+    /// and messages, or has none.
+    pub(super) async fn complete_run(
+        &self,
+        run: &RunRecord,
+        done: &CompletedRun<'_>,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_batched(
+            &mut tx,
+            &format!("INSERT INTO findings ({FINDING_COLUMNS})"),
+            11,
+            "",
+            done.findings,
+            |q, f| {
+                q.bind(f.run_id.as_str())
+                    .bind(f.fingerprint.as_str())
+                    .bind(f.rule.as_str())
+                    .bind(f.severity.as_str())
+                    .bind(f.status.as_str())
+                    .bind(f.org_id.as_str())
+                    .bind(f.pidsl.as_str())
+                    .bind(f.username.as_str())
+                    .bind(f.user_name.as_str())
+                    .bind(f.detail.as_str())
+                    .bind(date_text(f.first_seen))
+            },
+        )
+        .await?;
+        insert_batched(
+            &mut tx,
+            "INSERT INTO run_orgs (run_id, org_id)",
+            2,
+            "",
+            done.reviewed_org_ids,
+            |q, org_id| q.bind(run.id.clone()).bind(org_id.as_str()),
+        )
+        .await?;
+        super::outbox::queue_mail(&mut tx, done.outbox, done.finished_at).await?;
+        let completed = sqlx::query(
+            "UPDATE runs SET status = $1, finished_at = $2, counts = $3, out_dir = $4, error = $5 \
+             WHERE id = $6 AND status = 'running' AND owner = $7",
+        )
+        .bind(RunStatus::Completed.as_str())
+        .bind(done.finished_at)
+        .bind(serde_json::to_string(&run.counts)?)
+        .bind(done.out_dir)
+        .bind(done.problems)
+        .bind(run.id.as_str())
+        .bind(run.owner.as_deref())
+        .execute(&mut *tx)
+        .await
+        .context("cannot record the completed run")?;
+        anyhow::ensure!(
+            completed.rows_affected() == 1,
+            "run {} was recorded as failed while it ran: its heartbeat stopped for more than {} s",
+            run.id,
+            crate::liveness::STALE_AFTER_SECS
+        );
+        tx.commit().await.context("cannot commit the run")?;
+        Ok(())
+    }
+
+    /// Records a running run as failed, unless it completed (or failed) after all; with
+    /// `seen_heartbeat`, only if its heartbeat has not moved since (its process is still gone).
+    /// True when the run was running and is now failed.
+    pub(super) async fn fail_run(
+        &self,
+        run_id: &str,
+        error: &str,
+        finished_at: DateTime<Utc>,
+        seen_heartbeat: Option<DateTime<Utc>>,
+    ) -> anyhow::Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE runs SET status = $1, error = $2, finished_at = $3, owner = NULL \
+             WHERE id = $4 AND status = 'running' AND ($5::timestamptz IS NULL OR heartbeat_at = $5)",
+        )
+        .bind(RunStatus::Failed.as_str())
+        .bind(error)
+        .bind(finished_at)
+        .bind(run_id)
+        .bind(seen_heartbeat)
+        .execute(&self.pool)
+        .await
+        .context("cannot record the failed run")?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// The latest completed run of the same scope, the one a new run is compared with.
+    pub(super) async fn previous_completed_run(
+        &self,
+        scope_key: &str,
+    ) -> anyhow::Result<Option<RunRecord>> {
+        sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE scope_key = $1 AND status = 'completed' \
+             ORDER BY {} DESC LIMIT 1",
+            run_order("id")
+        ))
+        .bind(scope_key)
+        .fetch_optional(&self.pool)
+        .await
+        .context("cannot read the runs")?
+        .as_ref()
+        .map(run_from_row)
+        .transpose()
+    }
+
+    pub(super) async fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs ORDER BY {}",
+            run_order("id")
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .context("cannot read the runs")?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    pub(super) async fn run(&self, id: &str) -> anyhow::Result<Option<RunRecord>> {
+        sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .context("cannot read the run")?
+            .as_ref()
+            .map(run_from_row)
+            .transpose()
+    }
+
+    pub(super) async fn latest_completed_run(&self) -> anyhow::Result<Option<RunRecord>> {
+        sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'completed' ORDER BY {} DESC LIMIT 1",
+            run_order("id")
+        ))
+        .fetch_optional(&self.pool)
+        .await
+        .context("cannot read the runs")?
+        .as_ref()
+        .map(run_from_row)
+        .transpose()
+    }
+
+    pub(super) async fn findings(
+        &self,
+        run_id: &str,
+        rule: Option<RuleId>,
+        status: Option<FindingStatus>,
+    ) -> anyhow::Result<Vec<FindingRow>> {
+        let sql = format!(
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE run_id = $1 \
+             AND ($2::text IS NULL OR rule = $2) AND ($3::text IS NULL OR status = $3)"
+        );
+        let mut rows = sqlx::query(&sql)
+            .bind(run_id)
+            .bind(rule.map(RuleId::as_str))
+            .bind(status.map(FindingStatus::as_str))
+            .fetch(&self.pool);
+        let mut findings = Vec::new();
+        while let Some(row) = rows.try_next().await.context("cannot read the findings")? {
+            findings.push(finding_from_row(&row)?);
+        }
+        Ok(findings)
+    }
+
+    /// Per organization, the as_of of its latest completed review run.
+    pub(super) async fn last_completed_review_per_org(
+        &self,
+    ) -> anyhow::Result<Vec<(String, NaiveDate)>> {
+        let rows = sqlx::query(
+            "SELECT o.org_id, MAX(r.as_of) AS as_of FROM run_orgs o JOIN runs r ON r.id = o.run_id \
+             WHERE r.status = 'completed' GROUP BY o.org_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("cannot read the review history")?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("org_id")?, required_date(row, "runs", "as_of")?)))
+            .collect()
+    }
+}
