@@ -5,11 +5,13 @@
 //! writing, so the workbook's share can be told from the synthetic data's.
 
 use chrono::NaiveDate;
-use posc_review::domain::{Cadence, OrgKind, PidSl, Role, Services, UserStatus};
+use posc_review::domain::{
+    Cadence, FindingStatus, OrgKind, PidSl, Role, RuleId, RunStatus, Services, UserStatus,
+};
 use posc_review::report::summary::Summary;
 use posc_review::report::xlsx::{self, WorkbookInput};
 use posc_review::snapshot::{Access, Org, PidSlRecord, Snapshot, User};
-use posc_review::store::{FindingRow, RunCounts, RunRecord, RunStatus};
+use posc_review::store::{FindingRow, RunCounts, RunRecord};
 use std::time::Instant;
 
 const RULES: [&str; 6] = [
@@ -121,17 +123,17 @@ fn main() {
     snapshot.sort_access();
     let findings: Vec<FindingRow> = (0..findings_n)
         .map(|i| {
-            let rule = RULES[i % RULES.len()];
+            let rule = RuleId::parse(RULES[i % RULES.len()]).unwrap();
             FindingRow {
                 run_id: "20261001-001".into(),
                 fingerprint: format!("{i:024x}"),
-                rule: rule.into(),
-                severity: posc_review::rules::RuleId::parse(rule)
-                    .unwrap()
-                    .severity()
-                    .as_str()
-                    .into(),
-                status: if i % 3 == 0 { "open" } else { "new" }.into(),
+                rule,
+                severity: rule.severity(),
+                status: if i % 3 == 0 {
+                    FindingStatus::Open
+                } else {
+                    FindingStatus::New
+                },
                 org_id: format!("ORG-{:04}", i % orgs),
                 pidsl: format!("{:09}A", 110_000_000 + i % pidsls),
                 username: format!("user{:07}", i % users),
@@ -148,7 +150,7 @@ fn main() {
         cadence: None,
         org_ids: vec![],
         scope_key: "all".into(),
-        started_at: String::new(),
+        started_at: chrono::DateTime::UNIX_EPOCH,
         finished_at: None,
         status: RunStatus::Completed,
         error: None,
@@ -169,7 +171,11 @@ fn main() {
     eprintln!("summary in {:.2} s", started.elapsed().as_secs_f64());
     let path = std::path::Path::new(&out_dir).join(xlsx::workbook_file_name(&run.id));
     let started = Instant::now();
-    xlsx::write_workbook(&path, &WorkbookInput::new(&summary, &findings, &snapshot)).unwrap();
+    xlsx::write_workbook(
+        &path,
+        &WorkbookInput::new(&summary, &findings, &snapshot, chrono_tz::America::New_York),
+    )
+    .unwrap();
     let size = std::fs::metadata(&path).unwrap().len();
     eprintln!(
         "workbook {} ({:.0} MB) written in {:.1} s",

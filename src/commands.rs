@@ -108,7 +108,7 @@ async fn import_command(
     clock: &SharedClock,
 ) -> anyhow::Result<()> {
     let store = open_for_writing(settings, clock).await?;
-    let summary = import::import_dir(store.as_ref(), settings, &args.dir, args.merge).await?;
+    let summary = import::import_dir(&store, settings, &args.dir, args.merge).await?;
     store.close().await;
     print_import(&summary, &args.dir, &settings.database.url)
 }
@@ -611,7 +611,7 @@ async fn demo_command(
         ))
         .into());
     }
-    let summary = import::import_dir(store.as_ref(), settings, &args.snapshot, false).await?;
+    let summary = import::import_dir(&store, settings, &args.snapshot, false).await?;
     print_import(&summary, &args.snapshot, &settings.database.url)?;
     let request = ReviewRequest {
         as_of,

@@ -265,41 +265,12 @@ const RAN_AS_MIGRATION: i64 = 20261129000011;
 fn events_recorded_before_the_upgrade_show_who_ran_them_as_unknown() {
     for db in TestDb::all() {
         // The store as the previous version left it, with one event.
-        let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations")
-            .join(db.backend);
         let insert = "INSERT INTO audit_log (at, actor, action, username, username_key, pidsl, \
                       services_before, services_after, detail) \
                       VALUES ('2026-10-01T09:00:00-04:00', 'gpatel', 'remove', 'hnew', 'hnew', \
                       '110000001A', 'PORTAL', '', 'removed')";
-        common::block_on(async {
-            let mut migrator = sqlx::migrate::Migrator::new(folder.as_path())
-                .await
-                .unwrap();
-            let before: Vec<_> = migrator
-                .iter()
-                .filter(|m| m.version < RAN_AS_MIGRATION)
-                .cloned()
-                .collect();
-            assert!(before.len() < migrator.iter().count());
-            migrator.migrations = before.into();
-            match db.backend {
-                "sqlite" => {
-                    let pool = sqlx::SqlitePool::connect(&format!("{}?mode=rwc", db.url))
-                        .await
-                        .unwrap();
-                    migrator.run(&pool).await.unwrap();
-                    sqlx::query(insert).execute(&pool).await.unwrap();
-                    pool.close().await;
-                }
-                _ => {
-                    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-                    migrator.run(&pool).await.unwrap();
-                    sqlx::query(insert).execute(&pool).await.unwrap();
-                    pool.close().await;
-                }
-            }
-        });
+        db.migrate_before(RAN_AS_MIGRATION);
+        db.execute(insert);
 
         let bin = Bin::new(&db);
         let events = json(&bin.run(&["accounts", "history", "--format", "json"]));

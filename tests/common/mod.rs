@@ -107,6 +107,55 @@ impl TestDb {
         });
     }
 
+    /// Leaves the database as a binary with only the migrations before `version` left it:
+    /// those applied and recorded the way sqlx records them, the later ones not.
+    pub fn migrate_before(&self, version: i64) {
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(self.backend);
+        block_on(async {
+            let mut migrator = sqlx::migrate::Migrator::new(folder.as_path())
+                .await
+                .unwrap();
+            let before: Vec<_> = migrator
+                .iter()
+                .filter(|m| m.version < version)
+                .cloned()
+                .collect();
+            assert!(
+                before.len() < migrator.iter().count(),
+                "no migration {version}"
+            );
+            match &self.sqlite_file {
+                Some(file) => {
+                    let conn = rusqlite::Connection::open(file).unwrap();
+                    conn.execute_batch(
+                        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, \
+                         description TEXT NOT NULL, installed_on TIMESTAMP NOT NULL DEFAULT \
+                         CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, checksum BLOB NOT NULL, \
+                         execution_time BIGINT NOT NULL)",
+                    )
+                    .unwrap();
+                    for m in &before {
+                        conn.execute_batch(&m.sql).unwrap();
+                        conn.execute(
+                            "INSERT INTO _sqlx_migrations (version, description, success, \
+                             checksum, execution_time) VALUES (?1, ?2, TRUE, ?3, 0)",
+                            rusqlite::params![m.version, &*m.description, &*m.checksum],
+                        )
+                        .unwrap();
+                    }
+                }
+                None => {
+                    migrator.migrations = before.into();
+                    let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+                    migrator.run(&pool).await.unwrap();
+                    pool.close().await;
+                }
+            }
+        });
+    }
+
     pub async fn store(&self) -> Arc<dyn Store> {
         posc_review::store::open(&self.url, posc_review::store::DEFAULT_CONNECT_TIMEOUT)
             .await
