@@ -450,41 +450,22 @@ fn claims_left_failed_or_by_a_dead_scheduler_are_retried_at_start() {
                 .unwrap();
             store.close().await;
         });
-        let mut s = Scheduler::start(
-            &bin,
-            out.path(),
-            &["--now", "2026-12-15T12:00:00-05:00"],
-            &[],
-        );
-        s.wait_for(
-            "two retried reviews",
-            |s| s.logged("period reviewed").len() == 2,
-            Duration::from_secs(90),
-        );
-        s.stop();
-        let retried: Vec<(String, String)> = s
-            .logged("catching up")
-            .iter()
-            .map(|e| {
-                (
-                    field(e, "period").to_string(),
-                    field(e, "retried").to_string(),
-                )
-            })
-            .collect();
-        assert!(
-            retried.contains(&("quarterly:2026-Q4".into(), "claimed".into())),
-            "{retried:?}"
-        );
-        assert!(
-            retried.contains(&("semiannual:2026-H2".into(), "failed".into())),
-            "{retried:?}"
-        );
-        assert_eq!(s.logged("period already reviewed").len(), 1);
+        // The quarter's claim was left claimed by a dead scheduler, the half's failed: both
+        // are retried; the year's completed claim is left alone.
+        let clock = ManualClock::new("2026-12-15T17:00:00Z".parse().unwrap());
+        let retried = ["quarterly:2026-Q4", "semiannual:2026-H2"];
+        schedule_in_process(&bin, &db, out.path(), clock, |c| completed(c, &retried));
         for claim in claims(&db) {
             assert_eq!(claim.state, ClaimState::Completed, "{claim:#?}");
-            if claim.period_key != "annual:2026" {
-                assert_eq!(claim.attempts, 2);
+            if claim.period_key == "annual:2026" {
+                assert_eq!(
+                    (claim.attempts, claim.run_id.as_deref()),
+                    (1, Some("20260101-001")),
+                    "{claim:#?}"
+                );
+            } else {
+                assert_eq!(claim.attempts, 2, "{claim:#?}");
+                assert_ne!(claim.owner, "dead-host:1:0", "{claim:#?}");
             }
         }
         assert_eq!(runs(&bin).len(), 2, "[{}]", db.backend);
