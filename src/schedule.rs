@@ -180,11 +180,18 @@ pub struct Options {
 /// SIGINT and SIGTERM, caught from the moment [`Signals::install`] is called, so a signal that
 /// comes during start-up is not lost. The first stops the scheduler; a second, during the grace
 /// period, abandons the reviews in progress at once.
-pub struct Signals {
+pub struct Signals(SignalSource);
+
+enum SignalSource {
     #[cfg(unix)]
-    term: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    int: tokio::signal::unix::Signal,
+    Os {
+        term: tokio::signal::unix::Signal,
+        int: tokio::signal::unix::Signal,
+    },
+    #[cfg(not(unix))]
+    CtrlC,
+    /// Sent in process, by a test that runs the scheduler on a clock of its own.
+    Sent(tokio::sync::mpsc::UnboundedReceiver<&'static str>),
 }
 
 impl Signals {
@@ -192,28 +199,42 @@ impl Signals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            Ok(Signals {
+            Ok(Signals(SignalSource::Os {
                 term: signal(SignalKind::terminate())?,
                 int: signal(SignalKind::interrupt())?,
-            })
+            }))
         }
         #[cfg(not(unix))]
-        Ok(Signals {})
+        Ok(Signals(SignalSource::CtrlC))
+    }
+
+    /// Signals that come from the returned sender (a name such as "SIGTERM" each) instead of
+    /// the operating system: how a scheduler run in process is stopped.
+    pub fn sent() -> (tokio::sync::mpsc::UnboundedSender<&'static str>, Signals) {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        (sender, Signals(SignalSource::Sent(receiver)))
     }
 
     /// The next signal's name.
     pub async fn recv(&mut self) -> &'static str {
-        #[cfg(unix)]
-        {
-            tokio::select! {
-                _ = self.term.recv() => "SIGTERM",
-                _ = self.int.recv() => "SIGINT",
+        match &mut self.0 {
+            #[cfg(unix)]
+            SignalSource::Os { term, int } => {
+                tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = int.recv() => "SIGINT",
+                }
             }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-            "Ctrl-C"
+            #[cfg(not(unix))]
+            SignalSource::CtrlC => {
+                let _ = tokio::signal::ctrl_c().await;
+                "Ctrl-C"
+            }
+            SignalSource::Sent(receiver) => match receiver.recv().await {
+                Some(name) => name,
+                // No sender left: no signal will ever come.
+                None => std::future::pending().await,
+            },
         }
     }
 }

@@ -6,7 +6,10 @@ mod common;
 
 use chrono::{DateTime, Utc};
 use common::{block_on, scenario4, stderr, stdout, Bin, TestDb};
+use posc_review::clock::ManualClock;
+use posc_review::config::Settings;
 use posc_review::domain::{Cadence, ClaimState};
+use posc_review::schedule::{self, Signals};
 use posc_review::store::{ClaimOutcome, ClaimRecord, ClaimRequest};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -234,65 +237,86 @@ fn a_schedule_of_every_few_seconds_runs_reviews() {
     }
 }
 
+/// Runs the scheduler in this process on `clock` until `done` holds for the claims, then
+/// stops it as SIGTERM would, the reviews in progress given time to finish.
+fn schedule_in_process(
+    bin: &Bin,
+    db: &TestDb,
+    out: &Path,
+    clock: Arc<ManualClock>,
+    done: impl Fn(&[ClaimRecord]) -> bool + Sync,
+) {
+    let mut settings = Settings::load(bin.config.as_deref()).unwrap();
+    settings.database.url = db.url.clone();
+    block_on(async {
+        let store = db.store().await;
+        let (stop, signals) = Signals::sent();
+        let options = schedule::Options {
+            out_dir: out.to_path_buf(),
+            grace: Duration::from_secs(120),
+        };
+        let scheduler = tokio::spawn(schedule::run(
+            store.clone(),
+            Arc::new(settings),
+            clock,
+            options,
+            signals,
+        ));
+        let start = Instant::now();
+        loop {
+            let claims = store.claims().await.unwrap();
+            if done(&claims) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "[{}] {claims:#?}",
+                db.backend
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stop.send("SIGTERM").unwrap();
+        scheduler.await.unwrap().unwrap();
+        store.close().await;
+    });
+}
+
+/// Whether every one of `keys` has a completed claim.
+fn completed(claims: &[ClaimRecord], keys: &[&str]) -> bool {
+    keys.iter().all(|key| {
+        claims
+            .iter()
+            .any(|c| c.period_key == *key && c.state == ClaimState::Completed)
+    })
+}
+
 #[test]
 fn a_missed_period_is_caught_up_at_start_and_never_repeated() {
     for db in TestDb::all() {
         let bin = Bin::new(&db);
         import(&bin, &scenario4());
         let out = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new("2026-12-15T17:00:00Z".parse().unwrap());
 
-        // Down since before 1 October: the quarter, the half and the year are all due.
-        let mut s = Scheduler::start(
-            &bin,
-            out.path(),
-            &["--now", "2026-12-15T12:00:00-05:00"],
-            &[],
-        );
-        s.wait_for(
-            "three catch-up reviews",
-            |s| s.logged("period reviewed").len() == 3,
-            Duration::from_secs(90),
-        );
-        s.stop();
-        let catching_up: Vec<String> = s
-            .logged("catching up")
-            .iter()
-            .map(|e| field(e, "period").to_string())
-            .collect();
-        assert_eq!(
-            catching_up
-                .iter()
-                .filter(|p| *p == "quarterly:2026-Q4")
-                .count(),
-            1,
-            "{catching_up:?}"
-        );
-        let keys: Vec<String> = claims(&db).into_iter().map(|c| c.period_key).collect();
-        assert_eq!(
-            keys,
-            ["annual:2026", "semiannual:2026-H2", "quarterly:2026-Q4"],
-            "[{}]",
-            db.backend
-        );
-        let first = runs(&bin);
-        assert_eq!(first.len(), 3);
-        assert!(first
+        // Down since before 1 October: the quarter, the half and the year are all due, and each
+        // is reviewed once.
+        let due = ["annual:2026", "semiannual:2026-H2", "quarterly:2026-Q4"];
+        schedule_in_process(&bin, &db, out.path(), clock.clone(), |c| completed(c, &due));
+        let first = claims(&db);
+        let keys: Vec<&str> = first.iter().map(|c| c.period_key.as_str()).collect();
+        assert_eq!(keys, due, "[{}]", db.backend);
+        assert!(first.iter().all(|c| c.attempts == 1), "{first:#?}");
+        let runs_then = runs(&bin);
+        assert_eq!(runs_then.len(), 3);
+        assert!(runs_then
             .iter()
             .all(|r| r["status"] == "completed" && r["as_of"] == "2026-12-15"));
 
-        // Restarted the same day: nothing is repeated.
-        let mut s = Scheduler::start(
-            &bin,
-            out.path(),
-            &["--now", "2026-12-15T13:00:00-05:00"],
-            &[],
-        );
-        s.wait_for(
-            "the three periods found reviewed",
-            |s| s.logged("period already reviewed").len() == 3,
-            Duration::from_secs(60),
-        );
-        s.stop();
+        // Restarted the same day: the periods are found reviewed at start (before the stop is
+        // read), and nothing is repeated.
+        clock.advance(chrono::Duration::hours(1));
+        schedule_in_process(&bin, &db, out.path(), clock.clone(), |_| true);
+        assert_eq!(claims(&db), first, "[{}] a claim changed", db.backend);
         assert_eq!(
             runs(&bin).len(),
             3,
@@ -301,22 +325,10 @@ fn a_missed_period_is_caught_up_at_start_and_never_repeated() {
         );
 
         // Down through two quarters: one catch-up run for the latest, none for 2027-Q1.
-        let mut s = Scheduler::start(
-            &bin,
-            out.path(),
-            &["--now", "2027-05-02T12:00:00-04:00"],
-            &[],
-        );
-        s.wait_for(
-            "three more catch-up reviews",
-            |s| s.logged("period reviewed").len() == 3,
-            Duration::from_secs(90),
-        );
-        s.stop();
+        clock.set("2027-05-02T16:00:00Z".parse().unwrap());
+        let due = ["quarterly:2027-Q2", "semiannual:2027-H1", "annual:2027"];
+        schedule_in_process(&bin, &db, out.path(), clock.clone(), |c| completed(c, &due));
         let keys: Vec<String> = claims(&db).into_iter().map(|c| c.period_key).collect();
-        assert!(keys.contains(&"quarterly:2027-Q2".to_string()), "{keys:?}");
-        assert!(keys.contains(&"semiannual:2027-H1".to_string()), "{keys:?}");
-        assert!(keys.contains(&"annual:2027".to_string()), "{keys:?}");
         assert!(!keys.contains(&"quarterly:2027-Q1".to_string()), "{keys:?}");
         assert_eq!(runs(&bin).len(), 6);
     }
@@ -438,41 +450,22 @@ fn claims_left_failed_or_by_a_dead_scheduler_are_retried_at_start() {
                 .unwrap();
             store.close().await;
         });
-        let mut s = Scheduler::start(
-            &bin,
-            out.path(),
-            &["--now", "2026-12-15T12:00:00-05:00"],
-            &[],
-        );
-        s.wait_for(
-            "two retried reviews",
-            |s| s.logged("period reviewed").len() == 2,
-            Duration::from_secs(90),
-        );
-        s.stop();
-        let retried: Vec<(String, String)> = s
-            .logged("catching up")
-            .iter()
-            .map(|e| {
-                (
-                    field(e, "period").to_string(),
-                    field(e, "retried").to_string(),
-                )
-            })
-            .collect();
-        assert!(
-            retried.contains(&("quarterly:2026-Q4".into(), "claimed".into())),
-            "{retried:?}"
-        );
-        assert!(
-            retried.contains(&("semiannual:2026-H2".into(), "failed".into())),
-            "{retried:?}"
-        );
-        assert_eq!(s.logged("period already reviewed").len(), 1);
+        // The quarter's claim was left claimed by a dead scheduler, the half's failed: both
+        // are retried; the year's completed claim is left alone.
+        let clock = ManualClock::new("2026-12-15T17:00:00Z".parse().unwrap());
+        let retried = ["quarterly:2026-Q4", "semiannual:2026-H2"];
+        schedule_in_process(&bin, &db, out.path(), clock, |c| completed(c, &retried));
         for claim in claims(&db) {
             assert_eq!(claim.state, ClaimState::Completed, "{claim:#?}");
-            if claim.period_key != "annual:2026" {
-                assert_eq!(claim.attempts, 2);
+            if claim.period_key == "annual:2026" {
+                assert_eq!(
+                    (claim.attempts, claim.run_id.as_deref()),
+                    (1, Some("20260101-001")),
+                    "{claim:#?}"
+                );
+            } else {
+                assert_eq!(claim.attempts, 2, "{claim:#?}");
+                assert_ne!(claim.owner, "dead-host:1:0", "{claim:#?}");
             }
         }
         assert_eq!(runs(&bin).len(), 2, "[{}]", db.backend);
