@@ -465,3 +465,345 @@ async fn a_message_claimed_once_cannot_be_claimed_again() {
     assert_eq!(store.undelivered_mail().await.unwrap().total(), 0);
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_run_and_its_claim_go_through_their_states() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.open().await;
+    let zone: Tz = "America/New_York".parse().unwrap();
+    let started = zone.with_ymd_and_hms(2026, 10, 1, 6, 0, 0).unwrap();
+    let now = started.with_timezone(&Utc);
+    assert!(matches!(
+        store
+            .try_claim(&claim_request("host:1:schedule", now))
+            .await
+            .unwrap(),
+        ClaimOutcome::Taken { retried: None }
+    ));
+    let new_run = NewRun {
+        started,
+        as_of: started.date_naive(),
+        cadence: Some(Cadence::Quarterly),
+        org_ids: &["ORG1".to_string()],
+        scope_key: "ORG1",
+        owner: "host:1:review",
+        out_root: "/out",
+    };
+    let failing = store.start_run(&new_run).await.unwrap();
+    let run = store.start_run(&new_run).await.unwrap();
+    assert_eq!(run.id, "20261001-002");
+    let period = "quarterly:2026-Q4";
+    let later = now + chrono::Duration::seconds(30);
+    assert!(store
+        .claim_running(period, "host:1:schedule", &run.id, later)
+        .await
+        .unwrap());
+    assert!(store
+        .claim_heartbeat(period, "host:1:schedule", later)
+        .await
+        .unwrap());
+    assert!(!store
+        .claim_heartbeat(period, "someone-else", later)
+        .await
+        .unwrap());
+    assert!(store
+        .run_heartbeat(&failing.id, "host:1:review", later)
+        .await
+        .unwrap());
+
+    // A stale run is failed only if its heartbeat is still the one seen.
+    assert!(!store
+        .fail_run(&failing.id, "gone", later, Some(now))
+        .await
+        .unwrap());
+    assert!(store
+        .fail_run(&failing.id, "gone", later, Some(later))
+        .await
+        .unwrap());
+    assert!(!store
+        .fail_run(&failing.id, "gone", later, None)
+        .await
+        .unwrap());
+
+    let finding = FindingRow {
+        run_id: run.id.clone(),
+        fingerprint: "fp1".into(),
+        rule: crate::domain::RuleId::MissingBackup,
+        severity: crate::domain::Severity::High,
+        status: crate::domain::FindingStatus::New,
+        org_id: "ORG1".into(),
+        pidsl: "110012345A".into(),
+        username: String::new(),
+        user_name: String::new(),
+        detail: "no backup".into(),
+        first_seen: run.as_of,
+        decision: None,
+    };
+    store
+        .complete_run(
+            &run,
+            &CompletedRun {
+                findings: std::slice::from_ref(&finding),
+                reviewed_org_ids: &["ORG1".to_string()],
+                out_dir: "/out/20261001-002",
+                finished_at: later,
+                outbox: &[],
+                problems: Some("ORG2: no report"),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .release_run(&run.id, "host:1:review", None, false)
+        .await
+        .unwrap();
+    assert!(store
+        .finish_claim(
+            period,
+            "host:1:schedule",
+            ClaimState::Completed,
+            None,
+            None,
+            later
+        )
+        .await
+        .unwrap());
+
+    let claim = store.claim(period).await.unwrap().unwrap();
+    assert_eq!(claim.state, ClaimState::Completed);
+    assert_eq!(claim.run_id.as_deref(), Some(run.id.as_str()));
+    assert_eq!(claim.finished_at, Some(later));
+    assert!(matches!(
+        store
+            .try_claim(&claim_request("host:2:schedule", later))
+            .await
+            .unwrap(),
+        ClaimOutcome::Completed(_)
+    ));
+    assert_eq!(store.claims().await.unwrap().len(), 1);
+
+    let stored = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, RunStatus::Completed);
+    assert_eq!(stored.finished_at, Some(later));
+    assert_eq!(stored.error.as_deref(), Some("ORG2: no report"));
+    assert_eq!(stored.owner, None);
+    assert_eq!(stored.org_ids, ["ORG1"]);
+    assert!(store.held_runs().await.unwrap().is_empty());
+    assert_eq!(
+        store.run(&failing.id).await.unwrap().unwrap().status,
+        RunStatus::Failed
+    );
+    assert_eq!(
+        store
+            .previous_completed_run("ORG1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        run.id
+    );
+    assert_eq!(
+        store.latest_completed_run().await.unwrap().unwrap().id,
+        run.id
+    );
+    assert_eq!(store.runs().await.unwrap().len(), 2);
+    assert_eq!(
+        store.findings(&run.id, None, None).await.unwrap(),
+        [finding.clone()]
+    );
+    assert!(store
+        .findings(
+            &run.id,
+            Some(crate::domain::RuleId::MissingPrimary),
+            Some(crate::domain::FindingStatus::New)
+        )
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.last_completed_review_per_org().await.unwrap(),
+        [("ORG1".to_string(), run.as_of)]
+    );
+
+    let decided_at = later + chrono::Duration::days(1);
+    store
+        .record_decisions(&[NewDecision {
+            run_id: run.id.clone(),
+            fingerprint: "fp1".into(),
+            decision: Decision::Keep,
+            justification: "needed".into(),
+            reviewer: "carol".into(),
+            decided_at,
+            accepted_until: None,
+        }])
+        .await
+        .unwrap();
+    let decisions = store.decisions(Some(&run.id)).await.unwrap();
+    assert_eq!(decisions.len(), 1);
+    assert_eq!(decisions[0].decided_at, decided_at);
+    assert_eq!(decisions[0].accepted_until, None);
+    assert!(store.latest_decisions(&run.id).await.unwrap().is_empty());
+    assert_eq!(
+        store.latest_decisions("20261002-001").await.unwrap()["fp1"].decision,
+        Decision::Keep
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn mail_is_deferred_failed_and_requeued() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.open().await;
+    let mut conn = PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO outbox (idempotency_key, run_id, kind, recipient, to_addresses, subject, \
+         state, attempts, next_attempt_at, created_at) VALUES \
+         ('k1', '20261001-001', 'org', 'ORG1', 'a@example.org', 'Review', 'pending', 0, \
+          '2026-10-01T10:00:00Z', '2026-10-01T10:00:00Z'); \
+         INSERT INTO outbox_messages (idempotency_key, message) VALUES ('k1', 'Subject: Review')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let now = utc("2026-10-01T10:01:00Z");
+    let stale_before = now - chrono::Duration::minutes(10);
+    let retry_at = now + chrono::Duration::minutes(5);
+    assert_eq!(
+        store
+            .defer_due_mail(now, false, "server down", retry_at)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store
+        .due_mail(now, stale_before, false)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.due_mail(now, stale_before, true).await.unwrap(),
+        ["k1"]
+    );
+    let entry = &store.outbox(None).await.unwrap()[0];
+    assert_eq!(entry.next_attempt_at, retry_at);
+    assert_eq!(entry.attempts, 0, "a deferred message was not tried");
+
+    store
+        .claim_mail("k1", retry_at, stale_before)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .mark_failed(
+            "k1",
+            "refused",
+            Some(retry_at + chrono::Duration::minutes(5)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.undelivered_mail().await.unwrap().pending, 1);
+    store
+        .claim_mail("k1", retry_at, stale_before)
+        .await
+        .unwrap()
+        .unwrap();
+    store.mark_failed("k1", "refused", None).await.unwrap();
+    let undelivered = store.undelivered_mail().await.unwrap();
+    assert_eq!((undelivered.pending, undelivered.failed), (0, 1));
+    assert_eq!(
+        store.outbox(None).await.unwrap()[0].state,
+        crate::domain::OutboxState::Failed
+    );
+    assert_eq!(store.requeue_failed(now).await.unwrap(), 1);
+    let entry = &store.outbox(Some("20261001-001")).await.unwrap()[0];
+    assert_eq!((entry.attempts, entry.next_attempt_at), (0, now));
+    assert_eq!(entry.last_error.as_deref(), Some("refused"));
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_reads_and_writes_through_its_transaction() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = Arc::new(db.open().await);
+    write_all(&store, true, org("Org"), user("Ann"), vec![])
+        .await
+        .unwrap()
+        .unwrap();
+    let pidsl = PidSl::parse("110012345A").unwrap();
+
+    let mut tx = store.begin_write().await.unwrap();
+    let info = tx.lock_pidsl(&pidsl).await.unwrap().unwrap();
+    assert_eq!((info.org_id.as_str(), info.active), ("ORG\t1", true));
+    tx.lock_pidsls_of_user(7).await.unwrap();
+    tx.lock_users().await.unwrap();
+    let ann = tx.user_by_name(" o\\BRIEN ").await.unwrap().unwrap();
+    assert_eq!(ann.id, 7);
+    assert!(tx.org_exists("ORG\t1").await.unwrap());
+    assert!(!tx.org_exists("ORG2").await.unwrap());
+    assert!(tx.pidsl_info(&pidsl).await.unwrap().is_some());
+    let members = tx.members_of_pidsl(&pidsl).await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].role, Role::Primary);
+    assert_eq!(members[0].pidsl_org_id, "ORG\t1");
+    assert_eq!(tx.access_of_user(7).await.unwrap().len(), 1);
+    assert_eq!(tx.admin_rows_in_org(7, "ORG\t1").await.unwrap().len(), 1);
+    let id = tx.next_user_id().await.unwrap();
+    assert_eq!(id, 8);
+    tx.insert_user(&UserRow {
+        id,
+        username: "Dee".into(),
+        ..user("Dee")
+    })
+    .await
+    .unwrap();
+    tx.put_access(&AccessRow {
+        role: Role::Backup,
+        user_id: id,
+        ..members[0].access_row()
+    })
+    .await
+    .unwrap();
+    tx.set_user_status(7, UserStatus::Inactive).await.unwrap();
+    tx.delete_access(7, &pidsl).await.unwrap();
+    tx.record_audit(&AuditEvent {
+        id: 0,
+        at: utc("2026-10-02T13:30:00Z"),
+        actor: "alice".into(),
+        ran_as: String::new(),
+        action: "grant".into(),
+        username: "Dee".into(),
+        pidsl: pidsl.as_str().into(),
+        services_before: Services::EMPTY,
+        services_after: Services::from_bits(3).unwrap(),
+        detail: String::new(),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let role = store.database_role().await.unwrap();
+    let events = store.audit_events(None).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].ran_as, role, "the database records who ran it");
+    assert_eq!(events[0].services_after, Services::from_bits(3).unwrap());
+
+    // Nothing written in a transaction dropped without commit.
+    let mut tx = store.begin_write().await.unwrap();
+    tx.delete_access(id, &pidsl).await.unwrap();
+    drop(tx);
+    let mut read = store.begin_read().await.unwrap();
+    let members = read.members_of_pidsl(&pidsl).await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].username, "Dee");
+    assert!(
+        read.set_user_status(8, UserStatus::Inactive).await.is_err(),
+        "read-only"
+    );
+    store.close().await;
+}
