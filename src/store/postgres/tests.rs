@@ -611,7 +611,7 @@ async fn a_run_and_its_claim_go_through_their_states() {
     assert_eq!(store.runs().await.unwrap().len(), 2);
     assert_eq!(
         store.findings(&run.id, None, None).await.unwrap(),
-        [finding.clone()]
+        [finding]
     );
     assert!(store
         .findings(
