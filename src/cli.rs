@@ -1,5 +1,7 @@
 //! The command line: clap definitions only.
 
+use crate::domain::{Cadence, FindingStatus, RuleId, Severity};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -137,8 +139,8 @@ pub struct ImportArgs {
 #[derive(Debug, Args)]
 pub struct ReviewArgs {
     /// Review only the organizations on this cadence.
-    #[arg(long, value_parser = ["quarterly", "semiannual", "annual"])]
-    pub cadence: Option<String>,
+    #[arg(long, value_enum)]
+    pub cadence: Option<Cadence>,
 
     /// Review only this organization (repeatable).
     #[arg(long = "org", value_name = "ORG_ID")]
@@ -158,8 +160,8 @@ pub struct ReviewArgs {
     pub send: bool,
 
     /// Exit with status 3 when findings at or above this severity exist.
-    #[arg(long, value_name = "SEVERITY", value_parser = ["low", "medium", "high", "critical"])]
-    pub fail_on: Option<String>,
+    #[arg(long, value_name = "SEVERITY", value_enum)]
+    pub fail_on: Option<Severity>,
 
     /// The summary on stdout: text, or json for scripts.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -202,12 +204,12 @@ pub struct FindingsArgs {
     pub run: Option<String>,
 
     /// Only this rule, e.g. stale-user.
-    #[arg(long)]
-    pub rule: Option<String>,
+    #[arg(long, value_enum, ignore_case = true)]
+    pub rule: Option<RuleId>,
 
     /// Only this status.
-    #[arg(long, value_parser = ["new", "open", "accepted"])]
-    pub status: Option<String>,
+    #[arg(long, value_parser = stored_finding_status())]
+    pub status: Option<FindingStatus>,
 
     /// Only the findings of this organization.
     #[arg(long, value_name = "ORG_ID")]
@@ -222,12 +224,19 @@ pub struct FindingsArgs {
     pub user: Option<String>,
 
     /// Only the findings at or above this severity.
-    #[arg(long, value_name = "SEVERITY", value_parser = ["low", "medium", "high", "critical"])]
-    pub severity: Option<String>,
+    #[arg(long, value_name = "SEVERITY", value_enum)]
+    pub severity: Option<Severity>,
 
     /// text for people, csv (the columns of findings.csv), or json for scripts.
     #[arg(long, value_enum, default_value_t = FindingsFormat::Text)]
     pub format: FindingsFormat,
+}
+
+/// The statuses a stored finding has (`resolved` is counted, never stored).
+fn stored_finding_status() -> impl TypedValueParser<Value = FindingStatus> {
+    use FindingStatus::{Accepted, New, Open};
+    PossibleValuesParser::new([New, Open, Accepted].map(FindingStatus::as_str))
+        .map(|text| FindingStatus::parse(&text).expect("one of the possible values"))
 }
 
 #[derive(Debug, Args)]

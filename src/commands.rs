@@ -6,17 +6,18 @@ use crate::cli::{
     Cli, Command, DemoArgs, FindingsArgs, FindingsFormat, ImportArgs, OutputFormat, ReviewArgs,
     RunsArgs, ScheduleArgs, SendArgs,
 };
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
-use crate::domain::{parse_date, Cadence, PidSl, Severity};
+use crate::domain::{parse_date, PidSl, Severity};
 use crate::error::{FindingsAtOrAbove, UsageError};
 use crate::import::{self, ImportSummary};
 use crate::outln;
-use crate::output::{count, local_time, unless_closed, Table};
+use crate::output::{count, json_in_zone, local_instant, unless_closed, Table};
 use crate::review::{self, ReviewOutcome, ReviewRequest};
 use crate::store::{redact_url, FindingRow, RunRecord, Store};
 use chrono::{DateTime, NaiveDate};
-use chrono_tz::Tz;
 use std::path::Path;
+use std::sync::Arc;
 
 mod accounts;
 mod decisions;
@@ -28,54 +29,66 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     crate::files::restrict(settings.review.file_mode);
     crate::files::tighten_store(&settings.database.url);
+    let clock: SharedClock = Arc::new(SystemClock);
     match cli.command {
-        Command::Init => init(&settings).await,
-        Command::Import(args) => import_command(&settings, args).await,
-        Command::Review(args) => review_command(&settings, args).await,
-        Command::Send(args) => send_command(&settings, args).await,
+        Command::Init => init(&settings, &clock).await,
+        Command::Import(args) => import_command(&settings, args, &clock).await,
+        Command::Review(args) => review_command(&settings, args, &clock).await,
+        Command::Send(args) => send_command(&settings, args, &clock).await,
         Command::Runs(args) => runs_command(&settings, args).await,
         Command::Findings(args) => findings_command(&settings, args).await,
-        Command::Accounts(args) => {
-            accounts::accounts_command(&settings, args, now(&settings)).await
-        }
-        Command::Decisions(args) => {
-            decisions::decisions_command(&settings, args, now(&settings)).await
-        }
+        Command::Accounts(args) => accounts::accounts_command(&settings, args, &clock).await,
+        Command::Decisions(args) => decisions::decisions_command(&settings, args, &clock).await,
         Command::Schedule(args) => schedule_command(settings, args).await,
-        Command::Demo(args) => demo_command(&settings, args).await,
+        Command::Demo(args) => demo_command(&settings, args, &clock).await,
     }
-}
-
-fn now(settings: &Settings) -> DateTime<Tz> {
-    chrono::Utc::now().with_timezone(&settings.review.time_zone)
 }
 
 /// `--as-of DATE`, or today in the configured time zone.
-fn as_of(settings: &Settings, given: Option<&str>) -> anyhow::Result<NaiveDate> {
+fn as_of(
+    settings: &Settings,
+    given: Option<&str>,
+    clock: &SharedClock,
+) -> anyhow::Result<NaiveDate> {
     match given {
         Some(text) => Ok(parse_date(text).map_err(|e| UsageError(format!("--as-of: {e}")))?),
-        None => Ok(now(settings).date_naive()),
+        None => Ok(clock
+            .now()
+            .with_timezone(&settings.review.time_zone)
+            .date_naive()),
     }
 }
 
-async fn open(settings: &Settings) -> anyhow::Result<Store> {
-    Store::connect(&settings.database).await
+async fn open(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let timeout = std::time::Duration::from_secs(settings.database.connect_timeout_secs.into());
+    crate::store::open(&settings.database.url, timeout).await
 }
 
 /// Opens the store for a command that writes: first, runs whose process is gone are recorded
 /// as failed and their partial folders removed ([`review::reconcile_runs`]).
-pub(crate) async fn open_for_writing(settings: &Settings) -> anyhow::Result<Store> {
+pub(crate) async fn open_for_writing(
+    settings: &Settings,
+    clock: &SharedClock,
+) -> anyhow::Result<Arc<dyn Store>> {
     let store = open(settings).await?;
-    review::reconcile_runs(&store, now(settings)).await?;
+    review::reconcile_runs(store.as_ref(), clock.now()).await?;
     Ok(store)
 }
 
-async fn init(settings: &Settings) -> anyhow::Result<()> {
-    let store = open_for_writing(settings).await?;
+async fn init(settings: &Settings, clock: &SharedClock) -> anyhow::Result<()> {
+    let store = open_for_writing(settings, clock).await?;
     let counts = store.account_counts().await?;
     store.close().await;
     outln!("Database ready: {}", redact_url(&settings.database.url))?;
-    outln!("  {}", account_counts(counts))
+    outln!(
+        "  {}",
+        account_counts([
+            counts.organizations,
+            counts.pidsls,
+            counts.users,
+            counts.access
+        ])
+    )
 }
 
 /// "3 organizations, 1 PID/SL, 12 users, 40 access rows".
@@ -89,9 +102,13 @@ fn account_counts([orgs, pidsls, users, access]: [impl std::fmt::Display; 4]) ->
     )
 }
 
-async fn import_command(settings: &Settings, args: ImportArgs) -> anyhow::Result<()> {
-    let store = open_for_writing(settings).await?;
-    let summary = import::import_dir(&store, settings, &args.dir, args.merge).await?;
+async fn import_command(
+    settings: &Settings,
+    args: ImportArgs,
+    clock: &SharedClock,
+) -> anyhow::Result<()> {
+    let store = open_for_writing(settings, clock).await?;
+    let summary = import::import_dir(store.as_ref(), settings, &args.dir, args.merge).await?;
     store.close().await;
     print_import(&summary, &args.dir, &settings.database.url)
 }
@@ -125,38 +142,32 @@ fn print_import(summary: &ImportSummary, dir: &Path, url: &str) -> anyhow::Resul
     )
 }
 
-async fn review_command(settings: &Settings, args: ReviewArgs) -> anyhow::Result<()> {
+async fn review_command(
+    settings: &Settings,
+    args: ReviewArgs,
+    clock: &SharedClock,
+) -> anyhow::Result<()> {
     let request = ReviewRequest {
-        as_of: as_of(settings, args.as_of.as_deref())?,
-        cadence: args
-            .cadence
-            .as_deref()
-            .map(Cadence::parse)
-            .transpose()
-            .map_err(UsageError)?,
+        as_of: as_of(settings, args.as_of.as_deref(), clock)?,
+        cadence: args.cadence,
         org_ids: args.orgs,
         out_dir: args.out.unwrap_or_else(|| settings.review.out_dir.clone()),
         send: args.send,
     };
-    let fail_on = args
-        .fail_on
-        .as_deref()
-        .map(Severity::parse)
-        .transpose()
-        .map_err(UsageError)?;
-    let store = open_for_writing(settings).await?;
-    if store.account_counts().await?[0] == 0 {
+    let fail_on = args.fail_on;
+    let store = open_for_writing(settings, clock).await?;
+    if store.account_counts().await?.organizations == 0 {
         store.close().await;
         return Err(UsageError(
             "the store is empty: import a snapshot first (posc-review import DIR)".into(),
         )
         .into());
     }
-    let outcome = review::run_review(&store, settings, &request, now(settings)).await;
+    let outcome = review::run_review(&store, settings, &request, clock).await;
     store.close().await;
     let outcome = outcome?;
     unless_closed(match args.format {
-        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&outcome)?),
+        OutputFormat::Json => outln!("{}", json_in_zone(&outcome, settings.review.time_zone)?),
         OutputFormat::Text => print_review(&outcome),
     })?;
     for problem in &outcome.problems {
@@ -229,7 +240,7 @@ fn severity_line(run: &RunRecord) -> String {
         .map(|s| {
             format!(
                 "{} {}",
-                run.counts.by_severity.get(s.as_str()).copied().unwrap_or(0),
+                run.counts.by_severity.get(s).copied().unwrap_or(0),
                 s
             )
         })
@@ -283,16 +294,20 @@ fn print_review(outcome: &ReviewOutcome) -> anyhow::Result<()> {
     }
 }
 
-async fn send_command(settings: &Settings, args: SendArgs) -> anyhow::Result<()> {
-    let store = open_for_writing(settings).await?;
+async fn send_command(
+    settings: &Settings,
+    args: SendArgs,
+    clock: &SharedClock,
+) -> anyhow::Result<()> {
+    let store = open_for_writing(settings, clock).await?;
+    let zone = settings.review.time_zone;
     if args.list {
         let outbox = store.outbox(None).await;
         store.close().await;
         let outbox = outbox?;
         return match args.format {
-            OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&outbox)?),
+            OutputFormat::Json => outln!("{}", json_in_zone(&outbox, zone)?),
             OutputFormat::Text => {
-                let zone = settings.review.time_zone;
                 let mut table = Table::new(&[
                     "STATE",
                     "ATTEMPTS",
@@ -303,9 +318,9 @@ async fn send_command(settings: &Settings, args: SendArgs) -> anyhow::Result<()>
                 .right_aligned(&[1]);
                 for m in &outbox {
                     table.row([
-                        m.state.clone(),
+                        m.state.to_string(),
                         m.attempts.to_string(),
-                        local_time(&m.next_attempt_at, zone),
+                        local_instant(m.next_attempt_at, zone),
                         m.to_addresses.join(", "),
                         m.last_error.clone().unwrap_or_else(|| m.subject.clone()),
                     ]);
@@ -314,7 +329,7 @@ async fn send_command(settings: &Settings, args: SendArgs) -> anyhow::Result<()>
             }
         };
     }
-    let delivered = deliver(&store, settings, &args).await;
+    let delivered = deliver(store.as_ref(), settings, &args, clock).await;
     store.close().await;
     let (report, undelivered) = delivered?;
     for error in &report.errors {
@@ -344,18 +359,21 @@ async fn send_command(settings: &Settings, args: SendArgs) -> anyhow::Result<()>
 /// One delivery pass, then what the whole outbox still holds: messages that failed for good
 /// in an earlier pass, or were left `sending` by a sender that died, count as undelivered.
 async fn deliver(
-    store: &Store,
+    store: &dyn Store,
     settings: &Settings,
     args: &SendArgs,
+    clock: &SharedClock,
 ) -> anyhow::Result<(crate::mail::DeliveryReport, crate::store::Undelivered)> {
     if args.retry_failed {
-        let requeued = store.requeue_failed(chrono::Utc::now()).await?;
+        let requeued = store.requeue_failed(clock.now()).await?;
         unless_closed(outln!(
             "Requeued {} that had failed",
             count(requeued, "message")
         ))?;
     }
-    let report = crate::mail::deliver_pending(store, settings, args.now).await?;
+    let report =
+        crate::mail::deliver_pending(store, &settings.smtp, &settings.mail, clock, args.now)
+            .await?;
     Ok((report, store.undelivered_mail().await?))
 }
 
@@ -371,26 +389,27 @@ async fn runs_command(settings: &Settings, args: RunsArgs) -> anyhow::Result<()>
     store.close().await;
     let zone = settings.review.time_zone;
     match (args.format, &args.run_id) {
-        (OutputFormat::Json, Some(_)) => outln!("{}", serde_json::to_string_pretty(&runs[0])?),
-        (OutputFormat::Json, None) => outln!("{}", serde_json::to_string_pretty(&runs)?),
+        (OutputFormat::Json, Some(_)) => outln!("{}", json_in_zone(&runs[0], zone)?),
+        (OutputFormat::Json, None) => outln!("{}", json_in_zone(&runs, zone)?),
         (OutputFormat::Text, Some(_)) => {
             let run = &runs[0];
             outln!("Run {} ({})", run.id, run.status.as_str())?;
             outln!("  as of {}, {}", run.as_of, scope_text(run))?;
             outln!(
                 "  started {}, finished {}",
-                local_time(&run.started_at, zone),
+                local_instant(run.started_at, zone),
                 run.finished_at
-                    .as_deref()
-                    .map_or_else(|| "-".into(), |t| local_time(t, zone))
+                    .map_or_else(|| "-".into(), |t| local_instant(t, zone))
             )?;
             if let Some(error) = &run.error {
                 outln!("  error: {error}")?;
             }
             print_counts(run)?;
             let mut table = Table::new(&["RULE", "FINDINGS"]).right_aligned(&[1]);
-            for (rule, n) in &run.counts.by_rule {
-                table.row([rule.clone(), n.to_string()]);
+            let mut by_rule: Vec<_> = run.counts.by_rule.iter().collect();
+            by_rule.sort_by_key(|(rule, _)| rule.as_str());
+            for (rule, n) in by_rule {
+                table.row([rule.to_string(), n.to_string()]);
             }
             table.print()?;
             match &run.out_dir {
@@ -412,7 +431,7 @@ async fn runs_command(settings: &Settings, args: RunsArgs) -> anyhow::Result<()>
                     run.id.clone(),
                     run.status.as_str().to_string(),
                     run.as_of.to_string(),
-                    local_time(&run.started_at, zone),
+                    local_instant(run.started_at, zone),
                     scope_text(run),
                     run.counts.findings.to_string(),
                     run.counts.new.to_string(),
@@ -427,9 +446,6 @@ async fn runs_command(settings: &Settings, args: RunsArgs) -> anyhow::Result<()>
 }
 
 async fn findings_command(settings: &Settings, args: FindingsArgs) -> anyhow::Result<()> {
-    if let Some(rule) = &args.rule {
-        crate::rules::RuleId::parse(rule).map_err(UsageError)?;
-    }
     let filter = FindingsFilter::parse(&args)?;
     let store = open(settings).await?;
     let run = match &args.run {
@@ -441,22 +457,20 @@ async fn findings_command(settings: &Settings, args: FindingsArgs) -> anyhow::Re
             UsageError("no completed run yet: `posc-review review` starts one".into())
         })?,
     };
-    let findings = store
-        .findings(&run.id, args.rule.as_deref(), args.status.as_deref())
-        .await;
+    let findings = store.findings(&run.id, args.rule, args.status).await;
     store.close().await;
     let mut findings: Vec<FindingRow> = findings?.into_iter().filter(|f| filter.keeps(f)).collect();
     // Most severe first, then by organization, PID/SL and user: the order a reviewer works in.
     findings.sort_by_cached_key(|f| {
         (
-            std::cmp::Reverse(Severity::parse(&f.severity).ok()),
+            std::cmp::Reverse(f.severity),
             f.org_id.clone(),
             f.pidsl.clone(),
             f.username.to_lowercase(),
-            f.rule.clone(),
+            f.rule.as_str(),
         )
     });
-    print_findings(&findings, args.format)
+    print_findings(&findings, args.format, settings.review.time_zone)
 }
 
 /// `findings --org --pidsl --user --severity`: exact organization and PID/SL, the username
@@ -479,12 +493,7 @@ impl FindingsFilter {
                 .transpose()
                 .map_err(|e| UsageError(format!("--pidsl: {e}")))?,
             user: args.user.as_deref().map(|u| u.trim().to_lowercase()),
-            severity: args
-                .severity
-                .as_deref()
-                .map(Severity::parse)
-                .transpose()
-                .map_err(UsageError)?,
+            severity: args.severity,
         })
     }
 
@@ -495,15 +504,17 @@ impl FindingsFilter {
                 .user
                 .as_ref()
                 .is_none_or(|u| f.username.to_lowercase() == *u)
-            && self
-                .severity
-                .is_none_or(|s| Severity::parse(&f.severity).is_ok_and(|fs| fs >= s))
+            && self.severity.is_none_or(|s| f.severity >= s)
     }
 }
 
-fn print_findings(findings: &[FindingRow], format: FindingsFormat) -> anyhow::Result<()> {
+fn print_findings(
+    findings: &[FindingRow],
+    format: FindingsFormat,
+    zone: chrono_tz::Tz,
+) -> anyhow::Result<()> {
     match format {
-        FindingsFormat::Json => outln!("{}", serde_json::to_string_pretty(findings)?),
+        FindingsFormat::Json => outln!("{}", json_in_zone(&findings, zone)?),
         FindingsFormat::Csv => {
             let mut out = csv::Writer::from_writer(std::io::stdout().lock());
             out.write_record(crate::report::csv::FINDINGS_COLUMNS)
@@ -520,9 +531,9 @@ fn print_findings(findings: &[FindingRow], format: FindingsFormat) -> anyhow::Re
             ]);
             for f in findings {
                 table.row([
-                    &f.severity,
-                    &f.status,
-                    &f.rule,
+                    f.severity.as_str(),
+                    f.status.as_str(),
+                    f.rule.as_str(),
                     &f.org_id,
                     &f.pidsl,
                     &f.username,
@@ -536,38 +547,35 @@ fn print_findings(findings: &[FindingRow], format: FindingsFormat) -> anyhow::Re
 }
 
 async fn schedule_command(settings: Settings, args: ScheduleArgs) -> anyhow::Result<()> {
-    use crate::schedule::{self, Clock, StartedAt, SystemClock};
-    let clock: std::sync::Arc<dyn Clock> = match args.now.as_deref() {
+    use crate::schedule::{self, StartedAt};
+    let clock: SharedClock = match args.now.as_deref() {
         Some(text) => {
             let start = DateTime::parse_from_rfc3339(text).map_err(|e| {
                 UsageError(format!(
                     "--now / POSC_REVIEW_NOW {text:?}: {e}; expected RFC 3339"
                 ))
             })?;
-            std::sync::Arc::new(StartedAt::new(start.with_timezone(&chrono::Utc)))
+            Arc::new(StartedAt::new(start.with_timezone(&chrono::Utc)))
         }
-        None => std::sync::Arc::new(SystemClock),
+        None => Arc::new(SystemClock),
     };
     let options = schedule::Options {
         out_dir: args.out.unwrap_or_else(|| settings.review.out_dir.clone()),
         grace: std::time::Duration::from_secs(args.grace_period),
     };
     let signals = schedule::Signals::install()?;
-    let store = open_for_writing(&settings).await?;
-    let result = schedule::run(
-        store.clone(),
-        std::sync::Arc::new(settings),
-        clock,
-        options,
-        signals,
-    )
-    .await;
+    let store = open_for_writing(&settings, &clock).await?;
+    let result = schedule::run(store.clone(), Arc::new(settings), clock, options, signals).await;
     store.close().await;
     result
 }
 
-async fn demo_command(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
-    let as_of = as_of(settings, args.as_of.as_deref())?;
+async fn demo_command(
+    settings: &Settings,
+    args: DemoArgs,
+    clock: &SharedClock,
+) -> anyhow::Result<()> {
+    let as_of = as_of(settings, args.as_of.as_deref(), clock)?;
     let counts = match args.scale {
         Some(0) => return Err(UsageError("--scale must be at least 1".into()).into()),
         Some(n) => crate::demo::write_scale(&args.snapshot, n, args.seed, as_of)?,
@@ -586,7 +594,7 @@ async fn demo_command(settings: &Settings, args: DemoArgs) -> anyhow::Result<()>
     if args.no_import {
         return Ok(());
     }
-    let store = open_for_writing(settings).await?;
+    let store = open_for_writing(settings, clock).await?;
     let demo_orgs = crate::demo::org_ids(&args.snapshot)?;
     let foreign: Vec<String> = store
         .org_ids()
@@ -603,7 +611,7 @@ async fn demo_command(settings: &Settings, args: DemoArgs) -> anyhow::Result<()>
         ))
         .into());
     }
-    let summary = import::import_dir(&store, settings, &args.snapshot, false).await?;
+    let summary = import::import_dir(store.as_ref(), settings, &args.snapshot, false).await?;
     print_import(&summary, &args.snapshot, &settings.database.url)?;
     let request = ReviewRequest {
         as_of,
@@ -612,7 +620,7 @@ async fn demo_command(settings: &Settings, args: DemoArgs) -> anyhow::Result<()>
         out_dir: settings.review.out_dir.clone(),
         send: false,
     };
-    let outcome = review::run_review(&store, settings, &request, now(settings)).await?;
+    let outcome = review::run_review(&store, settings, &request, clock).await?;
     store.close().await;
     print_review(&outcome)?;
     outln!()?;

@@ -93,7 +93,9 @@ pub struct SmtpSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MailSettings {
-    pub from: String,
+    /// Parsed when the settings load: a `From` the mail could not carry stops every command.
+    #[serde(deserialize_with = "deserialize_mailbox")]
+    pub from: lettre::message::Mailbox,
     pub template_dir: String,
     pub max_findings_listed: usize,
     pub max_attachment_mb: u64,
@@ -136,6 +138,17 @@ fn deserialize_time_zone<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Tz, D
     name.parse::<Tz>().map_err(|_| {
         serde::de::Error::custom(format!(
             "{name:?} is not an IANA time zone such as America/New_York"
+        ))
+    })
+}
+
+fn deserialize_mailbox<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<lettre::message::Mailbox, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not an email address, e.g. POSC Access Review <posc-review@example.org>"
         ))
     })
 }
@@ -341,6 +354,20 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("stale_days"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_from_address_the_mail_cannot_carry_is_refused_naming_its_key() {
+        Jail::expect_with(|jail| {
+            jail.set_env("POSC_REVIEW__MAIL__FROM", "Review <not an address>");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.to_lowercase().contains("mail.from"), "{err}");
+            assert!(err.contains("is not an email address"), "{err}");
+            jail.set_env("POSC_REVIEW__MAIL__FROM", "Review <review@example.org>");
+            let settings = Settings::load(None).unwrap();
+            assert_eq!(settings.mail.from.email.to_string(), "review@example.org");
             Ok(())
         });
     }

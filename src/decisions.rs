@@ -14,62 +14,48 @@
 
 mod workbook;
 
-use crate::domain::{parse_date, Cadence};
+use crate::domain::{parse_date, Cadence, Decision, RunStatus};
 use crate::error::UsageError;
-use crate::store::{FindingRow, NewDecision, RunRecord, RunStatus, Store};
+use crate::store::{FindingRow, NewDecision, PriorDecision, RunRecord, Store};
 use calamine::Data;
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use std::collections::HashMap;
 use std::path::Path;
 
-/// What a reviewer can decide about a finding: the Findings sheet's drop-down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Keep,
-    RemoveAccess,
-    ChangeServices,
-    AcceptRisk,
+/// A Decision cell's label, case-insensitive and trimmed.
+fn parse_decision(text: &str) -> Result<Decision, String> {
+    Decision::parse(text).map_err(|_| {
+        let labels: Vec<&str> = Decision::ALL.iter().map(|d| d.as_str()).collect();
+        let (last, first) = labels.split_last().expect("decisions");
+        format!(
+            "unknown decision {:?}: expected {} or {last}",
+            text.trim(),
+            first.join(", ")
+        )
+    })
 }
 
-impl Decision {
-    pub const ALL: [Decision; 4] = [
-        Decision::Keep,
-        Decision::RemoveAccess,
-        Decision::ChangeServices,
-        Decision::AcceptRisk,
-    ];
-
-    /// The label the workbook's drop-down shows and the store keeps.
-    pub fn label(self) -> &'static str {
-        match self {
-            Decision::Keep => "Keep",
-            Decision::RemoveAccess => "Remove access",
-            Decision::ChangeServices => "Change services",
-            Decision::AcceptRisk => crate::store::ACCEPT_RISK,
-        }
+/// The pre-filled stamp of a run's earlier decision, "Keep (2026-10-05, alice)": the label,
+/// the local date it was made in `zone`, the reviewer (and an accepted risk's end). Importing
+/// it unchanged records nothing new (see [`stamped_decision`]).
+pub fn stamp(prior: &PriorDecision, zone: Tz) -> String {
+    let decided_on = prior.decided_at.with_timezone(&zone).date_naive();
+    match prior.accepted_until {
+        Some(until) => format!(
+            "{} ({decided_on}, {}, until {until})",
+            prior.decision, prior.reviewer
+        ),
+        None => format!("{} ({decided_on}, {})", prior.decision, prior.reviewer),
     }
+}
 
-    /// A label, case-insensitive and trimmed.
-    pub fn parse(text: &str) -> Result<Decision, String> {
-        let text = text.trim();
-        Decision::ALL
-            .into_iter()
-            .find(|d| d.label().eq_ignore_ascii_case(text))
-            .ok_or_else(|| {
-                format!(
-                    "unknown decision {text:?}: expected Keep, Remove access, Change services or Accept risk"
-                )
-            })
-    }
-
-    /// A pre-filled stamp, "Keep (2026-10-05, alice)": the label it starts with.
-    fn parse_stamp(text: &str) -> Option<Decision> {
-        let (label, rest) = text.trim().split_once(" (")?;
-        rest.ends_with(')')
-            .then(|| Decision::parse(label).ok())
-            .flatten()
-    }
+/// A pre-filled [`stamp`]: the decision its label names.
+fn stamped_decision(text: &str) -> Option<Decision> {
+    let (label, rest) = text.trim().split_once(" (")?;
+    rest.ends_with(')')
+        .then(|| Decision::parse(label).ok())
+        .flatten()
 }
 
 /// What an import did.
@@ -131,10 +117,10 @@ type LoadedRun = (RunRecord, HashMap<String, FindingRow>);
 /// records them in one transaction; any invalid row records nothing (a [`UsageError`] listing
 /// every problem). An accepted risk holds at most `max_accept_days` after its run's as_of.
 pub async fn import_decisions(
-    store: &Store,
+    store: &dyn Store,
     path: &Path,
     reviewer: Option<&str>,
-    now: DateTime<Tz>,
+    now: DateTime<Utc>,
     max_accept_days: u32,
 ) -> anyhow::Result<ImportOutcome> {
     let ReviewedFile {
@@ -208,11 +194,11 @@ pub async fn import_decisions(
             ));
             continue;
         }
-        if Decision::parse_stamp(&row.decision).is_some() {
+        if stamped_decision(&row.decision).is_some() {
             outcome.unchanged += 1;
             continue;
         }
-        let decision = match Decision::parse(&row.decision) {
+        let decision = match parse_decision(&row.decision) {
             Ok(d) => d,
             Err(e) => {
                 errors.push(format!("{}: {e}", row.place));
@@ -258,10 +244,10 @@ pub async fn import_decisions(
         decisions.push(NewDecision {
             run_id,
             fingerprint: finding.fingerprint.clone(),
-            decision: decision.label().to_string(),
+            decision,
             justification,
             reviewer,
-            decided_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            decided_at: now,
             accepted_until,
         });
     }
@@ -289,7 +275,7 @@ fn accepted_until(
     row: &RawRow,
     run: &RunRecord,
     finding: &FindingRow,
-    cadences: &HashMap<String, String>,
+    cadences: &HashMap<String, Cadence>,
     max_days: u32,
 ) -> Result<NaiveDate, String> {
     let after = |days: i64| {
@@ -301,7 +287,7 @@ fn accepted_until(
     let date = if row.accepted_until.trim().is_empty() {
         let cadence = cadences
             .get(&finding.org_id)
-            .and_then(|c| Cadence::parse(c).ok())
+            .copied()
             .unwrap_or(Cadence::Quarterly);
         after(cadence.max_days_between_reviews()).min(limit)
     } else {
@@ -477,19 +463,39 @@ mod tests {
 
     #[test]
     fn decisions_parse_case_insensitively() {
-        assert_eq!(Decision::parse(" accept RISK "), Ok(Decision::AcceptRisk));
-        assert_eq!(Decision::parse("remove access"), Ok(Decision::RemoveAccess));
-        assert!(Decision::parse("Maybe").is_err());
+        assert_eq!(parse_decision(" accept RISK "), Ok(Decision::AcceptRisk));
+        assert_eq!(parse_decision("remove access"), Ok(Decision::RemoveAccess));
+        assert_eq!(
+            parse_decision("Maybe"),
+            Err(
+                "unknown decision \"Maybe\": expected Keep, Remove access, Change services or Accept risk"
+                    .into()
+            )
+        );
     }
 
     #[test]
     fn a_prefilled_stamp_is_recognised() {
         assert_eq!(
-            Decision::parse_stamp("Keep (2026-10-05, alice)"),
+            stamped_decision("Keep (2026-10-05, alice)"),
             Some(Decision::Keep)
         );
-        assert_eq!(Decision::parse_stamp("Keep"), None);
-        assert_eq!(Decision::parse_stamp("Maybe (2026-10-05, alice)"), None);
+        assert_eq!(stamped_decision("Keep"), None);
+        assert_eq!(stamped_decision("Maybe (2026-10-05, alice)"), None);
+    }
+
+    #[test]
+    fn a_stamp_carries_the_local_date_of_the_decision() {
+        let prior = PriorDecision {
+            decision: Decision::AcceptRisk,
+            justification: "vendor contract".into(),
+            reviewer: "alice".into(),
+            decided_at: "2026-10-06T02:30:00Z".parse().unwrap(),
+            accepted_until: NaiveDate::from_ymd_opt(2026, 12, 31),
+        };
+        let text = stamp(&prior, chrono_tz::America::New_York);
+        assert_eq!(text, "Accept risk (2026-10-05, alice, until 2026-12-31)");
+        assert_eq!(stamped_decision(&text), Some(Decision::AcceptRisk));
     }
 
     #[test]

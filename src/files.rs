@@ -136,7 +136,7 @@ pub fn tighten_store(url: &str) {
     if !url.starts_with("sqlite:") {
         return;
     }
-    let Ok(db) = crate::store::sqlite_file(url) else {
+    let Ok(db) = crate::store::sqlite::sqlite_file(url) else {
         return;
     };
     let mode = mode().file();

@@ -6,6 +6,7 @@
 //! older than [`STALE_AFTER_SECS`] (the only sign from another host). A live process whose id
 //! was reused is not mistaken for a dead one: the heartbeat still goes stale.
 
+use chrono::{DateTime, Utc};
 use std::fmt;
 use std::time::Duration;
 
@@ -86,9 +87,18 @@ fn process_is_gone(_pid: u32) -> bool {
     false
 }
 
-/// Whether a holder with this owner and heartbeat is gone, at `now_unix`.
-pub fn is_gone(owner: Option<&Owner>, heartbeat_at: Option<i64>, now_unix: i64) -> bool {
-    let stale = heartbeat_at.is_none_or(|beat| beat < now_unix - STALE_AFTER_SECS);
+/// Heartbeats before this instant were left by a process that died (see [`STALE_AFTER_SECS`]).
+pub fn stale_before(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - chrono::Duration::seconds(STALE_AFTER_SECS)
+}
+
+/// Whether a holder with this owner and heartbeat is gone, at `now`.
+pub fn is_gone(
+    owner: Option<&Owner>,
+    heartbeat_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> bool {
+    let stale = heartbeat_at.is_none_or(|beat| beat < stale_before(now));
     stale || owner.is_some_and(Owner::is_gone_from_this_host)
 }
 
@@ -113,22 +123,30 @@ mod tests {
         assert!(Owner::parse(":12:ab").is_err());
     }
 
+    fn at(unix: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(unix, 0).unwrap()
+    }
+
     #[test]
     fn this_process_is_not_gone() {
         let me = Owner::this_process();
         assert!(!me.is_gone_from_this_host());
-        assert!(!is_gone(Some(&me), Some(1_000), 1_000 + STALE_AFTER_SECS));
+        assert!(!is_gone(
+            Some(&me),
+            Some(at(1_000)),
+            at(1_000 + STALE_AFTER_SECS)
+        ));
     }
 
     #[test]
     fn a_stale_heartbeat_is_gone_whatever_the_host() {
         let elsewhere = Owner::parse("another-host:1:0").unwrap();
-        assert!(!is_gone(Some(&elsewhere), Some(1_000), 1_100));
+        assert!(!is_gone(Some(&elsewhere), Some(at(1_000)), at(1_100)));
         assert!(is_gone(
             Some(&elsewhere),
-            Some(1_000),
-            1_000 + STALE_AFTER_SECS + 1
+            Some(at(1_000)),
+            at(1_000 + STALE_AFTER_SECS + 1)
         ));
-        assert!(is_gone(None, None, 0));
+        assert!(is_gone(None, None, at(0)));
     }
 }

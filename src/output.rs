@@ -6,10 +6,10 @@
 //! stdout into [`StdoutClosed`], and `main` ends on it quietly with status 0, as ripgrep and
 //! xsv do. Only stdout's own writes make that error: a broken pipe to an SMTP server stays a
 //! failure. Tables are laid out by comfy-table, whatever the lengths of their cells; times
-//! are stored as RFC 3339 (JSON output keeps that) and shown to the second in
-//! `review.time_zone`.
+//! are kept as UTC instants and shown in `review.time_zone`: to the second in text, as RFC
+//! 3339 with the zone's offset in JSON.
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use comfy_table::CellAlignment;
 use std::io::Write;
@@ -80,12 +80,60 @@ pub fn count(n: impl std::fmt::Display, singular: &str) -> String {
 /// `2026-11-29 09:02:31 EST`. Text that is not RFC 3339 is shown as it is.
 pub fn local_time(text: &str, zone: Tz) -> String {
     match DateTime::parse_from_rfc3339(text) {
-        Ok(t) => t
-            .with_timezone(&zone)
-            .format("%Y-%m-%d %H:%M:%S %Z")
-            .to_string(),
+        Ok(t) => local_instant(t.with_timezone(&Utc), zone),
         Err(_) => text.to_string(),
     }
+}
+
+/// An instant as a person reads it: to the second, in `zone`, e.g. `2026-11-29 09:02:31 EST`.
+pub fn local_instant(t: DateTime<Utc>, zone: Tz) -> String {
+    t.with_timezone(&zone)
+        .format("%Y-%m-%d %H:%M:%S %Z")
+        .to_string()
+}
+
+/// The fields of the records that hold an instant (kept in UTC): JSON output shows them in
+/// the configured zone.
+const INSTANT_FIELDS: [&str; 9] = [
+    "at",
+    "started_at",
+    "finished_at",
+    "decided_at",
+    "next_attempt_at",
+    "sent_at",
+    "due_at",
+    "claimed_at",
+    "heartbeat_at",
+];
+
+/// `value` as pretty JSON for scripts, its instants ([`INSTANT_FIELDS`]) as RFC 3339 with
+/// `zone`'s offset, e.g. `2026-11-29T09:02:31.123456-05:00`.
+pub fn json_in_zone(value: &impl serde::Serialize, zone: Tz) -> anyhow::Result<String> {
+    fn localize(value: &mut serde_json::Value, zone: Tz) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                for (name, field) in fields.iter_mut() {
+                    let instant = match &*field {
+                        serde_json::Value::String(text)
+                            if INSTANT_FIELDS.contains(&name.as_str()) =>
+                        {
+                            DateTime::parse_from_rfc3339(text).ok()
+                        }
+                        _ => None,
+                    };
+                    match instant {
+                        Some(t) => *field = t.with_timezone(&zone).to_rfc3339().into(),
+                        None => localize(field, zone),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| localize(v, zone)),
+            _ => {}
+        }
+    }
+    let mut tree = serde_json::to_value(value)?;
+    localize(&mut tree, zone);
+    Ok(serde_json::to_string_pretty(&tree)?)
 }
 
 /// A text table: a header, rows, columns as wide as their widest cell and two spaces apart.
@@ -154,5 +202,22 @@ mod tests {
             "2026-07-01 08:00:00 EDT"
         );
         assert_eq!(local_time("-", zone), "-");
+    }
+
+    #[test]
+    fn json_shows_instants_with_the_zone_s_offset() {
+        let zone: Tz = "America/New_York".parse().unwrap();
+        let value = serde_json::json!({
+            "runs": [{ "started_at": "2026-11-29T14:02:31.5Z", "finished_at": null }],
+            "as_of": "2026-11-29T14:02:31Z",
+        });
+        let shown: serde_json::Value =
+            serde_json::from_str(&json_in_zone(&value, zone).unwrap()).unwrap();
+        assert_eq!(
+            shown["runs"][0]["started_at"],
+            "2026-11-29T09:02:31.500-05:00"
+        );
+        assert_eq!(shown["runs"][0]["finished_at"], serde_json::Value::Null);
+        assert_eq!(shown["as_of"], "2026-11-29T14:02:31Z");
     }
 }

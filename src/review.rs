@@ -11,24 +11,23 @@
 //! folder renamed then. Of 25 reviews killed at random points before this, 21 stayed `running`
 //! for ever and one left a complete-looking folder for a run with no findings.
 
+use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::domain::{Cadence, Severity};
+use crate::domain::{Cadence, Decision, FindingStatus, RunStatus, Severity};
 use crate::error::UsageError;
 use crate::liveness::{AbortOnDrop, Owner, HEARTBEAT, STALE_AFTER_SECS};
 use crate::mail::compose::{ComposedMail, MailOut, OrgProblem};
 use crate::report;
 use crate::rules::{self, Finding, RuleContext};
 use crate::snapshot::Snapshot;
-use crate::store::{
-    FindingRow, NewRun, OutgoingMail, PriorDecision, RunCounts, RunRecord, RunStatus, Store,
-};
+use crate::store::{FindingRow, NewRun, OutgoingMail, PriorDecision, RunCounts, RunRecord, Store};
 use crate::templates::Templates;
 use anyhow::Context;
-use chrono::{DateTime, NaiveDate};
-use chrono_tz::Tz;
+use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tracing::Instrument;
 
 /// What to review.
@@ -125,28 +124,30 @@ fn scope_mask(snapshot: &Snapshot, request: &ReviewRequest) -> Result<Vec<bool>,
 /// Runs one review; a failure part-way is recorded as a failed run with no findings and no
 /// output folder. With `request.send`, the run's mail is queued in the same transaction as its
 /// findings and then delivered; otherwise it is written as .eml files into the run's folder.
+/// The store is shared with the task that renews the run's heartbeat.
 pub async fn run_review(
-    store: &Store,
+    store: &Arc<dyn Store>,
     settings: &Settings,
     request: &ReviewRequest,
-    now: DateTime<Tz>,
+    clock: &SharedClock,
 ) -> anyhow::Result<ReviewOutcome> {
-    run_review_observed(store, settings, request, now, |_| {}).await
+    run_review_observed(store, settings, request, clock, |_| {}).await
 }
 
 /// [`run_review`], calling `started` with the run as soon as it is recorded (the scheduler
 /// ties its period claim to the run id there, to record the run if it is interrupted).
 pub async fn run_review_observed(
-    store: &Store,
+    shared_store: &Arc<dyn Store>,
     settings: &Settings,
     request: &ReviewRequest,
-    now: DateTime<Tz>,
+    clock: &SharedClock,
     started: impl FnOnce(&RunRecord) + Send,
 ) -> anyhow::Result<ReviewOutcome> {
+    let store = shared_store.as_ref();
     // A broken template is reported before the run starts, not after the rules have run.
     let template_error = |e: anyhow::Error| UsageError(format!("mail.template_dir: {e:#}"));
     let templates = Templates::load(&settings.mail.template_dir).map_err(template_error)?;
-    crate::mail::check_templates(&templates, settings).map_err(|e| {
+    crate::mail::check_templates(&templates, settings, clock).map_err(|e| {
         // A full disk or an unwritable temporary folder is a failure, not a bad template.
         if e.chain().any(|cause| cause.is::<std::io::Error>()) {
             e.context("the template check could not write its sample run")
@@ -175,18 +176,19 @@ pub async fn run_review_observed(
             request.out_dir.display()
         )
     })?;
+    let now = clock.now();
     let run = store
         .start_run(&NewRun {
-            started: now,
+            started: now.with_timezone(&settings.review.time_zone),
             as_of: request.as_of,
-            cadence: request.cadence.map(|c| c.as_str()),
+            cadence: request.cadence,
             org_ids: &request.org_ids,
             scope_key: &scope_key(request),
             owner: &owner,
             out_root: &out_root.display().to_string(),
         })
         .await?;
-    let _heartbeat = keep_alive(store, &run.id, &owner);
+    let _heartbeat = keep_alive(shared_store.clone(), clock.clone(), &run.id, &owner);
     started(&run);
     crate::test_hooks::pause("run-started").await;
     let span = tracing::info_span!("review", run_id = %run.id, as_of = %request.as_of);
@@ -197,18 +199,15 @@ pub async fn run_review_observed(
         snapshot: &snapshot,
         in_scope: &in_scope,
         templates: &templates,
-        now,
+        clock,
     };
     let result = context.complete(run.clone()).instrument(span.clone()).await;
     let mut outcome = match result {
         Ok(outcome) => outcome,
         Err(e) => {
-            let finished = chrono::Utc::now()
-                .with_timezone(&settings.review.time_zone)
-                .to_rfc3339();
             tracing::error!(run_id = %run.id, error = %format!("{e:#}"), "review failed");
             store
-                .fail_run(&run.id, &format!("{e:#}"), &finished, None)
+                .fail_run(&run.id, &format!("{e:#}"), clock.now(), None)
                 .await?;
             RunFolders::new(&request.out_dir, &run.id).remove_unfinished();
             return Err(e);
@@ -217,17 +216,18 @@ pub async fn run_review_observed(
     if request.send {
         // The run is complete and its mail queued: a delivery problem leaves the messages
         // pending for `posc-review send`, it does not undo the run.
-        let delivery = match crate::mail::deliver_pending(store, settings, false)
-            .instrument(span)
-            .await
-        {
-            Ok(report) => report,
-            Err(e) => crate::mail::DeliveryReport {
-                retrying: outcome.mail.queued,
-                errors: vec![format!("{e:#}")],
-                ..Default::default()
-            },
-        };
+        let delivery =
+            match crate::mail::deliver_pending(store, &settings.smtp, &settings.mail, clock, false)
+                .instrument(span)
+                .await
+            {
+                Ok(report) => report,
+                Err(e) => crate::mail::DeliveryReport {
+                    retrying: outcome.mail.queued,
+                    errors: vec![format!("{e:#}")],
+                    ..Default::default()
+                },
+            };
         outcome.mail.delivery = Some(delivery);
     }
     Ok(outcome)
@@ -235,13 +235,13 @@ pub async fn run_review_observed(
 
 /// What one run works with.
 struct RunContext<'a> {
-    store: &'a Store,
+    store: &'a dyn Store,
     settings: &'a Settings,
     request: &'a ReviewRequest,
     snapshot: &'a Snapshot,
     in_scope: &'a [bool],
     templates: &'a Templates,
-    now: DateTime<Tz>,
+    clock: &'a SharedClock,
 }
 
 impl RunContext<'_> {
@@ -293,9 +293,7 @@ impl RunContext<'_> {
             .map(|(o, _)| o.org_id.clone())
             .collect();
         let problems_text = (!problems.is_empty()).then(|| problems_text(&problems));
-        let finished = chrono::Utc::now()
-            .with_timezone(&self.now.timezone())
-            .to_rfc3339();
+        let finished = self.clock.now();
         let written = mails.len();
         let outbox: Vec<OutgoingMail> = if self.request.send {
             mails.into_iter().map(|m| m.outgoing(&run.id)).collect()
@@ -306,7 +304,7 @@ impl RunContext<'_> {
             findings: &rows,
             reviewed_org_ids: &reviewed,
             out_dir: &final_dir.display().to_string(),
-            finished_at: &finished,
+            finished_at: finished,
             outbox: &outbox,
             problems: problems_text.as_deref(),
         };
@@ -345,13 +343,13 @@ impl RunContext<'_> {
             (folder, problems) => folder.or(problems),
         };
         files.iter_mut().for_each(|f| *f = folder.join(&*f));
-        run.status = crate::store::RunStatus::Completed;
+        run.status = RunStatus::Completed;
         run.finished_at = Some(finished);
         let mut unaccepted_by_severity = std::collections::BTreeMap::new();
         for severity in rows
             .iter()
-            .filter(|r| r.status != "accepted")
-            .filter_map(|r| Severity::parse(&r.severity).ok())
+            .filter(|r| r.status != FindingStatus::Accepted)
+            .map(|r| r.severity)
         {
             *unaccepted_by_severity.entry(severity).or_insert(0) += 1;
         }
@@ -397,7 +395,9 @@ impl RunContext<'_> {
             });
             let started = std::time::Instant::now();
             let mails = crate::mail::compose::compose_run_mail(&crate::mail::compose::RunMail {
-                settings: self.settings,
+                mail: &self.settings.mail,
+                zone: self.settings.review.time_zone,
+                date: self.clock.now(),
                 templates: self.templates,
                 run,
                 findings: rows,
@@ -458,8 +458,9 @@ impl RunContext<'_> {
         );
 
         let workbook = report::xlsx::workbook_file_name(&run.id);
+        let zone = self.settings.review.time_zone;
         let mut input =
-            report::xlsx::WorkbookInput::new(summary, rows, snapshot).with_access(access);
+            report::xlsx::WorkbookInput::new(summary, rows, snapshot, zone).with_access(access);
         if !self.settings.review.workbook_user_access {
             input = input.without_access_sheet();
         }
@@ -533,8 +534,8 @@ impl RunFolders {
 
 /// Renews the run's heartbeat every [`HEARTBEAT`] until dropped, so that other commands know
 /// its process lives (see [`reconcile_runs`]).
-fn keep_alive(store: &Store, run_id: &str, owner: &str) -> AbortOnDrop {
-    let (store, run_id, owner) = (store.clone(), run_id.to_string(), owner.to_string());
+fn keep_alive(store: Arc<dyn Store>, clock: SharedClock, run_id: &str, owner: &str) -> AbortOnDrop {
+    let (run_id, owner) = (run_id.to_string(), owner.to_string());
     AbortOnDrop(tokio::spawn(
         async move {
             let mut ticker = tokio::time::interval(HEARTBEAT);
@@ -542,8 +543,7 @@ fn keep_alive(store: &Store, run_id: &str, owner: &str) -> AbortOnDrop {
             ticker.tick().await;
             loop {
                 ticker.tick().await;
-                let now = chrono::Utc::now().timestamp();
-                match store.run_heartbeat(&run_id, &owner, now).await {
+                match store.run_heartbeat(&run_id, &owner, clock.now()).await {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::error!("another command recorded this run as failed: its heartbeat had stopped");
@@ -562,11 +562,10 @@ fn keep_alive(store: &Store, run_id: &str, owner: &str) -> AbortOnDrop {
 /// `.RUN.outbox` folders are removed; a run stored just before its process ended gets its
 /// folder moved to `OUT/<run-id>/`. Each change is conditional on the run being as it was
 /// read, so two commands reconciling at once do each thing once.
-pub async fn reconcile_runs(store: &Store, now: DateTime<Tz>) -> anyhow::Result<()> {
-    let now_unix = now.timestamp();
+pub async fn reconcile_runs(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<()> {
     for held in store.held_runs().await? {
         let owner = held.owner.as_deref().and_then(|o| Owner::parse(o).ok());
-        if !crate::liveness::is_gone(owner.as_ref(), held.heartbeat_at, now_unix) {
+        if !crate::liveness::is_gone(owner.as_ref(), held.heartbeat_at, now) {
             continue;
         }
         let folders = held
@@ -589,7 +588,7 @@ pub async fn reconcile_runs(store: &Store, now: DateTime<Tz>) -> anyhow::Result<
                     None => "interrupted: its process ended before the run was stored".into(),
                 };
                 if store
-                    .fail_run(&held.id, &reason, &now.to_rfc3339(), held.heartbeat_at)
+                    .fail_run(&held.id, &reason, now, held.heartbeat_at)
                     .await?
                 {
                     if let Some(folders) = &folders {
@@ -659,28 +658,28 @@ fn classify(
                 .unwrap_or_default();
             let user = f.user.map(|u| snapshot.user(u));
             let username = user.map(|u| u.username.as_str()).unwrap_or_default();
-            let fingerprint = fingerprint(f.rule.name(), org_id, pidsl, username);
+            let fingerprint = fingerprint(f.rule.as_str(), org_id, pidsl, username);
             let (status, first_seen) = match seen_before.get(fingerprint.as_str()) {
                 Some(first_seen) => {
                     still_present += 1;
-                    ("open", *first_seen)
+                    (FindingStatus::Open, *first_seen)
                 }
-                None => ("new", run.as_of),
+                None => (FindingStatus::New, run.as_of),
             };
             let decision = decisions
                 .get(&fingerprint)
-                .filter(|d| d.decision != crate::store::ACCEPT_RISK || d.accepts_on(run.as_of));
+                .filter(|d| d.decision != Decision::AcceptRisk || d.accepts_on(run.as_of));
             let status = if decision.is_some_and(|d| d.accepts_on(run.as_of)) {
-                "accepted"
+                FindingStatus::Accepted
             } else {
                 status
             };
             FindingRow {
                 run_id: run.id.clone(),
                 fingerprint,
-                rule: f.rule.name().to_string(),
-                severity: f.rule.severity().as_str().to_string(),
-                status: status.to_string(),
+                rule: f.rule,
+                severity: f.rule.severity(),
+                status,
                 org_id: org_id.clone(),
                 pidsl: pidsl.to_string(),
                 username: username.to_string(),
@@ -693,12 +692,12 @@ fn classify(
         .collect();
     for row in &rows {
         counts.findings += 1;
-        *counts.by_severity.entry(row.severity.clone()).or_default() += 1;
-        *counts.by_rule.entry(row.rule.clone()).or_default() += 1;
-        match row.status.as_str() {
-            "new" => counts.new += 1,
-            "accepted" => counts.accepted += 1,
-            _ => counts.open += 1,
+        *counts.by_severity.entry(row.severity).or_default() += 1;
+        *counts.by_rule.entry(row.rule).or_default() += 1;
+        match row.status {
+            FindingStatus::New => counts.new += 1,
+            FindingStatus::Accepted => counts.accepted += 1,
+            FindingStatus::Open | FindingStatus::Resolved => counts.open += 1,
         }
     }
     counts.resolved = previous.len() - still_present;

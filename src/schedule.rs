@@ -35,11 +35,12 @@
 //! `JoinSet`) get a grace period, then are aborted and recorded as failed, their partial output
 //! removed (findings are written in one transaction, so none are half-written).
 
+use crate::clock::{Clock, SharedClock};
 use crate::config::Settings;
-use crate::domain::{Cadence, CronExpr};
+use crate::domain::{Cadence, ClaimState, CronExpr, RunStatus};
 use crate::liveness::{AbortOnDrop, Owner, HEARTBEAT, STALE_AFTER_SECS};
 use crate::review::{self, ReviewOutcome, ReviewRequest};
-use crate::store::{ClaimOutcome, ClaimRequest, ClaimState, RunStatus, Store};
+use crate::store::{ClaimOutcome, ClaimRequest, Store};
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
 use std::collections::HashMap;
@@ -52,19 +53,6 @@ use tracing::Instrument;
 
 /// The longest sleep between two looks at the clock.
 pub const MAX_NAP: Duration = Duration::from_secs(30);
-
-/// The scheduler's notion of now: the system clock, or a clock set for tests.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
 
 /// A clock that starts at a given instant and runs on in real time from there (the hidden
 /// `--now` option, or `POSC_REVIEW_NOW`: a testing aid for catch-up).
@@ -254,9 +242,9 @@ struct Pending {
 }
 
 struct Scheduler {
-    store: Store,
+    store: Arc<dyn Store>,
     settings: Arc<Settings>,
-    clock: Arc<dyn Clock>,
+    clock: SharedClock,
     options: Options,
     owner: String,
     runs: JoinSet<()>,
@@ -266,9 +254,9 @@ struct Scheduler {
 
 /// Runs the scheduler until a signal comes, then stops as the module documentation says.
 pub async fn run(
-    store: Store,
+    store: Arc<dyn Store>,
     settings: Arc<Settings>,
-    clock: Arc<dyn Clock>,
+    clock: SharedClock,
     options: Options,
     mut signals: Signals,
 ) -> anyhow::Result<()> {
@@ -358,34 +346,23 @@ impl Scheduler {
         self.settings.review.time_zone
     }
 
-    fn now_text(&self) -> String {
-        self.clock.now().with_timezone(&self.tz()).to_rfc3339()
-    }
-
     /// Claims the period and starts its review, or says why not.
     async fn offer(&mut self, period: Period, why: Why) {
         // A newer period of the cadence supersedes one still waiting for a recheck.
         self.pending.retain(|p| p.period.cadence != period.cadence);
         let now = self.clock.now();
-        let due_at = period
-            .due
-            .with_timezone(&Utc)
-            .format("%Y-%m-%dT%H:%M:%SZ")
-            .to_string();
-        let now_text = self.now_text();
         let request = ClaimRequest {
             period_key: &period.key,
-            cadence: period.cadence.as_str(),
-            due_at: &due_at,
+            cadence: period.cadence,
+            due_at: period.due.with_timezone(&Utc),
             owner: &self.owner,
-            now: &now_text,
-            now_unix: now.timestamp(),
-            stale_before: now.timestamp() - STALE_AFTER_SECS,
+            now,
+            stale_before: crate::liveness::stale_before(now),
         };
         let due = period.due.to_rfc3339();
         match self.store.try_claim(&request).await {
             Ok(ClaimOutcome::Taken { retried }) => {
-                let retried = retried.map(ClaimState::as_str).unwrap_or("");
+                let retried = retried.map(ClaimState::as_str).unwrap_or_default();
                 let as_of = match why {
                     Why::Due => period.due.date_naive(),
                     Why::CatchUp | Why::Recheck => now.with_timezone(&self.tz()).date_naive(),
@@ -416,10 +393,8 @@ impl Scheduler {
                     period = %period.key, owner = %claim.owner, state = claim.state.as_str(),
                     "another scheduler is reviewing the period"
                 );
-                let stale_at = claim.heartbeat_at + STALE_AFTER_SECS + 1;
-                let at = DateTime::from_timestamp(stale_at, 0)
-                    .unwrap_or(now)
-                    .max(now + chrono::Duration::seconds(5));
+                let stale_at = claim.heartbeat_at + chrono::Duration::seconds(STALE_AFTER_SECS + 1);
+                let at = stale_at.max(now + chrono::Duration::seconds(5));
                 self.pending.push(Pending { period, at });
             }
             Err(e) => {
@@ -496,10 +471,10 @@ impl Scheduler {
     /// output; the next start reviews the period again.
     async fn record_abandoned(&self, ticket: &Ticket, why: &str) {
         let run_id = ticket.run_id.borrow().clone();
-        let finished = self.now_text();
+        let finished = self.clock.now();
         let mut state = ClaimState::Failed;
         if let Some(id) = &run_id {
-            match self.store.fail_run(id, why, &finished, None).await {
+            match self.store.fail_run(id, why, finished, None).await {
                 Ok(true) => {
                     crate::review::RunFolders::new(&self.options.out_dir, id).remove_unfinished()
                 }
@@ -525,7 +500,7 @@ impl Scheduler {
                 state,
                 run_id.as_deref(),
                 error,
-                &finished,
+                finished,
             )
             .await
         {
@@ -587,9 +562,9 @@ impl Scheduler {
 
 /// One scheduled review: run it under its claim, keep the claim alive, record the outcome.
 struct RunJob {
-    store: Store,
+    store: Arc<dyn Store>,
     settings: Arc<Settings>,
-    clock: Arc<dyn Clock>,
+    clock: SharedClock,
     owner: String,
     period: Period,
     request: ReviewRequest,
@@ -607,7 +582,6 @@ impl RunJob {
     }
 
     async fn review(self) {
-        let tz = self.settings.review.time_zone;
         let _heartbeat = AbortOnDrop(tokio::spawn(
             keep_alive(
                 self.store.clone(),
@@ -618,9 +592,8 @@ impl RunJob {
             )
             .in_current_span(),
         ));
-        // Runs that other processes left behind since this scheduler started (heartbeats are
-        // in real time, whatever the scheduler's clock says).
-        if let Err(e) = review::reconcile_runs(&self.store, Utc::now().with_timezone(&tz)).await {
+        // Runs that other processes left behind since this scheduler started.
+        if let Err(e) = review::reconcile_runs(self.store.as_ref(), self.clock.now()).await {
             tracing::warn!(error = %format!("{e:#}"), "cannot reconcile the runs left by processes that are gone");
         }
         let span = tracing::Span::current();
@@ -628,14 +601,14 @@ impl RunJob {
             &self.store,
             &self.settings,
             &self.request,
-            self.clock.now().with_timezone(&tz),
+            &self.clock,
             |run| {
                 span.record("run_id", tracing::field::display(&run.id));
                 self.run_id.send_replace(Some(run.id.clone()));
             },
         )
         .await;
-        let finished = self.clock.now().with_timezone(&tz).to_rfc3339();
+        let finished = self.clock.now();
         let run_id = self.run_id.borrow().clone();
         let (state, error) = match &result {
             Ok(_) => (ClaimState::Completed, None),
@@ -649,7 +622,7 @@ impl RunJob {
                 state,
                 run_id.as_deref(),
                 error.as_deref(),
-                &finished,
+                finished,
             )
             .await
         {
@@ -701,10 +674,10 @@ impl RunJob {
 /// Renews the claim's heartbeat while the review runs, and records its run id on the claim as
 /// soon as the run exists.
 async fn keep_alive(
-    store: Store,
+    store: Arc<dyn Store>,
     period_key: String,
     owner: String,
-    clock: Arc<dyn Clock>,
+    clock: SharedClock,
     mut run_id: watch::Receiver<Option<String>>,
 ) {
     let mut ticker = tokio::time::interval(HEARTBEAT);
@@ -719,10 +692,10 @@ async fn keep_alive(
                     continue;
                 }
                 let Some(id) = run_id.borrow_and_update().clone() else { continue };
-                store.claim_running(&period_key, &owner, &id, clock.now().timestamp()).await
+                store.claim_running(&period_key, &owner, &id, clock.now()).await
             }
             _ = ticker.tick() => {
-                store.claim_heartbeat(&period_key, &owner, clock.now().timestamp()).await
+                store.claim_heartbeat(&period_key, &owner, clock.now()).await
             }
         };
         match held {

@@ -9,10 +9,16 @@
 
 mod common;
 
+use async_trait::async_trait;
 use common::{block_on, copy_snapshot, scenario4, stderr, stdout, Bin, TestDb};
+use posc_review::accounts::{self, Operation, OperationTime};
+use posc_review::clock::SystemClock;
+use posc_review::domain::{PidSl, Services, UserStatus};
+use posc_review::error::UsageError;
+use posc_review::store::{self, AccessRow, AccountsTx, AuditEvent, Member, PidSlInfo, UserRow};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use tokio::sync::oneshot;
 
 fn setup(db: &TestDb) -> Bin {
     let bin = Bin::new(db);
@@ -425,23 +431,82 @@ fn a_third_primary_user_holder_is_refused() {
     }
 }
 
-/// Starts `accounts ARGS...` without waiting for it.
-fn spawn(bin: &Bin, args: &[&str]) -> std::process::Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_posc-review"));
-    if let Some(config) = &bin.config {
-        cmd.arg("--config").arg(config);
+/// A write transaction that stops before its first write until `release`, having said on
+/// `reached` that it got there: its policy check is done and nothing is written yet.
+struct HeldBeforeWrite {
+    inner: Box<dyn AccountsTx>,
+    reached: Option<oneshot::Sender<()>>,
+    release: Option<oneshot::Receiver<()>>,
+}
+
+#[async_trait]
+impl AccountsTx for HeldBeforeWrite {
+    async fn lock_pidsl(&mut self, pidsl: &PidSl) -> anyhow::Result<Option<PidSlInfo>> {
+        self.inner.lock_pidsl(pidsl).await
     }
-    cmd.arg("--database-url")
-        .arg(&bin.db_url)
-        .arg("accounts")
-        .args(args)
-        .env_remove("RUST_LOG")
-        // Widen the window between the check and the write: without the lock, both processes
-        // would read one holder before either writes.
-        .env("POSC_REVIEW_TEST_PAUSE_MS", "300")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd.spawn().unwrap()
+    async fn lock_pidsls_of_user(&mut self, user_id: i64) -> anyhow::Result<()> {
+        self.inner.lock_pidsls_of_user(user_id).await
+    }
+    async fn lock_users(&mut self) -> anyhow::Result<()> {
+        self.inner.lock_users().await
+    }
+    async fn user_by_name(&mut self, username: &str) -> anyhow::Result<Option<UserRow>> {
+        self.inner.user_by_name(username).await
+    }
+    async fn org_exists(&mut self, org_id: &str) -> anyhow::Result<bool> {
+        self.inner.org_exists(org_id).await
+    }
+    async fn pidsl_info(&mut self, pidsl: &PidSl) -> anyhow::Result<Option<PidSlInfo>> {
+        self.inner.pidsl_info(pidsl).await
+    }
+    async fn members_of_pidsl(&mut self, pidsl: &PidSl) -> anyhow::Result<Vec<Member>> {
+        self.inner.members_of_pidsl(pidsl).await
+    }
+    async fn access_of_user(&mut self, user_id: i64) -> anyhow::Result<Vec<Member>> {
+        self.inner.access_of_user(user_id).await
+    }
+    async fn admin_rows_in_org(
+        &mut self,
+        user_id: i64,
+        org_id: &str,
+    ) -> anyhow::Result<Vec<Member>> {
+        self.inner.admin_rows_in_org(user_id, org_id).await
+    }
+    async fn next_user_id(&mut self) -> anyhow::Result<i64> {
+        self.inner.next_user_id().await
+    }
+    async fn put_access(&mut self, row: &AccessRow) -> anyhow::Result<()> {
+        if let Some(reached) = self.reached.take() {
+            let _ = reached.send(());
+        }
+        if let Some(release) = self.release.take() {
+            let _ = release.await;
+        }
+        self.inner.put_access(row).await
+    }
+    async fn delete_access(&mut self, user_id: i64, pidsl: &PidSl) -> anyhow::Result<()> {
+        self.inner.delete_access(user_id, pidsl).await
+    }
+    async fn insert_user(&mut self, row: &UserRow) -> anyhow::Result<()> {
+        self.inner.insert_user(row).await
+    }
+    async fn set_user_status(&mut self, user_id: i64, status: UserStatus) -> anyhow::Result<()> {
+        self.inner.set_user_status(user_id, status).await
+    }
+    async fn record_audit(&mut self, event: &AuditEvent) -> anyhow::Result<()> {
+        self.inner.record_audit(event).await
+    }
+    async fn commit(self: Box<Self>) -> anyhow::Result<()> {
+        self.inner.commit().await
+    }
+}
+
+fn grant_primary_user(username: &str, services: &str) -> Operation {
+    Operation::UpdateServices {
+        username: username.into(),
+        pidsl: PidSl::parse("110000001B").unwrap(),
+        services: Services::parse_list(services).unwrap(),
+    }
 }
 
 #[test]
@@ -449,76 +514,79 @@ fn concurrent_grants_never_make_a_third_primary_user_holder() {
     for db in TestDb::all() {
         let bin = Bin::new(&db);
         let snapshot = two_backups_snapshot();
-        for round in 0..5 {
-            // The import replaces the account store (the audit log stays).
-            import(&bin, snapshot.path());
-            let first = spawn(
-                &bin,
-                &[
-                    "update-services",
-                    "bwright",
-                    "--pidsl",
-                    "110000001B",
-                    "--services",
-                    "PRIMARY_USER;PORTAL;CLAIMS",
-                    "--by",
-                    "mchen",
-                ],
-            );
-            let second = spawn(
-                &bin,
-                &[
-                    "update-services",
-                    "cjones",
-                    "--pidsl",
-                    "110000001B",
-                    "--services",
-                    "PRIMARY_USER;PORTAL;REFERRALS",
-                    "--by",
-                    "mchen",
-                ],
-            );
-            let outputs = [
-                first.wait_with_output().unwrap(),
-                second.wait_with_output().unwrap(),
-            ];
-            let codes: Vec<Option<i32>> = outputs.iter().map(|o| o.status.code()).collect();
-            let report = || {
-                format!(
-                    "[{} round {round}] exit codes {codes:?}; stderr: {} | {}",
-                    db.backend,
-                    stderr(&outputs[0]),
-                    stderr(&outputs[1])
-                )
+        import(&bin, snapshot.path());
+        // Worker threads of their own: a store may wait for a lock by blocking its thread.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (first, second) = runtime.block_on(async {
+            let store = store::open(&db.url, store::DEFAULT_CONNECT_TIMEOUT)
+                .await
+                .unwrap();
+            let time = OperationTime::read(&SystemClock, chrono_tz::America::New_York);
+            let (reached, at_write) = oneshot::channel();
+            let (release, released) = oneshot::channel();
+            let held = HeldBeforeWrite {
+                inner: store.begin_write().await.unwrap(),
+                reached: Some(reached),
+                release: Some(released),
             };
-            assert_eq!(
-                codes.iter().filter(|c| **c == Some(0)).count(),
-                1,
-                "{}",
-                report()
-            );
-            assert_eq!(
-                codes.iter().filter(|c| **c == Some(2)).count(),
-                1,
-                "{}",
-                report()
-            );
-            let refusal = outputs.iter().find(|o| o.status.code() == Some(2)).unwrap();
+            let first = tokio::spawn(async move {
+                accounts::perform_in(
+                    Box::new(held),
+                    "mchen",
+                    grant_primary_user("bwright", "PRIMARY_USER;PORTAL;CLAIMS"),
+                    &time,
+                )
+                .await
+            });
+            // The first has counted one holder (mchen) and is about to write bwright's grant.
+            at_write.await.unwrap();
+            let second = tokio::spawn({
+                let store = store.clone();
+                async move {
+                    accounts::perform(
+                        store.as_ref(),
+                        "mchen",
+                        grant_primary_user("cjones", "PRIMARY_USER;PORTAL;REFERRALS"),
+                        &time,
+                    )
+                    .await
+                }
+            });
+            // Without the lock, the second would read one holder too in this time, and both
+            // would write.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             assert!(
-                stderr(refusal).contains("holders of PRIMARY_USER"),
-                "{}",
-                report()
+                !second.is_finished(),
+                "[{}] the second grant did not wait for the first",
+                db.backend
             );
-            assert_eq!(
-                primary_user_holders(&bin, "110000001B").len(),
-                2,
-                "{}",
-                report()
-            );
-        }
-        // One accepted update per round, each in the audit log.
+            release.send(()).unwrap();
+            let outcomes = (first.await.unwrap(), second.await.unwrap());
+            store.close().await;
+            outcomes
+        });
+        first.unwrap_or_else(|e| panic!("[{}] the first grant failed: {e:#}", db.backend));
+        let refusal = second.expect_err("the second grant makes a third holder");
+        assert!(
+            refusal.downcast_ref::<UsageError>().is_some()
+                && refusal
+                    .to_string()
+                    .contains("110000001B already has 2 holders of PRIMARY_USER (mchen, bwright)"),
+            "[{}] {refusal:#}",
+            db.backend
+        );
+        assert_eq!(
+            primary_user_holders(&bin, "110000001B"),
+            ["mchen", "bwright"]
+        );
+        // Only the accepted grant is in the audit log.
         let events = history(&bin, None);
-        assert_eq!(events.len(), 5, "[{}]", db.backend);
+        assert_eq!(events.len(), 1, "[{}]", db.backend);
+        assert_eq!(events[0]["username"], "bwright");
     }
 }
 

@@ -36,12 +36,18 @@ fn snapshot(db: &TestDb) -> Snapshot {
     })
 }
 
+/// Rows of organizations, PID/SLs, users and access.
 fn counts(db: &TestDb) -> [i64; 4] {
     block_on(async {
         let store = db.store().await;
         let counts = store.account_counts().await.unwrap();
         store.close().await;
-        counts
+        [
+            counts.organizations,
+            counts.pidsls,
+            counts.users,
+            counts.access,
+        ]
     })
 }
 

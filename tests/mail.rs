@@ -365,18 +365,11 @@ fn send_counts_and_exits_1_on_mail_that_failed_for_good_earlier_or_was_left_send
         );
 
         // A sender that died mid-delivery left one message claimed (state sending).
-        common::block_on(async {
-            let store = db.store().await;
-            sqlx::query(
-                "UPDATE outbox SET state = 'sending', claimed_at = $1 \
-                 WHERE idempotency_key = (SELECT MIN(idempotency_key) FROM outbox)",
-            )
-            .bind(posc_review::store::timestamp(chrono::Utc::now()))
-            .execute(store.pool())
-            .await
-            .unwrap();
-            store.close().await;
-        });
+        db.execute(&format!(
+            "UPDATE outbox SET state = 'sending', claimed_at = {} \
+             WHERE idempotency_key = (SELECT MIN(idempotency_key) FROM outbox)",
+            common::sql_time(chrono::Utc::now())
+        ));
         let stuck = bin.run(&["send", "--now"]);
         assert_eq!(stuck.status.code(), Some(1), "[{}]", db.backend);
         assert!(

@@ -539,20 +539,11 @@ fn the_thousandth_run_of_a_day_follows_the_999th_and_the_next_ones_too() {
             .strip_suffix("-001")
             .expect("the day's first run is -001");
         // As if the day had had 999 runs: the 999th completed, without findings.
-        common::block_on(async {
-            let store = db.store().await;
-            sqlx::query(
-                "INSERT INTO runs (id, as_of, cadence, org_ids, scope_key, started_at, finished_at, \
-                 status, error, out_dir, counts) SELECT $1, as_of, cadence, org_ids, scope_key, \
-                 started_at, finished_at, status, error, out_dir, counts FROM runs WHERE id = $2",
-            )
-            .bind(format!("{day}-999"))
-            .bind(&first_id)
-            .execute(store.pool())
-            .await
-            .unwrap();
-            store.close().await;
-        });
+        db.execute(&format!(
+            "INSERT INTO runs (id, as_of, cadence, org_ids, scope_key, started_at, finished_at, \
+             status, error, out_dir, counts) SELECT '{day}-999', as_of, cadence, org_ids, scope_key, \
+             started_at, finished_at, status, error, out_dir, counts FROM runs WHERE id = '{first_id}'"
+        ));
 
         let thousandth = review_json(&bin, out.path());
         assert_eq!(
@@ -879,26 +870,20 @@ fn a_run_of_another_host_is_failed_once_its_heartbeat_is_stale_and_not_before() 
         let bin = Bin::new(&db);
         import(&bin, &scenario4());
         let out = tempfile::tempdir().unwrap();
-        let now = chrono::Utc::now().timestamp();
-        common::block_on(async {
-            let store = db.store().await;
-            for (id, heartbeat) in [("20200101-001", now - 600), ("20200101-002", now)] {
-                sqlx::query(
-                    "INSERT INTO runs (id, as_of, cadence, org_ids, scope_key, started_at, status, \
-                     counts, owner, heartbeat_at, out_root) VALUES ($1, '2020-01-01', NULL, '', \
-                     'all', '2020-01-01T06:00:00-05:00', 'running', $2, \
-                     'elsewhere.example:42:0000abcd', $3, $4)",
-                )
-                .bind(id)
-                .bind(serde_json::to_string(&posc_review::store::RunCounts::default()).unwrap())
-                .bind(heartbeat)
-                .bind(out.path().to_str().unwrap())
-                .execute(store.pool())
-                .await
-                .unwrap();
-            }
-            store.close().await;
-        });
+        let now = chrono::Utc::now();
+        let counts = serde_json::to_string(&posc_review::store::RunCounts::default()).unwrap();
+        let stale = now - chrono::Duration::seconds(600);
+        for (id, heartbeat) in [("20200101-001", stale), ("20200101-002", now)] {
+            db.execute(&format!(
+                "INSERT INTO runs (id, as_of, cadence, org_ids, scope_key, started_at, status, \
+                 counts, owner, heartbeat_at, out_root) VALUES ('{id}', '2020-01-01', NULL, '', \
+                 'all', {started}, 'running', '{counts}', 'elsewhere.example:42:0000abcd', \
+                 {heartbeat}, '{out_root}')",
+                started = common::sql_time("2020-01-01T11:00:00Z".parse().unwrap()),
+                heartbeat = common::sql_time(heartbeat),
+                out_root = out.path().display(),
+            ));
+        }
         std::fs::create_dir(out.path().join(".20200101-001.partial")).unwrap();
         std::fs::create_dir(out.path().join(".20200101-002.partial")).unwrap();
 

@@ -4,8 +4,10 @@
 
 mod common;
 
+use chrono::{DateTime, Utc};
 use common::{block_on, scenario4, stderr, stdout, Bin, TestDb};
-use posc_review::store::{ClaimOutcome, ClaimRecord, ClaimRequest, ClaimState};
+use posc_review::domain::{Cadence, ClaimState};
+use posc_review::store::{ClaimOutcome, ClaimRecord, ClaimRequest};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -320,15 +322,19 @@ fn a_missed_period_is_caught_up_at_start_and_never_repeated() {
     }
 }
 
-fn request<'a>(key: &'a str, owner: &'a str, now_unix: i64) -> ClaimRequest<'a> {
+/// `unix` seconds as an instant.
+fn at(unix: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(unix, 0).unwrap()
+}
+
+fn request<'a>(key: &'a str, owner: &'a str, now: DateTime<Utc>) -> ClaimRequest<'a> {
     ClaimRequest {
         period_key: key,
-        cadence: "quarterly",
-        due_at: "2026-10-01T10:00:00Z",
+        cadence: Cadence::Quarterly,
+        due_at: "2026-10-01T10:00:00Z".parse().unwrap(),
         owner,
-        now: "2026-10-01T06:00:00-04:00",
-        now_unix,
-        stale_before: now_unix - 120,
+        now,
+        stale_before: now - chrono::Duration::seconds(120),
     }
 }
 
@@ -338,21 +344,21 @@ fn a_claim_is_taken_once_and_taken_over_only_when_failed_or_abandoned() {
         block_on(async {
             let store = db.store().await;
             let key = "quarterly:2026-Q4";
-            let t = 1_790_000_000;
-            let first = store.try_claim(&request(key, "a", t)).await.unwrap();
+            let t = |seconds: i64| at(1_790_000_000 + seconds);
+            let first = store.try_claim(&request(key, "a", t(0))).await.unwrap();
             assert_eq!(first, ClaimOutcome::Taken { retried: None });
             assert!(store
-                .claim_running(key, "a", "20261001-001", t + 10)
+                .claim_running(key, "a", "20261001-001", t(10))
                 .await
                 .unwrap());
             // Alive: another scheduler leaves it.
-            let second = store.try_claim(&request(key, "b", t + 60)).await.unwrap();
+            let second = store.try_claim(&request(key, "b", t(60))).await.unwrap();
             assert!(
                 matches!(second, ClaimOutcome::Held(ref c) if c.owner == "a"),
                 "{second:?}"
             );
             // Silent for longer than the stale limit: taken over.
-            let third = store.try_claim(&request(key, "b", t + 500)).await.unwrap();
+            let third = store.try_claim(&request(key, "b", t(500))).await.unwrap();
             assert_eq!(
                 third,
                 ClaimOutcome::Taken {
@@ -360,13 +366,13 @@ fn a_claim_is_taken_once_and_taken_over_only_when_failed_or_abandoned() {
                 }
             );
             // The old owner can no longer write the claim.
-            assert!(!store.claim_heartbeat(key, "a", t + 501).await.unwrap());
+            assert!(!store.claim_heartbeat(key, "a", t(501)).await.unwrap());
             // Failed: the next attempt retries it at once.
             assert!(store
-                .finish_claim(key, "b", ClaimState::Failed, None, Some("boom"), "x")
+                .finish_claim(key, "b", ClaimState::Failed, None, Some("boom"), t(501))
                 .await
                 .unwrap());
-            let fourth = store.try_claim(&request(key, "c", t + 502)).await.unwrap();
+            let fourth = store.try_claim(&request(key, "c", t(502))).await.unwrap();
             assert_eq!(
                 fourth,
                 ClaimOutcome::Taken {
@@ -375,11 +381,11 @@ fn a_claim_is_taken_once_and_taken_over_only_when_failed_or_abandoned() {
             );
             // Completed: never again.
             assert!(store
-                .finish_claim(key, "c", ClaimState::Completed, Some("r"), None, "y")
+                .finish_claim(key, "c", ClaimState::Completed, Some("r"), None, t(503))
                 .await
                 .unwrap());
             let fifth = store
-                .try_claim(&request(key, "d", t + 99_999))
+                .try_claim(&request(key, "d", t(99_999)))
                 .await
                 .unwrap();
             assert!(matches!(fifth, ClaimOutcome::Completed(_)), "{fifth:?}");
@@ -397,13 +403,13 @@ fn claims_left_failed_or_by_a_dead_scheduler_are_retried_at_start() {
         let bin = Bin::new(&db);
         import(&bin, &scenario4());
         let out = tempfile::tempdir().unwrap();
-        let long_ago = 1_700_000_000;
+        let long_ago = at(1_700_000_000);
         block_on(async {
             let store = db.store().await;
             let mut dead = request("quarterly:2026-Q4", "dead-host:1:0", long_ago);
             store.try_claim(&dead).await.unwrap();
             dead.period_key = "semiannual:2026-H2";
-            dead.cadence = "semiannual";
+            dead.cadence = Cadence::Semiannual;
             store.try_claim(&dead).await.unwrap();
             store
                 .finish_claim(
@@ -412,12 +418,12 @@ fn claims_left_failed_or_by_a_dead_scheduler_are_retried_at_start() {
                     ClaimState::Failed,
                     None,
                     Some("smtp down"),
-                    "x",
+                    long_ago,
                 )
                 .await
                 .unwrap();
             dead.period_key = "annual:2026";
-            dead.cadence = "annual";
+            dead.cadence = Cadence::Annual;
             store.try_claim(&dead).await.unwrap();
             store
                 .finish_claim(
@@ -426,7 +432,7 @@ fn claims_left_failed_or_by_a_dead_scheduler_are_retried_at_start() {
                     ClaimState::Completed,
                     Some("20260101-001"),
                     None,
-                    "x",
+                    long_ago,
                 )
                 .await
                 .unwrap();

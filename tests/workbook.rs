@@ -8,13 +8,15 @@ mod common;
 use calamine::{open_workbook, Data, DataType, Reader, Xlsx};
 use chrono::NaiveDate;
 use common::{copy_snapshot, read_csv, scenario4, stderr, xlsx_part, xlsx_text, Bin, TestDb};
-use posc_review::domain::{Cadence, OrgKind, PidSl, Role, Services, UserStatus};
+use posc_review::domain::{
+    Cadence, FindingStatus, OrgKind, PidSl, Role, RuleId, RunStatus, Services, UserStatus,
+};
 use posc_review::report::csv::FINDINGS_COLUMNS;
 use posc_review::report::summary::Summary;
 use posc_review::report::xlsx::{self, WorkbookInput};
 use posc_review::rules::RULES;
 use posc_review::snapshot::{Access, Org, Personal, PidSlRecord, Snapshot, User};
-use posc_review::store::{FindingRow, RunCounts, RunRecord, RunStatus};
+use posc_review::store::{FindingRow, RunCounts, RunRecord};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -152,11 +154,7 @@ fn a_run_writes_the_workbook_and_summary_beside_the_csv_files() {
     let id = run_dir.file_name().unwrap().to_str().unwrap();
     assert!(cells.contains(&id.to_string()));
     for rule in &RULES {
-        assert!(
-            cells.contains(&rule.name.to_string()),
-            "{} missing",
-            rule.name
-        );
+        assert!(cells.contains(&rule.id.to_string()), "{} missing", rule.id);
     }
     let html = std::fs::read_to_string(run_dir.join("summary.html")).unwrap();
     assert!(html.contains(&format!("id=\"count-total\">{}<", findings.len())));
@@ -325,7 +323,7 @@ fn run() -> RunRecord {
         cadence: None,
         org_ids: vec![],
         scope_key: "all".into(),
-        started_at: String::new(),
+        started_at: "2026-10-01T10:00:00Z".parse().unwrap(),
         finished_at: None,
         status: RunStatus::Completed,
         error: None,
@@ -338,17 +336,13 @@ fn run() -> RunRecord {
     }
 }
 
-fn finding(rule: &str, org_id: &str, pidsl: &str, username: &str, detail: &str) -> FindingRow {
+fn finding(rule: RuleId, org_id: &str, pidsl: &str, username: &str, detail: &str) -> FindingRow {
     FindingRow {
         run_id: "20261001-001".into(),
         fingerprint: format!("fp-{rule}-{username}"),
-        rule: rule.into(),
-        severity: posc_review::rules::RuleId::parse(rule)
-            .unwrap()
-            .severity()
-            .as_str()
-            .into(),
-        status: "new".into(),
+        rule,
+        severity: rule.severity(),
+        status: FindingStatus::New,
         org_id: org_id.into(),
         pidsl: pidsl.into(),
         username: username.into(),
@@ -361,18 +355,30 @@ fn finding(rule: &str, org_id: &str, pidsl: &str, username: &str, detail: &str) 
 
 fn findings() -> Vec<FindingRow> {
     vec![
-        finding("missing-primary", "ORG-A", "110000001A", "", FORMULAS[0]),
         finding(
-            "terminated-user-access",
+            RuleId::MissingPrimary,
+            "ORG-A",
+            "110000001A",
+            "",
+            FORMULAS[0],
+        ),
+        finding(
+            RuleId::TerminatedUserAccess,
             "ORG-A",
             "110000001A",
             "ann",
             FORMULAS[1],
         ),
-        finding("missing-backup", "ORG-B", "220000002B", "", FORMULAS[2]),
-        finding("stale-user", "ORG-A", "", "bob", "-2 days"),
         finding(
-            "missing-portal-services",
+            RuleId::MissingBackup,
+            "ORG-B",
+            "220000002B",
+            "",
+            FORMULAS[2],
+        ),
+        finding(RuleId::StaleUser, "ORG-A", "", "bob", "-2 days"),
+        finding(
+            RuleId::MissingPortalServices,
             "ORG-A",
             "110000001A",
             "cid",
@@ -385,8 +391,8 @@ fn write(dir: &Path, rows_per_sheet: u32) -> PathBuf {
     let (run, findings, snapshot) = (run(), findings(), snapshot());
     let summary = Summary::new(&run, &findings, &snapshot);
     let path = dir.join(xlsx::workbook_file_name(&run.id));
-    let input =
-        WorkbookInput::new(&summary, &findings, &snapshot).with_rows_per_sheet(rows_per_sheet);
+    let input = WorkbookInput::new(&summary, &findings, &snapshot, chrono_tz::America::New_York)
+        .with_rows_per_sheet(rows_per_sheet);
     xlsx::write_workbook(&path, &input).unwrap();
     path
 }
@@ -668,6 +674,7 @@ fn an_organization_workbook_holds_only_its_findings_and_access_rows() {
         org_b as u32,
         &access[org_b],
         0,
+        chrono_tz::America::New_York,
     )
     .unwrap();
     assert_eq!(path.file_name().unwrap(), "review-20261001-001-ORG-B.xlsx");

@@ -4,10 +4,12 @@
 //! transaction as its change.
 //!
 //! The policy checks are pure functions of the rows an operation reads ([`check_actor`],
-//! [`check_grant`], [`check_primary_user_limit`]); [`perform`] reads those rows inside a write
-//! transaction that holds the lock described in `store/audit.rs`, so a check and the write it
-//! allows are atomic. A refusal is a [`UsageError`] (exit status 2) whose message is the policy
-//! reason.
+//! [`check_grant`], [`check_primary_user_limit`]); [`perform`] reads those rows inside one
+//! write transaction ([`AccountsTx`]) that first takes a lock (SQLite's write lock, held from
+//! `BEGIN IMMEDIATE`; on PostgreSQL the rows of the PID/SLs concerned, `FOR UPDATE`), so a
+//! check and the write it allows are atomic: two concurrent grants cannot each see one holder
+//! of PRIMARY_USER and together make three. A refusal is a [`UsageError`] (exit status 2)
+//! whose message is the policy reason.
 //!
 //! `policy.rs` holds the checks, `operations.rs` the operations that apply them and write, and
 //! `views.rs` what `accounts show` and `accounts list` read.
@@ -16,25 +18,36 @@ mod operations;
 mod policy;
 mod views;
 
-pub use operations::{change_text, perform};
+pub use operations::{change_text, perform, perform_in};
 pub use policy::{check_actor, check_grant, check_primary_user_limit, user_is_active};
 pub use views::{list, show, AccessView, UserView};
 
 use crate::domain::{Email, PidSl, Role, ServiceCode, Services, UserStatus};
 use crate::error::UsageError;
 use crate::snapshot::Personal;
-use crate::store::{AccessRow, AuditEvent, Member, PidSlInfo, Store, UserRow};
+use crate::store::{AccessRow, AccountsTx, AuditEvent, Member, PidSlInfo, Store, UserRow};
 use anyhow::Context;
-use chrono::NaiveDate;
-use sqlx::AnyConnection;
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use chrono_tz::Tz;
 
-/// The time of an operation: today (for "active user") and the audit timestamp, both in the
-/// configured time zone.
-#[derive(Debug, Clone)]
-pub struct Clock {
+/// The time of an operation, read once from the clock: the instant its audit events carry and
+/// the local date "active user" is judged on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperationTime {
+    /// To the second, as the audit log has always kept it.
+    pub at: DateTime<Utc>,
+    /// `at`'s date in the configured time zone.
     pub today: NaiveDate,
-    /// RFC 3339 with the zone's offset.
-    pub now: String,
+}
+
+impl OperationTime {
+    pub fn read(clock: &dyn crate::clock::Clock, zone: Tz) -> OperationTime {
+        let at = clock.now().trunc_subsecs(0);
+        OperationTime {
+            at,
+            today: at.with_timezone(&zone).date_naive(),
+        }
+    }
 }
 
 /// A new subordinate account (Create Subordinate Account).

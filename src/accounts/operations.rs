@@ -9,12 +9,13 @@ use crate::domain::ADMIN_SERVICES;
 /// writes nothing; so does a PostgreSQL role without the operator grants (a reviewer's), whose
 /// refusal says so.
 pub async fn perform(
-    store: &Store,
+    store: &dyn Store,
     actor: &str,
     operation: Operation,
-    clock: &Clock,
+    time: &OperationTime,
 ) -> anyhow::Result<Outcome> {
-    let performed = perform_in_transaction(store, actor, operation, clock).await;
+    let performed =
+        async { perform_in(store.begin_write().await?, actor, operation, time).await }.await;
     let Some(reason) = performed
         .as_ref()
         .err()
@@ -34,19 +35,20 @@ pub async fn perform(
     .into())
 }
 
-async fn perform_in_transaction(
-    store: &Store,
+/// Performs one operation inside `tx`, a transaction from [`Store::begin_write`], and commits
+/// it; on any error `tx` is dropped, which rolls it back. [`perform`] is this with its own
+/// transaction; a test of the locking passes a transaction it watches.
+pub async fn perform_in(
+    tx: Box<dyn AccountsTx>,
     actor: &str,
     operation: Operation,
-    clock: &Clock,
+    time: &OperationTime,
 ) -> anyhow::Result<Outcome> {
-    let mut tx = store.begin_write().await?;
     let mut op = Op {
-        store,
-        conn: &mut tx,
+        tx,
         actor_name: actor.trim().to_string(),
         actor_id: None,
-        clock,
+        time,
     };
     let outcome = match operation {
         Operation::Create(new) => op.create(new).await?,
@@ -72,25 +74,24 @@ async fn perform_in_transaction(
         Operation::SetBackup { username, pidsl } => op.set_backup(&username, &pidsl).await?,
     };
     for event in &outcome.events {
-        store.record_audit(&mut tx, event).await?;
+        op.tx.record_audit(event).await?;
     }
-    tx.commit().await.context("cannot commit the change")?;
+    op.tx.commit().await.context("cannot commit the change")?;
     Ok(outcome)
 }
 
 /// One operation in progress inside its transaction.
 struct Op<'a> {
-    store: &'a Store,
-    conn: &'a mut AnyConnection,
+    tx: Box<dyn AccountsTx>,
     /// As given, then as the store spells it once the actor is found.
     actor_name: String,
     actor_id: Option<i64>,
-    clock: &'a Clock,
+    time: &'a OperationTime,
 }
 
 impl Op<'_> {
     fn today(&self) -> NaiveDate {
-        self.clock.today
+        self.time.today
     }
 
     fn event(
@@ -104,7 +105,7 @@ impl Op<'_> {
     ) -> AuditEvent {
         AuditEvent {
             id: 0,
-            at: self.clock.now.clone(),
+            at: self.time.at,
             actor: self.actor_name.clone(),
             ran_as: String::new(),
             action: action.to_string(),
@@ -119,12 +120,12 @@ impl Op<'_> {
     /// Locks the PID/SL, reads its access list and checks the actor; returns the list.
     async fn authorize(&mut self, pidsl: &PidSl) -> anyhow::Result<(PidSlInfo, Vec<Member>)> {
         let info = self
-            .store
-            .lock_pidsl(self.conn, pidsl)
+            .tx
+            .lock_pidsl(pidsl)
             .await?
             .ok_or_else(|| refused(format!("unknown PID/SL {pidsl}")))?;
-        let members = self.store.members_of_pidsl(self.conn, pidsl).await?;
-        let actor = self.store.user_by_name(self.conn, &self.actor_name).await?;
+        let members = self.tx.members_of_pidsl(pidsl).await?;
+        let actor = self.tx.user_by_name(&self.actor_name).await?;
         if let Some(actor) = &actor {
             self.actor_name = actor.username.clone();
             self.actor_id = Some(actor.id);
@@ -137,22 +138,16 @@ impl Op<'_> {
             self.today(),
         )
         .map_err(refused)?;
-        // A test widens the window between the check and the write here, to show that a
-        // second operation waits for the first (without the lock, both would read first).
-        crate::test_hooks::pause("accounts-write").await;
         Ok((info, members))
     }
 
     async fn target(&mut self, username: &str) -> anyhow::Result<UserRow> {
-        self.store
-            .user_by_name(self.conn, username)
-            .await?
-            .ok_or_else(|| {
-                refused(format!(
-                    "no user {:?} in the store; `posc-review accounts create` creates one",
-                    username.trim()
-                ))
-            })
+        self.tx.user_by_name(username).await?.ok_or_else(|| {
+            refused(format!(
+                "no user {:?} in the store; `posc-review accounts create` creates one",
+                username.trim()
+            ))
+        })
     }
 
     fn row_of<'m>(
@@ -173,56 +168,50 @@ impl Op<'_> {
 
     async fn create(&mut self, new: NewUser) -> anyhow::Result<Outcome> {
         let (info, _) = self.authorize(&new.pidsl).await?;
-        self.store.lock_users(self.conn).await?;
-        if let Some(existing) = self.store.user_by_name(self.conn, &new.username).await? {
+        self.tx.lock_users().await?;
+        if let Some(existing) = self.tx.user_by_name(&new.username).await? {
             return Err(refused(format!(
                 "the username {} is taken by {} (usernames are compared case-insensitively); \
                  `posc-review accounts link` gives an existing user access",
                 new.username, existing.username
             )));
         }
-        if !self.store.org_exists(self.conn, &new.org_id).await? {
+        if !self.tx.org_exists(&new.org_id).await? {
             return Err(refused(format!("unknown organization {:?}", new.org_id)));
         }
         let mut services = new.services;
         services.insert(ServiceCode::Portal);
         check_grant(&new.username, Role::Subordinate, services, &new.pidsl).map_err(refused)?;
-        let id = self.store.next_user_id(self.conn).await?;
-        self.store
-            .insert_user(
-                self.conn,
-                UserRow {
-                    id,
-                    username: new.username.clone(),
-                    first_name: new.first_name,
-                    last_name: new.last_name,
-                    middle_initial: String::new(),
-                    phone: String::new(),
-                    email: new.email.as_str().to_string(),
-                    org_id: new.org_id.clone(),
-                    job_role: new.job_role.unwrap_or_default(),
-                    status: UserStatus::Active,
-                    created_on: Some(self.today()),
-                    last_login_at: None,
-                    terms_accepted_on: None,
-                    terminated_on: None,
-                    dob_mmdd: None,
-                    ssn_last4: None,
-                },
-            )
+        let id = self.tx.next_user_id().await?;
+        self.tx
+            .insert_user(&UserRow {
+                id,
+                username: new.username.clone(),
+                first_name: new.first_name,
+                last_name: new.last_name,
+                middle_initial: String::new(),
+                phone: String::new(),
+                email: new.email.as_str().to_string(),
+                org_id: new.org_id.clone(),
+                job_role: new.job_role.unwrap_or_default(),
+                status: UserStatus::Active,
+                created_on: Some(self.today()),
+                last_login_at: None,
+                terms_accepted_on: None,
+                terminated_on: None,
+                dob_mmdd: None,
+                ssn_last4: None,
+            })
             .await?;
-        self.store
-            .put_access(
-                self.conn,
-                AccessRow {
-                    user_id: id,
-                    pidsl: new.pidsl.clone(),
-                    role: Role::Subordinate,
-                    services,
-                    granted_on: Some(self.today()),
-                    expires_on: None,
-                },
-            )
+        self.tx
+            .put_access(&AccessRow {
+                user_id: id,
+                pidsl: new.pidsl.clone(),
+                role: Role::Subordinate,
+                services,
+                granted_on: Some(self.today()),
+                expires_on: None,
+            })
             .await?;
         let mut detail = format!(
             "new user ID in {}; subordinate of {}",
@@ -280,18 +269,15 @@ impl Op<'_> {
                 self.today()
             )));
         }
-        self.store
-            .put_access(
-                self.conn,
-                AccessRow {
-                    user_id: user.id,
-                    pidsl: pidsl.clone(),
-                    role: Role::Subordinate,
-                    services,
-                    granted_on: Some(self.today()),
-                    expires_on,
-                },
-            )
+        self.tx
+            .put_access(&AccessRow {
+                user_id: user.id,
+                pidsl: pidsl.clone(),
+                role: Role::Subordinate,
+                services,
+                granted_on: Some(self.today()),
+                expires_on,
+            })
             .await?;
         let mut detail = if user.org_id == info.org_id {
             format!("subordinate of {pidsl}")
@@ -350,14 +336,11 @@ impl Op<'_> {
                 )],
             });
         }
-        self.store
-            .put_access(
-                self.conn,
-                AccessRow {
-                    services,
-                    ..row.access_row()
-                },
-            )
+        self.tx
+            .put_access(&AccessRow {
+                services,
+                ..row.access_row()
+            })
             .await?;
         let event = self.event(
             "update-services",
@@ -413,7 +396,7 @@ impl Op<'_> {
         let (_, members) = self.authorize(pidsl).await?;
         let user = self.target(username).await?;
         let row = Self::row_of(&members, &user, pidsl)?;
-        self.store.delete_access(self.conn, user.id, pidsl).await?;
+        self.tx.delete_access(user.id, pidsl).await?;
         let event = self.event(
             "remove",
             &user.username,
@@ -445,10 +428,10 @@ impl Op<'_> {
     /// active Primary User or backup on a PID/SL of the user's own organization.
     async fn set_status(&mut self, username: &str, status: UserStatus) -> anyhow::Result<Outcome> {
         let user = self.target(username).await?;
-        self.store.lock_pidsls_of_user(self.conn, user.id).await?;
+        self.tx.lock_pidsls_of_user(user.id).await?;
         // Read again under the locks.
         let user = self.target(username).await?;
-        let actor = self.store.user_by_name(self.conn, &self.actor_name).await?;
+        let actor = self.tx.user_by_name(&self.actor_name).await?;
         let only = format!(
             "only an active Primary User or backup of a PID/SL of {} ({}'s organization) may do this",
             user.org_id, user.username
@@ -468,8 +451,8 @@ impl Op<'_> {
             )));
         }
         if self
-            .store
-            .admin_rows_in_org(self.conn, actor.id, &user.org_id)
+            .tx
+            .admin_rows_in_org(actor.id, &user.org_id)
             .await?
             .is_empty()
         {
@@ -484,7 +467,7 @@ impl Op<'_> {
                 user.username
             )));
         }
-        let access = self.store.access_of_user(self.conn, user.id).await?;
+        let access = self.tx.access_of_user(user.id).await?;
         let (action, detail) = match status {
             UserStatus::Inactive => (
                 "deactivate",
@@ -504,7 +487,7 @@ impl Op<'_> {
                     .iter()
                     .filter(|r| r.services.contains(ServiceCode::PrimaryUser))
                 {
-                    let members = self.store.members_of_pidsl(self.conn, &row.pidsl).await?;
+                    let members = self.tx.members_of_pidsl(&row.pidsl).await?;
                     check_primary_user_limit(
                         user.id,
                         Services::EMPTY,
@@ -525,9 +508,7 @@ impl Op<'_> {
                 )
             }
         };
-        self.store
-            .set_user_status(self.conn, user.id, status)
-            .await?;
+        self.tx.set_user_status(user.id, status).await?;
         let event = self.event(
             action,
             &user.username,
@@ -615,15 +596,12 @@ impl Op<'_> {
             if services.is_empty() {
                 services.insert(ServiceCode::Portal);
             }
-            self.store
-                .put_access(
-                    self.conn,
-                    AccessRow {
-                        role: Role::Subordinate,
-                        services,
-                        ..old.access_row()
-                    },
-                )
+            self.tx
+                .put_access(&AccessRow {
+                    role: Role::Subordinate,
+                    services,
+                    ..old.access_row()
+                })
                 .await?;
             events.push(self.event(
                 "set-backup",
@@ -652,7 +630,7 @@ impl Op<'_> {
                 expires_on: None,
             },
         };
-        self.store.put_access(self.conn, access).await?;
+        self.tx.put_access(&access).await?;
         let added = after.minus(before);
         events.push(self.event(
             "set-backup",

@@ -65,17 +65,13 @@ impl AccessView {
 }
 
 /// `accounts show USER`: the user and their access rows.
-pub async fn show(store: &Store, username: &str, today: NaiveDate) -> anyhow::Result<UserView> {
-    let mut conn = store
-        .pool()
-        .acquire()
-        .await
-        .context("cannot read the store")?;
-    let user = store
-        .user_by_name(&mut conn, username)
+pub async fn show(store: &dyn Store, username: &str, today: NaiveDate) -> anyhow::Result<UserView> {
+    let mut tx = store.begin_read().await?;
+    let user = tx
+        .user_by_name(username)
         .await?
         .ok_or_else(|| UsageError(format!("no user {:?} in the store", username.trim())))?;
-    let access = store.access_of_user(&mut conn, user.id).await?;
+    let access = tx.access_of_user(user.id).await?;
     Ok(UserView {
         name: format!("{} {}", user.first_name, user.last_name),
         active: user_is_active(&user, today),
@@ -97,20 +93,16 @@ pub async fn show(store: &Store, username: &str, today: NaiveDate) -> anyhow::Re
 
 /// `accounts list --pidsl P` (Subordinates Search): the PID/SL's access list.
 pub async fn list(
-    store: &Store,
+    store: &dyn Store,
     pidsl: &PidSl,
     today: NaiveDate,
 ) -> anyhow::Result<(PidSlInfo, Vec<AccessView>)> {
-    let mut conn = store
-        .pool()
-        .acquire()
-        .await
-        .context("cannot read the store")?;
-    let info = store
-        .pidsl_info(&mut conn, pidsl)
+    let mut tx = store.begin_read().await?;
+    let info = tx
+        .pidsl_info(pidsl)
         .await?
         .ok_or_else(|| UsageError(format!("unknown PID/SL {pidsl}")))?;
-    let members = store.members_of_pidsl(&mut conn, pidsl).await?;
+    let members = tx.members_of_pidsl(pidsl).await?;
     Ok((
         info,
         members.iter().map(|m| AccessView::of(m, today)).collect(),

@@ -1,31 +1,29 @@
 //! `posc-review accounts ...`: parse the arguments into domain values, perform the operation,
 //! and print what happened and what the actor must still do in the POSC.
 
-use crate::accounts::{self, AccessView, Clock, NewUser, Operation, Outcome, UserView};
+use crate::accounts::{self, AccessView, NewUser, Operation, OperationTime, Outcome, UserView};
 use crate::cli::{AccountsArgs, AccountsCommand, OutputFormat};
+use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::domain::{parse_date, Email, PidSl, Services};
 use crate::error::UsageError;
 use crate::outln;
-use crate::output::{count, local_time, Table};
-use crate::store::{AuditEvent, Store};
-use chrono::{DateTime, SecondsFormat};
+use crate::output::{count, json_in_zone, local_instant, local_time, Table};
+use crate::store::AuditEvent;
 use chrono_tz::Tz;
 
 pub async fn accounts_command(
     settings: &Settings,
     args: AccountsArgs,
-    now: DateTime<Tz>,
+    clock: &SharedClock,
 ) -> anyhow::Result<()> {
-    let clock = Clock {
-        today: now.date_naive(),
-        now: now.to_rfc3339_opts(SecondsFormat::Secs, false),
-    };
+    let zone = settings.review.time_zone;
+    let time = OperationTime::read(clock.as_ref(), zone);
     let (by, operation) = match args.command {
         AccountsCommand::List(a) => {
             let pidsl = pidsl(&a.pidsl)?;
-            let store = Store::connect(&settings.database).await?;
-            let listed = accounts::list(&store, &pidsl, clock.today).await;
+            let store = super::open(settings).await?;
+            let listed = accounts::list(store.as_ref(), &pidsl, time.today).await;
             store.close().await;
             let (info, rows) = listed?;
             return match a.format {
@@ -47,23 +45,23 @@ pub async fn accounts_command(
             };
         }
         AccountsCommand::Show(a) => {
-            let store = Store::connect(&settings.database).await?;
-            let shown = accounts::show(&store, &a.user, clock.today).await;
+            let store = super::open(settings).await?;
+            let shown = accounts::show(store.as_ref(), &a.user, time.today).await;
             store.close().await;
             let view = shown?;
             return match a.format {
                 OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&view)?),
-                OutputFormat::Text => print_user(&view, settings.review.time_zone),
+                OutputFormat::Text => print_user(&view, zone),
             };
         }
         AccountsCommand::History(a) => {
-            let store = Store::connect(&settings.database).await?;
+            let store = super::open(settings).await?;
             let events = store.audit_events(a.user.as_deref()).await;
             store.close().await;
             let events = events?;
             return match a.format {
-                OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&events)?),
-                OutputFormat::Text => print_history(&events, settings.review.time_zone),
+                OutputFormat::Json => outln!("{}", json_in_zone(&events, zone)?),
+                OutputFormat::Text => print_history(&events, zone),
             };
         }
         AccountsCommand::Create(a) => {
@@ -153,8 +151,8 @@ pub async fn accounts_command(
             },
         ),
     };
-    let store = super::open_for_writing(settings).await?;
-    let outcome = accounts::perform(&store, &by, operation, &clock).await;
+    let store = super::open_for_writing(settings, clock).await?;
+    let outcome = accounts::perform(store.as_ref(), &by, operation, &time).await;
     store.close().await;
     print_outcome(&outcome?)
 }
@@ -308,7 +306,7 @@ fn print_history(events: &[AuditEvent], zone: Tz) -> anyhow::Result<()> {
     ]);
     for e in events {
         table.row([
-            local_time(&e.at, zone),
+            local_instant(e.at, zone),
             e.actor.clone(),
             if e.ran_as.is_empty() {
                 "(unknown)".into()

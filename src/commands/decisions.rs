@@ -1,29 +1,28 @@
 //! `posc-review decisions import|list`.
 
 use crate::cli::{DecisionsArgs, DecisionsCommand, OutputFormat};
+use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::error::UsageError;
 use crate::outln;
-use crate::output::{count, local_time, Table};
+use crate::output::{count, json_in_zone, local_instant, Table};
 use crate::store::Store;
-use chrono::DateTime;
-use chrono_tz::Tz;
 
 pub async fn decisions_command(
     settings: &Settings,
     args: DecisionsArgs,
-    now: DateTime<Tz>,
+    clock: &SharedClock,
 ) -> anyhow::Result<()> {
-    let store = Store::connect(&settings.database).await?;
+    let store = super::open(settings).await?;
     let result = match args.command {
         DecisionsCommand::Import(args) => {
             let outcome = async {
-                crate::review::reconcile_runs(&store, now).await?;
+                crate::review::reconcile_runs(store.as_ref(), clock.now()).await?;
                 crate::decisions::import_decisions(
-                    &store,
+                    store.as_ref(),
                     &args.file,
                     args.reviewer.as_deref(),
-                    now,
+                    clock.now(),
                     settings.review.max_accept_days,
                 )
                 .await
@@ -41,7 +40,7 @@ pub async fn decisions_command(
             })
         }
         DecisionsCommand::List(args) => {
-            list(&store, args.run.as_deref(), args.format, settings).await
+            list(store.as_ref(), args.run.as_deref(), args.format, settings).await
         }
     };
     store.close().await;
@@ -49,7 +48,7 @@ pub async fn decisions_command(
 }
 
 async fn list(
-    store: &Store,
+    store: &dyn Store,
     run: Option<&str>,
     format: OutputFormat,
     settings: &Settings,
@@ -62,7 +61,7 @@ async fn list(
     }
     let decisions = store.decisions(run).await?;
     match format {
-        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&decisions)?),
+        OutputFormat::Json => outln!("{}", json_in_zone(&decisions, settings.review.time_zone)?),
         OutputFormat::Text if decisions.is_empty() => {
             outln!("No decisions recorded: `posc-review decisions import FILE` records them.")
         }
@@ -84,13 +83,13 @@ async fn list(
                 table.row([
                     d.fingerprint.clone(),
                     d.run_id.clone(),
-                    d.rule.clone(),
+                    d.rule.to_string(),
                     d.org_id.clone(),
                     d.pidsl.clone(),
                     d.username.clone(),
-                    d.decision.clone(),
+                    d.decision.to_string(),
                     d.reviewer.clone(),
-                    local_time(&d.decided_at, settings.review.time_zone),
+                    local_instant(d.decided_at, settings.review.time_zone),
                     d.accepted_until.map(|u| u.to_string()).unwrap_or_default(),
                     d.justification.clone(),
                 ]);

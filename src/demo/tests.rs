@@ -177,7 +177,7 @@ fn the_planted_problems_cover_every_rule_and_name_real_users_and_pidsls() {
         .map(|r| (r["pidsl"].clone(), r["org_id"].clone()))
         .collect();
     let rules: BTreeSet<&str> = TOUR_PLANTED.iter().map(|p| p.0).collect();
-    let all: BTreeSet<&str> = crate::rules::RULES.iter().map(|r| r.name).collect();
+    let all: BTreeSet<&str> = crate::rules::RULES.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(rules, all);
     for (rule, org, pidsl, username) in TOUR_PLANTED {
         if !pidsl.is_empty() {

@@ -16,12 +16,13 @@ use crate::domain::{
 };
 use crate::progress;
 use crate::snapshot::Personal;
-use crate::store::{AccessRow, ImportWriter, KnownAccounts, OrgRow, PidSlRow, Store, UserRow};
+use crate::store::{AccessRow, KnownAccounts, OrgRow, PidSlRow, Store, UserRow};
 use anyhow::Context;
 use chrono::NaiveDate;
 use csvfile::{optional, required, ColumnSpec, CsvFile, Row};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 /// At most this many errors are listed; the rest are counted.
 const MAX_ERRORS_LISTED: usize = 100;
@@ -334,9 +335,10 @@ struct Validated {
     access_rows: usize,
 }
 
-/// Imports the snapshot in `dir`; see the module documentation.
+/// Imports the snapshot in `dir`; see the module documentation. The store is shared with the
+/// blocking thread that writes.
 pub async fn import_dir(
-    store: &Store,
+    store: &Arc<dyn Store>,
     settings: &Settings,
     dir: &Path,
     merge: bool,
@@ -374,10 +376,17 @@ pub async fn import_dir(
         warnings,
     };
     let started = std::time::Instant::now();
-    let (store_, settings_, dir_) = (store.clone(), settings.clone(), dir.to_path_buf());
+    let (store_, settings_, dir_) = (Arc::clone(store), settings.clone(), dir.to_path_buf());
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        write(&store_, handle, &settings_, &dir_, merge, &validated)
+        write(
+            store_.as_ref(),
+            handle,
+            &settings_,
+            &dir_,
+            merge,
+            &validated,
+        )
     })
     .await
     .context("the import writer stopped")??;
@@ -705,7 +714,7 @@ fn read_batches(
 /// The second pass: one transaction for the whole snapshot, on a blocking thread (the CSV
 /// reader is synchronous, and so is SQLite's writer).
 fn write(
-    store: &Store,
+    store: &dyn Store,
     handle: tokio::runtime::Handle,
     settings: &Settings,
     dir: &Path,
@@ -713,9 +722,9 @@ fn write(
     v: &Validated,
 ) -> anyhow::Result<()> {
     let zone = settings.review.time_zone;
-    let mut writer = ImportWriter::begin(store, handle, !merge)?;
-    writer.write(&v.orgs)?;
-    writer.write(&v.pidsls)?;
+    let mut writer = store.import_writer(handle, !merge)?;
+    writer.write_orgs(&v.orgs)?;
+    writer.write_pidsls(&v.pidsls)?;
 
     let bar = progress::bar(
         Some((v.users + v.access_rows) as u64),
@@ -729,8 +738,8 @@ fn write(
             let reader = scope.spawn(move || read_batches(dir, zone, v, &sender));
             let written = receiver.iter().try_for_each(|batch| {
                 match &batch {
-                    Batch::Users(rows) => writer.write(rows)?,
-                    Batch::Access(rows) => writer.write(rows)?,
+                    Batch::Users(rows) => writer.write_users(rows)?,
+                    Batch::Access(rows) => writer.write_access(rows)?,
                 }
                 bar.inc(batch.len() as u64);
                 anyhow::Ok(())

@@ -6,19 +6,27 @@
 //! statewide run's messages.
 
 use super::compose::{compose_run_mail, MailOut, OrgProblem, RunMail};
+use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::domain::{Cadence, OrgKind, PidSl, Role, Services, UserStatus};
+use crate::domain::{
+    Cadence, FindingStatus, OrgKind, PidSl, Role, RuleId, RunStatus, Services, UserStatus,
+};
 use crate::report::html::render_summary;
 use crate::report::summary::Summary;
 use crate::snapshot::{Access, Org, PidSlRecord, Snapshot, User};
-use crate::store::{FindingRow, RunCounts, RunRecord, RunStatus};
+use crate::store::{FindingRow, RunCounts, RunRecord};
 use crate::templates::Templates;
 use anyhow::Context;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
-/// Renders every template against the sample run; the error names the template.
-pub fn check_templates(templates: &Templates, settings: &Settings) -> anyhow::Result<()> {
-    let (snapshot, run, findings, previous) = sample();
+/// Renders every template against the sample run, started now; the error names the template.
+pub fn check_templates(
+    templates: &Templates,
+    settings: &Settings,
+    clock: &SharedClock,
+) -> anyhow::Result<()> {
+    let now = clock.now();
+    let (snapshot, run, findings, previous) = sample(now);
     // An organization without a report, so that the page's section for them renders too.
     let problems = [OrgProblem {
         org_id: "ORG-B".into(),
@@ -32,7 +40,9 @@ pub fn check_templates(templates: &Templates, settings: &Settings) -> anyhow::Re
     let dir = tempfile::tempdir().context("cannot create a folder for the template check")?;
     let mail = dir.path().join("mail");
     let (_, problems) = compose_run_mail(&RunMail {
-        settings,
+        mail: &settings.mail,
+        zone: settings.review.time_zone,
+        date: now,
         templates,
         run: &run,
         findings: &findings,
@@ -97,16 +107,13 @@ fn access(user: u32, pidsl: u32, role: Role) -> Access {
     }
 }
 
-fn finding(rule: &str, pidsl: &str, username: &str, status: &str) -> FindingRow {
-    let severity = crate::rules::RuleId::parse(rule)
-        .expect("a sample rule")
-        .severity();
+fn finding(rule: RuleId, pidsl: &str, username: &str, status: FindingStatus) -> FindingRow {
     FindingRow {
         run_id: "20261001-001".into(),
         fingerprint: format!("{rule}:{pidsl}:{username}"),
-        rule: rule.into(),
-        severity: severity.as_str().into(),
-        status: status.into(),
+        rule,
+        severity: rule.severity(),
+        status,
         org_id: "SAMPLE".into(),
         pidsl: pidsl.into(),
         username: username.into(),
@@ -121,8 +128,9 @@ fn finding(rule: &str, pidsl: &str, username: &str, status: &str) -> FindingRow 
     }
 }
 
-/// The sample run: its snapshot, the run, its findings and the previous run's.
-fn sample() -> (Snapshot, RunRecord, Vec<FindingRow>, Vec<FindingRow>) {
+/// The sample run, started at `now`: its snapshot, the run, its findings and the previous
+/// run's.
+fn sample(now: DateTime<Utc>) -> (Snapshot, RunRecord, Vec<FindingRow>, Vec<FindingRow>) {
     let snapshot = Snapshot {
         orgs: vec![Org {
             org_id: "SAMPLE".into(),
@@ -148,7 +156,7 @@ fn sample() -> (Snapshot, RunRecord, Vec<FindingRow>, Vec<FindingRow>) {
         cadence: None,
         org_ids: vec![],
         scope_key: "all".into(),
-        started_at: String::new(),
+        started_at: now,
         finished_at: None,
         status: RunStatus::Running,
         error: None,
@@ -159,18 +167,19 @@ fn sample() -> (Snapshot, RunRecord, Vec<FindingRow>, Vec<FindingRow>) {
             ..RunCounts::default()
         },
     };
+    use FindingStatus::{Accepted, New, Open};
     let findings = vec![
-        finding("terminated-user-access", "110000001A", "bob", "new"),
-        finding("missing-backup", "110000001A", "", "open"),
-        finding("missing-primary", "110000002A", "", "new"),
-        finding("stale-user", "", "bob", "accepted"),
-        finding("review-overdue", "", "", "open"),
+        finding(RuleId::TerminatedUserAccess, "110000001A", "bob", New),
+        finding(RuleId::MissingBackup, "110000001A", "", Open),
+        finding(RuleId::MissingPrimary, "110000002A", "", New),
+        finding(RuleId::StaleUser, "", "bob", Accepted),
+        finding(RuleId::ReviewOverdue, "", "", Open),
     ];
     let previous = vec![finding(
-        "missing-portal-services",
+        RuleId::MissingPortalServices,
         "110000001A",
         "ann",
-        "open",
+        Open,
     )];
     (snapshot, run, findings, previous)
 }

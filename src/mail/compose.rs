@@ -9,16 +9,18 @@
 //! composed as usual. A file-system failure (an I/O error) still ends the run: it is no
 //! organization's fault and would recur for each.
 
-use crate::config::Settings;
-use crate::domain::Role;
+use crate::config::MailSettings;
+use crate::domain::{FindingStatus, Role, RuleId};
 use crate::report::html::generator;
 use crate::report::summary::{ListedFinding, Summary, SummaryOptions};
 use crate::report::xlsx;
-use crate::rules::{update_subordinate_path, RuleId};
+use crate::rules::update_subordinate_path;
 use crate::snapshot::Snapshot;
 use crate::store::{FindingRow, MessageFile, OutgoingMail, RunRecord};
 use crate::templates::Templates;
 use anyhow::Context;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use indicatif::ProgressBar;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
@@ -47,7 +49,11 @@ const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.
 
 /// What a run's messages are made from.
 pub struct RunMail<'a> {
-    pub settings: &'a Settings,
+    pub mail: &'a MailSettings,
+    /// The configured time zone, for the dates the attached workbooks show.
+    pub zone: Tz,
+    /// The messages' Date.
+    pub date: DateTime<Utc>,
     pub templates: &'a Templates,
     pub run: &'a RunRecord,
     pub findings: &'a [FindingRow],
@@ -347,7 +353,7 @@ fn management_report(
 ) -> anyhow::Result<ComposedMail> {
     let snapshot = input.snapshot;
     let o = &snapshot.orgs[org as usize];
-    let max = input.settings.mail.max_findings_listed;
+    let max = input.mail.max_findings_listed;
     let (workbook, bytes) = xlsx::write_org_workbook(
         workbook_dir,
         input.run,
@@ -356,19 +362,23 @@ fn management_report(
         org,
         access_rows,
         resolved.len(),
+        input.zone,
     )?;
     let size = bytes.len() as u64;
-    let attach = size <= input.settings.mail.max_attachment_mb * 1024 * 1024;
+    let attach = size <= input.mail.max_attachment_mb * 1024 * 1024;
     let mut options = SummaryOptions::for_org(snapshot, &o.org_id, resolved.len());
     options.max_listed = max;
     let summary = Summary::build(input.run, findings, snapshot, &options);
     let new: Vec<ListedFinding> = findings
         .iter()
-        .filter(|f| f.status == "new")
+        .filter(|f| f.status == FindingStatus::New)
         .take(max)
         .map(ListedFinding::from)
         .collect();
-    let new_total = findings.iter().filter(|f| f.status == "new").count();
+    let new_total = findings
+        .iter()
+        .filter(|f| f.status == FindingStatus::New)
+        .count();
     let file_name = workbook
         .file_name()
         .unwrap_or_default()
@@ -452,13 +462,13 @@ fn action_lists(
             }
         }
     }
-    for f in findings.iter().filter(|f| f.status != "accepted") {
-        let rule = RuleId::parse(&f.rule).ok();
+    for f in findings
+        .iter()
+        .filter(|f| f.status != FindingStatus::Accepted)
+    {
         if let Some(&p) = pidsl_index.get(f.pidsl.as_str()) {
             items.entry(p).or_default().push(f);
-        } else if f.pidsl.is_empty()
-            && rule.is_some_and(|r| USER_RULES_FOR_ACTION_LISTS.contains(&r))
-        {
+        } else if f.pidsl.is_empty() && USER_RULES_FOR_ACTION_LISTS.contains(&f.rule) {
             for &p in user_pidsls
                 .get(&f.username.to_lowercase())
                 .map(Vec::as_slice)
@@ -471,11 +481,11 @@ fn action_lists(
     let mut pidsls: Vec<u32> = items.keys().copied().collect();
     pidsls.sort_unstable();
     let o = &snapshot.orgs[org as usize];
-    let max = input.settings.mail.max_findings_listed;
+    let max = input.mail.max_findings_listed;
     for p in pidsls {
         let record = snapshot.pidsl(p);
         let mut list = items.remove(&p).unwrap_or_default();
-        list.sort_by_key(|f| std::cmp::Reverse(severity_rank(&f.severity)));
+        list.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let administrators: Vec<String> = snapshot
             .access_on(p)
             .iter()
@@ -494,9 +504,7 @@ fn action_lists(
             .take(max)
             .map(|f| ActionItem {
                 finding: ListedFinding::from(*f),
-                remediation: RuleId::parse(&f.rule)
-                    .map(|r| r.rule().remediation)
-                    .unwrap_or_default(),
+                remediation: f.rule.rule().remediation,
             })
             .collect();
         let context = minijinja::context! {
@@ -531,12 +539,6 @@ fn action_lists(
     Ok(())
 }
 
-fn severity_rank(severity: &str) -> u8 {
-    crate::domain::Severity::parse(severity)
-        .map(|s| s as u8)
-        .unwrap_or(0)
-}
-
 #[allow(clippy::too_many_arguments)]
 fn build(
     input: &RunMail,
@@ -555,20 +557,15 @@ fn build(
     let html = input
         .templates
         .render(&format!("{template}.html.j2"), context)?;
-    let from: Mailbox = input.settings.mail.from.parse().with_context(|| {
-        format!(
-            "mail.from = {:?} is not an address",
-            input.settings.mail.from
-        )
-    })?;
     let key = format!("{}:{kind}:{unit}", input.run.id);
     let id: String = Sha256::digest(key.as_bytes())[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
     let mut builder = Message::builder()
-        .from(from)
+        .from(input.mail.from.clone())
         .subject(subject.clone())
+        .date(input.date.into())
         .message_id(Some(format!("<{id}@posc-review>")));
     for address in &to {
         let email = crate::domain::Email::parse(address).map_err(anyhow::Error::msg)?;

@@ -16,8 +16,9 @@ mod transport;
 pub use check::check_templates;
 pub use transport::{DeliveryError, Smtp};
 
-use crate::config::Settings;
-use crate::store::Store;
+use crate::clock::SharedClock;
+use crate::config::{MailSettings, SmtpSettings};
+use crate::store::{ClaimedMail, Store};
 use chrono::{DateTime, Duration, Utc};
 
 /// What one delivery pass did.
@@ -33,8 +34,8 @@ pub struct DeliveryReport {
 }
 
 /// A claim older than this belongs to a sender that stopped mid-delivery.
-fn stale_claim_age(settings: &Settings) -> Duration {
-    Duration::seconds((settings.smtp.timeout_secs as i64 * 4).max(300))
+fn stale_claim_age(smtp: &SmtpSettings) -> Duration {
+    Duration::seconds((smtp.timeout_secs as i64 * 4).max(300))
 }
 
 /// Exponential backoff: 1, 2, 4, ... minutes after each failed attempt, at most 6 hours.
@@ -45,29 +46,40 @@ pub fn retry_delay(attempts: i64) -> Duration {
 
 /// Delivers every message that is due (every pending one with `ignore_schedule`).
 pub async fn deliver_pending(
-    store: &Store,
-    settings: &Settings,
+    store: &dyn Store,
+    smtp_settings: &SmtpSettings,
+    mail_settings: &MailSettings,
+    clock: &SharedClock,
     ignore_schedule: bool,
 ) -> anyhow::Result<DeliveryReport> {
-    let mut smtp = Smtp::new(&settings.smtp, &settings.mail.from)?;
-    let report = deliver_with(store, settings, &mut smtp, Utc::now(), ignore_schedule).await;
+    let mut smtp = Smtp::new(smtp_settings, &mail_settings.from)?;
+    let report = deliver_with(
+        store,
+        clock,
+        &mut smtp,
+        stale_claim_age(smtp_settings),
+        mail_settings.max_attempts,
+        ignore_schedule,
+    )
+    .await;
     smtp.quit().await;
     report
 }
 
 async fn deliver_with(
-    store: &Store,
-    settings: &Settings,
+    store: &dyn Store,
+    clock: &SharedClock,
     smtp: &mut Smtp,
-    now: DateTime<Utc>,
+    stale_claim_age: Duration,
+    max_attempts: u32,
     ignore_schedule: bool,
 ) -> anyhow::Result<DeliveryReport> {
-    let stale_before = now - stale_claim_age(settings);
+    let now = clock.now();
+    let stale_before = now - stale_claim_age;
     let mut report = DeliveryReport::default();
     // When another attempt is due after `attempts` failed ones; `None`: failed for good.
     let retry_at = |attempts: i64| {
-        (attempts < i64::from(settings.mail.max_attempts))
-            .then(|| Utc::now() + retry_delay(attempts))
+        (attempts < i64::from(max_attempts)).then(|| clock.now() + retry_delay(attempts))
     };
     let transient = |text: String, attempts: i64| match retry_at(attempts) {
         Some(at) => (text, Some(at)),
@@ -80,8 +92,11 @@ async fn deliver_with(
         ),
     };
     for key in store.due_mail(now, stale_before, ignore_schedule).await? {
-        let Some((message, to, attempts)) =
-            store.claim_mail(&key, Utc::now(), stale_before).await?
+        let Some(ClaimedMail {
+            message,
+            to_addresses: to,
+            attempts,
+        }) = store.claim_mail(&key, clock.now(), stale_before).await?
         else {
             continue; // another sender has it
         };
@@ -91,7 +106,7 @@ async fn deliver_with(
                 // From the end of the data until mark_sent commits, a crash leaves a delivered
                 // message `sending`: data_us + record_us is that window (README, Mail).
                 let accepted = std::time::Instant::now();
-                store.mark_sent(&key, Utc::now()).await?;
+                store.mark_sent(&key, clock.now()).await?;
                 tracing::info!(
                     key = %key,
                     smtp_us = (accepted - sending).as_micros() as u64,
@@ -113,7 +128,7 @@ async fn deliver_with(
                         now,
                         ignore_schedule,
                         &format!("not tried: {text}"),
-                        Utc::now() + retry_delay(attempts),
+                        clock.now() + retry_delay(attempts),
                     )
                     .await? as usize;
                 if deferred > 0 {
@@ -136,7 +151,7 @@ async fn deliver_with(
 }
 
 async fn record_failure(
-    store: &Store,
+    store: &dyn Store,
     report: &mut DeliveryReport,
     key: &str,
     text: &str,

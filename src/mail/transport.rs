@@ -24,6 +24,7 @@
 use crate::config::{SmtpSettings, TlsMode};
 use anyhow::Context;
 use lettre::address::Envelope;
+use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 #[allow(deprecated)] // see ImplicitTls
 use lettre::transport::smtp::client::AsyncNetworkStream;
@@ -148,14 +149,7 @@ fn ca_certificates(path: &str) -> anyhow::Result<Vec<Certificate>> {
 }
 
 impl Smtp {
-    pub fn new(settings: &SmtpSettings, from: &str) -> anyhow::Result<Smtp> {
-        let from_address = from
-            .rsplit_once('<')
-            .map(|(_, rest)| rest.trim_end_matches('>'))
-            .unwrap_or(from)
-            .trim()
-            .parse::<Address>()
-            .with_context(|| format!("mail.from = {from:?} is not an email address"))?;
+    pub fn new(settings: &SmtpSettings, from: &Mailbox) -> anyhow::Result<Smtp> {
         let security = match settings.tls {
             TlsMode::None => Security::Plain,
             TlsMode::Starttls => Security::Starttls(tls_parameters(settings)?),
@@ -175,7 +169,7 @@ impl Smtp {
             security,
             credentials,
             hello: ClientId::default(),
-            from: from_address,
+            from: from.email.clone(),
             timeout: Duration::from_secs(settings.timeout_secs),
             server: format!("{}:{}", settings.host, settings.port),
             connection: None,

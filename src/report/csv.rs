@@ -2,7 +2,6 @@
 //! is ever written, and every cell is spreadsheet-safe.
 
 use super::spreadsheet_safe;
-use crate::rules::RuleId;
 use crate::snapshot::Snapshot;
 use crate::store::FindingRow;
 use anyhow::Context;
@@ -58,20 +57,17 @@ fn write_safe_record<'a>(
 
 /// One findings.csv record, spreadsheet-safe, in FINDINGS_COLUMNS order.
 pub fn finding_record(f: &FindingRow) -> [String; 12] {
-    let remediation = RuleId::parse(&f.rule)
-        .map(|r| r.rule().remediation)
-        .unwrap_or_default();
     [
         f.run_id.as_str(),
-        &f.rule,
-        &f.severity,
-        &f.status,
+        f.rule.as_str(),
+        f.severity.as_str(),
+        f.status.as_str(),
         &f.org_id,
         &f.pidsl,
         &f.username,
         &f.user_name,
         &f.detail,
-        remediation,
+        f.rule.rule().remediation,
         &f.first_seen.to_string(),
         &f.fingerprint,
     ]

@@ -44,6 +44,9 @@ pub fn write_summary(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::FindingStatus::{Accepted, New, Open};
+    use crate::domain::RuleId::{MissingBackup, MissingPrimary, StaleUser};
+    use crate::domain::Severity;
     use crate::report::summary::tests::{finding, run};
     use crate::snapshot::Snapshot;
 
@@ -55,9 +58,9 @@ mod tests {
     #[test]
     fn the_page_shows_every_count() {
         let html = render(&[
-            finding("missing-primary", "ORG-A", "110000001A", "new"),
-            finding("missing-backup", "ORG-A", "110000001A", "open"),
-            finding("stale-user", "ORG-A", "", "accepted"),
+            finding(MissingPrimary, "ORG-A", "110000001A", New),
+            finding(MissingBackup, "ORG-A", "110000001A", Open),
+            finding(StaleUser, "ORG-A", "", Accepted),
         ]);
         for needle in [
             r#"id="count-total">3<"#,
@@ -87,10 +90,10 @@ mod tests {
 
     #[test]
     fn data_is_escaped() {
-        let mut f = finding("stale-user", "ORG-A", "", "new");
+        let mut f = finding(StaleUser, "ORG-A", "", New);
         f.user_name = "<script>alert(1)</script>".into();
         f.username = "x".into();
-        f.severity = "high".into();
+        f.severity = Severity::High;
         let html = render(&[f]);
         assert!(!html.contains("<script>alert"));
         assert!(html.contains("&lt;script&gt;alert(1)"));

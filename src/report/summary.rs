@@ -6,7 +6,7 @@
 //! run's findings, so the same code makes the whole run's summary and one organization's (give
 //! it only that organization's findings and a [`SummaryOptions::for_org`]).
 
-use crate::domain::Severity;
+use crate::domain::{Cadence, FindingStatus, RuleId, Severity};
 use crate::rules::RULES;
 use crate::snapshot::Snapshot;
 use crate::store::{FindingRow, RunRecord};
@@ -82,7 +82,7 @@ pub struct Summary {
     /// The review date.
     pub as_of: NaiveDate,
     /// The run's cadence, if it reviewed one cadence.
-    pub cadence: Option<String>,
+    pub cadence: Option<Cadence>,
     /// What was reviewed, in words: "every organization (4 organizations)".
     pub scope: String,
     pub organizations: usize,
@@ -143,14 +143,14 @@ impl DecisionCounts {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SeverityCount {
-    pub severity: &'static str,
+    pub severity: Severity,
     pub count: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleCount {
-    pub rule: &'static str,
-    pub severity: &'static str,
+    pub rule: RuleId,
+    pub severity: Severity,
     /// What the rule checks, from the rule table.
     pub checks: &'static str,
     pub count: usize,
@@ -176,9 +176,9 @@ pub struct PidSlCount {
 /// A finding as the summary lists it (never personal data: the same fields as findings.csv).
 #[derive(Debug, Clone, Serialize)]
 pub struct ListedFinding {
-    pub severity: String,
-    pub rule: String,
-    pub status: String,
+    pub severity: Severity,
+    pub rule: RuleId,
+    pub status: FindingStatus,
     pub org_id: String,
     pub pidsl: String,
     pub username: String,
@@ -190,9 +190,9 @@ pub struct ListedFinding {
 impl From<&FindingRow> for ListedFinding {
     fn from(f: &FindingRow) -> Self {
         ListedFinding {
-            severity: f.severity.clone(),
-            rule: f.rule.clone(),
-            status: f.status.clone(),
+            severity: f.severity,
+            rule: f.rule,
+            status: f.status,
             org_id: f.org_id.clone(),
             pidsl: f.pidsl.clone(),
             username: f.username.clone(),
@@ -216,22 +216,22 @@ impl Summary {
         snapshot: &Snapshot,
         options: &SummaryOptions,
     ) -> Summary {
-        let mut by_severity: HashMap<&str, usize> = HashMap::new();
-        let mut by_rule: HashMap<&str, usize> = HashMap::new();
+        let mut by_severity: HashMap<Severity, usize> = HashMap::new();
+        let mut by_rule: HashMap<RuleId, usize> = HashMap::new();
         let mut by_pidsl: HashMap<(&str, &str), usize> = HashMap::new();
         let mut status = StatusCounts::default();
         for f in findings {
-            *by_severity.entry(f.severity.as_str()).or_default() += 1;
-            *by_rule.entry(f.rule.as_str()).or_default() += 1;
+            *by_severity.entry(f.severity).or_default() += 1;
+            *by_rule.entry(f.rule).or_default() += 1;
             if !f.pidsl.is_empty() {
                 *by_pidsl
                     .entry((f.pidsl.as_str(), f.org_id.as_str()))
                     .or_default() += 1;
             }
-            match f.status.as_str() {
-                "new" => status.new += 1,
-                "accepted" => status.accepted += 1,
-                _ => status.open += 1,
+            match f.status {
+                FindingStatus::New => status.new += 1,
+                FindingStatus::Accepted => status.accepted += 1,
+                FindingStatus::Open | FindingStatus::Resolved => status.open += 1,
             }
         }
         status.resolved = options.resolved.unwrap_or(run.counts.resolved);
@@ -252,20 +252,18 @@ impl Summary {
             })
             .collect();
 
-        let is_urgent = |f: &&FindingRow| {
-            f.severity == Severity::Critical.as_str() || f.severity == Severity::High.as_str()
-        };
+        let is_urgent = |f: &&FindingRow| matches!(f.severity, Severity::Critical | Severity::High);
         let urgent_total = findings.iter().filter(is_urgent).count();
         let mut urgent: Vec<&FindingRow> = findings.iter().filter(is_urgent).collect();
         // Critical before high; otherwise the findings' own (stable) order.
-        urgent.sort_by_key(|f| f.severity != Severity::Critical.as_str());
+        urgent.sort_by_key(|f| f.severity != Severity::Critical);
         urgent.truncate(options.max_listed);
         let urgent: Vec<ListedFinding> = urgent.into_iter().map(ListedFinding::from).collect();
 
         Summary {
             run_id: run.id.clone(),
             as_of: run.as_of,
-            cadence: run.cadence.clone(),
+            cadence: run.cadence,
             scope: options
                 .scope
                 .clone()
@@ -276,18 +274,18 @@ impl Summary {
             total: findings.len(),
             by_severity: SEVERITIES
                 .iter()
-                .map(|s| SeverityCount {
-                    severity: s.as_str(),
-                    count: by_severity.get(s.as_str()).copied().unwrap_or(0),
+                .map(|&s| SeverityCount {
+                    severity: s,
+                    count: by_severity.get(&s).copied().unwrap_or(0),
                 })
                 .collect(),
             by_rule: RULES
                 .iter()
                 .map(|r| RuleCount {
-                    rule: r.name,
-                    severity: r.severity.as_str(),
+                    rule: r.id,
+                    severity: r.severity,
                     checks: r.checks,
-                    count: by_rule.get(r.name).copied().unwrap_or(0),
+                    count: by_rule.get(&r.id).copied().unwrap_or(0),
                 })
                 .collect(),
             status,
@@ -303,15 +301,13 @@ impl Summary {
     pub fn severity_count(&self, severity: Severity) -> usize {
         self.by_severity
             .iter()
-            .find(|c| c.severity == severity.as_str())
+            .find(|c| c.severity == severity)
             .map_or(0, |c| c.count)
     }
 }
 
 fn run_covers(run: &RunRecord, org: &crate::snapshot::Org) -> bool {
-    run.cadence
-        .as_deref()
-        .is_none_or(|c| c == org.cadence.as_str())
+    run.cadence.is_none_or(|c| c == org.cadence)
         && (run.org_ids.is_empty() || run.org_ids.contains(&org.org_id))
 }
 
@@ -341,9 +337,11 @@ fn describe_scope(run: &RunRecord, snapshot: &Snapshot) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::domain::{Cadence, OrgKind, PidSl};
+    use crate::domain::{OrgKind, PidSl, RunStatus};
     use crate::snapshot::{Org, PidSlRecord};
-    use crate::store::{RunCounts, RunStatus};
+    use crate::store::RunCounts;
+    use FindingStatus::{Accepted, New, Open};
+    use RuleId::{MissingBackup, MissingPrimary, StaleUser};
 
     pub(crate) fn org(org_id: &str, cadence: Cadence) -> Org {
         Org {
@@ -363,7 +361,7 @@ pub(crate) mod tests {
             cadence: None,
             org_ids: vec![],
             scope_key: "all".into(),
-            started_at: String::new(),
+            started_at: "2026-10-01T10:00:00Z".parse().unwrap(),
             finished_at: None,
             status: RunStatus::Running,
             error: None,
@@ -376,14 +374,18 @@ pub(crate) mod tests {
         }
     }
 
-    pub(crate) fn finding(rule: &str, org_id: &str, pidsl: &str, status: &str) -> FindingRow {
-        let severity = crate::rules::RuleId::parse(rule).unwrap().severity();
+    pub(crate) fn finding(
+        rule: RuleId,
+        org_id: &str,
+        pidsl: &str,
+        status: FindingStatus,
+    ) -> FindingRow {
         FindingRow {
             run_id: "20261001-001".into(),
             fingerprint: format!("{rule}{org_id}{pidsl}"),
-            rule: rule.into(),
-            severity: severity.as_str().into(),
-            status: status.into(),
+            rule,
+            severity: rule.severity(),
+            status,
             org_id: org_id.into(),
             pidsl: pidsl.into(),
             username: String::new(),
@@ -414,16 +416,16 @@ pub(crate) mod tests {
     #[test]
     fn every_severity_and_rule_is_counted_zeros_included() {
         let findings = vec![
-            finding("missing-backup", "ORG-A", "110000001A", "new"),
-            finding("missing-backup", "ORG-A", "110000002A", "open"),
-            finding("stale-user", "ORG-B", "", "accepted"),
+            finding(MissingBackup, "ORG-A", "110000001A", New),
+            finding(MissingBackup, "ORG-A", "110000002A", Open),
+            finding(StaleUser, "ORG-B", "", Accepted),
         ];
         let summary = Summary::new(&run(4), &findings, &snapshot());
         assert_eq!(summary.total, 3);
         let severities: Vec<(&str, usize)> = summary
             .by_severity
             .iter()
-            .map(|c| (c.severity, c.count))
+            .map(|c| (c.severity.as_str(), c.count))
             .collect();
         assert_eq!(
             severities,
@@ -433,9 +435,9 @@ pub(crate) mod tests {
         let backup = summary
             .by_rule
             .iter()
-            .find(|r| r.rule == "missing-backup")
+            .find(|r| r.rule == MissingBackup)
             .unwrap();
-        assert_eq!((backup.severity, backup.count), ("high", 2));
+        assert_eq!((backup.severity, backup.count), (Severity::High, 2));
         assert_eq!(
             summary.status,
             StatusCounts {
@@ -454,13 +456,13 @@ pub(crate) mod tests {
         for i in 1..=12u32 {
             let pidsl = format!("1100000{i:02}A");
             for _ in 0..i {
-                findings.push(finding("missing-backup", "ORG-A", &pidsl, "new"));
+                findings.push(finding(MissingBackup, "ORG-A", &pidsl, New));
             }
         }
         for _ in 0..20 {
-            findings.push(finding("stale-user", "ORG-A", "", "new"));
+            findings.push(finding(StaleUser, "ORG-A", "", New));
         }
-        findings.push(finding("missing-backup", "ORG-A", "110000001A", "new"));
+        findings.push(finding(MissingBackup, "ORG-A", "110000001A", New));
         let summary = Summary::new(&run(0), &findings, &snapshot());
         assert_eq!(summary.top_pidsls.len(), TOP_PIDSLS);
         assert_eq!(summary.top_pidsls[0].pidsl, "110000012A");
@@ -475,10 +477,10 @@ pub(crate) mod tests {
     #[test]
     fn critical_and_high_findings_are_capped_and_the_rest_counted() {
         let mut findings: Vec<FindingRow> = (0..5)
-            .map(|i| finding("missing-backup", "ORG-A", &format!("11000000{i}A"), "new"))
+            .map(|i| finding(MissingBackup, "ORG-A", &format!("11000000{i}A"), New))
             .collect();
-        findings.push(finding("missing-primary", "ORG-A", "110000009A", "new"));
-        findings.push(finding("stale-user", "ORG-A", "", "new"));
+        findings.push(finding(MissingPrimary, "ORG-A", "110000009A", New));
+        findings.push(finding(StaleUser, "ORG-A", "", New));
         let options = SummaryOptions {
             max_listed: 3,
             ..SummaryOptions::default()
@@ -487,7 +489,7 @@ pub(crate) mod tests {
         assert_eq!(summary.urgent_total, 6);
         assert_eq!(summary.urgent.len(), 3);
         assert_eq!(summary.urgent_more, 3);
-        assert_eq!(summary.urgent[0].rule, "missing-primary");
+        assert_eq!(summary.urgent[0].rule, MissingPrimary);
     }
 
     #[test]
@@ -502,7 +504,7 @@ pub(crate) mod tests {
     #[test]
     fn the_scope_of_a_cadence_run_counts_its_organizations() {
         let mut r = run(0);
-        r.cadence = Some("quarterly".into());
+        r.cadence = Some(Cadence::Quarterly);
         let summary = Summary::new(&r, &[], &snapshot());
         assert_eq!(
             summary.scope,

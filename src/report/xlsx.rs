@@ -16,11 +16,12 @@
 
 use super::csv::FINDINGS_COLUMNS;
 use super::summary::{Summary, SummaryOptions};
-use crate::domain::ServiceCode;
-use crate::rules::{RuleId, RULES};
+use crate::domain::{Decision, ServiceCode, Severity};
+use crate::rules::RULES;
 use crate::snapshot::Snapshot;
 use crate::store::{FindingRow, RunRecord};
 use anyhow::Context;
+use chrono_tz::Tz;
 use indicatif::ProgressBar;
 use rust_xlsxwriter::{
     Chart, ChartFormat, ChartPoint, ChartSolidFill, Color, DataValidation, DocProperties, Format,
@@ -34,8 +35,13 @@ const CONSTANT_MEMORY_ROWS: usize = 50_000;
 /// Rows in an Excel sheet, the header included.
 pub const EXCEL_MAX_ROWS: u32 = 1_048_576;
 
-/// The choices of the Findings sheet's Decision column.
-pub const DECISIONS: [&str; 4] = ["Keep", "Remove access", "Change services", "Accept risk"];
+/// The choices of the Findings sheet's Decision column: "Keep, Remove access, Change services
+/// or Accept risk".
+fn decision_choices() -> String {
+    let labels: Vec<&str> = Decision::ALL.iter().map(|d| d.as_str()).collect();
+    let (last, first) = labels.split_last().expect("decisions");
+    format!("{} or {last}", first.join(", "))
+}
 
 /// What [`write_workbook`] writes: one run's summary and findings (already chosen by the
 /// caller), and the snapshot's access rows that `access` keeps.
@@ -52,6 +58,8 @@ pub struct WorkbookInput<'a> {
     /// Whether the User Access sheet is written; without it the Summary says where the rows
     /// are (access.csv).
     pub access_sheet: bool,
+    /// The configured time zone, for the dates of the earlier decisions a row carries.
+    pub zone: Tz,
 }
 
 impl<'a> WorkbookInput<'a> {
@@ -60,11 +68,13 @@ impl<'a> WorkbookInput<'a> {
         summary: &'a Summary,
         findings: &'a [FindingRow],
         snapshot: &'a Snapshot,
+        zone: Tz,
     ) -> WorkbookInput<'a> {
         WorkbookInput {
             summary,
             findings,
             snapshot,
+            zone,
             access: None,
             rows_per_sheet: EXCEL_MAX_ROWS,
             progress: None,
@@ -130,6 +140,7 @@ pub fn org_workbook_file_name(run_id: &str, org_id: &str) -> String {
 /// users (`access_rows`, from [`super::access_rows_by_org`]), and a summary of its own, with
 /// `resolved` as its count of resolved findings. Returns the file and its bytes, for the
 /// management report to attach without reading the file back.
+#[allow(clippy::too_many_arguments)]
 pub fn write_org_workbook(
     dir: &Path,
     run: &RunRecord,
@@ -138,6 +149,7 @@ pub fn write_org_workbook(
     org: u32,
     access_rows: &[u32],
     resolved: usize,
+    zone: Tz,
 ) -> anyhow::Result<(PathBuf, Vec<u8>)> {
     let org_id = &snapshot.orgs[org as usize].org_id;
     let summary = Summary::build(
@@ -147,7 +159,7 @@ pub fn write_org_workbook(
         &SummaryOptions::for_org(snapshot, org_id, resolved),
     );
     let path = dir.join(org_workbook_file_name(&run.id, org_id));
-    let input = WorkbookInput::new(&summary, findings, snapshot).with_access(access_rows);
+    let input = WorkbookInput::new(&summary, findings, snapshot, zone).with_access(access_rows);
     let write = || -> anyhow::Result<Vec<u8>> {
         let mut workbook = build(&input, None)?;
         workbook.set_properties(
@@ -249,25 +261,24 @@ impl Formats {
         }
     }
 
-    /// The colour of a severity; `None` for text that is not one.
-    fn severity(&self, severity: &str) -> Option<&Format> {
+    /// The colour of a severity.
+    fn severity(&self, severity: Severity) -> &Format {
         match severity {
-            "critical" => Some(&self.critical),
-            "high" => Some(&self.high),
-            "medium" => Some(&self.medium),
-            "low" => Some(&self.low),
-            _ => None,
+            Severity::Critical => &self.critical,
+            Severity::High => &self.high,
+            Severity::Medium => &self.medium,
+            Severity::Low => &self.low,
         }
     }
 }
 
 /// The chart fill of each severity, matching the cell colours.
-fn severity_fill(severity: &str) -> &'static str {
+fn severity_fill(severity: Severity) -> &'static str {
     match severity {
-        "critical" => "#C00000",
-        "high" => "#ED7D31",
-        "medium" => "#FFC000",
-        _ => "#5B9BD5",
+        Severity::Critical => "#C00000",
+        Severity::High => "#ED7D31",
+        Severity::Medium => "#FFC000",
+        Severity::Low => "#5B9BD5",
     }
 }
 
@@ -275,16 +286,11 @@ fn write_severity(
     sheet: &mut Worksheet,
     row: u32,
     col: u16,
-    severity: &str,
+    severity: Severity,
     formats: &Formats,
 ) -> anyhow::Result<()> {
-    match formats.severity(severity) {
-        Some(format) => {
-            sheet.write_string_with_format(row, col, severity, format)?;
-            Ok(())
-        }
-        None => write_text(sheet, row, col, severity, formats),
-    }
+    sheet.write_string_with_format(row, col, severity.as_str(), formats.severity(severity))?;
+    Ok(())
 }
 
 /// Writes text as a string cell. A string is never a formula, but Excel turns one that starts
@@ -396,7 +402,7 @@ fn write_summary_sheet(
     }
     for count in &summary.by_rule {
         row += 1;
-        sheet.write_string(row, 0, count.rule)?;
+        sheet.write_string(row, 0, count.rule.as_str())?;
         write_severity(sheet, row, 1, count.severity, formats)?;
         sheet.write_number(row, 2, count.count as f64)?;
         sheet.write_string_with_format(row, 3, count.checks, &formats.wrap)?;
@@ -592,13 +598,14 @@ fn write_findings_sheets(
     columns.push(("Justification", 50.0));
     let decision_col = FINDINGS_COLUMNS.len() as u16;
     let decision = DataValidation::new()
-        .allow_list_strings(&DECISIONS)?
+        .allow_list_strings(&Decision::ALL.iter().map(|d| d.as_str()).collect::<Vec<_>>())?
         .set_input_title("Decision")?
-        .set_input_message(
-            "Keep, Remove access, Change services or Accept risk; explain it under Justification.",
-        )?
+        .set_input_message(format!(
+            "{}; explain it under Justification.",
+            decision_choices()
+        ))?
         .set_error_title("Not a decision")?
-        .set_error_message("Choose Keep, Remove access, Change services or Accept risk.")?;
+        .set_error_message(format!("Choose {}.", decision_choices()))?;
     let finish = |sheet: &mut Worksheet, last_row: u32| -> anyhow::Result<()> {
         if last_row >= 1 {
             sheet.add_data_validation(1, decision_col, last_row, decision_col, &decision)?;
@@ -617,13 +624,11 @@ fn write_findings_sheets(
     let remediations: Vec<&str> = RULES.iter().map(|r| r.remediation).collect();
     for (i, f) in input.findings.iter().enumerate() {
         let (sheet, row) = paged.next(workbook, formats, &finish)?;
-        let remediation = RuleId::parse(&f.rule)
-            .map(|r| remediations[r as usize])
-            .unwrap_or_default();
+        let remediation = remediations[f.rule as usize];
         write_text(sheet, row, 0, &f.run_id, formats)?;
-        write_text(sheet, row, 1, &f.rule, formats)?;
-        write_severity(sheet, row, 2, &f.severity, formats)?;
-        write_text(sheet, row, 3, &f.status, formats)?;
+        write_text(sheet, row, 1, f.rule.as_str(), formats)?;
+        write_severity(sheet, row, 2, f.severity, formats)?;
+        write_text(sheet, row, 3, f.status.as_str(), formats)?;
         write_text(sheet, row, 4, &f.org_id, formats)?;
         write_text(sheet, row, 5, &f.pidsl, formats)?;
         write_text(sheet, row, 6, &f.username, formats)?;
@@ -634,7 +639,8 @@ fn write_findings_sheets(
         write_text(sheet, row, 11, &f.fingerprint, formats)?;
         if let Some(prior) = &f.decision {
             // The last decision, stamped so that importing it unchanged records nothing new.
-            write_text(sheet, row, decision_col, prior.stamp(), formats)?;
+            let stamp = crate::decisions::stamp(prior, input.zone);
+            write_text(sheet, row, decision_col, stamp, formats)?;
             write_text(sheet, row, decision_col + 1, &prior.justification, formats)?;
         }
         tick(input.progress, i as u64 + 1);
@@ -754,8 +760,8 @@ fn write_rules_sheet(sheet: &mut Worksheet, formats: &Formats) -> anyhow::Result
     sheet.set_freeze_panes(1, 0)?;
     for (i, rule) in RULES.iter().enumerate() {
         let row = i as u32 + 1;
-        sheet.write_string_with_format(row, 0, rule.name, &formats.wrap)?;
-        write_severity(sheet, row, 1, rule.severity.as_str(), formats)?;
+        sheet.write_string_with_format(row, 0, rule.id.as_str(), &formats.wrap)?;
+        write_severity(sheet, row, 1, rule.severity, formats)?;
         sheet.write_string_with_format(row, 2, rule.checks, &formats.wrap)?;
         sheet.write_string_with_format(row, 3, rule.policy, &formats.wrap)?;
         sheet.write_string_with_format(row, 4, rule.remediation, &formats.wrap)?;

@@ -212,7 +212,7 @@ fn overloaded_primary(s: &Snapshot, ctx: &RuleContext, out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{Kit, ALL_SERVICES, NONE};
-    use super::super::RuleId::*;
+    use crate::domain::RuleId::*;
     use crate::domain::{Role, UserStatus};
 
     /// A kit with PID/SL 110000001A and nobody on it yet.

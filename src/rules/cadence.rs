@@ -38,8 +38,8 @@ pub fn check(s: &Snapshot, ctx: &RuleContext, out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{Kit, NONE};
-    use super::super::RuleId::*;
     use crate::domain::Cadence;
+    use crate::domain::RuleId::*;
 
     /// Whether ORG-A, on `cadence`, is overdue when its last review was `days_ago`.
     fn overdue(cadence: Cadence, days_ago: u64) -> bool {

@@ -105,7 +105,7 @@ fn overbroad_reasons(
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{Kit, ALL_SERVICES, NONE};
-    use super::super::RuleId::*;
+    use crate::domain::RuleId::*;
     use crate::domain::{Role, UserStatus};
 
     /// The units overbroad-grant fires for when `username`, with `job_role`, holds `list` as a

@@ -72,7 +72,7 @@ fn shared(mut keys: Vec<(String, u32)>) -> Vec<Vec<u32>> {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{Kit, NONE};
-    use super::super::RuleId::*;
+    use crate::domain::RuleId::*;
     use crate::domain::UserStatus;
     use crate::snapshot::Personal;
 

@@ -158,7 +158,7 @@ fn past_grace(ctx: &RuleContext, user: &User) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{Kit, NONE};
-    use super::super::RuleId::*;
+    use crate::domain::RuleId::*;
     use crate::domain::{Role, UserStatus};
 
     /// A kit with PID/SL 110000001A of ORG-A and the subordinate `akim` on it.

@@ -12,11 +12,10 @@ mod lifecycle;
 #[cfg(test)]
 mod testkit;
 
-use crate::domain::{Services, Severity};
+use crate::domain::{RuleId, Services, Severity};
 use crate::snapshot::{Access, Snapshot};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// The thresholds and profiles a review runs with. The review builds it from `[review]` and
 /// `[roles]`; the rules never see the configuration itself.
@@ -53,30 +52,10 @@ pub enum Unit {
     Organization,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RuleId {
-    MissingPrimary,
-    MissingBackup,
-    ExcessPrimary,
-    ManageSubordinatesMisassigned,
-    BackupMissingServices,
-    TerminatedUserActive,
-    TerminatedUserAccess,
-    ExpiredLink,
-    StaleUser,
-    OverloadedPrimary,
-    OverbroadGrant,
-    MissingPortalServices,
-    TermsNotAccepted,
-    DuplicateIdentity,
-    ReviewOverdue,
-}
-
 /// A row of the rule table.
 #[derive(Debug)]
 pub struct Rule {
     pub id: RuleId,
-    pub name: &'static str,
     pub severity: Severity,
     pub unit: Unit,
     pub checks: &'static str,
@@ -89,7 +68,6 @@ const UPDATE_SUBORDINATE: &str = "In the POSC: Administer Account > Manage Subor
 pub static RULES: [Rule; 15] = [
     Rule {
         id: RuleId::MissingPrimary,
-        name: "missing-primary",
         severity: Severity::Critical,
         unit: Unit::PidSl,
         checks: "No active user holds the role primary on the PID/SL.",
@@ -98,7 +76,6 @@ pub static RULES: [Rule; 15] = [
     },
     Rule {
         id: RuleId::MissingBackup,
-        name: "missing-backup",
         severity: Severity::High,
         unit: Unit::PidSl,
         checks: "No active user holds the role backup on the PID/SL.",
@@ -107,7 +84,6 @@ pub static RULES: [Rule; 15] = [
     },
     Rule {
         id: RuleId::ExcessPrimary,
-        name: "excess-primary",
         severity: Severity::High,
         unit: Unit::PidSl,
         checks: "More than one active primary, more than one active backup, or more than two active holders of Primary Portal User on the PID/SL.",
@@ -116,7 +92,6 @@ pub static RULES: [Rule; 15] = [
     },
     Rule {
         id: RuleId::ManageSubordinatesMisassigned,
-        name: "manage-subordinates-misassigned",
         severity: Severity::High,
         unit: Unit::PidSlUser,
         checks: "A subordinate holds Manage Subordinate Accounts or Primary Portal User.",
@@ -125,7 +100,6 @@ pub static RULES: [Rule; 15] = [
     },
     Rule {
         id: RuleId::BackupMissingServices,
-        name: "backup-missing-services",
         severity: Severity::Medium,
         unit: Unit::PidSlUser,
         checks: "An active backup lacks a service that an active Primary User of the PID/SL holds.",
@@ -134,7 +108,6 @@ pub static RULES: [Rule; 15] = [
     },
     Rule {
         id: RuleId::TerminatedUserActive,
-        name: "terminated-user-active",
         severity: Severity::Critical,
         unit: Unit::User,
         checks: "A user who has left the organization still has an active Virtual Gateway account.",
@@ -143,7 +116,6 @@ pub static RULES: [Rule; 15] = [
     },
     Rule {
         id: RuleId::TerminatedUserAccess,
-        name: "terminated-user-access",
         severity: Severity::Critical,
         unit: Unit::PidSlUser,
         checks: "A terminated user, active or not, still has access to the PID/SL.",
@@ -152,7 +124,6 @@ pub static RULES: [Rule; 15] = [
     },
     Rule {
         id: RuleId::ExpiredLink,
-        name: "expired-link",
         severity: Severity::High,
         unit: Unit::PidSlUser,
         checks: "An access row whose expires_on (the end of the affiliation or contract that justifies it) is on or before the review date.",
@@ -161,7 +132,6 @@ pub static RULES: [Rule; 15] = [
     },
     Rule {
         id: RuleId::StaleUser,
-        name: "stale-user",
         severity: Severity::Medium,
         unit: Unit::User,
         checks: "An active user with access has not signed in within the configured number of days, or never signed in after the grace period for new accounts.",
@@ -170,7 +140,6 @@ pub static RULES: [Rule; 15] = [
     },
     Rule {
         id: RuleId::OverloadedPrimary,
-        name: "overloaded-primary",
         severity: Severity::Medium,
         unit: Unit::User,
         checks: "A user is primary or backup on more PID/SLs, or for more users, than the configured limits.",
@@ -179,7 +148,6 @@ pub static RULES: [Rule; 15] = [
     },
     Rule {
         id: RuleId::OverbroadGrant,
-        name: "overbroad-grant",
         severity: Severity::Medium,
         unit: Unit::PidSlUser,
         checks: "A subordinate holds services outside the job-role profile, a restricted service (SCO/PACE, MMQ) the provider type does not allow, or nearly every service without a profile.",
@@ -188,7 +156,6 @@ pub static RULES: [Rule; 15] = [
     },
     Rule {
         id: RuleId::MissingPortalServices,
-        name: "missing-portal-services",
         severity: Severity::Low,
         unit: Unit::PidSlUser,
         checks: "A subordinate lacks Portal Services.",
@@ -197,7 +164,6 @@ pub static RULES: [Rule; 15] = [
     },
     Rule {
         id: RuleId::TermsNotAccepted,
-        name: "terms-not-accepted",
         severity: Severity::Low,
         unit: Unit::User,
         checks: "An active user with access never accepted the Virtual Gateway Terms and Conditions after the grace period for new accounts.",
@@ -206,7 +172,6 @@ pub static RULES: [Rule; 15] = [
     },
     Rule {
         id: RuleId::DuplicateIdentity,
-        name: "duplicate-identity",
         severity: Severity::Medium,
         unit: Unit::User,
         checks: "Two or more active users share an email address, or a name with the same day of birth and SSN digits.",
@@ -215,7 +180,6 @@ pub static RULES: [Rule; 15] = [
     },
     Rule {
         id: RuleId::ReviewOverdue,
-        name: "review-overdue",
         severity: Severity::Medium,
         unit: Unit::Organization,
         checks: "The organization's last completed access review is older than its cadence allows (92, 183 or 366 days).",
@@ -224,36 +188,14 @@ pub static RULES: [Rule; 15] = [
     },
 ];
 
+/// The rule table's row of each rule (the table is in [`RuleId`]'s order).
 impl RuleId {
     pub fn rule(self) -> &'static Rule {
         &RULES[self as usize]
     }
 
-    pub fn name(self) -> &'static str {
-        self.rule().name
-    }
-
     pub fn severity(self) -> Severity {
         self.rule().severity
-    }
-
-    pub fn parse(name: &str) -> Result<Self, String> {
-        RULES
-            .iter()
-            .find(|r| r.name.eq_ignore_ascii_case(name.trim()))
-            .map(|r| r.id)
-            .ok_or_else(|| {
-                format!(
-                    "unknown rule {name:?}; expected one of: {}",
-                    RULES.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
-                )
-            })
-    }
-}
-
-impl fmt::Display for RuleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -347,8 +289,7 @@ mod tests {
     #[test]
     fn the_rule_table_is_indexed_by_rule_id() {
         for (i, rule) in RULES.iter().enumerate() {
-            assert_eq!(rule.id as usize, i, "{} is out of place", rule.name);
-            assert_eq!(RuleId::parse(rule.name), Ok(rule.id));
+            assert_eq!(rule.id as usize, i, "{} is out of place", rule.id);
         }
     }
 

@@ -4,9 +4,12 @@
 
 pub mod smtp;
 
+use chrono::{DateTime, Utc};
+use posc_review::store::Store;
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 
 /// The snapshots the tests run on, kept in the repository (`tests/fixtures/<name>/`: the CSV
 /// files, `config.toml`, `AS_OF` and `expected_findings.csv`).
@@ -22,6 +25,8 @@ pub fn scenario4() -> PathBuf {
 pub struct TestDb {
     pub url: String,
     pub backend: &'static str,
+    /// The database file of a SQLite store.
+    sqlite_file: Option<PathBuf>,
     _dir: Option<tempfile::TempDir>,
     pg_admin: Option<(String, String)>,
 }
@@ -29,10 +34,11 @@ pub struct TestDb {
 impl TestDb {
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let file = dir.path().join("store.db");
         TestDb {
-            url,
+            url: format!("sqlite://{}", file.display()),
             backend: "sqlite",
+            sqlite_file: Some(file),
             _dir: Some(dir),
             pg_admin: None,
         }
@@ -66,6 +72,7 @@ impl TestDb {
         Some(TestDb {
             url: format!("{base}/{name}"),
             backend: "postgres",
+            sqlite_file: None,
             _dir: None,
             pg_admin: Some((admin, name)),
         })
@@ -78,18 +85,32 @@ impl TestDb {
         dbs
     }
 
-    /// Runs `sql` on the test database directly: a row the program itself would refuse, or a
-    /// state it is hard to bring about.
+    /// Runs `sql` (one or more statements) on the test database directly, on a connection of
+    /// its own: a row the program itself would refuse, or a state it is hard to bring about.
+    /// The store is opened first, so its tables exist. Times go in as [`sql_time`] literals.
     pub fn execute(&self, sql: &str) {
         block_on(async {
-            let store = self.store().await;
-            sqlx::query(sql).execute(store.pool()).await.unwrap();
-            store.close().await;
+            self.store().await.close().await;
+            match &self.sqlite_file {
+                Some(file) => {
+                    let conn = rusqlite::Connection::open(file).unwrap();
+                    conn.busy_timeout(std::time::Duration::from_secs(30))
+                        .unwrap();
+                    conn.execute_batch(sql).unwrap();
+                }
+                None => {
+                    let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                    sqlx::Executor::execute(&mut conn, sql).await.unwrap();
+                    conn.close().await.unwrap();
+                }
+            }
         });
     }
 
-    pub async fn store(&self) -> posc_review::store::Store {
-        posc_review::store::Store::open(&self.url).await.unwrap()
+    pub async fn store(&self) -> Arc<dyn Store> {
+        posc_review::store::open(&self.url, posc_review::store::DEFAULT_CONNECT_TIMEOUT)
+            .await
+            .unwrap()
     }
 }
 
@@ -105,6 +126,12 @@ impl Drop for TestDb {
             });
         }
     }
+}
+
+/// An instant as an SQL literal both backends store: the fixed-width UTC text of a SQLite
+/// store, which PostgreSQL reads as a `timestamptz`.
+pub fn sql_time(t: DateTime<Utc>) -> String {
+    format!("'{}'", t.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
 }
 
 /// A helper this test needs is missing: under CI that is a failure; elsewhere one line says

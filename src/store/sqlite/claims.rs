@@ -1,0 +1,214 @@
+//! The scheduler's period claims: the database, not a process's memory, decides which scheduler
+//! reviews a period. A claim is taken by inserting its row (exactly one of several racing
+//! schedulers inserts it), or by taking over a failed claim or one whose heartbeat went stale;
+//! on SQLite both happen under the IMMEDIATE lock, so the look at the row and the change are
+//! one step. Every later write names the owner, so a process that lost its claim cannot
+//! overwrite the new owner's state.
+
+use super::{all_rows, first_row, SqlTime};
+use crate::domain::{Cadence, ClaimState};
+use crate::store::{ClaimOutcome, ClaimRecord, ClaimRequest};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, Row, TransactionBehavior};
+
+/// A [`ClaimRequest`] that a blocking thread can own.
+pub(super) struct OwnedClaimRequest {
+    period_key: String,
+    cadence: Cadence,
+    due_at: DateTime<Utc>,
+    owner: String,
+    now: DateTime<Utc>,
+    stale_before: DateTime<Utc>,
+}
+
+impl From<&ClaimRequest<'_>> for OwnedClaimRequest {
+    fn from(request: &ClaimRequest<'_>) -> Self {
+        OwnedClaimRequest {
+            period_key: request.period_key.to_string(),
+            cadence: request.cadence,
+            due_at: request.due_at,
+            owner: request.owner.to_string(),
+            now: request.now,
+            stale_before: request.stale_before,
+        }
+    }
+}
+
+/// How a claim is closed.
+pub(super) struct Finish {
+    pub period_key: String,
+    pub owner: String,
+    pub state: ClaimState,
+    pub run_id: Option<String>,
+    pub error: Option<String>,
+    pub finished_at: DateTime<Utc>,
+}
+
+const CLAIM_SELECT: &str = "SELECT period_key, cadence, due_at, state, owner, run_id, attempts, \
+     claimed_at, heartbeat_at, finished_at, error FROM schedule_claims";
+
+fn claim_from_row(row: &Row<'_>) -> anyhow::Result<ClaimRecord> {
+    Ok(ClaimRecord {
+        period_key: row.get("period_key")?,
+        cadence: row.get("cadence")?,
+        due_at: row.get::<_, SqlTime>("due_at")?.0,
+        state: row.get("state")?,
+        owner: row.get("owner")?,
+        run_id: row.get("run_id")?,
+        attempts: row.get("attempts")?,
+        claimed_at: row.get::<_, SqlTime>("claimed_at")?.0,
+        heartbeat_at: row.get::<_, SqlTime>("heartbeat_at")?.0,
+        finished_at: row.get::<_, Option<SqlTime>>("finished_at")?.map(|t| t.0),
+        error: row.get("error")?,
+    })
+}
+
+/// Takes the claim on a period if nobody has it, if its last attempt failed, or if its holder
+/// stopped renewing the heartbeat; otherwise says who has it.
+pub(super) fn try_claim(
+    conn: &mut Connection,
+    request: &OwnedClaimRequest,
+) -> anyhow::Result<ClaimOutcome> {
+    let cannot = || format!("cannot claim the period {}", request.period_key);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .with_context(cannot)?;
+    let inserted = tx
+        .execute(
+            "INSERT INTO schedule_claims (period_key, cadence, due_at, state, owner, run_id, \
+             attempts, claimed_at, heartbeat_at, finished_at, error) \
+             VALUES (?1, ?2, ?3, ?4, ?5, NULL, 1, ?6, ?6, NULL, NULL) \
+             ON CONFLICT (period_key) DO NOTHING",
+            params![
+                request.period_key,
+                request.cadence,
+                SqlTime(request.due_at),
+                ClaimState::Claimed,
+                request.owner,
+                SqlTime(request.now),
+            ],
+        )
+        .with_context(cannot)?;
+    let outcome = if inserted == 1 {
+        ClaimOutcome::Taken { retried: None }
+    } else {
+        let existing = claim(&tx, &request.period_key)?
+            .with_context(|| format!("the claim on {} vanished", request.period_key))?;
+        if existing.state == ClaimState::Completed {
+            ClaimOutcome::Completed(existing)
+        } else {
+            let taken = tx
+                .execute(
+                    "UPDATE schedule_claims SET state = ?1, owner = ?2, run_id = NULL, \
+                     attempts = attempts + 1, claimed_at = ?3, heartbeat_at = ?3, \
+                     finished_at = NULL, error = NULL \
+                     WHERE period_key = ?4 AND (state = 'failed' \
+                     OR (state IN ('claimed', 'running') AND heartbeat_at < ?5))",
+                    params![
+                        ClaimState::Claimed,
+                        request.owner,
+                        SqlTime(request.now),
+                        request.period_key,
+                        SqlTime(request.stale_before),
+                    ],
+                )
+                .with_context(|| format!("cannot take over the claim on {}", request.period_key))?;
+            if taken == 1 {
+                ClaimOutcome::Taken {
+                    retried: Some(existing.state),
+                }
+            } else {
+                ClaimOutcome::Held(existing)
+            }
+        }
+    };
+    tx.commit().with_context(cannot)?;
+    Ok(outcome)
+}
+
+/// Records the run that reviews a claimed period, and renews the heartbeat. False when this
+/// owner no longer holds the claim.
+pub(super) fn claim_running(
+    conn: &mut Connection,
+    period_key: &str,
+    owner: &str,
+    run_id: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let updated = conn
+        .prepare_cached(
+            "UPDATE schedule_claims SET state = ?1, run_id = ?2, heartbeat_at = ?3 \
+             WHERE period_key = ?4 AND owner = ?5 AND state IN ('claimed', 'running')",
+        )?
+        .execute(params![
+            ClaimState::Running,
+            run_id,
+            SqlTime(now),
+            period_key,
+            owner
+        ])
+        .context("cannot record the run on its claim in the schedule_claims table")?;
+    Ok(updated == 1)
+}
+
+/// Renews the heartbeat of a claim in progress. False when this owner no longer holds it.
+pub(super) fn claim_heartbeat(
+    conn: &mut Connection,
+    period_key: &str,
+    owner: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let updated = conn
+        .prepare_cached(
+            "UPDATE schedule_claims SET heartbeat_at = ?1 \
+             WHERE period_key = ?2 AND owner = ?3 AND state IN ('claimed', 'running')",
+        )?
+        .execute(params![SqlTime(now), period_key, owner])
+        .context("cannot renew the claim's heartbeat in the schedule_claims table")?;
+    Ok(updated == 1)
+}
+
+/// Closes a claim as completed or failed. False when this owner no longer holds it.
+pub(super) fn finish_claim(conn: &mut Connection, finish: &Finish) -> anyhow::Result<bool> {
+    debug_assert!(matches!(
+        finish.state,
+        ClaimState::Completed | ClaimState::Failed
+    ));
+    let updated = conn
+        .prepare_cached(
+            "UPDATE schedule_claims SET state = ?1, run_id = COALESCE(?2, run_id), error = ?3, \
+             finished_at = ?4 WHERE period_key = ?5 AND owner = ?6",
+        )?
+        .execute(params![
+            finish.state,
+            finish.run_id,
+            finish.error,
+            SqlTime(finish.finished_at),
+            finish.period_key,
+            finish.owner,
+        ])
+        .context("cannot close the claim in the schedule_claims table")?;
+    Ok(updated == 1)
+}
+
+pub(super) fn claim(conn: &Connection, period_key: &str) -> anyhow::Result<Option<ClaimRecord>> {
+    first_row(
+        conn,
+        &format!("{CLAIM_SELECT} WHERE period_key = ?1"),
+        [period_key],
+        claim_from_row,
+    )
+    .context("cannot read the schedule_claims table")
+}
+
+/// Every claim, oldest period first.
+pub(super) fn claims(conn: &mut Connection) -> anyhow::Result<Vec<ClaimRecord>> {
+    all_rows(
+        conn,
+        &format!("{CLAIM_SELECT} ORDER BY due_at, period_key"),
+        [],
+        claim_from_row,
+    )
+    .context("cannot read the schedule_claims table")
+}

@@ -1,0 +1,376 @@
+//! Review history: runs, their findings, and which organizations each completed run reviewed.
+//! An import never touches these tables.
+
+use super::{all_rows, first_row, split_list, stored_instant, SqlDate, SqlTime};
+use crate::domain::{Cadence, FindingStatus, RuleId, RunStatus};
+use crate::store::{
+    run_order, CompletedRun, FindingRow, HeldRun, NewRun, OutgoingMail, RunCounts, RunRecord,
+};
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{params, Connection, Row, TransactionBehavior};
+
+/// A [`NewRun`] that a blocking thread can own.
+pub(super) struct OwnedNewRun {
+    started: DateTime<chrono_tz::Tz>,
+    as_of: NaiveDate,
+    cadence: Option<Cadence>,
+    org_ids: Vec<String>,
+    scope_key: String,
+    owner: String,
+    out_root: String,
+}
+
+impl From<&NewRun<'_>> for OwnedNewRun {
+    fn from(new: &NewRun<'_>) -> Self {
+        OwnedNewRun {
+            started: new.started,
+            as_of: new.as_of,
+            cadence: new.cadence,
+            org_ids: new.org_ids.to_vec(),
+            scope_key: new.scope_key.to_string(),
+            owner: new.owner.to_string(),
+            out_root: new.out_root.to_string(),
+        }
+    }
+}
+
+/// A [`CompletedRun`] that a blocking thread can own.
+pub(super) struct OwnedCompletedRun {
+    findings: Vec<FindingRow>,
+    reviewed_org_ids: Vec<String>,
+    out_dir: String,
+    finished_at: DateTime<Utc>,
+    outbox: Vec<OutgoingMail>,
+    problems: Option<String>,
+}
+
+impl From<&CompletedRun<'_>> for OwnedCompletedRun {
+    fn from(done: &CompletedRun<'_>) -> Self {
+        OwnedCompletedRun {
+            findings: done.findings.to_vec(),
+            reviewed_org_ids: done.reviewed_org_ids.to_vec(),
+            out_dir: done.out_dir.to_string(),
+            finished_at: done.finished_at,
+            outbox: done.outbox.to_vec(),
+            problems: done.problems.map(str::to_string),
+        }
+    }
+}
+
+const RUN_SELECT: &str = "SELECT id, as_of, cadence, org_ids, scope_key, started_at, \
+     finished_at, status, error, out_dir, counts, owner FROM runs";
+
+fn run_from_row(row: &Row<'_>) -> anyhow::Result<RunRecord> {
+    Ok(RunRecord {
+        id: row.get("id")?,
+        as_of: row.get::<_, SqlDate>("as_of")?.0,
+        cadence: row.get("cadence")?,
+        org_ids: split_list(row.get_ref("org_ids")?.as_str()?),
+        scope_key: row.get("scope_key")?,
+        started_at: row.get::<_, SqlTime>("started_at")?.0,
+        finished_at: row.get::<_, Option<SqlTime>>("finished_at")?.map(|t| t.0),
+        status: row.get("status")?,
+        error: row.get("error")?,
+        out_dir: row.get("out_dir")?,
+        counts: serde_json::from_str(row.get_ref("counts")?.as_str()?)
+            .context("bad counts in the runs table")?,
+        owner: row.get("owner")?,
+    })
+}
+
+/// Records a new run as `running`, held by `new.owner` with a heartbeat of its start, with an
+/// id `YYYYMMDD-NNN` (the local start date and a sequence within that date, at least three
+/// digits). The IMMEDIATE lock makes reading the last sequence and taking the next one step.
+pub(super) fn start_run(conn: &mut Connection, new: &OwnedNewRun) -> anyhow::Result<RunRecord> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let prefix = new.started.format("%Y%m%d").to_string();
+    // The largest sequence as a number: as text, `-999` is above `-1000`.
+    let last: Option<i64> = tx.query_row(
+        "SELECT MAX(CAST(substr(id, 10) AS BIGINT)) AS last FROM runs WHERE id LIKE ?1",
+        [format!("{prefix}-%")],
+        |row| row.get("last"),
+    )?;
+    let started_at = stored_instant(new.started.with_timezone(&Utc));
+    let run = RunRecord {
+        id: format!("{prefix}-{:03}", last.unwrap_or(0) + 1),
+        as_of: new.as_of,
+        cadence: new.cadence,
+        org_ids: new.org_ids.clone(),
+        scope_key: new.scope_key.clone(),
+        started_at,
+        finished_at: None,
+        status: RunStatus::Running,
+        error: None,
+        out_dir: None,
+        counts: RunCounts::default(),
+        owner: Some(new.owner.clone()),
+    };
+    tx.execute(
+        "INSERT INTO runs (id, as_of, cadence, org_ids, scope_key, started_at, finished_at, \
+         status, error, out_dir, counts, owner, heartbeat_at, out_root) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, NULL, NULL, ?8, ?9, ?10, ?11)",
+        params![
+            run.id,
+            SqlDate(run.as_of),
+            run.cadence,
+            run.org_ids.join(";"),
+            run.scope_key,
+            SqlTime(started_at),
+            run.status,
+            serde_json::to_string(&run.counts)?,
+            new.owner,
+            SqlTime(started_at),
+            new.out_root,
+        ],
+    )
+    .context("cannot record the run in the runs table")?;
+    tx.commit().context("cannot record the run")?;
+    Ok(run)
+}
+
+/// False when `owner` no longer holds the run (another process found it gone and recorded it
+/// as failed).
+pub(super) fn run_heartbeat(
+    conn: &mut Connection,
+    run_id: &str,
+    owner: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let updated = conn
+        .prepare_cached("UPDATE runs SET heartbeat_at = ?1 WHERE id = ?2 AND owner = ?3")?
+        .execute(params![SqlTime(now), run_id, owner])
+        .context("cannot renew the run's heartbeat")?;
+    Ok(updated == 1)
+}
+
+pub(super) fn held_runs(conn: &mut Connection) -> anyhow::Result<Vec<HeldRun>> {
+    all_rows(
+        conn,
+        "SELECT id, status, owner, heartbeat_at, out_root FROM runs \
+         WHERE status = 'running' OR owner IS NOT NULL",
+        [],
+        |row| {
+            Ok(HeldRun {
+                id: row.get("id")?,
+                status: row.get("status")?,
+                owner: row.get("owner")?,
+                heartbeat_at: row.get::<_, Option<SqlTime>>("heartbeat_at")?.map(|t| t.0),
+                out_root: row.get("out_root")?,
+            })
+        },
+    )
+    .context("cannot read the runs table")
+}
+
+/// A stored run's folder is in place, or is not (`folder_error` says why, kept as the run's
+/// error for `posc-review runs`, with the owner kept so that a later command moves it). Once
+/// in place the process lets go of the run; `clear_error` drops an error that only said where
+/// the folder was.
+pub(super) fn release_run(
+    conn: &mut Connection,
+    run_id: &str,
+    owner: &str,
+    folder_error: Option<&str>,
+    clear_error: bool,
+) -> anyhow::Result<()> {
+    let owner_after = folder_error.map(|_| owner);
+    let sql = if folder_error.is_some() || clear_error {
+        "UPDATE runs SET owner = ?1, error = ?2 WHERE id = ?3 AND owner = ?4"
+    } else {
+        // The error a completed run already has (organizations without a report) stays.
+        "UPDATE runs SET owner = ?1, error = COALESCE(?2, error) WHERE id = ?3 AND owner = ?4"
+    };
+    conn.prepare_cached(sql)?
+        .execute(params![owner_after, folder_error, run_id, owner])
+        .context("cannot record the run's folder in the runs table")?;
+    Ok(())
+}
+
+/// Stores a run's findings, the organizations it reviewed, its counts and its queued mail,
+/// and marks it completed, all in one transaction: a run is complete with all its findings
+/// and messages, or has none.
+pub(super) fn complete_run(
+    conn: &mut Connection,
+    run: &RunRecord,
+    done: &OwnedCompletedRun,
+) -> anyhow::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO findings (run_id, fingerprint, rule, severity, status, org_id, pidsl, \
+             username, user_name, detail, first_seen) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        for f in &done.findings {
+            insert
+                .execute(params![
+                    f.run_id,
+                    f.fingerprint,
+                    f.rule,
+                    f.severity,
+                    f.status,
+                    f.org_id,
+                    f.pidsl,
+                    f.username,
+                    f.user_name,
+                    f.detail,
+                    SqlDate(f.first_seen),
+                ])
+                .context("cannot write the findings table")?;
+        }
+        let mut insert =
+            tx.prepare_cached("INSERT INTO run_orgs (run_id, org_id) VALUES (?1, ?2)")?;
+        for org_id in &done.reviewed_org_ids {
+            insert
+                .execute(params![run.id, org_id])
+                .context("cannot write the run_orgs table")?;
+        }
+    }
+    super::outbox::queue_mail(&tx, &done.outbox, done.finished_at)?;
+    let completed = tx
+        .execute(
+            "UPDATE runs SET status = ?1, finished_at = ?2, counts = ?3, out_dir = ?4, error = ?5 \
+             WHERE id = ?6 AND status = 'running' AND owner = ?7",
+            params![
+                RunStatus::Completed,
+                SqlTime(done.finished_at),
+                serde_json::to_string(&run.counts)?,
+                done.out_dir,
+                done.problems,
+                run.id,
+                run.owner,
+            ],
+        )
+        .context("cannot complete the run in the runs table")?;
+    anyhow::ensure!(
+        completed == 1,
+        "run {} was recorded as failed while it ran: its heartbeat stopped for more than {} s",
+        run.id,
+        crate::liveness::STALE_AFTER_SECS
+    );
+    tx.commit().context("cannot commit the run")
+}
+
+/// Records a running run as failed, unless it completed (or failed) after all; with
+/// `seen_heartbeat`, only if its heartbeat has not moved since (its process is still gone).
+/// True when the run was running and is now failed.
+pub(super) fn fail_run(
+    conn: &mut Connection,
+    run_id: &str,
+    error: &str,
+    finished_at: DateTime<Utc>,
+    seen_heartbeat: Option<DateTime<Utc>>,
+) -> anyhow::Result<bool> {
+    let updated = conn
+        .prepare_cached(
+            "UPDATE runs SET status = ?1, error = ?2, finished_at = ?3, owner = NULL \
+             WHERE id = ?4 AND status = 'running' AND (?5 IS NULL OR heartbeat_at = ?5)",
+        )?
+        .execute(params![
+            RunStatus::Failed,
+            error,
+            SqlTime(finished_at),
+            run_id,
+            seen_heartbeat.map(SqlTime),
+        ])
+        .context("cannot record the failed run in the runs table")?;
+    Ok(updated == 1)
+}
+
+/// The latest completed run of the same scope, the one a new run is compared with.
+pub(super) fn previous_completed_run(
+    conn: &mut Connection,
+    scope_key: &str,
+) -> anyhow::Result<Option<RunRecord>> {
+    first_row(
+        conn,
+        &format!(
+            "{RUN_SELECT} WHERE scope_key = ?1 AND status = 'completed' ORDER BY {} DESC LIMIT 1",
+            run_order("id")
+        ),
+        [scope_key],
+        run_from_row,
+    )
+    .context("cannot read the runs table")
+}
+
+pub(super) fn runs(conn: &mut Connection) -> anyhow::Result<Vec<RunRecord>> {
+    all_rows(
+        conn,
+        &format!("{RUN_SELECT} ORDER BY {}", run_order("id")),
+        [],
+        run_from_row,
+    )
+    .context("cannot read the runs table")
+}
+
+pub(super) fn run(conn: &mut Connection, id: &str) -> anyhow::Result<Option<RunRecord>> {
+    first_row(
+        conn,
+        &format!("{RUN_SELECT} WHERE id = ?1"),
+        [id],
+        run_from_row,
+    )
+    .context("cannot read the runs table")
+}
+
+pub(super) fn latest_completed_run(conn: &mut Connection) -> anyhow::Result<Option<RunRecord>> {
+    first_row(
+        conn,
+        &format!(
+            "{RUN_SELECT} WHERE status = 'completed' ORDER BY {} DESC LIMIT 1",
+            run_order("id")
+        ),
+        [],
+        run_from_row,
+    )
+    .context("cannot read the runs table")
+}
+
+/// A run's findings, optionally of one rule and one status.
+pub(super) fn findings(
+    conn: &mut Connection,
+    run_id: &str,
+    rule: Option<RuleId>,
+    status: Option<FindingStatus>,
+) -> anyhow::Result<Vec<FindingRow>> {
+    all_rows(
+        conn,
+        "SELECT run_id, fingerprint, rule, severity, status, org_id, pidsl, username, user_name, \
+         detail, first_seen FROM findings WHERE run_id = ?1 AND (?2 IS NULL OR rule = ?2) \
+         AND (?3 IS NULL OR status = ?3)",
+        params![run_id, rule, status],
+        |row| {
+            Ok(FindingRow {
+                run_id: row.get("run_id")?,
+                fingerprint: row.get("fingerprint")?,
+                rule: row.get("rule")?,
+                severity: row.get("severity")?,
+                status: row.get("status")?,
+                org_id: row.get("org_id")?,
+                pidsl: row.get("pidsl")?,
+                username: row.get("username")?,
+                user_name: row.get("user_name")?,
+                detail: row.get("detail")?,
+                first_seen: row.get::<_, SqlDate>("first_seen")?.0,
+                decision: None,
+            })
+        },
+    )
+    .context("cannot read the findings table")
+}
+
+/// Per organization, the as_of of its latest completed review run.
+pub(super) fn last_completed_review_per_org(
+    conn: &Connection,
+) -> anyhow::Result<Vec<(String, NaiveDate)>> {
+    all_rows(
+        conn,
+        "SELECT o.org_id AS org_id, MAX(r.as_of) AS as_of FROM run_orgs o \
+         JOIN runs r ON r.id = o.run_id WHERE r.status = 'completed' GROUP BY o.org_id",
+        [],
+        |row| Ok((row.get("org_id")?, row.get::<_, SqlDate>("as_of")?.0)),
+    )
+    .context("cannot read the runs table")
+}

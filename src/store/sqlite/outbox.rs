@@ -1,0 +1,244 @@
+//! The mail outbox. A message is claimed (state `sending`) and committed before it is handed
+//! to SMTP, and marked `sent` right after the server accepts it, so two senders never deliver
+//! the same key and a crash leaves at most the moment between the server's acceptance and that
+//! update in doubt.
+
+use super::{all_rows, split_list, SqlTime};
+use crate::domain::OutboxState;
+use crate::store::{ClaimedMail, OutboxEntry, OutgoingMail, Undelivered};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, TransactionBehavior};
+use std::collections::HashMap;
+
+/// The `next_attempt_at` up to which a pending message is due.
+fn due_by(now: DateTime<Utc>, ignore_schedule: bool) -> String {
+    if ignore_schedule {
+        // Every stored time sorts before this one.
+        "9999-12-31T23:59:59.999999Z".to_string()
+    } else {
+        SqlTime(now).text()
+    }
+}
+
+/// Queues messages within the run's transaction; a key already in the outbox is left as it
+/// is (never queued twice). Each message is read from its file as it is inserted, so that a
+/// run's messages are never all in memory.
+pub(super) fn queue_mail(
+    conn: &Connection,
+    mails: &[OutgoingMail],
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let mut entry = conn.prepare_cached(
+        "INSERT INTO outbox (idempotency_key, run_id, kind, recipient, to_addresses, subject, \
+         state, attempts, next_attempt_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8) ON CONFLICT (idempotency_key) DO NOTHING",
+    )?;
+    let mut message = conn.prepare_cached(
+        "INSERT INTO outbox_messages (idempotency_key, message) VALUES (?1, ?2) \
+         ON CONFLICT (idempotency_key) DO NOTHING",
+    )?;
+    let mut open = HashMap::new();
+    for mail in mails {
+        // lettre encodes every part (quoted-printable or base64): it is ASCII.
+        let text = mail.message_file.read(&mut open)?;
+        entry
+            .execute(params![
+                mail.idempotency_key,
+                mail.run_id,
+                mail.kind,
+                mail.recipient,
+                mail.to_addresses.join(";"),
+                mail.subject,
+                OutboxState::Pending,
+                SqlTime(now),
+            ])
+            .context("cannot queue a message in the outbox table")?;
+        message
+            .execute(params![mail.idempotency_key, text])
+            .context("cannot queue a message in the outbox_messages table")?;
+    }
+    Ok(())
+}
+
+/// The keys due for delivery: pending and due (all pending with `ignore_schedule`), or
+/// claimed by a sender that has not finished since `stale_before` (it stopped mid-send).
+pub(super) fn due_mail(
+    conn: &mut Connection,
+    now: DateTime<Utc>,
+    stale_before: DateTime<Utc>,
+    ignore_schedule: bool,
+) -> anyhow::Result<Vec<String>> {
+    all_rows(
+        conn,
+        "SELECT idempotency_key FROM outbox WHERE (state = 'pending' AND next_attempt_at <= ?1) \
+         OR (state = 'sending' AND claimed_at < ?2) ORDER BY created_at, idempotency_key",
+        params![due_by(now, ignore_schedule), SqlTime(stale_before)],
+        |row| Ok(row.get("idempotency_key")?),
+    )
+    .context("cannot read the outbox table")
+}
+
+/// Puts off every pending message that is due until `retry_at`, with `error` as its last
+/// error, without counting an attempt: they were not tried. Returns how many.
+pub(super) fn defer_due_mail(
+    conn: &mut Connection,
+    now: DateTime<Utc>,
+    ignore_schedule: bool,
+    error: &str,
+    retry_at: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    let deferred = conn
+        .prepare_cached(
+            "UPDATE outbox SET last_error = ?1, next_attempt_at = ?2 \
+             WHERE state = 'pending' AND next_attempt_at <= ?3",
+        )?
+        .execute(params![
+            error,
+            SqlTime(retry_at),
+            due_by(now, ignore_schedule)
+        ])
+        .context("cannot defer the due messages in the outbox table")?;
+    Ok(deferred as u64)
+}
+
+/// Claims one message for delivery; `None` when another sender has it or it is no longer due.
+/// The claim is committed before any SMTP traffic.
+pub(super) fn claim_mail(
+    conn: &mut Connection,
+    key: &str,
+    now: DateTime<Utc>,
+    stale_before: DateTime<Utc>,
+) -> anyhow::Result<Option<ClaimedMail>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let claimed = tx
+        .execute(
+            "UPDATE outbox SET state = 'sending', claimed_at = ?1, attempts = attempts + 1 \
+             WHERE idempotency_key = ?2 \
+             AND (state = 'pending' OR (state = 'sending' AND claimed_at < ?3))",
+            params![SqlTime(now), key, SqlTime(stale_before)],
+        )
+        .context("cannot claim a message in the outbox table")?;
+    if claimed != 1 {
+        return Ok(None);
+    }
+    let mail = tx
+        .query_row(
+            "SELECT m.message AS message, o.to_addresses AS to_addresses, o.attempts AS attempts \
+             FROM outbox o JOIN outbox_messages m ON m.idempotency_key = o.idempotency_key \
+             WHERE o.idempotency_key = ?1",
+            [key],
+            |row| {
+                Ok(ClaimedMail {
+                    message: row.get("message")?,
+                    to_addresses: split_list(row.get_ref("to_addresses")?.as_str()?),
+                    attempts: row.get("attempts")?,
+                })
+            },
+        )
+        .context("cannot read a claimed message from the outbox")?;
+    tx.commit().context("cannot claim a message")?;
+    Ok(Some(mail))
+}
+
+pub(super) fn mark_sent(
+    conn: &mut Connection,
+    key: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "UPDATE outbox SET state = ?1, sent_at = ?2, last_error = NULL WHERE idempotency_key = ?3",
+    )?
+    .execute(params![OutboxState::Sent, SqlTime(now), key])
+    .context("cannot mark a message sent in the outbox table")?;
+    Ok(())
+}
+
+/// Records a failed attempt: back to `pending` until `retry_at`, or `failed` for good (its
+/// next_attempt_at then stays that of the attempt that failed).
+pub(super) fn mark_failed(
+    conn: &mut Connection,
+    key: &str,
+    error: &str,
+    retry_at: Option<DateTime<Utc>>,
+) -> anyhow::Result<()> {
+    let state = match retry_at {
+        Some(_) => OutboxState::Pending,
+        None => OutboxState::Failed,
+    };
+    conn.prepare_cached(
+        "UPDATE outbox SET state = ?1, last_error = ?2, \
+         next_attempt_at = COALESCE(?3, next_attempt_at) WHERE idempotency_key = ?4",
+    )?
+    .execute(params![state, error, retry_at.map(SqlTime), key])
+    .context("cannot record a failed attempt in the outbox table")?;
+    Ok(())
+}
+
+/// Puts failed messages back in the queue (`send --retry-failed`).
+pub(super) fn requeue_failed(conn: &mut Connection, now: DateTime<Utc>) -> anyhow::Result<u64> {
+    let requeued = conn
+        .prepare_cached(
+            "UPDATE outbox SET state = ?1, attempts = 0, next_attempt_at = ?2 WHERE state = ?3",
+        )?
+        .execute(params![
+            OutboxState::Pending,
+            SqlTime(now),
+            OutboxState::Failed
+        ])
+        .context("cannot requeue the failed messages in the outbox table")?;
+    Ok(requeued as u64)
+}
+
+/// The messages not delivered yet, whoever queued them and whenever: what `send` reports and
+/// exits 1 on, not only what its own pass did.
+pub(super) fn undelivered_mail(conn: &mut Connection) -> anyhow::Result<Undelivered> {
+    let counts = all_rows(
+        conn,
+        "SELECT state, COUNT(*) AS n FROM outbox WHERE state <> 'sent' GROUP BY state",
+        [],
+        |row| Ok((row.get::<_, OutboxState>("state")?, row.get::<_, i64>("n")?)),
+    )
+    .context("cannot read the outbox table")?;
+    let mut undelivered = Undelivered::default();
+    for (state, n) in counts {
+        let n = usize::try_from(n)?;
+        match state {
+            OutboxState::Pending => undelivered.pending = n,
+            OutboxState::Sending => undelivered.sending = n,
+            OutboxState::Failed => undelivered.failed = n,
+            OutboxState::Sent => {}
+        }
+    }
+    Ok(undelivered)
+}
+
+/// The outbox, optionally one run's, oldest first.
+pub(super) fn outbox(
+    conn: &mut Connection,
+    run_id: Option<&str>,
+) -> anyhow::Result<Vec<OutboxEntry>> {
+    all_rows(
+        conn,
+        "SELECT idempotency_key, run_id, kind, recipient, to_addresses, subject, state, attempts, \
+         last_error, next_attempt_at, sent_at FROM outbox WHERE (?1 IS NULL OR run_id = ?1) \
+         ORDER BY created_at, idempotency_key",
+        [run_id],
+        |row| {
+            Ok(OutboxEntry {
+                idempotency_key: row.get("idempotency_key")?,
+                run_id: row.get("run_id")?,
+                kind: row.get("kind")?,
+                recipient: row.get("recipient")?,
+                to_addresses: split_list(row.get_ref("to_addresses")?.as_str()?),
+                subject: row.get("subject")?,
+                state: row.get("state")?,
+                attempts: row.get("attempts")?,
+                last_error: row.get("last_error")?,
+                next_attempt_at: row.get::<_, SqlTime>("next_attempt_at")?.0,
+                sent_at: row.get::<_, Option<SqlTime>>("sent_at")?.map(|t| t.0),
+            })
+        },
+    )
+    .context("cannot read the outbox table")
+}

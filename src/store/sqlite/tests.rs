@@ -1,0 +1,464 @@
+use super::*;
+use crate::domain::{ServiceCode, UserStatus};
+use chrono::{Duration, SecondsFormat, TimeZone};
+use chrono_tz::America::New_York;
+use rusqlite::params;
+
+/// The first migration that stores times as UTC text.
+const UTC_TIMES: i64 = 20261130000012;
+
+fn utc(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("store.db").display())
+}
+
+async fn new_store(dir: &tempfile::TempDir) -> SqliteStore {
+    SqliteStore::open(&url(dir)).await.unwrap()
+}
+
+#[tokio::test]
+async fn times_written_by_the_previous_binary_read_back_as_utc_instants() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        migrate::run(
+            &mut conn,
+            migrate::MIGRATOR.iter().filter(|m| m.version < UTC_TIMES),
+        )
+        .unwrap();
+        // As the previous binary wrote them: runs and claims with the zone's RFC 3339 (one in
+        // daylight time, one in standard time), heartbeats in Unix seconds, due_at whole UTC
+        // seconds, the audit log and decisions in whole local seconds, the outbox `%.6fZ`.
+        let started = New_York.with_ymd_and_hms(2026, 10, 1, 6, 0, 0).unwrap()
+            + Duration::microseconds(250_500);
+        let finished = New_York.with_ymd_and_hms(2026, 11, 2, 6, 5, 0).unwrap();
+        let heartbeat = utc("2026-10-01T10:00:30Z").timestamp();
+        conn.execute(
+            "INSERT INTO runs (id, as_of, cadence, org_ids, scope_key, started_at, finished_at, \
+             status, error, out_dir, counts, owner, heartbeat_at, out_root) \
+             VALUES ('20261001-001', '2026-10-01', 'quarterly', '', 'all', ?1, ?2, 'completed', \
+             NULL, '/out/20261001-001', ?3, 'host:1:a', ?4, '/out')",
+            params![
+                started.to_rfc3339(),
+                finished.to_rfc3339(),
+                serde_json::to_string(&RunCounts::default()).unwrap(),
+                heartbeat
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO findings (run_id, fingerprint, rule, severity, status, org_id, pidsl, \
+             username, user_name, detail, first_seen) VALUES ('20261001-001', 'fp1', \
+             'missing-backup', 'high', 'new', 'ORG1', '110012345A', '', '', 'd', '2026-10-01')",
+            [],
+        )
+        .unwrap();
+        let due = New_York.with_ymd_and_hms(2026, 10, 1, 6, 0, 0).unwrap();
+        conn.execute(
+            "INSERT INTO schedule_claims (period_key, cadence, due_at, state, owner, run_id, \
+             attempts, claimed_at, heartbeat_at, finished_at, error) \
+             VALUES ('quarterly:2026-Q4', 'quarterly', ?1, 'completed', 'host:1:a', \
+             '20261001-001', 1, ?2, ?3, ?4, NULL)",
+            params![
+                due.with_timezone(&Utc)
+                    .format("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string(),
+                started.to_rfc3339(),
+                heartbeat,
+                finished.to_rfc3339(),
+            ],
+        )
+        .unwrap();
+        let decided = New_York.with_ymd_and_hms(2026, 11, 5, 9, 15, 0).unwrap();
+        conn.execute(
+            "INSERT INTO audit_log (at, actor, action, username, username_key, pidsl, \
+             services_before, services_after, detail, ran_as) \
+             VALUES (?1, 'alice', 'grant', 'Bob', 'bob', '110012345A', '', 'PORTAL', '', 'u@h')",
+            params![decided.to_rfc3339_opts(SecondsFormat::Secs, false)],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO decisions (run_id, fingerprint, decision, justification, reviewer, \
+             decided_at, accepted_until) \
+             VALUES ('20261001-001', 'fp1', 'Keep', 'needed', 'alice', ?1, NULL)",
+            params![decided.to_rfc3339_opts(SecondsFormat::Secs, false)],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO outbox (idempotency_key, run_id, kind, recipient, to_addresses, \
+             subject, state, attempts, next_attempt_at, sent_at, created_at) \
+             VALUES ('k1', '20261001-001', 'org', 'ORG1', 'a@example.org', 's', 'sent', 1, ?1, \
+             ?2, ?1)",
+            params![
+                utc("2026-10-01T10:06:00Z")
+                    .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                    .to_string(),
+                utc("2026-10-01T10:07:00.123456Z")
+                    .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                    .to_string(),
+            ],
+        )
+        .unwrap();
+    }
+
+    let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+
+    let run = store.run("20261001-001").await.unwrap().unwrap();
+    assert_eq!(run.started_at, utc("2026-10-01T10:00:00.250500Z"));
+    assert_eq!(run.finished_at, Some(utc("2026-11-02T11:05:00Z")));
+    let held = store.held_runs().await.unwrap();
+    assert_eq!(held[0].heartbeat_at, Some(utc("2026-10-01T10:00:30Z")));
+
+    let claim = store.claim("quarterly:2026-Q4").await.unwrap().unwrap();
+    assert_eq!(claim.due_at, utc("2026-10-01T10:00:00Z"));
+    assert_eq!(claim.claimed_at, utc("2026-10-01T10:00:00.250500Z"));
+    assert_eq!(claim.heartbeat_at, utc("2026-10-01T10:00:30Z"));
+    assert_eq!(claim.finished_at, Some(utc("2026-11-02T11:05:00Z")));
+
+    let events = store.audit_events(Some("BOB")).await.unwrap();
+    assert_eq!(events[0].at, utc("2026-11-05T14:15:00Z"));
+    assert_eq!(
+        events[0].services_after,
+        Services::of(&[ServiceCode::Portal])
+    );
+
+    let decisions = store.decisions(None).await.unwrap();
+    assert_eq!(decisions[0].decided_at, utc("2026-11-05T14:15:00Z"));
+
+    let outbox = store.outbox(None).await.unwrap();
+    assert_eq!(outbox[0].next_attempt_at, utc("2026-10-01T10:06:00Z"));
+    assert_eq!(outbox[0].sent_at, Some(utc("2026-10-01T10:07:00.123456Z")));
+
+    // Every converted time is the one fixed-width format, and INTEGER columns are gone.
+    let conn = Connection::open(&path).unwrap();
+    let texts: Vec<String> = conn
+        .prepare(
+            "SELECT started_at FROM runs UNION ALL SELECT finished_at FROM runs \
+             UNION ALL SELECT heartbeat_at FROM runs UNION ALL SELECT due_at FROM schedule_claims \
+             UNION ALL SELECT heartbeat_at FROM schedule_claims UNION ALL SELECT at FROM audit_log \
+             UNION ALL SELECT decided_at FROM decisions",
+        )
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for text in texts {
+        assert_eq!(text.len(), 27, "{text}");
+        assert!(text.ends_with('Z'), "{text}");
+    }
+    let integer_times: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('schedule_claims') WHERE type = 'INTEGER' \
+             AND name LIKE '%_at'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(integer_times, 0);
+}
+
+fn claim_request<'a>(owner: &'a str, now: DateTime<Utc>) -> ClaimRequest<'a> {
+    ClaimRequest {
+        period_key: "quarterly:2026-Q4",
+        cadence: Cadence::Quarterly,
+        due_at: utc("2026-10-01T10:00:00Z"),
+        owner,
+        now,
+        stale_before: now - Duration::seconds(120),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_schedulers_claiming_one_period_exactly_one_takes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(new_store(&dir).await);
+    let now = utc("2026-10-01T10:00:01Z");
+    let (a, b) = tokio::join!(
+        {
+            let store = Arc::clone(&store);
+            async move { store.try_claim(&claim_request("host:1:a", now)).await }
+        },
+        {
+            let store = Arc::clone(&store);
+            async move { store.try_claim(&claim_request("host:2:b", now)).await }
+        }
+    );
+    let outcomes = [a.unwrap(), b.unwrap()];
+    let taken = outcomes
+        .iter()
+        .filter(|o| **o == ClaimOutcome::Taken { retried: None })
+        .count();
+    assert_eq!(taken, 1, "{outcomes:?}");
+    assert!(
+        outcomes.iter().any(|o| matches!(o, ClaimOutcome::Held(_))),
+        "{outcomes:?}"
+    );
+
+    // A heartbeat gone stale lets the next one take it over.
+    let later = now + Duration::seconds(600);
+    let retried = store
+        .try_claim(&claim_request("host:3:c", later))
+        .await
+        .unwrap();
+    assert_eq!(
+        retried,
+        ClaimOutcome::Taken {
+            retried: Some(ClaimState::Claimed)
+        }
+    );
+    let claim = store.claim("quarterly:2026-Q4").await.unwrap().unwrap();
+    assert_eq!((claim.owner.as_str(), claim.attempts), ("host:3:c", 2));
+    assert_eq!(claim.heartbeat_at, later);
+}
+
+fn pidsl() -> PidSl {
+    PidSl::parse("110012345A").unwrap()
+}
+
+fn user(id: i64, username: &str) -> UserRow {
+    UserRow {
+        id,
+        username: username.to_string(),
+        first_name: "Ann".into(),
+        last_name: "Lee".into(),
+        middle_initial: String::new(),
+        phone: "617-555-0100".into(),
+        email: format!("{}@example.org", username.to_lowercase()),
+        org_id: "ORG1".into(),
+        job_role: String::new(),
+        status: UserStatus::Active,
+        created_on: NaiveDate::from_ymd_opt(2025, 1, 2),
+        last_login_at: Some("2026-09-30T08:00:00-04:00".into()),
+        terms_accepted_on: None,
+        terminated_on: None,
+        dob_mmdd: Some(crate::snapshot::Personal::new("0101".into())),
+        ssn_last4: None,
+    }
+}
+
+/// One organization with one PID/SL, through the import's writer.
+async fn import_one_org(store: &SqliteStore, users: Vec<UserRow>, access: Vec<AccessRow>) {
+    let mut writer = store
+        .import_writer(tokio::runtime::Handle::current(), true)
+        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        writer.write_orgs(&[OrgRow {
+            org_id: "ORG1".into(),
+            name: "Clinic".into(),
+            kind: OrgKind::Provider,
+            cadence: Cadence::Quarterly,
+            management_emails: vec!["boss@example.org".into(), "it@example.org".into()],
+            last_review_on: NaiveDate::from_ymd_opt(2026, 7, 1),
+        }])?;
+        writer.write_pidsls(&[PidSlRow {
+            pidsl: pidsl(),
+            org_id: "ORG1".into(),
+            name: "Main".into(),
+            provider_type: "clinic".into(),
+            active: true,
+        }])?;
+        writer.write_users(&users)?;
+        writer.write_access(&access)?;
+        writer.commit()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_import_reads_back_as_the_same_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir).await;
+    let grant = AccessRow {
+        user_id: 7,
+        pidsl: pidsl(),
+        role: Role::Primary,
+        services: Services::of(&[ServiceCode::PrimaryUser, ServiceCode::Portal]),
+        granted_on: NaiveDate::from_ymd_opt(2026, 1, 5),
+        expires_on: None,
+    };
+    import_one_org(
+        &store,
+        vec![user(7, "AnnLee"), user(9, "bo")],
+        vec![grant.clone()],
+    )
+    .await;
+
+    let snapshot = store.load_snapshot(New_York).await.unwrap();
+    assert_eq!(
+        (
+            snapshot.orgs.len(),
+            snapshot.pidsls.len(),
+            snapshot.users.len(),
+            snapshot.access.len()
+        ),
+        (1, 1, 2, 1)
+    );
+    let org = &snapshot.orgs[0];
+    assert_eq!(
+        org.management_emails,
+        ["boss@example.org", "it@example.org"]
+    );
+    assert_eq!(org.last_review_on, NaiveDate::from_ymd_opt(2026, 7, 1));
+    let ann = &snapshot.users[0];
+    assert_eq!(ann.username, "AnnLee");
+    assert_eq!(ann.created_on, NaiveDate::from_ymd_opt(2025, 1, 2));
+    assert_eq!(ann.last_login_on, NaiveDate::from_ymd_opt(2026, 9, 30));
+    assert_eq!(ann.dob_mmdd.as_ref().map(|p| p.expose()), Some("0101"));
+    assert_eq!(ann.job_role, None);
+    let access = &snapshot.access[0];
+    assert_eq!(
+        (access.user, access.pidsl, access.role),
+        (0, 0, Role::Primary)
+    );
+    assert_eq!(access.services, grant.services);
+    assert_eq!(access.granted_on, NaiveDate::from_ymd_opt(2026, 1, 5));
+    assert_eq!(snapshot.last_run_on, [None]);
+
+    let known = store.known_accounts().await.unwrap();
+    assert_eq!(known.users.get("annlee"), Some(&7));
+    assert_eq!(known.max_user_id, 9);
+    assert_eq!(
+        store.account_counts().await.unwrap(),
+        AccountCounts {
+            organizations: 1,
+            pidsls: 1,
+            users: 2,
+            access: 1
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_message_is_claimed_by_one_sender_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir).await;
+    let started = New_York.with_ymd_and_hms(2026, 10, 1, 6, 0, 0).unwrap();
+    let run = store
+        .start_run(&NewRun {
+            started,
+            as_of: started.date_naive(),
+            cadence: None,
+            org_ids: &[],
+            scope_key: "all",
+            owner: "host:1:a",
+            out_root: "/out",
+        })
+        .await
+        .unwrap();
+    assert_eq!(run.id, "20261001-001");
+    let message = "Subject: review\r\n\r\nHello\r\n";
+    let file = dir.path().join("m.eml");
+    std::fs::write(&file, message).unwrap();
+    let finished_at = started.with_timezone(&Utc) + Duration::minutes(5);
+    store
+        .complete_run(
+            &run,
+            &CompletedRun {
+                findings: &[],
+                reviewed_org_ids: &[],
+                out_dir: "/out/20261001-001",
+                finished_at,
+                outbox: &[OutgoingMail {
+                    idempotency_key: "k1".into(),
+                    run_id: run.id.clone(),
+                    kind: "org".into(),
+                    recipient: "ORG1".into(),
+                    to_addresses: vec!["a@example.org".into(), "b@example.org".into()],
+                    subject: "review".into(),
+                    message_file: MessageFile::whole(file, message.len()),
+                }],
+                problems: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .due_mail(finished_at, finished_at, false)
+            .await
+            .unwrap(),
+        ["k1"]
+    );
+
+    let stale_before = finished_at - Duration::seconds(600);
+    let first = store
+        .claim_mail("k1", finished_at, stale_before)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.message, message);
+    assert_eq!(first.to_addresses, ["a@example.org", "b@example.org"]);
+    assert_eq!(first.attempts, 1);
+    let second = store
+        .claim_mail("k1", finished_at, stale_before)
+        .await
+        .unwrap();
+    assert!(second.is_none());
+    assert_eq!(store.undelivered_mail().await.unwrap().sending, 1);
+}
+
+#[tokio::test]
+async fn a_write_transaction_dropped_without_commit_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir).await;
+    import_one_org(&store, vec![], vec![]).await;
+    let event = AuditEvent {
+        id: 0,
+        at: utc("2026-10-01T10:00:00Z"),
+        actor: "alice".into(),
+        ran_as: String::new(),
+        action: "create".into(),
+        username: "NewUser".into(),
+        pidsl: String::new(),
+        services_before: Services::EMPTY,
+        services_after: Services::EMPTY,
+        detail: String::new(),
+    };
+    {
+        let mut tx = store.begin_write().await.unwrap();
+        let id = tx.next_user_id().await.unwrap();
+        tx.insert_user(&user(id, "NewUser")).await.unwrap();
+        tx.record_audit(&event).await.unwrap();
+        assert!(tx.user_by_name("newuser").await.unwrap().is_some());
+    }
+    assert_eq!(store.account_counts().await.unwrap().users, 0);
+    assert!(store.audit_events(None).await.unwrap().is_empty());
+
+    // The lock is released: the next operation writes and commits.
+    let mut tx = store.begin_write().await.unwrap();
+    tx.insert_user(&user(1, "NewUser")).await.unwrap();
+    tx.record_audit(&event).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.account_counts().await.unwrap().users, 1);
+    let events = store.audit_events(Some("newuser")).await.unwrap();
+    assert_eq!(events[0].at, event.at);
+    assert!(!events[0].ran_as.is_empty());
+}
+
+#[tokio::test]
+async fn a_store_whose_applied_migration_changed_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(new_store(&dir).await);
+    let conn = Connection::open(dir.path().join("store.db")).unwrap();
+    conn.execute(
+        "UPDATE _sqlx_migrations SET checksum = X'00' WHERE version = ?1",
+        [UTC_TIMES],
+    )
+    .unwrap();
+    let error = SqliteStore::open(&url(&dir)).await.err().unwrap();
+    assert!(
+        format!("{error:#}").contains("migration 20261130000012 (utc times) was applied"),
+        "{error:#}"
+    );
+}
