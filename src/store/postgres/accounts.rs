@@ -10,7 +10,7 @@
 //! a table the import needed, and the import died of a deadlock.
 
 use super::{date_text, insert_batched, parsed, PgQuery, PgStore};
-use crate::domain::{PidSl, Role, UserStatus};
+use crate::domain::UserStatus;
 use crate::snapshot::{Personal, Snapshot};
 use crate::store::snapshot_load::{ACCESS_SQL, ORGS_SQL, PIDSLS_SQL, USERS_SQL};
 use crate::store::{
@@ -537,15 +537,6 @@ impl ImportWriter for PgImportWriter {
                 .context("cannot commit the import"),
         }
     }
-}
-
-/// Parses a PID/SL or role read back from the store, naming where it was.
-pub(super) fn pidsl_column(row: &PgRow, table: &str, column: &str) -> anyhow::Result<PidSl> {
-    parsed(row, table, column, PidSl::parse)
-}
-
-pub(super) fn role_column(row: &PgRow, table: &str) -> anyhow::Result<Role> {
-    parsed(row, table, "role", Role::parse)
 }
 
 #[cfg(test)]

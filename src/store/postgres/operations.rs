@@ -14,9 +14,9 @@
 //! PID/SL the user has access to (sorted, so two of them cannot deadlock), and `create` also
 //! locks the users table against a concurrent create, because it allocates the next user id.
 
-use super::accounts::{pidsl_column, role_column, upsert, user_row, USER_COLUMNS};
+use super::accounts::{upsert, user_row, USER_COLUMNS};
 use super::{parsed, text_date, PgStore};
-use crate::domain::{PidSl, Services, UserStatus};
+use crate::domain::{PidSl, Role, Services, UserStatus};
 use crate::store::{AccessRow, AccountsTx, AuditEvent, Member, PidSlInfo, UserRow};
 use anyhow::Context;
 use async_trait::async_trait;
@@ -77,9 +77,9 @@ fn member(row: &PgRow) -> anyhow::Result<Member> {
         org_id: row.try_get("org_id")?,
         status: parsed(row, "users", "status", UserStatus::parse)?,
         terminated_on: text_date(row, "users", "terminated_on")?,
-        pidsl: pidsl_column(row, "access", "pidsl")?,
+        pidsl: parsed(row, "access", "pidsl", PidSl::parse)?,
         pidsl_org_id: row.try_get("pidsl_org_id")?,
-        role: role_column(row, "access")?,
+        role: parsed(row, "access", "role", Role::parse)?,
         services: Services::from_bits(row.try_get("services")?)
             .map_err(|e| anyhow::anyhow!("bad services in the access table: {e}"))?,
         granted_on: text_date(row, "access", "granted_on")?,
