@@ -141,23 +141,24 @@ async fn deliver_with(
                 }
                 report.retrying += deferred;
                 let (text, retry) = transient(text, attempts);
-                record_failure(store, &mut report, &key, &text, retry).await?;
+                record_failure(store, clock, &mut report, &key, &text, retry).await?;
                 break;
             }
         };
-        record_failure(store, &mut report, &key, &text, retry).await?;
+        record_failure(store, clock, &mut report, &key, &text, retry).await?;
     }
     Ok(report)
 }
 
 async fn record_failure(
     store: &dyn Store,
+    clock: &SharedClock,
     report: &mut DeliveryReport,
     key: &str,
     text: &str,
     retry_at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<()> {
-    store.mark_failed(key, text, retry_at).await?;
+    store.mark_failed(key, text, clock.now(), retry_at).await?;
     tracing::warn!(key = %key, error = %text, retry = retry_at.is_some(), "mail not sent");
     if retry_at.is_some() {
         report.retrying += 1;

@@ -41,7 +41,9 @@ pub async fn open(url: &str, connect_timeout: Duration) -> anyhow::Result<Arc<dy
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::open(url, connect_timeout).await?))
+        Ok(Arc::new(
+            postgres::PgStore::open(url, connect_timeout).await?,
+        ))
     } else {
         anyhow::bail!(
             "unsupported database URL {}: expected sqlite://FILE or postgres://USER@HOST/DB",
@@ -242,11 +244,13 @@ pub trait Store: Send + Sync {
 
     async fn mark_sent(&self, key: &str, now: DateTime<Utc>) -> anyhow::Result<()>;
 
-    /// A failed attempt: retried at `retry_at`, or failed for good without one.
+    /// A failed attempt at `now`: retried at `retry_at`, or failed for good without one (its
+    /// next_attempt_at then records when it failed).
     async fn mark_failed(
         &self,
         key: &str,
         error: &str,
+        now: DateTime<Utc>,
         retry_at: Option<DateTime<Utc>>,
     ) -> anyhow::Result<()>;
 
@@ -275,8 +279,11 @@ pub trait AccountsTx: Send {
     async fn members_of_pidsl(&mut self, pidsl: &PidSl) -> anyhow::Result<Vec<Member>>;
     async fn access_of_user(&mut self, user_id: i64) -> anyhow::Result<Vec<Member>>;
     /// The user's administrator rows (primary or backup) on PID/SLs of `org_id`.
-    async fn admin_rows_in_org(&mut self, user_id: i64, org_id: &str)
-        -> anyhow::Result<Vec<Member>>;
+    async fn admin_rows_in_org(
+        &mut self,
+        user_id: i64,
+        org_id: &str,
+    ) -> anyhow::Result<Vec<Member>>;
     async fn next_user_id(&mut self) -> anyhow::Result<i64>;
     /// Inserts or replaces the access row of (user, PID/SL).
     async fn put_access(&mut self, row: &AccessRow) -> anyhow::Result<()>;

@@ -413,9 +413,10 @@ impl Store for PgStore {
         &self,
         key: &str,
         error: &str,
+        now: DateTime<Utc>,
         retry_at: Option<DateTime<Utc>>,
     ) -> anyhow::Result<()> {
-        PgStore::mark_failed(self, key, error, retry_at).await
+        PgStore::mark_failed(self, key, error, now, retry_at).await
     }
 
     async fn requeue_failed(&self, now: DateTime<Utc>) -> anyhow::Result<u64> {

@@ -193,19 +193,20 @@ impl PgStore {
         &self,
         key: &str,
         error: &str,
+        now: DateTime<Utc>,
         retry_at: Option<DateTime<Utc>>,
     ) -> anyhow::Result<()> {
-        let state = match retry_at {
-            Some(_) => OutboxState::Pending,
-            None => OutboxState::Failed,
+        let (state, next) = match retry_at {
+            Some(at) => (OutboxState::Pending, at),
+            None => (OutboxState::Failed, now),
         };
         sqlx::query(
-            "UPDATE outbox SET state = $1, last_error = $2, \
-             next_attempt_at = COALESCE($3, next_attempt_at) WHERE idempotency_key = $4",
+            "UPDATE outbox SET state = $1, last_error = $2, next_attempt_at = $3 \
+             WHERE idempotency_key = $4",
         )
         .bind(state.as_str())
         .bind(error)
-        .bind(retry_at)
+        .bind(next)
         .bind(key)
         .execute(&self.pool)
         .await

@@ -701,6 +701,7 @@ async fn mail_is_deferred_failed_and_requeued() {
         .mark_failed(
             "k1",
             "refused",
+            now,
             Some(retry_at + chrono::Duration::minutes(5)),
         )
         .await
@@ -711,7 +712,7 @@ async fn mail_is_deferred_failed_and_requeued() {
         .await
         .unwrap()
         .unwrap();
-    store.mark_failed("k1", "refused", None).await.unwrap();
+    store.mark_failed("k1", "refused", now, None).await.unwrap();
     let undelivered = store.undelivered_mail().await.unwrap();
     assert_eq!((undelivered.pending, undelivered.failed), (0, 1));
     assert_eq!(

@@ -559,10 +559,11 @@ impl Store for SqliteStore {
         &self,
         key: &str,
         error: &str,
+        now: DateTime<Utc>,
         retry_at: Option<DateTime<Utc>>,
     ) -> anyhow::Result<()> {
         let (key, error) = (key.to_string(), error.to_string());
-        self.call(move |conn| outbox::mark_failed(conn, &key, &error, retry_at))
+        self.call(move |conn| outbox::mark_failed(conn, &key, &error, now, retry_at))
             .await
     }
 

@@ -160,17 +160,18 @@ pub(super) fn mark_failed(
     conn: &mut Connection,
     key: &str,
     error: &str,
+    now: DateTime<Utc>,
     retry_at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<()> {
-    let state = match retry_at {
-        Some(_) => OutboxState::Pending,
-        None => OutboxState::Failed,
+    let (state, next) = match retry_at {
+        Some(at) => (OutboxState::Pending, at),
+        None => (OutboxState::Failed, now),
     };
     conn.prepare_cached(
-        "UPDATE outbox SET state = ?1, last_error = ?2, \
-         next_attempt_at = COALESCE(?3, next_attempt_at) WHERE idempotency_key = ?4",
+        "UPDATE outbox SET state = ?1, last_error = ?2, next_attempt_at = ?3 \
+         WHERE idempotency_key = ?4",
     )?
-    .execute(params![state, error, retry_at.map(SqlTime), key])
+    .execute(params![state, error, SqlTime(next), key])
     .context("cannot record a failed attempt in the outbox table")?;
     Ok(())
 }
