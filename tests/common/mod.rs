@@ -108,8 +108,9 @@ impl TestDb {
     }
 
     /// Leaves the database as a binary with only the migrations before `version` left it:
-    /// those applied and recorded the way sqlx records them, the later ones not.
-    pub fn migrate_before(&self, version: i64) {
+    /// those applied and recorded the way sqlx records them, the later ones not; then runs
+    /// `sql` on it (rows as that binary wrote them).
+    pub fn migrate_before(&self, version: i64, sql: &str) {
         let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("migrations")
             .join(self.backend);
@@ -145,11 +146,13 @@ impl TestDb {
                         )
                         .unwrap();
                     }
+                    conn.execute_batch(sql).unwrap();
                 }
                 None => {
                     migrator.migrations = before.into();
                     let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
                     migrator.run(&pool).await.unwrap();
+                    sqlx::raw_sql(sql).execute(&pool).await.unwrap();
                     pool.close().await;
                 }
             }
