@@ -102,13 +102,22 @@ fn account_counts([orgs, pidsls, users, access]: [impl std::fmt::Display; 4]) ->
     )
 }
 
+/// The import's part of the configuration.
+fn import_settings(settings: &Settings) -> import::ImportSettings {
+    import::ImportSettings {
+        time_zone: settings.review.time_zone,
+        roles: settings.roles.clone(),
+    }
+}
+
 async fn import_command(
     settings: &Settings,
     args: ImportArgs,
     clock: &SharedClock,
 ) -> anyhow::Result<()> {
     let store = open_for_writing(settings, clock).await?;
-    let summary = import::import_dir(&store, settings, &args.dir, args.merge).await?;
+    let summary =
+        import::import_dir(&store, &import_settings(settings), &args.dir, args.merge).await?;
     store.close().await;
     print_import(&summary, &args.dir, &settings.database.url)
 }
@@ -611,7 +620,8 @@ async fn demo_command(
         ))
         .into());
     }
-    let summary = import::import_dir(&store, settings, &args.snapshot, false).await?;
+    let summary =
+        import::import_dir(&store, &import_settings(settings), &args.snapshot, false).await?;
     print_import(&summary, &args.snapshot, &settings.database.url)?;
     let request = ReviewRequest {
         as_of,

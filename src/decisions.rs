@@ -16,7 +16,8 @@ mod workbook;
 
 use crate::domain::{parse_date, Cadence, Decision, RunStatus};
 use crate::error::UsageError;
-use crate::store::{FindingRow, NewDecision, PriorDecision, RunRecord, Store};
+use crate::records::{FindingRow, NewDecision, PriorDecision, RunRecord};
+use crate::store::Store;
 use calamine::Data;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;

@@ -16,6 +16,7 @@ pub mod liveness;
 pub mod mail;
 pub mod output;
 pub mod progress;
+pub mod records;
 pub mod report;
 pub mod review;
 pub mod rules;

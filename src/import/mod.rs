@@ -9,7 +9,6 @@ mod csvfile;
 
 pub use csvfile::{Issue, Issues};
 
-use crate::config::Settings;
 use crate::domain::{
     parse_bool, parse_date, parse_dob_mmdd, parse_ssn_last4, timestamp_date, Cadence, Email,
     OrgKind, PidSl, Role, Services, UserStatus,
@@ -335,11 +334,20 @@ struct Validated {
     access_rows: usize,
 }
 
+/// What an import needs of the configuration.
+#[derive(Debug, Clone)]
+pub struct ImportSettings {
+    /// The zone of the files' times (`last_login_at` without an offset).
+    pub time_zone: chrono_tz::Tz,
+    /// The job roles a user's `job_role` may name.
+    pub roles: std::collections::BTreeMap<String, crate::domain::Services>,
+}
+
 /// Imports the snapshot in `dir`; see the module documentation. The store is shared with the
 /// blocking thread that writes.
 pub async fn import_dir(
     store: &Arc<dyn Store>,
-    settings: &Settings,
+    settings: &ImportSettings,
     dir: &Path,
     merge: bool,
 ) -> anyhow::Result<ImportSummary> {
@@ -407,12 +415,12 @@ pub async fn import_dir(
 
 fn validate(
     dir: &Path,
-    settings: &Settings,
+    settings: &ImportSettings,
     known: &KnownAccounts,
     warnings: &mut Vec<String>,
 ) -> anyhow::Result<Validated> {
     let mut issues = Issues::with_cap(MAX_ERRORS_LISTED);
-    let zone = settings.review.time_zone;
+    let zone = settings.time_zone;
     let bar = progress::bar(None, "validating rows");
 
     let mut orgs = Vec::new();
@@ -716,12 +724,12 @@ fn read_batches(
 fn write(
     store: &dyn Store,
     handle: tokio::runtime::Handle,
-    settings: &Settings,
+    settings: &ImportSettings,
     dir: &Path,
     merge: bool,
     v: &Validated,
 ) -> anyhow::Result<()> {
-    let zone = settings.review.time_zone;
+    let zone = settings.time_zone;
     let mut writer = store.import_writer(handle, !merge)?;
     writer.write_orgs(&v.orgs)?;
     writer.write_pidsls(&v.pidsls)?;

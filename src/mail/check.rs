@@ -11,10 +11,10 @@ use crate::config::Settings;
 use crate::domain::{
     Cadence, FindingStatus, OrgKind, PidSl, Role, RuleId, RunStatus, Services, UserStatus,
 };
+use crate::records::{FindingRow, RunCounts, RunRecord};
 use crate::report::html::render_summary;
 use crate::report::summary::Summary;
 use crate::snapshot::{Access, Org, PidSlRecord, Snapshot, User};
-use crate::store::{FindingRow, RunCounts, RunRecord};
 use crate::templates::Templates;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};

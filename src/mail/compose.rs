@@ -11,12 +11,12 @@
 
 use crate::config::MailSettings;
 use crate::domain::{FindingStatus, Role, RuleId};
+use crate::records::{FindingRow, MessageFile, OutgoingMail, RunRecord};
 use crate::report::html::generator;
 use crate::report::summary::{ListedFinding, Summary, SummaryOptions};
 use crate::report::xlsx;
 use crate::rules::update_subordinate_path;
 use crate::snapshot::Snapshot;
-use crate::store::{FindingRow, MessageFile, OutgoingMail, RunRecord};
 use crate::templates::Templates;
 use anyhow::Context;
 use chrono::{DateTime, Utc};

@@ -18,7 +18,8 @@ pub use transport::{DeliveryError, Smtp};
 
 use crate::clock::SharedClock;
 use crate::config::{MailSettings, SmtpSettings};
-use crate::store::{ClaimedMail, Store};
+use crate::records::ClaimedMail;
+use crate::store::Store;
 use chrono::{DateTime, Duration, Utc};
 
 /// What one delivery pass did.

@@ -2,8 +2,8 @@
 //! is ever written, and every cell is spreadsheet-safe.
 
 use super::spreadsheet_safe;
+use crate::records::FindingRow;
 use crate::snapshot::Snapshot;
-use crate::store::FindingRow;
 use anyhow::Context;
 use std::fs::File;
 use std::io::{BufWriter, Write};

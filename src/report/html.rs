@@ -50,7 +50,7 @@ mod tests {
     use crate::report::summary::tests::{finding, run};
     use crate::snapshot::Snapshot;
 
-    fn render(findings: &[crate::store::FindingRow]) -> String {
+    fn render(findings: &[crate::records::FindingRow]) -> String {
         let summary = Summary::new(&run(3), findings, &Snapshot::default());
         render_summary(&Templates::load("").unwrap(), &summary, &[]).unwrap()
     }

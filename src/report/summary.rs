@@ -7,9 +7,9 @@
 //! it only that organization's findings and a [`SummaryOptions::for_org`]).
 
 use crate::domain::{Cadence, FindingStatus, RuleId, Severity};
+use crate::records::{FindingRow, RunRecord};
 use crate::rules::RULES;
 use crate::snapshot::Snapshot;
-use crate::store::{FindingRow, RunRecord};
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -338,8 +338,8 @@ fn describe_scope(run: &RunRecord, snapshot: &Snapshot) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::domain::{OrgKind, PidSl, RunStatus};
+    use crate::records::RunCounts;
     use crate::snapshot::{Org, PidSlRecord};
-    use crate::store::RunCounts;
     use FindingStatus::{Accepted, New, Open};
     use RuleId::{MissingBackup, MissingPrimary, StaleUser};
 

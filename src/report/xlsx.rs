@@ -17,9 +17,9 @@
 use super::csv::FINDINGS_COLUMNS;
 use super::summary::{Summary, SummaryOptions};
 use crate::domain::{Decision, ServiceCode, Severity};
+use crate::records::{FindingRow, RunRecord};
 use crate::rules::RULES;
 use crate::snapshot::Snapshot;
-use crate::store::{FindingRow, RunRecord};
 use anyhow::Context;
 use chrono_tz::Tz;
 use indicatif::ProgressBar;

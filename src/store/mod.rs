@@ -10,11 +10,12 @@
 //! test compares them).
 
 pub mod postgres;
-mod records;
 mod snapshot_load;
 pub mod sqlite;
 
-pub use records::*;
+// The store's interface speaks the records; they are re-exported for the callers that hold
+// a store.
+pub use crate::records::*;
 pub(crate) use snapshot_load::{stored_date, SnapshotBuilder, UserColumns};
 
 use crate::domain::{ClaimState, PidSl, UserStatus};

@@ -1,5 +1,5 @@
 //! What goes into the store and what comes out of it: typed records, the same for both
-//! backends. Times are UTC instants (`DateTime<Utc>`); a caller turns them into local time
+//! backends, and what the reports and the mail render. Times are UTC instants (`DateTime<Utc>`); a caller turns them into local time
 //! only where a person reads them (files, mail, terminal).
 
 use crate::domain::{
