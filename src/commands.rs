@@ -23,12 +23,7 @@ mod accounts;
 mod decisions;
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut settings = Settings::load(cli.config.as_deref())?;
-    if let Some(url) = cli.database_url {
-        settings.database.url = url;
-    }
-    crate::files::restrict(settings.review.file_mode);
-    crate::files::tighten_store(&settings.database.url);
+    let settings = settings(cli.config.as_deref(), cli.database_url)?;
     let clock: SharedClock = Arc::new(SystemClock);
     match cli.command {
         Command::Init => init(&settings, &clock).await,
@@ -42,6 +37,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schedule(args) => schedule_command(settings, args).await,
         Command::Demo(args) => demo_command(&settings, args, &clock).await,
     }
+}
+
+/// A command's settings: the configuration file and the environment, `--database-url` over
+/// them. Sets the process's umask and tightens the store's file modes from them, before
+/// anything is written.
+pub fn settings(config: Option<&Path>, database_url: Option<String>) -> anyhow::Result<Settings> {
+    let mut settings = Settings::load(config)?;
+    if let Some(url) = database_url {
+        settings.database.url = url;
+    }
+    crate::files::restrict(settings.review.file_mode);
+    crate::files::tighten_store(&settings.database.url);
+    Ok(settings)
 }
 
 /// `--as-of DATE`, or today in the configured time zone.
@@ -66,7 +74,7 @@ async fn open(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Opens the store for a command that writes: first, runs whose process is gone are recorded
 /// as failed and their partial folders removed ([`review::reconcile_runs`]).
-pub(crate) async fn open_for_writing(
+pub async fn open_for_writing(
     settings: &Settings,
     clock: &SharedClock,
 ) -> anyhow::Result<Arc<dyn Store>> {

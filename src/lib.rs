@@ -25,4 +25,3 @@ pub mod snapshot;
 pub mod store;
 pub mod telemetry;
 pub mod templates;
-pub mod test_hooks;

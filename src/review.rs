@@ -131,17 +131,41 @@ pub async fn run_review(
     request: &ReviewRequest,
     clock: &SharedClock,
 ) -> anyhow::Result<ReviewOutcome> {
-    run_review_observed(store, settings, request, clock, |_| {}).await
+    run_review_observed(store, settings, request, clock, &()).await
 }
 
-/// [`run_review`], calling `started` with the run as soon as it is recorded (the scheduler
-/// ties its period claim to the run id there, to record the run if it is interrupted).
+/// The points of a run an observer is told of, in the order a run reaches them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewStage {
+    /// The run is recorded as `running` and its heartbeat renewed; nothing is written yet.
+    RunStarted,
+    /// Its files are in `OUT/.<run-id>.partial/` (and its mail in `.outbox/`), not yet stored.
+    OutputsWritten,
+    /// Its findings are stored, its folder not yet renamed to `OUT/<run-id>/`.
+    RunStored,
+}
+
+/// Told of a run's [`ReviewStage`]s as it reaches them; the run waits for each call (the
+/// heartbeat goes on meanwhile).
+#[async_trait::async_trait]
+pub trait ReviewObserver: Send + Sync {
+    async fn reached(&self, stage: ReviewStage, run: &RunRecord);
+}
+
+/// Nobody watching: [`run_review`].
+#[async_trait::async_trait]
+impl ReviewObserver for () {
+    async fn reached(&self, _stage: ReviewStage, _run: &RunRecord) {}
+}
+
+/// [`run_review`], telling `observer` of each stage the run reaches (the scheduler ties its
+/// period claim to the run id once it is started, to record the run if it is interrupted).
 pub async fn run_review_observed(
     shared_store: &Arc<dyn Store>,
     settings: &Settings,
     request: &ReviewRequest,
     clock: &SharedClock,
-    started: impl FnOnce(&RunRecord) + Send,
+    observer: &dyn ReviewObserver,
 ) -> anyhow::Result<ReviewOutcome> {
     let store = shared_store.as_ref();
     // A broken template is reported before the run starts, not after the rules have run.
@@ -189,8 +213,7 @@ pub async fn run_review_observed(
         })
         .await?;
     let _heartbeat = keep_alive(shared_store.clone(), clock.clone(), &run.id, &owner);
-    started(&run);
-    crate::test_hooks::pause("run-started").await;
+    observer.reached(ReviewStage::RunStarted, &run).await;
     let span = tracing::info_span!("review", run_id = %run.id, as_of = %request.as_of);
     let context = RunContext {
         store,
@@ -200,6 +223,7 @@ pub async fn run_review_observed(
         in_scope: &in_scope,
         templates: &templates,
         clock,
+        observer,
     };
     let result = context.complete(run.clone()).instrument(span.clone()).await;
     let mut outcome = match result {
@@ -242,6 +266,7 @@ struct RunContext<'a> {
     in_scope: &'a [bool],
     templates: &'a Templates,
     clock: &'a SharedClock,
+    observer: &'a dyn ReviewObserver,
 }
 
 impl RunContext<'_> {
@@ -281,7 +306,9 @@ impl RunContext<'_> {
         let (mut files, mails, problems) = self
             .write_outputs(&work_dir, mail_out, &run, &rows, &previous)
             .with_context(|| format!("cannot write the run's files into {}", work_dir.display()))?;
-        crate::test_hooks::pause("outputs-written").await;
+        self.observer
+            .reached(ReviewStage::OutputsWritten, &run)
+            .await;
 
         // An organization whose report could not be made was not reviewed (review-overdue
         // keeps counting for it).
@@ -314,7 +341,7 @@ impl RunContext<'_> {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "run stored"
         );
-        crate::test_hooks::pause("run-stored").await;
+        self.observer.reached(ReviewStage::RunStored, &run).await;
         // Stored first, then named: `OUT/<run-id>/` never holds a run the store does not.
         let owner = run.owner.take().unwrap_or_default();
         run.out_dir = Some(final_dir.display().to_string());

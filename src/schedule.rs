@@ -39,8 +39,8 @@ use crate::clock::{Clock, SharedClock};
 use crate::config::Settings;
 use crate::domain::{Cadence, ClaimState, CronExpr, RunStatus};
 use crate::liveness::{AbortOnDrop, Owner, HEARTBEAT, STALE_AFTER_SECS};
-use crate::review::{self, ReviewOutcome, ReviewRequest};
-use crate::store::{ClaimOutcome, ClaimRequest, Store};
+use crate::review::{self, ReviewObserver, ReviewOutcome, ReviewRequest, ReviewStage};
+use crate::store::{ClaimOutcome, ClaimRequest, RunRecord, Store};
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
 use std::collections::HashMap;
@@ -581,6 +581,23 @@ impl Scheduler {
     }
 }
 
+/// Ties the period's claim to the run as soon as the run is recorded (the claim's heartbeat
+/// task stores its id), to record the run if it is interrupted.
+struct ClaimRun<'a> {
+    span: tracing::Span,
+    run_id: &'a watch::Sender<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl ReviewObserver for ClaimRun<'_> {
+    async fn reached(&self, stage: ReviewStage, run: &RunRecord) {
+        if stage == ReviewStage::RunStarted {
+            self.span.record("run_id", tracing::field::display(&run.id));
+            self.run_id.send_replace(Some(run.id.clone()));
+        }
+    }
+}
+
 /// One scheduled review: run it under its claim, keep the claim alive, record the outcome.
 struct RunJob {
     store: Arc<dyn Store>,
@@ -617,16 +634,16 @@ impl RunJob {
         if let Err(e) = review::reconcile_runs(self.store.as_ref(), self.clock.now()).await {
             tracing::warn!(error = %format!("{e:#}"), "cannot reconcile the runs left by processes that are gone");
         }
-        let span = tracing::Span::current();
+        let claim = ClaimRun {
+            span: tracing::Span::current(),
+            run_id: &self.run_id,
+        };
         let result = review::run_review_observed(
             &self.store,
             &self.settings,
             &self.request,
             &self.clock,
-            |run| {
-                span.record("run_id", tracing::field::display(&run.id));
-                self.run_id.send_replace(Some(run.id.clone()));
-            },
+            &claim,
         )
         .await;
         let finished = self.clock.now();

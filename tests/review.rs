@@ -4,6 +4,10 @@
 mod common;
 
 use common::{copy_snapshot, fixtures_dir, read_csv, scenario4, stderr, stdout, Bin, TestDb};
+use posc_review::clock::{SharedClock, SystemClock};
+use posc_review::commands;
+use posc_review::review::{self, ReviewObserver, ReviewRequest, ReviewStage};
+use posc_review::store::RunRecord;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -714,52 +718,107 @@ fn send_config(db: &TestDb, work: &Path) -> Bin {
     bin
 }
 
-/// Starts `review --send` stopped at `point` (the test pause hook) and kills it there with
-/// SIGKILL; returns the run id.
-fn kill_review_at(bin: &Bin, out: &Path, point: &str) -> String {
+/// What `kill_review_at` tells the process it starts: the stage to stop at (as `{:?}`
+/// prints it), and the database, configuration and output folder of the review.
+const PAUSE_AT: &str = "PAUSED_REVIEW_STAGE";
+const PAUSED_DATABASE_URL: &str = "PAUSED_REVIEW_DATABASE_URL";
+const PAUSED_CONFIG: &str = "PAUSED_REVIEW_CONFIG";
+const PAUSED_OUT: &str = "PAUSED_REVIEW_OUT";
+/// The line the process writes to stderr where it stops, followed by the run id.
+const PAUSED_MARKER: &str = "paused review: run ";
+
+/// Starts `review --send` in a process of its own (this test executable, running
+/// [`paused_review_process`]), waits until the run reaches `stage` and kills the process there
+/// with SIGKILL; returns the run id.
+fn kill_review_at(bin: &Bin, out: &Path, stage: ReviewStage) -> String {
     use std::io::BufRead;
-    let paused = Bin {
-        db_url: bin.db_url.clone(),
-        config: bin.config.clone(),
-        cwd: None,
-        env: vec![
-            ("POSC_REVIEW_TEST_PAUSE_MS".into(), "60000".into()),
-            ("POSC_REVIEW_TEST_PAUSE_AT".into(), point.into()),
-        ],
-    };
-    let mut child = paused.spawn(&[
-        "review",
-        "--as-of",
-        "2026-10-01",
-        "--send",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut run_id = None;
-    loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("the review ended before {point}"))
-            .unwrap();
-        if let Some(rest) = line.split("run_id=").nth(1) {
-            run_id.get_or_insert_with(|| rest.split([' ', '}']).next().unwrap().to_string());
-        }
-        if line.starts_with(&format!("test pause at {point}")) {
-            break;
-        }
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--ignored",
+            "--exact",
+            "paused_review_process",
+            "--nocapture",
+        ])
+        .env(PAUSE_AT, format!("{stage:?}"))
+        .env(PAUSED_DATABASE_URL, &bin.db_url)
+        .env(PAUSED_OUT, out)
+        .env_remove(PAUSED_CONFIG)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    if let Some(config) = &bin.config {
+        command.env(PAUSED_CONFIG, config);
     }
+    let mut child = command.spawn().unwrap();
+    let mut said = Vec::new();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let run_id = loop {
+        let Some(line) = lines.next().map(Result::unwrap) else {
+            child.wait().unwrap();
+            panic!("the review ended before {stage:?}:\n{}", said.join("\n"));
+        };
+        if let Some(id) = line.strip_prefix(PAUSED_MARKER) {
+            break id.to_string();
+        }
+        said.push(line);
+    };
     child.kill().unwrap();
     child.wait().unwrap();
-    run_id.unwrap_or_else(|| {
-        // Stopped before its first log line with the id: the latest run is it.
-        let runs = bin.run(&["runs", "--format", "json"]);
-        let runs: serde_json::Value = serde_json::from_str(&stdout(&runs)).unwrap();
-        runs.as_array().unwrap().last().unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    })
+    run_id
+}
+
+/// Stops a run at one stage for as long as it takes `kill_review_at` to kill its process.
+struct PauseAt(ReviewStage);
+
+#[async_trait::async_trait]
+impl ReviewObserver for PauseAt {
+    async fn reached(&self, stage: ReviewStage, run: &RunRecord) {
+        if stage == self.0 {
+            eprintln!("{PAUSED_MARKER}{}", run.id);
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        }
+    }
+}
+
+/// The process `kill_review_at` starts and kills: `review --as-of 2026-10-01 --send` as the
+/// binary runs it, stopped at the stage it is given.
+#[test]
+#[ignore = "only run by kill_review_at, in a process of its own"]
+fn paused_review_process() {
+    let stage = std::env::var(PAUSE_AT).unwrap_or_else(|_| {
+        panic!("{PAUSE_AT} is not set: this test is only run by kill_review_at, which kills it")
+    });
+    let stage = [
+        ReviewStage::RunStarted,
+        ReviewStage::OutputsWritten,
+        ReviewStage::RunStored,
+    ]
+    .into_iter()
+    .find(|s| format!("{s:?}") == stage)
+    .unwrap_or_else(|| panic!("{PAUSE_AT}={stage} is no review stage"));
+    let given = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    let config = std::env::var_os(PAUSED_CONFIG).map(PathBuf::from);
+    let settings = commands::settings(config.as_deref(), Some(given(PAUSED_DATABASE_URL))).unwrap();
+    let request = ReviewRequest {
+        as_of: "2026-10-01".parse().unwrap(),
+        cadence: None,
+        org_ids: Vec::new(),
+        out_dir: given(PAUSED_OUT).into(),
+        send: true,
+    };
+    let clock: SharedClock = std::sync::Arc::new(SystemClock);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let outcome = runtime.block_on(async {
+        let store = commands::open_for_writing(&settings, &clock).await?;
+        review::run_review_observed(&store, &settings, &request, &clock, &PauseAt(stage)).await
+    });
+    match outcome {
+        Ok(_) => panic!("the review went on past {stage:?}, where kill_review_at kills it"),
+        Err(e) => panic!("the review failed before {stage:?}: {e:#}"),
+    }
 }
 
 fn run_json(bin: &Bin, id: &str) -> serde_json::Value {
@@ -796,18 +855,18 @@ fn a_killed_review_is_recorded_as_failed_by_the_next_command_and_its_partial_fol
                 "gpatel",
             ],
         ];
-        for (point, next) in ["run-started", "outputs-written"]
+        for (stage, next) in [ReviewStage::RunStarted, ReviewStage::OutputsWritten]
             .into_iter()
             .zip(next_commands)
         {
-            let id = kill_review_at(&bin, out.path(), point);
+            let id = kill_review_at(&bin, out.path(), stage);
             assert_eq!(
                 run_json(&bin, &id)["status"],
                 "running",
-                "[{}] {point}",
+                "[{}] {stage:?}",
                 db.backend
             );
-            if point == "outputs-written" {
+            if stage == ReviewStage::OutputsWritten {
                 let mut left = hidden_folders(out.path());
                 left.sort();
                 assert_eq!(left, [format!(".{id}.outbox"), format!(".{id}.partial")]);
@@ -818,7 +877,7 @@ fn a_killed_review_is_recorded_as_failed_by_the_next_command_and_its_partial_fol
             let run = run_json(&bin, &id);
             assert_eq!(
                 run["status"], "failed",
-                "[{}] killed at {point}: {run}",
+                "[{}] killed at {stage:?}: {run}",
                 db.backend
             );
             let error = run["error"].as_str().unwrap();
@@ -826,7 +885,7 @@ fn a_killed_review_is_recorded_as_failed_by_the_next_command_and_its_partial_fol
             assert!(run["finished_at"].is_string());
             assert!(
                 hidden_folders(out.path()).is_empty() && !out.path().join(&id).exists(),
-                "[{}] killed at {point}, left: {:?}",
+                "[{}] killed at {stage:?}, left: {:?}",
                 db.backend,
                 hidden_folders(out.path())
             );
@@ -847,7 +906,7 @@ fn a_review_killed_once_stored_gets_its_folder_from_the_next_command() {
         let bin = send_config(&db, work.path());
         import(&bin, &scenario4());
         let out = tempfile::tempdir().unwrap();
-        let id = kill_review_at(&bin, out.path(), "run-stored");
+        let id = kill_review_at(&bin, out.path(), ReviewStage::RunStored);
         assert!(hidden_folders(out.path()).contains(&format!(".{id}.partial")));
         assert!(!out.path().join(&id).exists());
 
