@@ -171,14 +171,15 @@ pub async fn run_review_observed(
     // A broken template is reported before the run starts, not after the rules have run.
     let template_error = |e: anyhow::Error| UsageError(format!("mail.template_dir: {e:#}"));
     let templates = Templates::load(&settings.mail.template_dir).map_err(template_error)?;
-    crate::mail::check_templates(&templates, settings, clock).map_err(|e| {
-        // A full disk or an unwritable temporary folder is a failure, not a bad template.
-        if e.chain().any(|cause| cause.is::<std::io::Error>()) {
-            e.context("the template check could not write its sample run")
-        } else {
-            template_error(e).into()
-        }
-    })?;
+    crate::mail::check_templates(&templates, &settings.mail, settings.review.time_zone, clock)
+        .map_err(|e| {
+            // A full disk or an unwritable temporary folder is a failure, not a bad template.
+            if e.chain().any(|cause| cause.is::<std::io::Error>()) {
+                e.context("the template check could not write its sample run")
+            } else {
+                template_error(e).into()
+            }
+        })?;
     if request.send {
         // Likewise a mail configuration that cannot work (bad from, no password).
         crate::mail::Smtp::new(&settings.smtp, &settings.mail.from)

@@ -7,7 +7,7 @@
 
 use super::compose::{compose_run_mail, MailOut, OrgProblem, RunMail};
 use crate::clock::SharedClock;
-use crate::config::Settings;
+use crate::config::MailSettings;
 use crate::domain::{
     Cadence, FindingStatus, OrgKind, PidSl, Role, RuleId, RunStatus, Services, UserStatus,
 };
@@ -18,11 +18,13 @@ use crate::snapshot::{Access, Org, PidSlRecord, Snapshot, User};
 use crate::templates::Templates;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 
 /// Renders every template against the sample run, started now; the error names the template.
 pub fn check_templates(
     templates: &Templates,
-    settings: &Settings,
+    mail_settings: &MailSettings,
+    zone: Tz,
     clock: &SharedClock,
 ) -> anyhow::Result<()> {
     let now = clock.now();
@@ -40,8 +42,8 @@ pub fn check_templates(
     let dir = tempfile::tempdir().context("cannot create a folder for the template check")?;
     let mail = dir.path().join("mail");
     let (_, problems) = compose_run_mail(&RunMail {
-        mail: &settings.mail,
-        zone: settings.review.time_zone,
+        mail: mail_settings,
+        zone,
         date: now,
         templates,
         run: &run,
