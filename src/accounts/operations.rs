@@ -3,7 +3,7 @@
 
 use super::policy::{refused, why_inactive};
 use super::*;
-use crate::domain::ADMIN_SERVICES;
+use crate::domain::{posc, ADMIN_SERVICES};
 
 /// Performs one operation as `actor`: lock, read, check, write, audit, commit. A refusal
 /// writes nothing; so does a PostgreSQL role without the operator grants (a reviewer's), whose
@@ -234,9 +234,10 @@ impl Op<'_> {
         Ok(Outcome {
             events: vec![event],
             next_steps: vec![format!(
-                "Create the account in the POSC too (Administer Account > Manage Subordinate Accounts > {} > Create Subordinate Account), \
-                 with the same services; the POSC emails {} a temporary password.",
-                new.pidsl, new.username
+                "Create the account in the POSC too ({}), with the same services; the POSC emails {} \
+                 a temporary password.",
+                posc::pidsl_step(new.pidsl.as_str(), "Create Subordinate Account"),
+                new.username
             )],
         })
     }
@@ -301,8 +302,9 @@ impl Op<'_> {
         Ok(Outcome {
             events: vec![event],
             next_steps: vec![format!(
-                "Link {} in the POSC too (Administer Account > Manage Subordinate Accounts > {pidsl} > Link Subordinate).",
-                user.username
+                "Link {} in the POSC too ({}).",
+                user.username,
+                posc::pidsl_step(pidsl.as_str(), "Link Subordinate")
             )],
         })
     }
@@ -353,8 +355,8 @@ impl Op<'_> {
         Ok(Outcome {
             events: vec![event],
             next_steps: vec![format!(
-                "Move the services in the POSC too (Manage Subordinate Accounts > {pidsl} > Search > {} > Update Subordinate).",
-                user.username
+                "Move the services in the POSC too ({}).",
+                posc::user_step(pidsl.as_str(), &user.username, "Update Subordinate")
             )],
         })
     }
@@ -381,8 +383,8 @@ impl Op<'_> {
             events: vec![event],
             next_steps: vec![
                 format!(
-                    "In the POSC: Administer Account > Manage Subordinate Accounts > {pidsl} > Search > {} > Reset Password.",
-                    user.username
+                    "In the POSC: {}.",
+                    posc::user_step(pidsl.as_str(), &user.username, "Reset Password")
                 ),
                 format!(
                     "The POSC issues a temporary password: give it to {} in person or by phone, not by email; they must change it at their next sign-in.",
@@ -409,8 +411,9 @@ impl Op<'_> {
             ),
         );
         let mut next_steps = vec![format!(
-            "Remove {} in the POSC too (Manage Subordinate Accounts > {pidsl} > Search > {} > Remove).",
-            user.username, user.username
+            "Remove {} in the POSC too ({}).",
+            user.username,
+            posc::user_step(pidsl.as_str(), &user.username, "Remove")
         )];
         if row.role != Role::Subordinate {
             next_steps.push(format!(
@@ -517,21 +520,17 @@ impl Op<'_> {
             Services::EMPTY,
             detail,
         );
+        let verb = if status == UserStatus::Active {
+            "Reactivate"
+        } else {
+            "Deactivate"
+        };
         Ok(Outcome {
             events: vec![event],
             next_steps: vec![format!(
-                "{} the user ID in the POSC too (Manage Subordinate Accounts > Search > {} > {}).",
-                if status == UserStatus::Active {
-                    "Reactivate"
-                } else {
-                    "Deactivate"
-                },
+                "{verb} the user ID in the POSC too ({} > Search > {} > {verb} User ID).",
+                posc::MANAGE_SUBORDINATES,
                 user.username,
-                if status == UserStatus::Active {
-                    "Reactivate User ID"
-                } else {
-                    "Deactivate User ID"
-                }
             )],
         })
     }
@@ -651,8 +650,9 @@ impl Op<'_> {
         Ok(Outcome {
             events,
             next_steps: vec![format!(
-                "Appoint {} as backup in the POSC too, with the same services (Manage Subordinate Accounts > {pidsl} > Search > {} > Update Subordinate).",
-                user.username, user.username
+                "Appoint {} as backup in the POSC too, with the same services ({}).",
+                user.username,
+                posc::user_step(pidsl.as_str(), &user.username, "Update Subordinate")
             )],
         })
     }

@@ -2,6 +2,7 @@
 //! unchecked string.
 
 mod cron;
+pub mod posc;
 mod services;
 
 pub use cron::CronExpr;

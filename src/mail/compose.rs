@@ -15,7 +15,6 @@ use crate::records::{FindingRow, MessageFile, OutgoingMail, RunRecord};
 use crate::report::html::generator;
 use crate::report::summary::{ListedFinding, Summary, SummaryOptions};
 use crate::report::xlsx;
-use crate::rules::update_subordinate_path;
 use crate::snapshot::Snapshot;
 use crate::templates::Templates;
 use anyhow::Context;
@@ -515,7 +514,7 @@ fn action_lists(
             total => list.len(),
             more => list.len().saturating_sub(max),
             fallback => fallback,
-            update_path => update_subordinate_path(),
+            update_path => format!("In the POSC: {}", crate::domain::posc::UPDATE_SUBORDINATE),
             workbook => xlsx::org_workbook_file_name(&input.run.id, &o.org_id),
             generator => generator(),
         };

@@ -12,6 +12,7 @@ mod lifecycle;
 #[cfg(test)]
 mod testkit;
 
+use crate::domain::posc::manage_subordinates;
 use crate::domain::{RuleId, Services, Severity};
 use crate::snapshot::{Access, Snapshot};
 use chrono::NaiveDate;
@@ -63,8 +64,6 @@ pub struct Rule {
     pub remediation: &'static str,
 }
 
-const UPDATE_SUBORDINATE: &str = "In the POSC: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the user > Update Subordinate panel";
-
 pub static RULES: [Rule; 15] = [
     Rule {
         id: RuleId::MissingPrimary,
@@ -80,7 +79,7 @@ pub static RULES: [Rule; 15] = [
         unit: Unit::PidSl,
         checks: "No active user holds the role backup on the PID/SL.",
         policy: "Each PID/SL must have a backup Primary User who can act when the Primary User is unavailable.",
-        remediation: "Appoint a backup Primary User: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the user > Update Subordinate panel > grant Primary Portal User and Manage Subordinate Accounts and every service the Primary User holds > Save.",
+        remediation: concat!("Appoint a backup Primary User: ", manage_subordinates!("the user", "Update Subordinate panel > grant Primary Portal User and Manage Subordinate Accounts and every service the Primary User holds > Save"), "."),
     },
     Rule {
         id: RuleId::ExcessPrimary,
@@ -88,7 +87,7 @@ pub static RULES: [Rule; 15] = [
         unit: Unit::PidSl,
         checks: "More than one active primary, more than one active backup, or more than two active holders of Primary Portal User on the PID/SL.",
         policy: "A PID/SL has one Primary User and one backup; Primary Portal User may be held by at most two users.",
-        remediation: "Keep one Primary User and one backup: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select each extra holder > Update Subordinate panel > move Primary Portal User and Manage Subordinate Accounts to Available Services > Save.",
+        remediation: concat!("Keep one Primary User and one backup: ", manage_subordinates!("each extra holder", "Update Subordinate panel > move Primary Portal User and Manage Subordinate Accounts to Available Services > Save"), "."),
     },
     Rule {
         id: RuleId::ManageSubordinatesMisassigned,
@@ -96,7 +95,7 @@ pub static RULES: [Rule; 15] = [
         unit: Unit::PidSlUser,
         checks: "A subordinate holds Manage Subordinate Accounts or Primary Portal User.",
         policy: "Only the Primary User and the backup may hold Primary Portal User and Manage Subordinate Accounts.",
-        remediation: "Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the subordinate > Update Subordinate panel > move Manage Subordinate Accounts and Primary Portal User to Available Services > Save.",
+        remediation: concat!(manage_subordinates!("the subordinate", "Update Subordinate panel > move Manage Subordinate Accounts and Primary Portal User to Available Services > Save"), "."),
     },
     Rule {
         id: RuleId::BackupMissingServices,
@@ -104,7 +103,7 @@ pub static RULES: [Rule; 15] = [
         unit: Unit::PidSlUser,
         checks: "An active backup lacks a service that an active Primary User of the PID/SL holds.",
         policy: "The backup Primary User should hold every service the Primary User holds.",
-        remediation: "Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the backup > Update Subordinate panel > move the missing services to Assigned Services > Save.",
+        remediation: concat!(manage_subordinates!("the backup", "Update Subordinate panel > move the missing services to Assigned Services > Save"), "."),
     },
     Rule {
         id: RuleId::TerminatedUserActive,
@@ -112,7 +111,7 @@ pub static RULES: [Rule; 15] = [
         unit: Unit::User,
         checks: "A user who has left the organization still has an active Virtual Gateway account.",
         policy: "When a user leaves the organization, the Primary User must deactivate the user's account promptly.",
-        remediation: "Deactivate the user ID: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the user > Deactivate User ID. A Primary User who has left is deactivated by MassHealth Customer Service at the organization's request.",
+        remediation: concat!("Deactivate the user ID: ", manage_subordinates!("the user", "Deactivate User ID"), ". A Primary User who has left is deactivated by MassHealth Customer Service at the organization's request."),
     },
     Rule {
         id: RuleId::TerminatedUserAccess,
@@ -120,7 +119,7 @@ pub static RULES: [Rule; 15] = [
         unit: Unit::PidSlUser,
         checks: "A terminated user, active or not, still has access to the PID/SL.",
         policy: "Access of users who have left must be removed; a linked user's own organization must report the departure.",
-        remediation: "Remove the access: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the user > Remove. For a linked user, ask the user's own organization to deactivate the account.",
+        remediation: concat!("Remove the access: ", manage_subordinates!("the user", "Remove"), ". For a linked user, ask the user's own organization to deactivate the account."),
     },
     Rule {
         id: RuleId::ExpiredLink,
@@ -128,7 +127,7 @@ pub static RULES: [Rule; 15] = [
         unit: Unit::PidSlUser,
         checks: "An access row whose expires_on (the end of the affiliation or contract that justifies it) is on or before the review date.",
         policy: "Access must end when the affiliation or contract that justified it ends.",
-        remediation: "Remove the link: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the user > Remove; or record the renewed contract's end date.",
+        remediation: concat!("Remove the link: ", manage_subordinates!("the user", "Remove"), "; or record the renewed contract's end date."),
     },
     Rule {
         id: RuleId::StaleUser,
@@ -136,7 +135,7 @@ pub static RULES: [Rule; 15] = [
         unit: Unit::User,
         checks: "An active user with access has not signed in within the configured number of days, or never signed in after the grace period for new accounts.",
         policy: "Accounts no longer in use must be deactivated.",
-        remediation: "Confirm with the user's manager whether the access is still needed; if not: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the user > Deactivate User ID.",
+        remediation: concat!("Confirm with the user's manager whether the access is still needed; if not: ", manage_subordinates!("the user", "Deactivate User ID"), "."),
     },
     Rule {
         id: RuleId::OverloadedPrimary,
@@ -144,7 +143,7 @@ pub static RULES: [Rule; 15] = [
         unit: Unit::User,
         checks: "A user is primary or backup on more PID/SLs, or for more users, than the configured limits.",
         policy: "A Primary User must be able to administer every PID/SL and user in their charge; large groups spread the work over several Primary Users.",
-        remediation: "Designate other Primary Users or backups for some of these PID/SLs: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the new administrator > Update Subordinate panel > grant Primary Portal User and Manage Subordinate Accounts > Save.",
+        remediation: concat!("Designate other Primary Users or backups for some of these PID/SLs: ", manage_subordinates!("the new administrator", "Update Subordinate panel > grant Primary Portal User and Manage Subordinate Accounts > Save"), "."),
     },
     Rule {
         id: RuleId::OverbroadGrant,
@@ -152,7 +151,7 @@ pub static RULES: [Rule; 15] = [
         unit: Unit::PidSlUser,
         checks: "A subordinate holds services outside the job-role profile, a restricted service (SCO/PACE, MMQ) the provider type does not allow, or nearly every service without a profile.",
         policy: "Users receive only the services their job requires (least privilege).",
-        remediation: "Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the subordinate > Update Subordinate panel > move the services the job does not need to Available Services > Save.",
+        remediation: concat!(manage_subordinates!("the subordinate", "Update Subordinate panel > move the services the job does not need to Available Services > Save"), "."),
     },
     Rule {
         id: RuleId::MissingPortalServices,
@@ -160,7 +159,7 @@ pub static RULES: [Rule; 15] = [
         unit: Unit::PidSlUser,
         checks: "A subordinate lacks Portal Services.",
         policy: "Every POSC user holds Portal Services.",
-        remediation: "Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the subordinate > Update Subordinate panel > move Portal Services to Assigned Services > Save.",
+        remediation: concat!(manage_subordinates!("the subordinate", "Update Subordinate panel > move Portal Services to Assigned Services > Save"), "."),
     },
     Rule {
         id: RuleId::TermsNotAccepted,
@@ -168,7 +167,7 @@ pub static RULES: [Rule; 15] = [
         unit: Unit::User,
         checks: "An active user with access never accepted the Virtual Gateway Terms and Conditions after the grace period for new accounts.",
         policy: "Every user must accept the Virtual Gateway Terms and Conditions.",
-        remediation: "Ask the user to sign in to the Virtual Gateway and accept the Terms and Conditions; if the account is not needed: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Search > select the user > Deactivate User ID.",
+        remediation: concat!("Ask the user to sign in to the Virtual Gateway and accept the Terms and Conditions; if the account is not needed: ", manage_subordinates!("the user", "Deactivate User ID"), "."),
     },
     Rule {
         id: RuleId::DuplicateIdentity,
@@ -176,7 +175,7 @@ pub static RULES: [Rule; 15] = [
         unit: Unit::User,
         checks: "Two or more active users share an email address, or a name with the same day of birth and SSN digits.",
         policy: "User IDs are personal: each person has one user ID and never shares it.",
-        remediation: "Keep one user ID per person: link the person's remaining user ID to each PID/SL they need (Administer Account > Manage Subordinate Accounts > choose the PID/SL > Link Subordinate), then deactivate the duplicate user ID.",
+        remediation: concat!("Keep one user ID per person: link the person's remaining user ID to each PID/SL they need (", manage_subordinates!(), " > choose the PID/SL > Link Subordinate), then deactivate the duplicate user ID."),
     },
     Rule {
         id: RuleId::ReviewOverdue,
@@ -197,11 +196,6 @@ impl RuleId {
     pub fn severity(self) -> Severity {
         self.rule().severity
     }
-}
-
-/// The POSC navigation every subordinate fix starts from.
-pub fn update_subordinate_path() -> &'static str {
-    UPDATE_SUBORDINATE
 }
 
 /// Every PID/SL under review (the active ones) with its access rows, none for a PID/SL nobody
