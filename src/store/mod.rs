@@ -9,6 +9,20 @@
 //! Each backend keeps its own migrations folder; both define the same tables and columns (a
 //! test compares them).
 
+/// A record read from a row: the fields before `;` from the columns of the same names with the
+/// backend's getter (`row.try_get` for sqlx, `row.get` for rusqlite), the fields after it as
+/// given.
+macro_rules! from_row {
+    ($row:ident.$get:ident => $record:ident {
+        $($column:ident),* $(,)? $(; $($field:ident: $value:expr),* $(,)?)?
+    }) => {
+        $record {
+            $($column: $row.$get(stringify!($column))?,)*
+            $($($field: $value,)*)?
+        }
+    };
+}
+
 pub mod postgres;
 mod snapshot_load;
 pub mod sqlite;

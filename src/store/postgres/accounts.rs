@@ -70,12 +70,10 @@ impl PgStore {
         .fetch_one(&self.pool)
         .await
         .context("cannot count the account tables")?;
-        Ok(AccountCounts {
+        Ok(from_row!(row.try_get => AccountCounts {
+            pidsls, users, access;
             organizations: row.try_get("orgs")?,
-            pidsls: row.try_get("pidsls")?,
-            users: row.try_get("users")?,
-            access: row.try_get("access")?,
-        })
+        }))
     }
 
     /// The four reads from one moment: one `REPEATABLE READ, READ ONLY` transaction, which
@@ -171,19 +169,11 @@ pub(super) const USER_COLUMNS: &str = "id, username, first_name, last_name, midd
      terminated_on, dob_mmdd, ssn_last4";
 
 pub(super) fn user_row(row: &PgRow) -> anyhow::Result<UserRow> {
-    Ok(UserRow {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        first_name: row.try_get("first_name")?,
-        last_name: row.try_get("last_name")?,
-        middle_initial: row.try_get("middle_initial")?,
-        phone: row.try_get("phone")?,
-        email: row.try_get("email")?,
-        org_id: row.try_get("org_id")?,
-        job_role: row.try_get("job_role")?,
+    Ok(from_row!(row.try_get => UserRow {
+        id, username, first_name, last_name, middle_initial, phone, email, org_id, job_role,
+        last_login_at;
         status: parsed(row, "users", "status", UserStatus::parse)?,
         created_on: super::text_date(row, "users", "created_on")?,
-        last_login_at: row.try_get("last_login_at")?,
         terms_accepted_on: super::text_date(row, "users", "terms_accepted_on")?,
         terminated_on: super::text_date(row, "users", "terminated_on")?,
         dob_mmdd: row
@@ -192,7 +182,7 @@ pub(super) fn user_row(row: &PgRow) -> anyhow::Result<UserRow> {
         ssn_last4: row
             .try_get::<Option<String>, _>("ssn_last4")?
             .map(Personal::new),
-    })
+    }))
 }
 
 /// A row of an account table: its upserting INSERT, its values bound in column order, and

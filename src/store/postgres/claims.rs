@@ -16,19 +16,11 @@ const CLAIM_COLUMNS: &str = "period_key, cadence, due_at, state, owner, run_id, 
                              claimed_at, heartbeat_at, finished_at, error";
 
 fn claim_from_row(row: &PgRow) -> anyhow::Result<ClaimRecord> {
-    Ok(ClaimRecord {
-        period_key: row.try_get("period_key")?,
+    Ok(from_row!(row.try_get => ClaimRecord {
+        period_key, due_at, owner, run_id, attempts, claimed_at, heartbeat_at, finished_at, error;
         cadence: parsed(row, "schedule_claims", "cadence", Cadence::parse)?,
-        due_at: row.try_get("due_at")?,
         state: parsed(row, "schedule_claims", "state", ClaimState::parse)?,
-        owner: row.try_get("owner")?,
-        run_id: row.try_get("run_id")?,
-        attempts: row.try_get("attempts")?,
-        claimed_at: row.try_get("claimed_at")?,
-        heartbeat_at: row.try_get("heartbeat_at")?,
-        finished_at: row.try_get("finished_at")?,
-        error: row.try_get("error")?,
-    })
+    }))
 }
 
 impl PgStore {

@@ -55,19 +55,13 @@ impl PgStore {
         .context("cannot read the decisions")?;
         rows.iter()
             .map(|row| {
-                Ok(DecisionRecord {
-                    fingerprint: row.try_get("fingerprint")?,
-                    run_id: row.try_get("run_id")?,
+                Ok(from_row!(row.try_get => DecisionRecord {
+                    fingerprint, run_id, org_id, pidsl, username, justification, reviewer,
+                    decided_at;
                     rule: parsed(row, "findings", "rule", RuleId::parse)?,
-                    org_id: row.try_get("org_id")?,
-                    pidsl: row.try_get("pidsl")?,
-                    username: row.try_get("username")?,
                     decision: parsed(row, "decisions", "decision", Decision::parse)?,
-                    justification: row.try_get("justification")?,
-                    reviewer: row.try_get("reviewer")?,
-                    decided_at: row.try_get("decided_at")?,
                     accepted_until: accepted_until(row)?,
-                })
+                }))
             })
             .collect()
     }

@@ -18,45 +18,29 @@ const FINDING_COLUMNS: &str = "run_id, fingerprint, rule, severity, status, org_
 fn run_from_row(row: &PgRow) -> anyhow::Result<RunRecord> {
     let org_ids: String = row.try_get("org_ids")?;
     let counts: String = row.try_get("counts")?;
-    Ok(RunRecord {
-        id: row.try_get("id")?,
+    Ok(from_row!(row.try_get => RunRecord {
+        id, scope_key, started_at, finished_at, error, out_dir, owner;
         as_of: required_date(row, "runs", "as_of")?,
         cadence: row
             .try_get::<Option<String>, _>("cadence")?
             .map(|text| Cadence::parse(&text))
             .transpose()
             .map_err(|e| anyhow::anyhow!("bad cadence in the runs table: {e}"))?,
-        org_ids: org_ids
-            .split(';')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-        scope_key: row.try_get("scope_key")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
+        org_ids: org_ids.split(';').filter(|s| !s.is_empty()).map(str::to_string).collect(),
         status: parsed(row, "runs", "status", RunStatus::parse)?,
-        error: row.try_get("error")?,
-        out_dir: row.try_get("out_dir")?,
         counts: serde_json::from_str(&counts).context("bad counts in the runs table")?,
-        owner: row.try_get("owner")?,
-    })
+    }))
 }
 
 fn finding_from_row(row: &PgRow) -> anyhow::Result<FindingRow> {
-    Ok(FindingRow {
-        run_id: row.try_get("run_id")?,
-        fingerprint: row.try_get("fingerprint")?,
+    Ok(from_row!(row.try_get => FindingRow {
+        run_id, fingerprint, org_id, pidsl, username, user_name, detail;
         rule: parsed(row, "findings", "rule", RuleId::parse)?,
         severity: parsed(row, "findings", "severity", Severity::parse)?,
         status: parsed(row, "findings", "status", FindingStatus::parse)?,
-        org_id: row.try_get("org_id")?,
-        pidsl: row.try_get("pidsl")?,
-        username: row.try_get("username")?,
-        user_name: row.try_get("user_name")?,
-        detail: row.try_get("detail")?,
         first_seen: required_date(row, "findings", "first_seen")?,
         decision: None,
-    })
+    }))
 }
 
 impl PgStore {
@@ -145,13 +129,10 @@ impl PgStore {
         .context("cannot read the runs")?;
         rows.iter()
             .map(|row| {
-                Ok(HeldRun {
-                    id: row.try_get("id")?,
+                Ok(from_row!(row.try_get => HeldRun {
+                    id, owner, heartbeat_at, out_root;
                     status: parsed(row, "runs", "status", RunStatus::parse)?,
-                    owner: row.try_get("owner")?,
-                    heartbeat_at: row.try_get("heartbeat_at")?,
-                    out_root: row.try_get("out_root")?,
-                })
+                }))
             })
             .collect()
     }

@@ -69,22 +69,17 @@ const MEMBER_COLUMNS: &str = "u.id AS user_id, u.username, u.first_name, u.last_
      a.granted_on, a.expires_on";
 
 fn member(row: &PgRow) -> anyhow::Result<Member> {
-    Ok(Member {
-        user_id: row.try_get("user_id")?,
-        username: row.try_get("username")?,
-        first_name: row.try_get("first_name")?,
-        last_name: row.try_get("last_name")?,
-        org_id: row.try_get("org_id")?,
+    Ok(from_row!(row.try_get => Member {
+        user_id, username, first_name, last_name, org_id, pidsl_org_id;
         status: parsed(row, "users", "status", UserStatus::parse)?,
         terminated_on: text_date(row, "users", "terminated_on")?,
         pidsl: parsed(row, "access", "pidsl", PidSl::parse)?,
-        pidsl_org_id: row.try_get("pidsl_org_id")?,
         role: parsed(row, "access", "role", Role::parse)?,
         services: Services::from_bits(row.try_get("services")?)
             .map_err(|e| anyhow::anyhow!("bad services in the access table: {e}"))?,
         granted_on: text_date(row, "access", "granted_on")?,
         expires_on: text_date(row, "access", "expires_on")?,
-    })
+    }))
 }
 
 fn pidsl_info(pidsl: &PidSl, row: &PgRow) -> anyhow::Result<PidSlInfo> {
@@ -96,12 +91,11 @@ fn pidsl_info(pidsl: &PidSl, row: &PgRow) -> anyhow::Result<PidSlInfo> {
 }
 
 /// A `;`-separated list of service codes in the audit log.
-fn stored_services(column: &str, text: &str) -> anyhow::Result<Services> {
-    if text.is_empty() {
-        return Ok(Services::EMPTY);
-    }
-    Services::parse_list(text)
-        .map_err(|e| anyhow::anyhow!("bad {column} in the audit_log table: {e}"))
+fn stored_services(row: &PgRow, column: &str) -> anyhow::Result<Services> {
+    parsed(row, "audit_log", column, |text| match text {
+        "" => Ok(Services::EMPTY),
+        list => Services::parse_list(list),
+    })
 }
 
 #[async_trait]
@@ -292,24 +286,11 @@ impl PgStore {
         .context("cannot read the audit log")?;
         rows.iter()
             .map(|row| {
-                Ok(AuditEvent {
-                    id: row.try_get("id")?,
-                    at: row.try_get("at")?,
-                    actor: row.try_get("actor")?,
-                    ran_as: row.try_get("ran_as")?,
-                    action: row.try_get("action")?,
-                    username: row.try_get("username")?,
-                    pidsl: row.try_get("pidsl")?,
-                    services_before: stored_services(
-                        "services_before",
-                        row.try_get("services_before")?,
-                    )?,
-                    services_after: stored_services(
-                        "services_after",
-                        row.try_get("services_after")?,
-                    )?,
-                    detail: row.try_get("detail")?,
-                })
+                Ok(from_row!(row.try_get => AuditEvent {
+                    id, at, actor, ran_as, action, username, pidsl, detail;
+                    services_before: stored_services(row, "services_before")?,
+                    services_after: stored_services(row, "services_after")?,
+                }))
             })
             .collect()
     }

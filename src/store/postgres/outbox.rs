@@ -75,19 +75,12 @@ fn addresses(row: &PgRow) -> anyhow::Result<Vec<String>> {
 }
 
 fn entry(row: &PgRow) -> anyhow::Result<OutboxEntry> {
-    Ok(OutboxEntry {
-        idempotency_key: row.try_get("idempotency_key")?,
-        run_id: row.try_get("run_id")?,
-        kind: row.try_get("kind")?,
-        recipient: row.try_get("recipient")?,
+    Ok(from_row!(row.try_get => OutboxEntry {
+        idempotency_key, run_id, kind, recipient, subject, attempts, last_error, next_attempt_at,
+        sent_at;
         to_addresses: addresses(row)?,
-        subject: row.try_get("subject")?,
         state: parsed(row, "outbox", "state", OutboxState::parse)?,
-        attempts: row.try_get("attempts")?,
-        last_error: row.try_get("last_error")?,
-        next_attempt_at: row.try_get("next_attempt_at")?,
-        sent_at: row.try_get("sent_at")?,
-    })
+    }))
 }
 
 impl PgStore {

@@ -64,14 +64,7 @@ pub(super) fn account_counts(conn: &mut Connection) -> anyhow::Result<AccountCou
          (SELECT COUNT(*) FROM pidsls) AS pidsls, (SELECT COUNT(*) FROM users) AS users, \
          (SELECT COUNT(*) FROM access) AS access",
         [],
-        |row| {
-            Ok(AccountCounts {
-                organizations: row.get("organizations")?,
-                pidsls: row.get("pidsls")?,
-                users: row.get("users")?,
-                access: row.get("access")?,
-            })
-        },
+        |row| Ok(from_row!(row.get => AccountCounts { organizations, pidsls, users, access })),
     )?)
 }
 

@@ -49,19 +49,13 @@ const CLAIM_SELECT: &str = "SELECT period_key, cadence, due_at, state, owner, ru
      claimed_at, heartbeat_at, finished_at, error FROM schedule_claims";
 
 fn claim_from_row(row: &Row<'_>) -> anyhow::Result<ClaimRecord> {
-    Ok(ClaimRecord {
-        period_key: row.get("period_key")?,
-        cadence: row.get("cadence")?,
+    Ok(from_row!(row.get => ClaimRecord {
+        period_key, cadence, state, owner, run_id, attempts, error;
         due_at: row.get::<_, SqlTime>("due_at")?.0,
-        state: row.get("state")?,
-        owner: row.get("owner")?,
-        run_id: row.get("run_id")?,
-        attempts: row.get("attempts")?,
         claimed_at: row.get::<_, SqlTime>("claimed_at")?.0,
         heartbeat_at: row.get::<_, SqlTime>("heartbeat_at")?.0,
         finished_at: row.get::<_, Option<SqlTime>>("finished_at")?.map(|t| t.0),
-        error: row.get("error")?,
-    })
+    }))
 }
 
 /// Takes the claim on a period if nobody has it, if its last attempt failed, or if its holder

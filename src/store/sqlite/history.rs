@@ -62,21 +62,15 @@ const RUN_SELECT: &str = "SELECT id, as_of, cadence, org_ids, scope_key, started
      finished_at, status, error, out_dir, counts, owner FROM runs";
 
 fn run_from_row(row: &Row<'_>) -> anyhow::Result<RunRecord> {
-    Ok(RunRecord {
-        id: row.get("id")?,
+    Ok(from_row!(row.get => RunRecord {
+        id, cadence, scope_key, status, error, out_dir, owner;
         as_of: row.get::<_, SqlDate>("as_of")?.0,
-        cadence: row.get("cadence")?,
         org_ids: split_list(row.get_ref("org_ids")?.as_str()?),
-        scope_key: row.get("scope_key")?,
         started_at: row.get::<_, SqlTime>("started_at")?.0,
         finished_at: row.get::<_, Option<SqlTime>>("finished_at")?.map(|t| t.0),
-        status: row.get("status")?,
-        error: row.get("error")?,
-        out_dir: row.get("out_dir")?,
         counts: serde_json::from_str(row.get_ref("counts")?.as_str()?)
             .context("bad counts in the runs table")?,
-        owner: row.get("owner")?,
-    })
+    }))
 }
 
 /// Records a new run as `running`, held by `new.owner` with a heartbeat of its start, with an
@@ -151,13 +145,10 @@ pub(super) fn held_runs(conn: &mut Connection) -> anyhow::Result<Vec<HeldRun>> {
          WHERE status = 'running' OR owner IS NOT NULL",
         [],
         |row| {
-            Ok(HeldRun {
-                id: row.get("id")?,
-                status: row.get("status")?,
-                owner: row.get("owner")?,
+            Ok(from_row!(row.get => HeldRun {
+                id, status, owner, out_root;
                 heartbeat_at: row.get::<_, Option<SqlTime>>("heartbeat_at")?.map(|t| t.0),
-                out_root: row.get("out_root")?,
-            })
+            }))
         },
     )
     .context("cannot read the runs table")
@@ -342,20 +333,12 @@ pub(super) fn findings(
          AND (?3 IS NULL OR status = ?3)",
         params![run_id, rule, status],
         |row| {
-            Ok(FindingRow {
-                run_id: row.get("run_id")?,
-                fingerprint: row.get("fingerprint")?,
-                rule: row.get("rule")?,
-                severity: row.get("severity")?,
-                status: row.get("status")?,
-                org_id: row.get("org_id")?,
-                pidsl: row.get("pidsl")?,
-                username: row.get("username")?,
-                user_name: row.get("user_name")?,
-                detail: row.get("detail")?,
+            Ok(from_row!(row.get => FindingRow {
+                run_id, fingerprint, rule, severity, status, org_id, pidsl, username, user_name,
+                detail;
                 first_seen: row.get::<_, SqlDate>("first_seen")?.0,
                 decision: None,
-            })
+            }))
         },
     )
     .context("cannot read the findings table")

@@ -226,19 +226,12 @@ pub(super) fn outbox(
          ORDER BY created_at, idempotency_key",
         [run_id],
         |row| {
-            Ok(OutboxEntry {
-                idempotency_key: row.get("idempotency_key")?,
-                run_id: row.get("run_id")?,
-                kind: row.get("kind")?,
-                recipient: row.get("recipient")?,
+            Ok(from_row!(row.get => OutboxEntry {
+                idempotency_key, run_id, kind, recipient, subject, state, attempts, last_error;
                 to_addresses: split_list(row.get_ref("to_addresses")?.as_str()?),
-                subject: row.get("subject")?,
-                state: row.get("state")?,
-                attempts: row.get("attempts")?,
-                last_error: row.get("last_error")?,
                 next_attempt_at: row.get::<_, SqlTime>("next_attempt_at")?.0,
                 sent_at: row.get::<_, Option<SqlTime>>("sent_at")?.map(|t| t.0),
-            })
+            }))
         },
     )
     .context("cannot read the outbox table")
