@@ -8,12 +8,27 @@ use super::{parsed, PgStore};
 use crate::domain::{Cadence, ClaimState};
 use crate::store::{ClaimOutcome, ClaimRecord, ClaimRequest};
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
 const CLAIM_COLUMNS: &str = "period_key, cadence, due_at, state, owner, run_id, attempts, \
                              claimed_at, heartbeat_at, finished_at, error";
+
+/// Records the run that reviews a claimed period, and renews the heartbeat; no row when this
+/// owner no longer holds the claim.
+pub(super) const CLAIM_RUNNING: &str = "UPDATE schedule_claims \
+     SET state = $1, run_id = $2, heartbeat_at = $3 \
+     WHERE period_key = $4 AND owner = $5 AND state IN ('claimed', 'running')";
+
+/// Renews the heartbeat of a claim in progress; no row when this owner no longer holds it.
+pub(super) const RENEW_CLAIM_HEARTBEAT: &str = "UPDATE schedule_claims SET heartbeat_at = $1 \
+     WHERE period_key = $2 AND owner = $3 AND state IN ('claimed', 'running')";
+
+/// Closes a claim as completed or failed; no row when this owner no longer holds it.
+pub(super) const FINISH_CLAIM: &str = "UPDATE schedule_claims \
+     SET state = $1, run_id = COALESCE($2, run_id), error = $3, finished_at = $4 \
+     WHERE period_key = $5 AND owner = $6";
 
 fn claim_from_row(row: &PgRow) -> anyhow::Result<ClaimRecord> {
     Ok(from_row!(row.try_get => ClaimRecord {
@@ -80,77 +95,6 @@ impl PgStore {
             Some(now) => Ok(ClaimOutcome::Held(now)),
             None => anyhow::bail!("the claim on {} vanished", request.period_key),
         }
-    }
-
-    /// Records the run that reviews a claimed period, and renews the heartbeat. False when
-    /// this owner no longer holds the claim.
-    pub(super) async fn claim_running(
-        &self,
-        period_key: &str,
-        owner: &str,
-        run_id: &str,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        let updated = sqlx::query(
-            "UPDATE schedule_claims SET state = $1, run_id = $2, heartbeat_at = $3 \
-             WHERE period_key = $4 AND owner = $5 AND state IN ('claimed', 'running')",
-        )
-        .bind(ClaimState::Running.as_str())
-        .bind(run_id)
-        .bind(now)
-        .bind(period_key)
-        .bind(owner)
-        .execute(&self.pool)
-        .await
-        .context("cannot record the run on its claim")?;
-        Ok(updated.rows_affected() == 1)
-    }
-
-    /// Renews the heartbeat of a claim in progress. False when this owner no longer holds it.
-    pub(super) async fn claim_heartbeat(
-        &self,
-        period_key: &str,
-        owner: &str,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        let updated = sqlx::query(
-            "UPDATE schedule_claims SET heartbeat_at = $1 \
-             WHERE period_key = $2 AND owner = $3 AND state IN ('claimed', 'running')",
-        )
-        .bind(now)
-        .bind(period_key)
-        .bind(owner)
-        .execute(&self.pool)
-        .await
-        .context("cannot renew the claim's heartbeat")?;
-        Ok(updated.rows_affected() == 1)
-    }
-
-    /// Closes a claim as completed or failed. False when this owner no longer holds it.
-    pub(super) async fn finish_claim(
-        &self,
-        period_key: &str,
-        owner: &str,
-        state: ClaimState,
-        run_id: Option<&str>,
-        error: Option<&str>,
-        finished_at: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        debug_assert!(matches!(state, ClaimState::Completed | ClaimState::Failed));
-        let updated = sqlx::query(
-            "UPDATE schedule_claims SET state = $1, run_id = COALESCE($2, run_id), error = $3, \
-             finished_at = $4 WHERE period_key = $5 AND owner = $6",
-        )
-        .bind(state.as_str())
-        .bind(run_id)
-        .bind(error)
-        .bind(finished_at)
-        .bind(period_key)
-        .bind(owner)
-        .execute(&self.pool)
-        .await
-        .context("cannot close the claim")?;
-        Ok(updated.rows_affected() == 1)
     }
 
     pub(super) async fn claim(&self, period_key: &str) -> anyhow::Result<Option<ClaimRecord>> {

@@ -5,7 +5,7 @@ use super::{date_text, insert_batched, parsed, required_date, PgStore};
 use crate::domain::{Cadence, FindingStatus, RuleId, RunStatus, Severity};
 use crate::store::{run_order, CompletedRun, FindingRow, HeldRun, NewRun, RunCounts, RunRecord};
 use anyhow::Context;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use futures_util::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
@@ -14,6 +14,28 @@ const RUN_COLUMNS: &str = "id, as_of, cadence, org_ids, scope_key, started_at, f
      status, error, out_dir, counts, owner";
 const FINDING_COLUMNS: &str = "run_id, fingerprint, rule, severity, status, org_id, pidsl, \
      username, user_name, detail, first_seen";
+
+/// Renews a run's heartbeat; no row when `owner` no longer holds the run (another process
+/// found it gone and recorded it as failed).
+pub(super) const RENEW_RUN_HEARTBEAT: &str =
+    "UPDATE runs SET heartbeat_at = $1 WHERE id = $2 AND owner = $3";
+
+/// A stored run's folder is in place, or is not (the error says why, kept for `posc-review
+/// runs`, with the owner kept so that a later command moves it). Once in place the process lets
+/// go of the run; a NULL error clears one that only said where the folder was.
+pub(super) const RELEASE_RUN: &str =
+    "UPDATE runs SET owner = $1, error = $2 WHERE id = $3 AND owner = $4";
+
+/// [`RELEASE_RUN`] where the error a completed run already has (organizations without a
+/// report) stays.
+pub(super) const RELEASE_RUN_KEEPING_ERROR: &str =
+    "UPDATE runs SET owner = $1, error = COALESCE($2, error) WHERE id = $3 AND owner = $4";
+
+/// Records a running run as failed, unless it completed (or failed) after all; with a seen
+/// heartbeat ($5), only if its heartbeat has not moved since (its process is still gone).
+pub(super) const FAIL_RUN: &str = "UPDATE runs SET status = $1, error = $2, finished_at = $3, \
+     owner = NULL WHERE id = $4 AND status = 'running' \
+     AND ($5::timestamptz IS NULL OR heartbeat_at = $5)";
 
 fn run_from_row(row: &PgRow) -> anyhow::Result<RunRecord> {
     let org_ids: String = row.try_get("org_ids")?;
@@ -101,24 +123,6 @@ impl PgStore {
         anyhow::bail!("cannot allocate a run id: too many concurrent runs")
     }
 
-    /// False when `owner` no longer holds the run (another process found it gone and recorded
-    /// it as failed).
-    pub(super) async fn run_heartbeat(
-        &self,
-        run_id: &str,
-        owner: &str,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        let updated = sqlx::query("UPDATE runs SET heartbeat_at = $1 WHERE id = $2 AND owner = $3")
-            .bind(now)
-            .bind(run_id)
-            .bind(owner)
-            .execute(&self.pool)
-            .await
-            .context("cannot renew the run's heartbeat")?;
-        Ok(updated.rows_affected() == 1)
-    }
-
     pub(super) async fn held_runs(&self) -> anyhow::Result<Vec<HeldRun>> {
         let rows = sqlx::query(
             "SELECT id, status, owner, heartbeat_at, out_root FROM runs \
@@ -135,35 +139,6 @@ impl PgStore {
                 }))
             })
             .collect()
-    }
-
-    /// A stored run's folder is in place, or is not (`folder_error` says why, kept as the
-    /// run's error for `posc-review runs`, with the owner kept so that a later command moves
-    /// it). Once in place the process lets go of the run; `clear_error` drops an error that
-    /// only said where the folder was.
-    pub(super) async fn release_run(
-        &self,
-        run_id: &str,
-        owner: &str,
-        folder_error: Option<&str>,
-        clear_error: bool,
-    ) -> anyhow::Result<()> {
-        let owner_after = folder_error.map(|_| owner);
-        let sql = if folder_error.is_some() || clear_error {
-            "UPDATE runs SET owner = $1, error = $2 WHERE id = $3 AND owner = $4"
-        } else {
-            // The error a completed run already has (organizations without a report) stays.
-            "UPDATE runs SET owner = $1, error = COALESCE($2, error) WHERE id = $3 AND owner = $4"
-        };
-        sqlx::query(sql)
-            .bind(owner_after)
-            .bind(folder_error)
-            .bind(run_id)
-            .bind(owner)
-            .execute(&self.pool)
-            .await
-            .context("cannot record the run's folder")?;
-        Ok(())
     }
 
     /// Stores a run's findings, the organizations it reviewed, its counts and its queued mail,
@@ -228,31 +203,6 @@ impl PgStore {
         );
         tx.commit().await.context("cannot commit the run")?;
         Ok(())
-    }
-
-    /// Records a running run as failed, unless it completed (or failed) after all; with
-    /// `seen_heartbeat`, only if its heartbeat has not moved since (its process is still gone).
-    /// True when the run was running and is now failed.
-    pub(super) async fn fail_run(
-        &self,
-        run_id: &str,
-        error: &str,
-        finished_at: DateTime<Utc>,
-        seen_heartbeat: Option<DateTime<Utc>>,
-    ) -> anyhow::Result<bool> {
-        let updated = sqlx::query(
-            "UPDATE runs SET status = $1, error = $2, finished_at = $3, owner = NULL \
-             WHERE id = $4 AND status = 'running' AND ($5::timestamptz IS NULL OR heartbeat_at = $5)",
-        )
-        .bind(RunStatus::Failed.as_str())
-        .bind(error)
-        .bind(finished_at)
-        .bind(run_id)
-        .bind(seen_heartbeat)
-        .execute(&self.pool)
-        .await
-        .context("cannot record the failed run")?;
-        Ok(updated.rows_affected() == 1)
     }
 
     /// The latest completed run of the same scope, the one a new run is compared with.
