@@ -98,26 +98,17 @@ impl PgStore {
     }
 
     pub(super) async fn claim(&self, period_key: &str) -> anyhow::Result<Option<ClaimRecord>> {
-        sqlx::query(&format!(
-            "SELECT {CLAIM_COLUMNS} FROM schedule_claims WHERE period_key = $1"
-        ))
-        .bind(period_key)
-        .fetch_optional(&self.pool)
-        .await
-        .context("cannot read the schedule claims")?
-        .as_ref()
-        .map(claim_from_row)
-        .transpose()
+        let sql = format!("SELECT {CLAIM_COLUMNS} FROM schedule_claims WHERE period_key = $1");
+        let query = sqlx::query(&sql).bind(period_key);
+        self.read_optional(query, "the schedule claims", claim_from_row)
+            .await
     }
 
     /// Every claim, oldest period first.
     pub(super) async fn claims(&self) -> anyhow::Result<Vec<ClaimRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CLAIM_COLUMNS} FROM schedule_claims ORDER BY due_at, period_key"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .context("cannot read the schedule claims")?;
-        rows.iter().map(claim_from_row).collect()
+        let sql =
+            format!("SELECT {CLAIM_COLUMNS} FROM schedule_claims ORDER BY due_at, period_key");
+        self.read_all(sqlx::query(&sql), "the schedule claims", claim_from_row)
+            .await
     }
 }

@@ -124,21 +124,17 @@ impl PgStore {
     }
 
     pub(super) async fn held_runs(&self) -> anyhow::Result<Vec<HeldRun>> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT id, status, owner, heartbeat_at, out_root FROM runs \
              WHERE status = 'running' OR owner IS NOT NULL",
-        )
-        .fetch_all(&self.pool)
+        );
+        self.read_all(query, "the runs", |row| {
+            Ok(from_row!(row.try_get => HeldRun {
+                id, owner, heartbeat_at, out_root;
+                status: parsed(row, "runs", "status", RunStatus::parse)?,
+            }))
+        })
         .await
-        .context("cannot read the runs")?;
-        rows.iter()
-            .map(|row| {
-                Ok(from_row!(row.try_get => HeldRun {
-                    id, owner, heartbeat_at, out_root;
-                    status: parsed(row, "runs", "status", RunStatus::parse)?,
-                }))
-            })
-            .collect()
     }
 
     /// Stores a run's findings, the organizations it reviewed, its counts and its queued mail,
@@ -210,53 +206,37 @@ impl PgStore {
         &self,
         scope_key: &str,
     ) -> anyhow::Result<Option<RunRecord>> {
-        sqlx::query(&format!(
+        let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE scope_key = $1 AND status = 'completed' \
              ORDER BY {} DESC LIMIT 1",
             run_order("id")
-        ))
-        .bind(scope_key)
-        .fetch_optional(&self.pool)
-        .await
-        .context("cannot read the runs")?
-        .as_ref()
-        .map(run_from_row)
-        .transpose()
+        );
+        let query = sqlx::query(&sql).bind(scope_key);
+        self.read_optional(query, "the runs", run_from_row).await
     }
 
     pub(super) async fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs ORDER BY {}",
             run_order("id")
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .context("cannot read the runs")?;
-        rows.iter().map(run_from_row).collect()
+        );
+        self.read_all(sqlx::query(&sql), "the runs", run_from_row)
+            .await
     }
 
     pub(super) async fn run(&self, id: &str) -> anyhow::Result<Option<RunRecord>> {
-        sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
+        self.read_optional(sqlx::query(&sql).bind(id), "the run", run_from_row)
             .await
-            .context("cannot read the run")?
-            .as_ref()
-            .map(run_from_row)
-            .transpose()
     }
 
     pub(super) async fn latest_completed_run(&self) -> anyhow::Result<Option<RunRecord>> {
-        sqlx::query(&format!(
+        let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'completed' ORDER BY {} DESC LIMIT 1",
             run_order("id")
-        ))
-        .fetch_optional(&self.pool)
-        .await
-        .context("cannot read the runs")?
-        .as_ref()
-        .map(run_from_row)
-        .transpose()
+        );
+        self.read_optional(sqlx::query(&sql), "the runs", run_from_row)
+            .await
     }
 
     pub(super) async fn findings(
@@ -285,15 +265,13 @@ impl PgStore {
     pub(super) async fn last_completed_review_per_org(
         &self,
     ) -> anyhow::Result<Vec<(String, NaiveDate)>> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT o.org_id, MAX(r.as_of) AS as_of FROM run_orgs o JOIN runs r ON r.id = o.run_id \
              WHERE r.status = 'completed' GROUP BY o.org_id",
-        )
-        .fetch_all(&self.pool)
+        );
+        self.read_all(query, "the review history", |row| {
+            Ok((row.try_get("org_id")?, required_date(row, "runs", "as_of")?))
+        })
         .await
-        .context("cannot read the review history")?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("org_id")?, required_date(row, "runs", "as_of")?)))
-            .collect()
     }
 }

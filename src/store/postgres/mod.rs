@@ -204,6 +204,34 @@ impl PgStore {
             .with_context(|| format!("cannot {what}"))?;
         Ok(done.rows_affected())
     }
+
+    /// Every row `query` returns, each read by `read`. `what` completes "cannot read ...".
+    async fn read_all<T>(
+        &self,
+        query: PgQuery<'_>,
+        what: &str,
+        read: impl Fn(&PgRow) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Vec<T>> {
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .with_context(|| format!("cannot read {what}"))?;
+        rows.iter().map(read).collect()
+    }
+
+    /// The row `query` returns, if any, read by `read`.
+    async fn read_optional<T>(
+        &self,
+        query: PgQuery<'_>,
+        what: &str,
+        read: impl FnOnce(&PgRow) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Option<T>> {
+        let row = query
+            .fetch_optional(&self.pool)
+            .await
+            .with_context(|| format!("cannot read {what}"))?;
+        row.as_ref().map(read).transpose()
+    }
 }
 
 #[async_trait]

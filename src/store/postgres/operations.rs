@@ -276,22 +276,18 @@ impl PgStore {
         &self,
         username: Option<&str>,
     ) -> anyhow::Result<Vec<AuditEvent>> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT id, at, actor, action, username, pidsl, services_before, services_after, \
              detail, ran_as FROM audit_log WHERE ($1::text IS NULL OR username_key = $1) ORDER BY id",
         )
-        .bind(username.map(|name| name.trim().to_lowercase()))
-        .fetch_all(&self.pool)
+        .bind(username.map(|name| name.trim().to_lowercase()));
+        self.read_all(query, "the audit log", |row| {
+            Ok(from_row!(row.try_get => AuditEvent {
+                id, at, actor, ran_as, action, username, pidsl, detail;
+                services_before: stored_services(row, "services_before")?,
+                services_after: stored_services(row, "services_after")?,
+            }))
+        })
         .await
-        .context("cannot read the audit log")?;
-        rows.iter()
-            .map(|row| {
-                Ok(from_row!(row.try_get => AuditEvent {
-                    id, at, actor, ran_as, action, username, pidsl, detail;
-                    services_before: stored_services(row, "services_before")?,
-                    services_after: stored_services(row, "services_after")?,
-                }))
-            })
-            .collect()
     }
 }

@@ -183,14 +183,11 @@ impl PgStore {
 
     /// The outbox, optionally one run's, oldest first.
     pub(super) async fn outbox(&self, run_id: Option<&str>) -> anyhow::Result<Vec<OutboxEntry>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {ENTRY_COLUMNS} FROM outbox WHERE ($1::text IS NULL OR run_id = $1) \
              ORDER BY created_at, idempotency_key"
-        ))
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await
-        .context("cannot read the outbox")?;
-        rows.iter().map(entry).collect()
+        );
+        self.read_all(sqlx::query(&sql).bind(run_id), "the outbox", entry)
+            .await
     }
 }
