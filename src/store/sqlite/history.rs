@@ -58,6 +58,16 @@ impl From<&CompletedRun<'_>> for OwnedCompletedRun {
     }
 }
 
+/// Renews a run's heartbeat; no row when `owner` no longer holds the run (another process
+/// found it gone and recorded it as failed).
+pub(super) const RENEW_RUN_HEARTBEAT: &str =
+    "UPDATE runs SET heartbeat_at = ?1 WHERE id = ?2 AND owner = ?3";
+
+/// Records a running run as failed, unless it completed (or failed) after all; with a seen
+/// heartbeat (?5), only if its heartbeat has not moved since (its process is still gone).
+pub(super) const FAIL_RUN: &str = "UPDATE runs SET status = ?1, error = ?2, finished_at = ?3, \
+     owner = NULL WHERE id = ?4 AND status = 'running' AND (?5 IS NULL OR heartbeat_at = ?5)";
+
 const RUN_SELECT: &str = "SELECT id, as_of, cadence, org_ids, scope_key, started_at, \
      finished_at, status, error, out_dir, counts, owner FROM runs";
 
@@ -121,21 +131,6 @@ pub(super) fn start_run(conn: &mut Connection, new: &OwnedNewRun) -> anyhow::Res
     .context("cannot record the run in the runs table")?;
     tx.commit().context("cannot record the run")?;
     Ok(run)
-}
-
-/// False when `owner` no longer holds the run (another process found it gone and recorded it
-/// as failed).
-pub(super) fn run_heartbeat(
-    conn: &mut Connection,
-    run_id: &str,
-    owner: &str,
-    now: DateTime<Utc>,
-) -> anyhow::Result<bool> {
-    let updated = conn
-        .prepare_cached("UPDATE runs SET heartbeat_at = ?1 WHERE id = ?2 AND owner = ?3")?
-        .execute(params![SqlTime(now), run_id, owner])
-        .context("cannot renew the run's heartbeat")?;
-    Ok(updated == 1)
 }
 
 pub(super) fn held_runs(conn: &mut Connection) -> anyhow::Result<Vec<HeldRun>> {
@@ -241,32 +236,6 @@ pub(super) fn complete_run(
         crate::liveness::STALE_AFTER_SECS
     );
     tx.commit().context("cannot commit the run")
-}
-
-/// Records a running run as failed, unless it completed (or failed) after all; with
-/// `seen_heartbeat`, only if its heartbeat has not moved since (its process is still gone).
-/// True when the run was running and is now failed.
-pub(super) fn fail_run(
-    conn: &mut Connection,
-    run_id: &str,
-    error: &str,
-    finished_at: DateTime<Utc>,
-    seen_heartbeat: Option<DateTime<Utc>>,
-) -> anyhow::Result<bool> {
-    let updated = conn
-        .prepare_cached(
-            "UPDATE runs SET status = ?1, error = ?2, finished_at = ?3, owner = NULL \
-             WHERE id = ?4 AND status = 'running' AND (?5 IS NULL OR heartbeat_at = ?5)",
-        )?
-        .execute(params![
-            RunStatus::Failed,
-            error,
-            SqlTime(finished_at),
-            run_id,
-            seen_heartbeat.map(SqlTime),
-        ])
-        .context("cannot record the failed run in the runs table")?;
-    Ok(updated == 1)
 }
 
 /// The latest completed run of the same scope, the one a new run is compared with.

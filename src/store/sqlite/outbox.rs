@@ -21,6 +21,18 @@ fn due_by(now: DateTime<Utc>, ignore_schedule: bool) -> String {
     }
 }
 
+pub(super) const MARK_SENT: &str =
+    "UPDATE outbox SET state = ?1, sent_at = ?2, last_error = NULL WHERE idempotency_key = ?3";
+
+/// A failed attempt: back to `pending` until the retry, or `failed` for good (its
+/// next_attempt_at then says when it failed).
+pub(super) const MARK_FAILED: &str = "UPDATE outbox \
+     SET state = ?1, last_error = ?2, next_attempt_at = ?3 WHERE idempotency_key = ?4";
+
+/// Puts failed messages back in the queue (`send --retry-failed`).
+pub(super) const REQUEUE_FAILED: &str =
+    "UPDATE outbox SET state = ?1, attempts = 0, next_attempt_at = ?2 WHERE state = ?3";
+
 /// Queues messages within the run's transaction; a key already in the outbox is left as it
 /// is (never queued twice). Each message is read from its file as it is inserted, so that a
 /// run's messages are never all in memory.
@@ -139,56 +151,6 @@ pub(super) fn claim_mail(
         .context("cannot read a claimed message from the outbox")?;
     tx.commit().context("cannot claim a message")?;
     Ok(Some(mail))
-}
-
-pub(super) fn mark_sent(
-    conn: &mut Connection,
-    key: &str,
-    now: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    conn.prepare_cached(
-        "UPDATE outbox SET state = ?1, sent_at = ?2, last_error = NULL WHERE idempotency_key = ?3",
-    )?
-    .execute(params![OutboxState::Sent, SqlTime(now), key])
-    .context("cannot mark a message sent in the outbox table")?;
-    Ok(())
-}
-
-/// Records a failed attempt: back to `pending` until `retry_at`, or `failed` for good (its
-/// next_attempt_at then stays that of the attempt that failed).
-pub(super) fn mark_failed(
-    conn: &mut Connection,
-    key: &str,
-    error: &str,
-    now: DateTime<Utc>,
-    retry_at: Option<DateTime<Utc>>,
-) -> anyhow::Result<()> {
-    let (state, next) = match retry_at {
-        Some(at) => (OutboxState::Pending, at),
-        None => (OutboxState::Failed, now),
-    };
-    conn.prepare_cached(
-        "UPDATE outbox SET state = ?1, last_error = ?2, next_attempt_at = ?3 \
-         WHERE idempotency_key = ?4",
-    )?
-    .execute(params![state, error, SqlTime(next), key])
-    .context("cannot record a failed attempt in the outbox table")?;
-    Ok(())
-}
-
-/// Puts failed messages back in the queue (`send --retry-failed`).
-pub(super) fn requeue_failed(conn: &mut Connection, now: DateTime<Utc>) -> anyhow::Result<u64> {
-    let requeued = conn
-        .prepare_cached(
-            "UPDATE outbox SET state = ?1, attempts = 0, next_attempt_at = ?2 WHERE state = ?3",
-        )?
-        .execute(params![
-            OutboxState::Pending,
-            SqlTime(now),
-            OutboxState::Failed
-        ])
-        .context("cannot requeue the failed messages in the outbox table")?;
-    Ok(requeued as u64)
 }
 
 /// The messages not delivered yet, whoever queued them and whenever: what `send` reports and
