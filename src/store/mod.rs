@@ -23,6 +23,8 @@ macro_rules! from_row {
     };
 }
 
+#[cfg(test)]
+mod conformance;
 pub mod postgres;
 mod snapshot_load;
 pub mod sqlite;
