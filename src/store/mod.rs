@@ -28,6 +28,7 @@ mod conformance;
 pub mod postgres;
 mod snapshot_load;
 pub mod sqlite;
+mod upsert;
 
 // The store's interface speaks the records; they are re-exported for the callers that hold
 // a store.
@@ -350,6 +351,23 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// Adds a stored user to the keys of a `--merge` import: its username key, its email
+/// (case-insensitive) and the largest id so far.
+pub(crate) fn add_known_user(
+    known: &mut KnownAccounts,
+    id: i64,
+    username_key: String,
+    email: &str,
+) {
+    known.users.insert(username_key, id);
+    known
+        .emails
+        .entry(email.to_lowercase())
+        .or_default()
+        .push(id);
+    known.max_user_id = known.max_user_id.max(id);
 }
 
 /// A run id as a number for SQL to order and compare by (`YYYYMMDD` × 10⁹ + the sequence): as

@@ -7,7 +7,6 @@
 use super::{parsed, PgStore};
 use crate::domain::{Cadence, ClaimState};
 use crate::store::{ClaimOutcome, ClaimRecord, ClaimRequest};
-use anyhow::Context;
 
 use sqlx::postgres::PgRow;
 use sqlx::Row;
@@ -45,21 +44,20 @@ impl PgStore {
         &self,
         request: &ClaimRequest<'_>,
     ) -> anyhow::Result<ClaimOutcome> {
-        let inserted = sqlx::query(&format!(
+        let sql = format!(
             "INSERT INTO schedule_claims ({CLAIM_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, NULL, 1, $6, $6, NULL, NULL) \
              ON CONFLICT (period_key) DO NOTHING"
-        ))
-        .bind(request.period_key)
-        .bind(request.cadence.as_str())
-        .bind(request.due_at)
-        .bind(ClaimState::Claimed.as_str())
-        .bind(request.owner)
-        .bind(request.now)
-        .execute(&self.pool)
-        .await
-        .with_context(|| format!("cannot claim the period {}", request.period_key))?;
-        if inserted.rows_affected() == 1 {
+        );
+        let inserted = sqlx::query(&sql)
+            .bind(request.period_key)
+            .bind(request.cadence.as_str())
+            .bind(request.due_at)
+            .bind(ClaimState::Claimed.as_str())
+            .bind(request.owner)
+            .bind(request.now);
+        let what = format!("claim the period {}", request.period_key);
+        if self.write(inserted, &what).await? == 1 {
             return Ok(ClaimOutcome::Taken { retried: None });
         }
         let Some(existing) = self.claim(request.period_key).await? else {
@@ -81,11 +79,9 @@ impl PgStore {
         .bind(request.owner)
         .bind(request.now)
         .bind(request.period_key)
-        .bind(request.stale_before)
-        .execute(&self.pool)
-        .await
-        .with_context(|| format!("cannot take over the claim on {}", request.period_key))?;
-        if taken.rows_affected() == 1 {
+        .bind(request.stale_before);
+        let what = format!("take over the claim on {}", request.period_key);
+        if self.write(taken, &what).await? == 1 {
             return Ok(ClaimOutcome::Taken {
                 retried: Some(existing.state),
             });

@@ -53,6 +53,18 @@ impl PgAccountsTx {
             .context("cannot start a read-only transaction")?;
         Ok(PgAccountsTx { tx })
     }
+
+    /// One PID/SL's row by `sql` (which may lock it), or `None`; `failure` says what failed.
+    async fn read_pidsl(
+        &mut self,
+        sql: &str,
+        pidsl: &PidSl,
+        failure: &'static str,
+    ) -> anyhow::Result<Option<PidSlInfo>> {
+        let query = sqlx::query(sql).bind(pidsl.as_str());
+        let row = query.fetch_optional(&mut *self.tx).await.context(failure)?;
+        row.map(|row| pidsl_info(pidsl, &row)).transpose()
+    }
 }
 
 /// The access rows with their users and PID/SLs that match `filter` (`WHERE ... ORDER BY ...`).
@@ -101,12 +113,8 @@ fn stored_services(row: &PgRow, column: &str) -> anyhow::Result<Services> {
 #[async_trait]
 impl AccountsTx for PgAccountsTx {
     async fn lock_pidsl(&mut self, pidsl: &PidSl) -> anyhow::Result<Option<PidSlInfo>> {
-        let row = sqlx::query("SELECT org_id, active FROM pidsls WHERE pidsl = $1 FOR UPDATE")
-            .bind(pidsl.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .context("cannot lock the PID/SL")?;
-        row.map(|row| pidsl_info(pidsl, &row)).transpose()
+        let sql = "SELECT org_id, active FROM pidsls WHERE pidsl = $1 FOR UPDATE";
+        self.read_pidsl(sql, pidsl, "cannot lock the PID/SL").await
     }
 
     async fn lock_pidsls_of_user(&mut self, user_id: i64) -> anyhow::Result<()> {
@@ -150,12 +158,8 @@ impl AccountsTx for PgAccountsTx {
     }
 
     async fn pidsl_info(&mut self, pidsl: &PidSl) -> anyhow::Result<Option<PidSlInfo>> {
-        let row = sqlx::query("SELECT org_id, active FROM pidsls WHERE pidsl = $1")
-            .bind(pidsl.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .context("cannot read the PID/SL")?;
-        row.map(|row| pidsl_info(pidsl, &row)).transpose()
+        let sql = "SELECT org_id, active FROM pidsls WHERE pidsl = $1";
+        self.read_pidsl(sql, pidsl, "cannot read the PID/SL").await
     }
 
     /// Ordered by role (primary, backup, subordinate), then username.

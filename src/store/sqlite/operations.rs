@@ -9,10 +9,11 @@
 //! has one writer at a time anyway, so this costs nothing, and the IMMEDIATE lock is the lock:
 //! the row locks PostgreSQL takes (`lock_*`) have nothing to do here.
 
-use super::accounts::{write_access, write_user, ACCESS_INSERT, USER_INSERT};
+use super::accounts::{upsert_sql, write_access, write_user};
 use super::{all_rows, first_row, Pool, SqlTime};
 use crate::domain::{PidSl, Services, UserStatus};
 use crate::snapshot::Personal;
+use crate::store::upsert;
 use crate::store::{AccessRow, AccountsTx, AuditEvent, Member, PidSlInfo, UserRow};
 use anyhow::Context;
 use async_trait::async_trait;
@@ -253,8 +254,13 @@ impl AccountsTx for SqliteTx {
 
     async fn put_access(&mut self, row: &AccessRow) -> anyhow::Result<()> {
         let row = row.clone();
-        self.with(move |conn| write_access(&mut *conn.prepare_cached(ACCESS_INSERT)?, &row))
-            .await
+        self.with(move |conn| {
+            write_access(
+                &mut *conn.prepare_cached(&upsert_sql(&upsert::ACCESS))?,
+                &row,
+            )
+        })
+        .await
     }
 
     async fn delete_access(&mut self, user_id: i64, pidsl: &PidSl) -> anyhow::Result<()> {
@@ -270,8 +276,13 @@ impl AccountsTx for SqliteTx {
 
     async fn insert_user(&mut self, row: &UserRow) -> anyhow::Result<()> {
         let row = row.clone();
-        self.with(move |conn| write_user(&mut *conn.prepare_cached(USER_INSERT)?, &row))
-            .await
+        self.with(move |conn| {
+            write_user(
+                &mut *conn.prepare_cached(&upsert_sql(&upsert::USERS))?,
+                &row,
+            )
+        })
+        .await
     }
 
     async fn set_user_status(&mut self, user_id: i64, status: UserStatus) -> anyhow::Result<()> {
