@@ -65,6 +65,21 @@ impl SqliteTx {
         self.conn = Some(conn);
         result
     }
+
+    /// Runs one writing statement in the transaction; `params` owns its values (they cross to
+    /// a blocking thread).
+    async fn write(
+        &mut self,
+        sql: &'static str,
+        params: impl rusqlite::Params + Send + 'static,
+        failure: &'static str,
+    ) -> anyhow::Result<()> {
+        self.with(move |conn| {
+            conn.prepare_cached(sql)?.execute(params).context(failure)?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 impl Drop for SqliteTx {
@@ -253,46 +268,27 @@ impl AccountsTx for SqliteTx {
     }
 
     async fn put_access(&mut self, row: &AccessRow) -> anyhow::Result<()> {
-        let row = row.clone();
-        self.with(move |conn| {
-            write_access(
-                &mut *conn.prepare_cached(&upsert_sql(&upsert::ACCESS))?,
-                &row,
-            )
-        })
-        .await
+        let (row, sql) = (row.clone(), upsert_sql(&upsert::ACCESS));
+        self.with(move |conn| write_access(&mut *conn.prepare_cached(&sql)?, &row))
+            .await
     }
 
     async fn delete_access(&mut self, user_id: i64, pidsl: &PidSl) -> anyhow::Result<()> {
-        let pidsl = pidsl.clone();
-        self.with(move |conn| {
-            conn.prepare_cached("DELETE FROM access WHERE user_id = ?1 AND pidsl = ?2")?
-                .execute(params![user_id, pidsl])
-                .context("cannot remove the row from the access table")?;
-            Ok(())
-        })
-        .await
+        let sql = "DELETE FROM access WHERE user_id = ?1 AND pidsl = ?2";
+        let failure = "cannot remove the row from the access table";
+        self.write(sql, (user_id, pidsl.clone()), failure).await
     }
 
     async fn insert_user(&mut self, row: &UserRow) -> anyhow::Result<()> {
-        let row = row.clone();
-        self.with(move |conn| {
-            write_user(
-                &mut *conn.prepare_cached(&upsert_sql(&upsert::USERS))?,
-                &row,
-            )
-        })
-        .await
+        let (row, sql) = (row.clone(), upsert_sql(&upsert::USERS));
+        self.with(move |conn| write_user(&mut *conn.prepare_cached(&sql)?, &row))
+            .await
     }
 
     async fn set_user_status(&mut self, user_id: i64, status: UserStatus) -> anyhow::Result<()> {
-        self.with(move |conn| {
-            conn.prepare_cached("UPDATE users SET status = ?1 WHERE id = ?2")?
-                .execute(params![status, user_id])
-                .context("cannot change the user's status in the users table")?;
-            Ok(())
-        })
-        .await
+        let sql = "UPDATE users SET status = ?1 WHERE id = ?2";
+        let failure = "cannot change the user's status in the users table";
+        self.write(sql, (status, user_id), failure).await
     }
 
     /// Appends the event inside the operation's transaction, with the OS user and host of this
