@@ -353,6 +353,25 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The run `start_run` records for `new`, but for its id (the local start date and the day's
+/// next sequence, which the store allocates): running, held by its owner, nothing counted yet.
+pub(crate) fn running_run(new: &NewRun<'_>) -> RunRecord {
+    RunRecord {
+        id: String::new(),
+        as_of: new.as_of,
+        cadence: new.cadence,
+        org_ids: new.org_ids.to_vec(),
+        scope_key: new.scope_key.to_string(),
+        started_at: new.started.with_timezone(&Utc),
+        finished_at: None,
+        status: crate::domain::RunStatus::Running,
+        error: None,
+        out_dir: None,
+        counts: RunCounts::default(),
+        owner: Some(new.owner.to_string()),
+    }
+}
+
 /// Adds a stored user to the keys of a `--merge` import: its username key, its email
 /// (case-insensitive) and the largest id so far.
 pub(crate) fn add_known_user(

@@ -3,9 +3,9 @@
 
 use super::{date_text, insert_batched, parsed, required_date, PgStore};
 use crate::domain::{Cadence, FindingStatus, RuleId, RunStatus, Severity};
-use crate::store::{run_order, CompletedRun, FindingRow, HeldRun, NewRun, RunCounts, RunRecord};
+use crate::store::{run_order, running_run, CompletedRun, FindingRow, HeldRun, NewRun, RunRecord};
 use anyhow::Context;
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use futures_util::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
@@ -71,7 +71,8 @@ impl PgStore {
     /// three digits).
     pub(super) async fn start_run(&self, new: &NewRun<'_>) -> anyhow::Result<RunRecord> {
         let prefix = new.started.format("%Y%m%d").to_string();
-        let started_at = new.started.with_timezone(&Utc);
+        let running = running_run(new);
+        let started_at = running.started_at;
         for _ in 0..20 {
             // The largest sequence as a number: as text, `-999` is above `-1000`.
             let last: Option<i64> = sqlx::query_scalar(
@@ -84,17 +85,7 @@ impl PgStore {
             let sequence = last.unwrap_or(0) + 1;
             let run = RunRecord {
                 id: format!("{prefix}-{sequence:03}"),
-                as_of: new.as_of,
-                cadence: new.cadence,
-                org_ids: new.org_ids.to_vec(),
-                scope_key: new.scope_key.to_string(),
-                started_at,
-                finished_at: None,
-                status: RunStatus::Running,
-                error: None,
-                out_dir: None,
-                counts: RunCounts::default(),
-                owner: Some(new.owner.to_string()),
+                ..running.clone()
             };
             let inserted = sqlx::query(&format!(
                 "INSERT INTO runs ({RUN_COLUMNS}, heartbeat_at, out_root) \

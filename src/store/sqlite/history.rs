@@ -1,39 +1,12 @@
 //! Review history: runs, their findings, and which organizations each completed run reviewed.
 //! An import never touches these tables.
 
-use super::{all_rows, first_row, split_list, stored_instant, SqlDate, SqlTime};
-use crate::domain::{Cadence, FindingStatus, RuleId, RunStatus};
-use crate::store::{
-    run_order, CompletedRun, FindingRow, HeldRun, NewRun, OutgoingMail, RunCounts, RunRecord,
-};
+use super::{all_rows, first_row, split_list, SqlDate, SqlTime};
+use crate::domain::{FindingStatus, RuleId, RunStatus};
+use crate::store::{run_order, CompletedRun, FindingRow, HeldRun, OutgoingMail, RunRecord};
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, Row, TransactionBehavior};
-
-/// A [`NewRun`] that a blocking thread can own.
-pub(super) struct OwnedNewRun {
-    started: DateTime<chrono_tz::Tz>,
-    as_of: NaiveDate,
-    cadence: Option<Cadence>,
-    org_ids: Vec<String>,
-    scope_key: String,
-    owner: String,
-    out_root: String,
-}
-
-impl From<&NewRun<'_>> for OwnedNewRun {
-    fn from(new: &NewRun<'_>) -> Self {
-        OwnedNewRun {
-            started: new.started,
-            as_of: new.as_of,
-            cadence: new.cadence,
-            org_ids: new.org_ids.to_vec(),
-            scope_key: new.scope_key.to_string(),
-            owner: new.owner.to_string(),
-            out_root: new.out_root.to_string(),
-        }
-    }
-}
 
 /// A [`CompletedRun`] that a blocking thread can own.
 pub(super) struct OwnedCompletedRun {
@@ -86,30 +59,20 @@ fn run_from_row(row: &Row<'_>) -> anyhow::Result<RunRecord> {
 /// Records a new run as `running`, held by `new.owner` with a heartbeat of its start, with an
 /// id `YYYYMMDD-NNN` (the local start date and a sequence within that date, at least three
 /// digits). The IMMEDIATE lock makes reading the last sequence and taking the next one step.
-pub(super) fn start_run(conn: &mut Connection, new: &OwnedNewRun) -> anyhow::Result<RunRecord> {
+pub(super) fn start_run(
+    conn: &mut Connection,
+    mut run: RunRecord,
+    prefix: &str,
+    out_root: &str,
+) -> anyhow::Result<RunRecord> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let prefix = new.started.format("%Y%m%d").to_string();
     // The largest sequence as a number: as text, `-999` is above `-1000`.
     let last: Option<i64> = tx.query_row(
         "SELECT MAX(CAST(substr(id, 10) AS BIGINT)) AS last FROM runs WHERE id LIKE ?1",
         [format!("{prefix}-%")],
         |row| row.get("last"),
     )?;
-    let started_at = stored_instant(new.started.with_timezone(&Utc));
-    let run = RunRecord {
-        id: format!("{prefix}-{:03}", last.unwrap_or(0) + 1),
-        as_of: new.as_of,
-        cadence: new.cadence,
-        org_ids: new.org_ids.clone(),
-        scope_key: new.scope_key.clone(),
-        started_at,
-        finished_at: None,
-        status: RunStatus::Running,
-        error: None,
-        out_dir: None,
-        counts: RunCounts::default(),
-        owner: Some(new.owner.clone()),
-    };
+    run.id = format!("{prefix}-{:03}", last.unwrap_or(0) + 1);
     tx.execute(
         "INSERT INTO runs (id, as_of, cadence, org_ids, scope_key, started_at, finished_at, \
          status, error, out_dir, counts, owner, heartbeat_at, out_root) \
@@ -120,12 +83,12 @@ pub(super) fn start_run(conn: &mut Connection, new: &OwnedNewRun) -> anyhow::Res
             run.cadence,
             run.org_ids.join(";"),
             run.scope_key,
-            SqlTime(started_at),
+            SqlTime(run.started_at),
             run.status,
             serde_json::to_string(&run.counts)?,
-            new.owner,
-            SqlTime(started_at),
-            new.out_root,
+            run.owner,
+            SqlTime(run.started_at),
+            out_root,
         ],
     )
     .context("cannot record the run in the runs table")?;

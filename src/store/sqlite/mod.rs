@@ -356,8 +356,14 @@ impl Store for SqliteStore {
     }
 
     async fn start_run(&self, new: &NewRun<'_>) -> anyhow::Result<RunRecord> {
-        let new = history::OwnedNewRun::from(new);
-        self.call(move |conn| history::start_run(conn, &new)).await
+        let mut run = running_run(new);
+        run.started_at = stored_instant(run.started_at);
+        let (prefix, out_root) = (
+            new.started.format("%Y%m%d").to_string(),
+            new.out_root.to_string(),
+        );
+        self.call(move |conn| history::start_run(conn, run, &prefix, &out_root))
+            .await
     }
 
     async fn run_heartbeat(
