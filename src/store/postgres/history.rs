@@ -192,14 +192,15 @@ impl PgStore {
         Ok(())
     }
 
-    /// The latest completed run of the same scope, the one a new run is compared with.
-    pub(super) async fn previous_completed_run(
+    /// The latest completed run, of one scope if given (the one a new run of that scope is
+    /// compared with).
+    pub(super) async fn last_completed_run(
         &self,
-        scope_key: &str,
+        scope_key: Option<&str>,
     ) -> anyhow::Result<Option<RunRecord>> {
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE scope_key = $1 AND status = 'completed' \
-             ORDER BY {} DESC LIMIT 1",
+            "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'completed' \
+             AND ($1::text IS NULL OR scope_key = $1) ORDER BY {} DESC LIMIT 1",
             run_order("id")
         );
         let query = sqlx::query(&sql).bind(scope_key);
@@ -218,15 +219,6 @@ impl PgStore {
     pub(super) async fn run(&self, id: &str) -> anyhow::Result<Option<RunRecord>> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
         self.read_optional(sqlx::query(&sql).bind(id), "the run", run_from_row)
-            .await
-    }
-
-    pub(super) async fn latest_completed_run(&self) -> anyhow::Result<Option<RunRecord>> {
-        let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'completed' ORDER BY {} DESC LIMIT 1",
-            run_order("id")
-        );
-        self.read_optional(sqlx::query(&sql), "the runs", run_from_row)
             .await
     }
 

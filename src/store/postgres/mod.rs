@@ -349,7 +349,7 @@ impl Store for PgStore {
     }
 
     async fn previous_completed_run(&self, scope_key: &str) -> anyhow::Result<Option<RunRecord>> {
-        PgStore::previous_completed_run(self, scope_key).await
+        self.last_completed_run(Some(scope_key)).await
     }
 
     async fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
@@ -361,7 +361,7 @@ impl Store for PgStore {
     }
 
     async fn latest_completed_run(&self) -> anyhow::Result<Option<RunRecord>> {
-        PgStore::latest_completed_run(self).await
+        self.last_completed_run(None).await
     }
 
     async fn findings(
