@@ -9,9 +9,26 @@
 //! Each backend keeps its own migrations folder; both define the same tables and columns (a
 //! test compares them).
 
+/// A record read from a row: the fields before `;` from the columns of the same names with the
+/// backend's getter (`row.try_get` for sqlx, `row.get` for rusqlite), the fields after it as
+/// given.
+macro_rules! from_row {
+    ($row:ident.$get:ident => $record:ident {
+        $($column:ident),* $(,)? $(; $($field:ident: $value:expr),* $(,)?)?
+    }) => {
+        $record {
+            $($column: $row.$get(stringify!($column))?,)*
+            $($($field: $value,)*)?
+        }
+    };
+}
+
+#[cfg(test)]
+mod conformance;
 pub mod postgres;
 mod snapshot_load;
 pub mod sqlite;
+mod upsert;
 
 // The store's interface speaks the records; they are re-exported for the callers that hold
 // a store.
@@ -334,6 +351,42 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// The run `start_run` records for `new`, but for its id (the local start date and the day's
+/// next sequence, which the store allocates): running, held by its owner, nothing counted yet.
+pub(crate) fn running_run(new: &NewRun<'_>) -> RunRecord {
+    RunRecord {
+        id: String::new(),
+        as_of: new.as_of,
+        cadence: new.cadence,
+        org_ids: new.org_ids.to_vec(),
+        scope_key: new.scope_key.to_string(),
+        started_at: new.started.with_timezone(&Utc),
+        finished_at: None,
+        status: crate::domain::RunStatus::Running,
+        error: None,
+        out_dir: None,
+        counts: RunCounts::default(),
+        owner: Some(new.owner.to_string()),
+    }
+}
+
+/// Adds a stored user to the keys of a `--merge` import: its username key, its email
+/// (case-insensitive) and the largest id so far.
+pub(crate) fn add_known_user(
+    known: &mut KnownAccounts,
+    id: i64,
+    username_key: String,
+    email: &str,
+) {
+    known.users.insert(username_key, id);
+    known
+        .emails
+        .entry(email.to_lowercase())
+        .or_default()
+        .push(id);
+    known.max_user_id = known.max_user_id.max(id);
 }
 
 /// A run id as a number for SQL to order and compare by (`YYYYMMDD` × 10⁹ + the sequence): as

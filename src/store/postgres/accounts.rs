@@ -13,6 +13,7 @@ use super::{date_text, insert_batched, parsed, PgQuery, PgStore};
 use crate::domain::UserStatus;
 use crate::snapshot::{Personal, Snapshot};
 use crate::store::snapshot_load::{ACCESS_SQL, ORGS_SQL, PIDSLS_SQL, USERS_SQL};
+use crate::store::upsert::{self, Upsert};
 use crate::store::{
     AccessRow, AccountCounts, ImportWriter, KnownAccounts, OrgRow, PidSlRow, SnapshotBuilder,
     UserColumns, UserRow,
@@ -40,15 +41,9 @@ impl PgStore {
         drop(rows);
         let mut rows = sqlx::query("SELECT id, username_key, email FROM users").fetch(&self.pool);
         while let Some(row) = rows.try_next().await? {
-            let id: i64 = row.try_get("id")?;
             let email: String = row.try_get("email")?;
-            known.users.insert(row.try_get("username_key")?, id);
-            known
-                .emails
-                .entry(email.to_lowercase())
-                .or_default()
-                .push(id);
-            known.max_user_id = known.max_user_id.max(id);
+            let (id, key) = (row.try_get("id")?, row.try_get("username_key")?);
+            crate::store::add_known_user(&mut known, id, key, &email);
         }
         Ok(known)
     }
@@ -70,12 +65,10 @@ impl PgStore {
         .fetch_one(&self.pool)
         .await
         .context("cannot count the account tables")?;
-        Ok(AccountCounts {
+        Ok(from_row!(row.try_get => AccountCounts {
+            pidsls, users, access;
             organizations: row.try_get("orgs")?,
-            pidsls: row.try_get("pidsls")?,
-            users: row.try_get("users")?,
-            access: row.try_get("access")?,
-        })
+        }))
     }
 
     /// The four reads from one moment: one `REPEATABLE READ, READ ONLY` transaction, which
@@ -171,19 +164,11 @@ pub(super) const USER_COLUMNS: &str = "id, username, first_name, last_name, midd
      terminated_on, dob_mmdd, ssn_last4";
 
 pub(super) fn user_row(row: &PgRow) -> anyhow::Result<UserRow> {
-    Ok(UserRow {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        first_name: row.try_get("first_name")?,
-        last_name: row.try_get("last_name")?,
-        middle_initial: row.try_get("middle_initial")?,
-        phone: row.try_get("phone")?,
-        email: row.try_get("email")?,
-        org_id: row.try_get("org_id")?,
-        job_role: row.try_get("job_role")?,
+    Ok(from_row!(row.try_get => UserRow {
+        id, username, first_name, last_name, middle_initial, phone, email, org_id, job_role,
+        last_login_at;
         status: parsed(row, "users", "status", UserStatus::parse)?,
         created_on: super::text_date(row, "users", "created_on")?,
-        last_login_at: row.try_get("last_login_at")?,
         terms_accepted_on: super::text_date(row, "users", "terms_accepted_on")?,
         terminated_on: super::text_date(row, "users", "terminated_on")?,
         dob_mmdd: row
@@ -192,29 +177,19 @@ pub(super) fn user_row(row: &PgRow) -> anyhow::Result<UserRow> {
         ssn_last4: row
             .try_get::<Option<String>, _>("ssn_last4")?
             .map(Personal::new),
-    })
+    }))
 }
 
 /// A row of an account table: its upserting INSERT, its values bound in column order, and
 /// the same values as a line of `COPY`'s text format.
 pub(super) trait AccountTable: Sync {
-    /// `INSERT INTO table (columns)`.
-    const HEAD: &'static str;
-    const COLUMNS: usize;
-    /// The update by key of a `--merge` import.
-    const TAIL: &'static str;
+    const UPSERT: Upsert;
     fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q>;
     fn copy_line(&self, line: &mut CopyLine);
 }
 
 impl AccountTable for OrgRow {
-    const HEAD: &'static str =
-        "INSERT INTO organizations (org_id, name, kind, review_cadence, management_emails, last_review_on)";
-    const COLUMNS: usize = 6;
-    const TAIL: &'static str =
-        "ON CONFLICT (org_id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
-         review_cadence = excluded.review_cadence, management_emails = excluded.management_emails, \
-         last_review_on = excluded.last_review_on";
+    const UPSERT: Upsert = upsert::ORGS;
 
     fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
         query
@@ -237,11 +212,7 @@ impl AccountTable for OrgRow {
 }
 
 impl AccountTable for PidSlRow {
-    const HEAD: &'static str = "INSERT INTO pidsls (pidsl, org_id, name, provider_type, active)";
-    const COLUMNS: usize = 5;
-    const TAIL: &'static str =
-        "ON CONFLICT (pidsl) DO UPDATE SET org_id = excluded.org_id, name = excluded.name, \
-         provider_type = excluded.provider_type, active = excluded.active";
+    const UPSERT: Upsert = upsert::PIDSLS;
 
     fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
         query
@@ -262,17 +233,7 @@ impl AccountTable for PidSlRow {
 }
 
 impl AccountTable for UserRow {
-    const HEAD: &'static str = "INSERT INTO users (id, username, username_key, first_name, last_name, middle_initial, \
-         phone, email, org_id, job_role, status, created_on, last_login_at, terms_accepted_on, terminated_on, \
-         dob_mmdd, ssn_last4)";
-    const COLUMNS: usize = 17;
-    const TAIL: &'static str = "ON CONFLICT (id) DO UPDATE SET username = excluded.username, \
-         first_name = excluded.first_name, last_name = excluded.last_name, \
-         middle_initial = excluded.middle_initial, phone = excluded.phone, email = excluded.email, \
-         org_id = excluded.org_id, job_role = excluded.job_role, status = excluded.status, \
-         created_on = excluded.created_on, last_login_at = excluded.last_login_at, \
-         terms_accepted_on = excluded.terms_accepted_on, terminated_on = excluded.terminated_on, \
-         dob_mmdd = excluded.dob_mmdd, ssn_last4 = excluded.ssn_last4";
+    const UPSERT: Upsert = upsert::USERS;
 
     fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
         query
@@ -317,11 +278,7 @@ impl AccountTable for UserRow {
 }
 
 impl AccountTable for AccessRow {
-    const HEAD: &'static str =
-        "INSERT INTO access (user_id, pidsl, role, services, granted_on, expires_on)";
-    const COLUMNS: usize = 6;
-    const TAIL: &'static str = "ON CONFLICT (user_id, pidsl) DO UPDATE SET role = excluded.role, \
-         services = excluded.services, granted_on = excluded.granted_on, expires_on = excluded.expires_on";
+    const UPSERT: Upsert = upsert::ACCESS;
 
     fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
         query
@@ -348,9 +305,14 @@ pub(super) async fn upsert<T: AccountTable>(
     conn: &mut PgConnection,
     rows: &[T],
 ) -> anyhow::Result<()> {
-    insert_batched(conn, T::HEAD, T::COLUMNS, T::TAIL, rows, |q, row| {
-        row.bind(q)
-    })
+    insert_batched(
+        conn,
+        T::UPSERT.head,
+        T::UPSERT.columns,
+        T::UPSERT.tail,
+        rows,
+        |q, row| row.bind(q),
+    )
     .await
 }
 
@@ -460,7 +422,8 @@ impl PgImportWriter {
     fn write<T: AccountTable>(&mut self, rows: &[T]) -> anyhow::Result<()> {
         match self {
             PgImportWriter::Copy { conn, handle } => {
-                let target = T::HEAD
+                let target = T::UPSERT
+                    .head
                     .strip_prefix("INSERT INTO ")
                     .context("an insert that names no table")?;
                 let mut text = Vec::with_capacity(rows.len() * 128);
@@ -475,7 +438,7 @@ impl PgImportWriter {
                         copy.send(text).await?;
                         copy.finish().await
                     })
-                    .with_context(|| format!("cannot write: {}", T::HEAD))?;
+                    .with_context(|| format!("cannot write: {}", T::UPSERT.head))?;
                 Ok(())
             }
             PgImportWriter::Merge { tx, handle } => handle.block_on(upsert(tx, rows)),

@@ -7,28 +7,34 @@
 use super::{parsed, PgStore};
 use crate::domain::{Cadence, ClaimState};
 use crate::store::{ClaimOutcome, ClaimRecord, ClaimRequest};
-use anyhow::Context;
-use chrono::{DateTime, Utc};
+
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
 const CLAIM_COLUMNS: &str = "period_key, cadence, due_at, state, owner, run_id, attempts, \
                              claimed_at, heartbeat_at, finished_at, error";
 
+/// Records the run that reviews a claimed period, and renews the heartbeat; no row when this
+/// owner no longer holds the claim.
+pub(super) const CLAIM_RUNNING: &str = "UPDATE schedule_claims \
+     SET state = $1, run_id = $2, heartbeat_at = $3 \
+     WHERE period_key = $4 AND owner = $5 AND state IN ('claimed', 'running')";
+
+/// Renews the heartbeat of a claim in progress; no row when this owner no longer holds it.
+pub(super) const RENEW_CLAIM_HEARTBEAT: &str = "UPDATE schedule_claims SET heartbeat_at = $1 \
+     WHERE period_key = $2 AND owner = $3 AND state IN ('claimed', 'running')";
+
+/// Closes a claim as completed or failed; no row when this owner no longer holds it.
+pub(super) const FINISH_CLAIM: &str = "UPDATE schedule_claims \
+     SET state = $1, run_id = COALESCE($2, run_id), error = $3, finished_at = $4 \
+     WHERE period_key = $5 AND owner = $6";
+
 fn claim_from_row(row: &PgRow) -> anyhow::Result<ClaimRecord> {
-    Ok(ClaimRecord {
-        period_key: row.try_get("period_key")?,
+    Ok(from_row!(row.try_get => ClaimRecord {
+        period_key, due_at, owner, run_id, attempts, claimed_at, heartbeat_at, finished_at, error;
         cadence: parsed(row, "schedule_claims", "cadence", Cadence::parse)?,
-        due_at: row.try_get("due_at")?,
         state: parsed(row, "schedule_claims", "state", ClaimState::parse)?,
-        owner: row.try_get("owner")?,
-        run_id: row.try_get("run_id")?,
-        attempts: row.try_get("attempts")?,
-        claimed_at: row.try_get("claimed_at")?,
-        heartbeat_at: row.try_get("heartbeat_at")?,
-        finished_at: row.try_get("finished_at")?,
-        error: row.try_get("error")?,
-    })
+    }))
 }
 
 impl PgStore {
@@ -38,21 +44,20 @@ impl PgStore {
         &self,
         request: &ClaimRequest<'_>,
     ) -> anyhow::Result<ClaimOutcome> {
-        let inserted = sqlx::query(&format!(
+        let sql = format!(
             "INSERT INTO schedule_claims ({CLAIM_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, NULL, 1, $6, $6, NULL, NULL) \
              ON CONFLICT (period_key) DO NOTHING"
-        ))
-        .bind(request.period_key)
-        .bind(request.cadence.as_str())
-        .bind(request.due_at)
-        .bind(ClaimState::Claimed.as_str())
-        .bind(request.owner)
-        .bind(request.now)
-        .execute(&self.pool)
-        .await
-        .with_context(|| format!("cannot claim the period {}", request.period_key))?;
-        if inserted.rows_affected() == 1 {
+        );
+        let inserted = sqlx::query(&sql)
+            .bind(request.period_key)
+            .bind(request.cadence.as_str())
+            .bind(request.due_at)
+            .bind(ClaimState::Claimed.as_str())
+            .bind(request.owner)
+            .bind(request.now);
+        let what = format!("claim the period {}", request.period_key);
+        if self.write(inserted, &what).await? == 1 {
             return Ok(ClaimOutcome::Taken { retried: None });
         }
         let Some(existing) = self.claim(request.period_key).await? else {
@@ -74,11 +79,9 @@ impl PgStore {
         .bind(request.owner)
         .bind(request.now)
         .bind(request.period_key)
-        .bind(request.stale_before)
-        .execute(&self.pool)
-        .await
-        .with_context(|| format!("cannot take over the claim on {}", request.period_key))?;
-        if taken.rows_affected() == 1 {
+        .bind(request.stale_before);
+        let what = format!("take over the claim on {}", request.period_key);
+        if self.write(taken, &what).await? == 1 {
             return Ok(ClaimOutcome::Taken {
                 retried: Some(existing.state),
             });
@@ -90,98 +93,18 @@ impl PgStore {
         }
     }
 
-    /// Records the run that reviews a claimed period, and renews the heartbeat. False when
-    /// this owner no longer holds the claim.
-    pub(super) async fn claim_running(
-        &self,
-        period_key: &str,
-        owner: &str,
-        run_id: &str,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        let updated = sqlx::query(
-            "UPDATE schedule_claims SET state = $1, run_id = $2, heartbeat_at = $3 \
-             WHERE period_key = $4 AND owner = $5 AND state IN ('claimed', 'running')",
-        )
-        .bind(ClaimState::Running.as_str())
-        .bind(run_id)
-        .bind(now)
-        .bind(period_key)
-        .bind(owner)
-        .execute(&self.pool)
-        .await
-        .context("cannot record the run on its claim")?;
-        Ok(updated.rows_affected() == 1)
-    }
-
-    /// Renews the heartbeat of a claim in progress. False when this owner no longer holds it.
-    pub(super) async fn claim_heartbeat(
-        &self,
-        period_key: &str,
-        owner: &str,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        let updated = sqlx::query(
-            "UPDATE schedule_claims SET heartbeat_at = $1 \
-             WHERE period_key = $2 AND owner = $3 AND state IN ('claimed', 'running')",
-        )
-        .bind(now)
-        .bind(period_key)
-        .bind(owner)
-        .execute(&self.pool)
-        .await
-        .context("cannot renew the claim's heartbeat")?;
-        Ok(updated.rows_affected() == 1)
-    }
-
-    /// Closes a claim as completed or failed. False when this owner no longer holds it.
-    pub(super) async fn finish_claim(
-        &self,
-        period_key: &str,
-        owner: &str,
-        state: ClaimState,
-        run_id: Option<&str>,
-        error: Option<&str>,
-        finished_at: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        debug_assert!(matches!(state, ClaimState::Completed | ClaimState::Failed));
-        let updated = sqlx::query(
-            "UPDATE schedule_claims SET state = $1, run_id = COALESCE($2, run_id), error = $3, \
-             finished_at = $4 WHERE period_key = $5 AND owner = $6",
-        )
-        .bind(state.as_str())
-        .bind(run_id)
-        .bind(error)
-        .bind(finished_at)
-        .bind(period_key)
-        .bind(owner)
-        .execute(&self.pool)
-        .await
-        .context("cannot close the claim")?;
-        Ok(updated.rows_affected() == 1)
-    }
-
     pub(super) async fn claim(&self, period_key: &str) -> anyhow::Result<Option<ClaimRecord>> {
-        sqlx::query(&format!(
-            "SELECT {CLAIM_COLUMNS} FROM schedule_claims WHERE period_key = $1"
-        ))
-        .bind(period_key)
-        .fetch_optional(&self.pool)
-        .await
-        .context("cannot read the schedule claims")?
-        .as_ref()
-        .map(claim_from_row)
-        .transpose()
+        let sql = format!("SELECT {CLAIM_COLUMNS} FROM schedule_claims WHERE period_key = $1");
+        let query = sqlx::query(&sql).bind(period_key);
+        self.read_optional(query, "the schedule claims", claim_from_row)
+            .await
     }
 
     /// Every claim, oldest period first.
     pub(super) async fn claims(&self) -> anyhow::Result<Vec<ClaimRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CLAIM_COLUMNS} FROM schedule_claims ORDER BY due_at, period_key"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .context("cannot read the schedule claims")?;
-        rows.iter().map(claim_from_row).collect()
+        let sql =
+            format!("SELECT {CLAIM_COLUMNS} FROM schedule_claims ORDER BY due_at, period_key");
+        self.read_all(sqlx::query(&sql), "the schedule claims", claim_from_row)
+            .await
     }
 }

@@ -42,34 +42,23 @@ impl PgStore {
         &self,
         run_id: Option<&str>,
     ) -> anyhow::Result<Vec<DecisionRecord>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT d.fingerprint, d.run_id, f.rule, f.org_id, f.pidsl, f.username, d.decision, \
              d.justification, d.reviewer, d.decided_at, d.accepted_until \
              FROM decisions d JOIN findings f ON f.run_id = d.run_id AND f.fingerprint = d.fingerprint \
              WHERE ($1::text IS NULL OR d.run_id = $1) ORDER BY d.decided_at, {}, d.fingerprint",
             run_order("d.run_id")
-        ))
-        .bind(run_id)
-        .fetch_all(&self.pool)
+        );
+        let query = sqlx::query(&sql).bind(run_id);
+        self.read_all(query, "the decisions", |row| {
+            Ok(from_row!(row.try_get => DecisionRecord {
+                fingerprint, run_id, org_id, pidsl, username, justification, reviewer, decided_at;
+                rule: parsed(row, "findings", "rule", RuleId::parse)?,
+                decision: parsed(row, "decisions", "decision", Decision::parse)?,
+                accepted_until: accepted_until(row)?,
+            }))
+        })
         .await
-        .context("cannot read the decisions")?;
-        rows.iter()
-            .map(|row| {
-                Ok(DecisionRecord {
-                    fingerprint: row.try_get("fingerprint")?,
-                    run_id: row.try_get("run_id")?,
-                    rule: parsed(row, "findings", "rule", RuleId::parse)?,
-                    org_id: row.try_get("org_id")?,
-                    pidsl: row.try_get("pidsl")?,
-                    username: row.try_get("username")?,
-                    decision: parsed(row, "decisions", "decision", Decision::parse)?,
-                    justification: row.try_get("justification")?,
-                    reviewer: row.try_get("reviewer")?,
-                    decided_at: row.try_get("decided_at")?,
-                    accepted_until: accepted_until(row)?,
-                })
-            })
-            .collect()
     }
 
     /// Per fingerprint, the latest decision recorded on a finding of a run before `before_run`
@@ -106,18 +95,12 @@ impl PgStore {
 
     /// Each organization's review cadence, by org_id.
     pub(super) async fn org_cadences(&self) -> anyhow::Result<HashMap<String, Cadence>> {
-        let rows = sqlx::query("SELECT org_id, review_cadence FROM organizations")
-            .fetch_all(&self.pool)
-            .await
-            .context("cannot read the organizations")?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("org_id")?,
-                    parsed(row, "organizations", "review_cadence", Cadence::parse)?,
-                ))
-            })
-            .collect()
+        let query = sqlx::query("SELECT org_id, review_cadence FROM organizations");
+        let cadences = self.read_all(query, "the organizations", |row| {
+            let cadence = parsed(row, "organizations", "review_cadence", Cadence::parse)?;
+            Ok((row.try_get("org_id")?, cadence))
+        });
+        Ok(cadences.await?.into_iter().collect())
     }
 }
 

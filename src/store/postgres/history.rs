@@ -3,9 +3,9 @@
 
 use super::{date_text, insert_batched, parsed, required_date, PgStore};
 use crate::domain::{Cadence, FindingStatus, RuleId, RunStatus, Severity};
-use crate::store::{run_order, CompletedRun, FindingRow, HeldRun, NewRun, RunCounts, RunRecord};
+use crate::store::{run_order, running_run, CompletedRun, FindingRow, HeldRun, NewRun, RunRecord};
 use anyhow::Context;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use futures_util::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
@@ -15,48 +15,54 @@ const RUN_COLUMNS: &str = "id, as_of, cadence, org_ids, scope_key, started_at, f
 const FINDING_COLUMNS: &str = "run_id, fingerprint, rule, severity, status, org_id, pidsl, \
      username, user_name, detail, first_seen";
 
+/// Renews a run's heartbeat; no row when `owner` no longer holds the run (another process
+/// found it gone and recorded it as failed).
+pub(super) const RENEW_RUN_HEARTBEAT: &str =
+    "UPDATE runs SET heartbeat_at = $1 WHERE id = $2 AND owner = $3";
+
+/// A stored run's folder is in place, or is not (the error says why, kept for `posc-review
+/// runs`, with the owner kept so that a later command moves it). Once in place the process lets
+/// go of the run; a NULL error clears one that only said where the folder was.
+pub(super) const RELEASE_RUN: &str =
+    "UPDATE runs SET owner = $1, error = $2 WHERE id = $3 AND owner = $4";
+
+/// [`RELEASE_RUN`] where the error a completed run already has (organizations without a
+/// report) stays.
+pub(super) const RELEASE_RUN_KEEPING_ERROR: &str =
+    "UPDATE runs SET owner = $1, error = COALESCE($2, error) WHERE id = $3 AND owner = $4";
+
+/// Records a running run as failed, unless it completed (or failed) after all; with a seen
+/// heartbeat ($5), only if its heartbeat has not moved since (its process is still gone).
+pub(super) const FAIL_RUN: &str = "UPDATE runs SET status = $1, error = $2, finished_at = $3, \
+     owner = NULL WHERE id = $4 AND status = 'running' \
+     AND ($5::timestamptz IS NULL OR heartbeat_at = $5)";
+
 fn run_from_row(row: &PgRow) -> anyhow::Result<RunRecord> {
     let org_ids: String = row.try_get("org_ids")?;
     let counts: String = row.try_get("counts")?;
-    Ok(RunRecord {
-        id: row.try_get("id")?,
+    Ok(from_row!(row.try_get => RunRecord {
+        id, scope_key, started_at, finished_at, error, out_dir, owner;
         as_of: required_date(row, "runs", "as_of")?,
         cadence: row
             .try_get::<Option<String>, _>("cadence")?
             .map(|text| Cadence::parse(&text))
             .transpose()
             .map_err(|e| anyhow::anyhow!("bad cadence in the runs table: {e}"))?,
-        org_ids: org_ids
-            .split(';')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-        scope_key: row.try_get("scope_key")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
+        org_ids: org_ids.split(';').filter(|s| !s.is_empty()).map(str::to_string).collect(),
         status: parsed(row, "runs", "status", RunStatus::parse)?,
-        error: row.try_get("error")?,
-        out_dir: row.try_get("out_dir")?,
         counts: serde_json::from_str(&counts).context("bad counts in the runs table")?,
-        owner: row.try_get("owner")?,
-    })
+    }))
 }
 
 fn finding_from_row(row: &PgRow) -> anyhow::Result<FindingRow> {
-    Ok(FindingRow {
-        run_id: row.try_get("run_id")?,
-        fingerprint: row.try_get("fingerprint")?,
+    Ok(from_row!(row.try_get => FindingRow {
+        run_id, fingerprint, org_id, pidsl, username, user_name, detail;
         rule: parsed(row, "findings", "rule", RuleId::parse)?,
         severity: parsed(row, "findings", "severity", Severity::parse)?,
         status: parsed(row, "findings", "status", FindingStatus::parse)?,
-        org_id: row.try_get("org_id")?,
-        pidsl: row.try_get("pidsl")?,
-        username: row.try_get("username")?,
-        user_name: row.try_get("user_name")?,
-        detail: row.try_get("detail")?,
         first_seen: required_date(row, "findings", "first_seen")?,
         decision: None,
-    })
+    }))
 }
 
 impl PgStore {
@@ -65,7 +71,8 @@ impl PgStore {
     /// three digits).
     pub(super) async fn start_run(&self, new: &NewRun<'_>) -> anyhow::Result<RunRecord> {
         let prefix = new.started.format("%Y%m%d").to_string();
-        let started_at = new.started.with_timezone(&Utc);
+        let running = running_run(new);
+        let started_at = running.started_at;
         for _ in 0..20 {
             // The largest sequence as a number: as text, `-999` is above `-1000`.
             let last: Option<i64> = sqlx::query_scalar(
@@ -78,17 +85,7 @@ impl PgStore {
             let sequence = last.unwrap_or(0) + 1;
             let run = RunRecord {
                 id: format!("{prefix}-{sequence:03}"),
-                as_of: new.as_of,
-                cadence: new.cadence,
-                org_ids: new.org_ids.to_vec(),
-                scope_key: new.scope_key.to_string(),
-                started_at,
-                finished_at: None,
-                status: RunStatus::Running,
-                error: None,
-                out_dir: None,
-                counts: RunCounts::default(),
-                owner: Some(new.owner.to_string()),
+                ..running.clone()
             };
             let inserted = sqlx::query(&format!(
                 "INSERT INTO runs ({RUN_COLUMNS}, heartbeat_at, out_root) \
@@ -117,72 +114,18 @@ impl PgStore {
         anyhow::bail!("cannot allocate a run id: too many concurrent runs")
     }
 
-    /// False when `owner` no longer holds the run (another process found it gone and recorded
-    /// it as failed).
-    pub(super) async fn run_heartbeat(
-        &self,
-        run_id: &str,
-        owner: &str,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        let updated = sqlx::query("UPDATE runs SET heartbeat_at = $1 WHERE id = $2 AND owner = $3")
-            .bind(now)
-            .bind(run_id)
-            .bind(owner)
-            .execute(&self.pool)
-            .await
-            .context("cannot renew the run's heartbeat")?;
-        Ok(updated.rows_affected() == 1)
-    }
-
     pub(super) async fn held_runs(&self) -> anyhow::Result<Vec<HeldRun>> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT id, status, owner, heartbeat_at, out_root FROM runs \
              WHERE status = 'running' OR owner IS NOT NULL",
-        )
-        .fetch_all(&self.pool)
+        );
+        self.read_all(query, "the runs", |row| {
+            Ok(from_row!(row.try_get => HeldRun {
+                id, owner, heartbeat_at, out_root;
+                status: parsed(row, "runs", "status", RunStatus::parse)?,
+            }))
+        })
         .await
-        .context("cannot read the runs")?;
-        rows.iter()
-            .map(|row| {
-                Ok(HeldRun {
-                    id: row.try_get("id")?,
-                    status: parsed(row, "runs", "status", RunStatus::parse)?,
-                    owner: row.try_get("owner")?,
-                    heartbeat_at: row.try_get("heartbeat_at")?,
-                    out_root: row.try_get("out_root")?,
-                })
-            })
-            .collect()
-    }
-
-    /// A stored run's folder is in place, or is not (`folder_error` says why, kept as the
-    /// run's error for `posc-review runs`, with the owner kept so that a later command moves
-    /// it). Once in place the process lets go of the run; `clear_error` drops an error that
-    /// only said where the folder was.
-    pub(super) async fn release_run(
-        &self,
-        run_id: &str,
-        owner: &str,
-        folder_error: Option<&str>,
-        clear_error: bool,
-    ) -> anyhow::Result<()> {
-        let owner_after = folder_error.map(|_| owner);
-        let sql = if folder_error.is_some() || clear_error {
-            "UPDATE runs SET owner = $1, error = $2 WHERE id = $3 AND owner = $4"
-        } else {
-            // The error a completed run already has (organizations without a report) stays.
-            "UPDATE runs SET owner = $1, error = COALESCE($2, error) WHERE id = $3 AND owner = $4"
-        };
-        sqlx::query(sql)
-            .bind(owner_after)
-            .bind(folder_error)
-            .bind(run_id)
-            .bind(owner)
-            .execute(&self.pool)
-            .await
-            .context("cannot record the run's folder")?;
-        Ok(())
     }
 
     /// Stores a run's findings, the organizations it reviewed, its counts and its queued mail,
@@ -249,83 +192,34 @@ impl PgStore {
         Ok(())
     }
 
-    /// Records a running run as failed, unless it completed (or failed) after all; with
-    /// `seen_heartbeat`, only if its heartbeat has not moved since (its process is still gone).
-    /// True when the run was running and is now failed.
-    pub(super) async fn fail_run(
+    /// The latest completed run, of one scope if given (the one a new run of that scope is
+    /// compared with).
+    pub(super) async fn last_completed_run(
         &self,
-        run_id: &str,
-        error: &str,
-        finished_at: DateTime<Utc>,
-        seen_heartbeat: Option<DateTime<Utc>>,
-    ) -> anyhow::Result<bool> {
-        let updated = sqlx::query(
-            "UPDATE runs SET status = $1, error = $2, finished_at = $3, owner = NULL \
-             WHERE id = $4 AND status = 'running' AND ($5::timestamptz IS NULL OR heartbeat_at = $5)",
-        )
-        .bind(RunStatus::Failed.as_str())
-        .bind(error)
-        .bind(finished_at)
-        .bind(run_id)
-        .bind(seen_heartbeat)
-        .execute(&self.pool)
-        .await
-        .context("cannot record the failed run")?;
-        Ok(updated.rows_affected() == 1)
-    }
-
-    /// The latest completed run of the same scope, the one a new run is compared with.
-    pub(super) async fn previous_completed_run(
-        &self,
-        scope_key: &str,
+        scope_key: Option<&str>,
     ) -> anyhow::Result<Option<RunRecord>> {
-        sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE scope_key = $1 AND status = 'completed' \
-             ORDER BY {} DESC LIMIT 1",
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'completed' \
+             AND ($1::text IS NULL OR scope_key = $1) ORDER BY {} DESC LIMIT 1",
             run_order("id")
-        ))
-        .bind(scope_key)
-        .fetch_optional(&self.pool)
-        .await
-        .context("cannot read the runs")?
-        .as_ref()
-        .map(run_from_row)
-        .transpose()
+        );
+        let query = sqlx::query(&sql).bind(scope_key);
+        self.read_optional(query, "the runs", run_from_row).await
     }
 
     pub(super) async fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs ORDER BY {}",
             run_order("id")
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .context("cannot read the runs")?;
-        rows.iter().map(run_from_row).collect()
+        );
+        self.read_all(sqlx::query(&sql), "the runs", run_from_row)
+            .await
     }
 
     pub(super) async fn run(&self, id: &str) -> anyhow::Result<Option<RunRecord>> {
-        sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
+        self.read_optional(sqlx::query(&sql).bind(id), "the run", run_from_row)
             .await
-            .context("cannot read the run")?
-            .as_ref()
-            .map(run_from_row)
-            .transpose()
-    }
-
-    pub(super) async fn latest_completed_run(&self) -> anyhow::Result<Option<RunRecord>> {
-        sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'completed' ORDER BY {} DESC LIMIT 1",
-            run_order("id")
-        ))
-        .fetch_optional(&self.pool)
-        .await
-        .context("cannot read the runs")?
-        .as_ref()
-        .map(run_from_row)
-        .transpose()
     }
 
     pub(super) async fn findings(
@@ -354,15 +248,13 @@ impl PgStore {
     pub(super) async fn last_completed_review_per_org(
         &self,
     ) -> anyhow::Result<Vec<(String, NaiveDate)>> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT o.org_id, MAX(r.as_of) AS as_of FROM run_orgs o JOIN runs r ON r.id = o.run_id \
              WHERE r.status = 'completed' GROUP BY o.org_id",
-        )
-        .fetch_all(&self.pool)
+        );
+        self.read_all(query, "the review history", |row| {
+            Ok((row.try_get("org_id")?, required_date(row, "runs", "as_of")?))
+        })
         .await
-        .context("cannot read the review history")?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("org_id")?, required_date(row, "runs", "as_of")?)))
-            .collect()
     }
 }

@@ -7,7 +7,8 @@
 //! are `timestamptz`, bound and read as `DateTime<Utc>`; dates stay `YYYY-MM-DD` text as the
 //! first migrations made them.
 //!
-//! The methods live in one file per concern; the [`Store`] implementation below only forwards.
+//! The methods live in one file per concern; the [`Store`] implementation below forwards to
+//! them, and binds the single-statement writes whose SQL they define.
 
 mod accounts;
 mod claims;
@@ -19,6 +20,7 @@ mod outbox;
 mod tests;
 
 use super::*;
+use crate::domain::{OutboxState, RunStatus};
 use anyhow::Context;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
@@ -193,6 +195,45 @@ fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
     sql
 }
 
+impl PgStore {
+    /// Runs one writing statement; how many rows it changed. `what` completes "cannot ...".
+    async fn write(&self, query: PgQuery<'_>, what: &str) -> anyhow::Result<u64> {
+        let done = query
+            .execute(&self.pool)
+            .await
+            .with_context(|| format!("cannot {what}"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Every row `query` returns, each read by `read`. `what` completes "cannot read ...".
+    async fn read_all<T>(
+        &self,
+        query: PgQuery<'_>,
+        what: &str,
+        read: impl Fn(&PgRow) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Vec<T>> {
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .with_context(|| format!("cannot read {what}"))?;
+        rows.iter().map(read).collect()
+    }
+
+    /// The row `query` returns, if any, read by `read`.
+    async fn read_optional<T>(
+        &self,
+        query: PgQuery<'_>,
+        what: &str,
+        read: impl FnOnce(&PgRow) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Option<T>> {
+        let row = query
+            .fetch_optional(&self.pool)
+            .await
+            .with_context(|| format!("cannot read {what}"))?;
+        row.as_ref().map(read).transpose()
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> Backend {
@@ -255,7 +296,11 @@ impl Store for PgStore {
         owner: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        PgStore::run_heartbeat(self, run_id, owner, now).await
+        let query = sqlx::query(history::RENEW_RUN_HEARTBEAT)
+            .bind(now)
+            .bind(run_id)
+            .bind(owner);
+        Ok(self.write(query, "renew the run's heartbeat").await? == 1)
     }
 
     async fn held_runs(&self) -> anyhow::Result<Vec<HeldRun>> {
@@ -269,7 +314,18 @@ impl Store for PgStore {
         folder_error: Option<&str>,
         clear_error: bool,
     ) -> anyhow::Result<()> {
-        PgStore::release_run(self, run_id, owner, folder_error, clear_error).await
+        let sql = if folder_error.is_some() || clear_error {
+            history::RELEASE_RUN
+        } else {
+            history::RELEASE_RUN_KEEPING_ERROR
+        };
+        let query = sqlx::query(sql)
+            .bind(folder_error.map(|_| owner))
+            .bind(folder_error)
+            .bind(run_id)
+            .bind(owner);
+        self.write(query, "record the run's folder").await?;
+        Ok(())
     }
 
     async fn complete_run(&self, run: &RunRecord, done: &CompletedRun<'_>) -> anyhow::Result<()> {
@@ -283,11 +339,17 @@ impl Store for PgStore {
         finished_at: DateTime<Utc>,
         seen_heartbeat: Option<DateTime<Utc>>,
     ) -> anyhow::Result<bool> {
-        PgStore::fail_run(self, run_id, error, finished_at, seen_heartbeat).await
+        let query = sqlx::query(history::FAIL_RUN)
+            .bind(RunStatus::Failed.as_str())
+            .bind(error)
+            .bind(finished_at)
+            .bind(run_id)
+            .bind(seen_heartbeat);
+        Ok(self.write(query, "record the failed run").await? == 1)
     }
 
     async fn previous_completed_run(&self, scope_key: &str) -> anyhow::Result<Option<RunRecord>> {
-        PgStore::previous_completed_run(self, scope_key).await
+        self.last_completed_run(Some(scope_key)).await
     }
 
     async fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
@@ -299,7 +361,7 @@ impl Store for PgStore {
     }
 
     async fn latest_completed_run(&self) -> anyhow::Result<Option<RunRecord>> {
-        PgStore::latest_completed_run(self).await
+        self.last_completed_run(None).await
     }
 
     async fn findings(
@@ -326,7 +388,13 @@ impl Store for PgStore {
         run_id: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        PgStore::claim_running(self, period_key, owner, run_id, now).await
+        let query = sqlx::query(claims::CLAIM_RUNNING)
+            .bind(ClaimState::Running.as_str())
+            .bind(run_id)
+            .bind(now)
+            .bind(period_key)
+            .bind(owner);
+        Ok(self.write(query, "record the run on its claim").await? == 1)
     }
 
     async fn claim_heartbeat(
@@ -335,7 +403,11 @@ impl Store for PgStore {
         owner: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        PgStore::claim_heartbeat(self, period_key, owner, now).await
+        let query = sqlx::query(claims::RENEW_CLAIM_HEARTBEAT)
+            .bind(now)
+            .bind(period_key)
+            .bind(owner);
+        Ok(self.write(query, "renew the claim's heartbeat").await? == 1)
     }
 
     async fn finish_claim(
@@ -347,7 +419,15 @@ impl Store for PgStore {
         error: Option<&str>,
         finished_at: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        PgStore::finish_claim(self, period_key, owner, state, run_id, error, finished_at).await
+        debug_assert!(matches!(state, ClaimState::Completed | ClaimState::Failed));
+        let query = sqlx::query(claims::FINISH_CLAIM)
+            .bind(state.as_str())
+            .bind(run_id)
+            .bind(error)
+            .bind(finished_at)
+            .bind(period_key)
+            .bind(owner);
+        Ok(self.write(query, "close the claim").await? == 1)
     }
 
     async fn claim(&self, period_key: &str) -> anyhow::Result<Option<ClaimRecord>> {
@@ -393,7 +473,12 @@ impl Store for PgStore {
         error: &str,
         retry_at: DateTime<Utc>,
     ) -> anyhow::Result<u64> {
-        PgStore::defer_due_mail(self, now, ignore_schedule, error, retry_at).await
+        let query = sqlx::query(outbox::DEFER_DUE_MAIL)
+            .bind(error)
+            .bind(retry_at)
+            .bind(now)
+            .bind(ignore_schedule);
+        self.write(query, "defer the due mail").await
     }
 
     async fn claim_mail(
@@ -406,7 +491,9 @@ impl Store for PgStore {
     }
 
     async fn mark_sent(&self, key: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
-        PgStore::mark_sent(self, key, now).await
+        let query = sqlx::query(outbox::MARK_SENT).bind(now).bind(key);
+        self.write(query, "record the message as sent").await?;
+        Ok(())
     }
 
     async fn mark_failed(
@@ -416,11 +503,20 @@ impl Store for PgStore {
         now: DateTime<Utc>,
         retry_at: Option<DateTime<Utc>>,
     ) -> anyhow::Result<()> {
-        PgStore::mark_failed(self, key, error, now, retry_at).await
+        let (state, next) =
+            retry_at.map_or((OutboxState::Failed, now), |at| (OutboxState::Pending, at));
+        let query = sqlx::query(outbox::MARK_FAILED)
+            .bind(state.as_str())
+            .bind(error)
+            .bind(next)
+            .bind(key);
+        self.write(query, "record the failed attempt").await?;
+        Ok(())
     }
 
     async fn requeue_failed(&self, now: DateTime<Utc>) -> anyhow::Result<u64> {
-        PgStore::requeue_failed(self, now).await
+        let query = sqlx::query(outbox::REQUEUE_FAILED).bind(now);
+        self.write(query, "requeue the failed messages").await
     }
 
     async fn undelivered_mail(&self) -> anyhow::Result<Undelivered> {

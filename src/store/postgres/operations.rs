@@ -53,6 +53,18 @@ impl PgAccountsTx {
             .context("cannot start a read-only transaction")?;
         Ok(PgAccountsTx { tx })
     }
+
+    /// One PID/SL's row by `sql` (which may lock it), or `None`; `failure` says what failed.
+    async fn read_pidsl(
+        &mut self,
+        sql: &str,
+        pidsl: &PidSl,
+        failure: &'static str,
+    ) -> anyhow::Result<Option<PidSlInfo>> {
+        let query = sqlx::query(sql).bind(pidsl.as_str());
+        let row = query.fetch_optional(&mut *self.tx).await.context(failure)?;
+        row.map(|row| pidsl_info(pidsl, &row)).transpose()
+    }
 }
 
 /// The access rows with their users and PID/SLs that match `filter` (`WHERE ... ORDER BY ...`).
@@ -69,22 +81,17 @@ const MEMBER_COLUMNS: &str = "u.id AS user_id, u.username, u.first_name, u.last_
      a.granted_on, a.expires_on";
 
 fn member(row: &PgRow) -> anyhow::Result<Member> {
-    Ok(Member {
-        user_id: row.try_get("user_id")?,
-        username: row.try_get("username")?,
-        first_name: row.try_get("first_name")?,
-        last_name: row.try_get("last_name")?,
-        org_id: row.try_get("org_id")?,
+    Ok(from_row!(row.try_get => Member {
+        user_id, username, first_name, last_name, org_id, pidsl_org_id;
         status: parsed(row, "users", "status", UserStatus::parse)?,
         terminated_on: text_date(row, "users", "terminated_on")?,
         pidsl: parsed(row, "access", "pidsl", PidSl::parse)?,
-        pidsl_org_id: row.try_get("pidsl_org_id")?,
         role: parsed(row, "access", "role", Role::parse)?,
         services: Services::from_bits(row.try_get("services")?)
             .map_err(|e| anyhow::anyhow!("bad services in the access table: {e}"))?,
         granted_on: text_date(row, "access", "granted_on")?,
         expires_on: text_date(row, "access", "expires_on")?,
-    })
+    }))
 }
 
 fn pidsl_info(pidsl: &PidSl, row: &PgRow) -> anyhow::Result<PidSlInfo> {
@@ -96,23 +103,18 @@ fn pidsl_info(pidsl: &PidSl, row: &PgRow) -> anyhow::Result<PidSlInfo> {
 }
 
 /// A `;`-separated list of service codes in the audit log.
-fn stored_services(column: &str, text: &str) -> anyhow::Result<Services> {
-    if text.is_empty() {
-        return Ok(Services::EMPTY);
-    }
-    Services::parse_list(text)
-        .map_err(|e| anyhow::anyhow!("bad {column} in the audit_log table: {e}"))
+fn stored_services(row: &PgRow, column: &str) -> anyhow::Result<Services> {
+    parsed(row, "audit_log", column, |text| match text {
+        "" => Ok(Services::EMPTY),
+        list => Services::parse_list(list),
+    })
 }
 
 #[async_trait]
 impl AccountsTx for PgAccountsTx {
     async fn lock_pidsl(&mut self, pidsl: &PidSl) -> anyhow::Result<Option<PidSlInfo>> {
-        let row = sqlx::query("SELECT org_id, active FROM pidsls WHERE pidsl = $1 FOR UPDATE")
-            .bind(pidsl.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .context("cannot lock the PID/SL")?;
-        row.map(|row| pidsl_info(pidsl, &row)).transpose()
+        let sql = "SELECT org_id, active FROM pidsls WHERE pidsl = $1 FOR UPDATE";
+        self.read_pidsl(sql, pidsl, "cannot lock the PID/SL").await
     }
 
     async fn lock_pidsls_of_user(&mut self, user_id: i64) -> anyhow::Result<()> {
@@ -156,12 +158,8 @@ impl AccountsTx for PgAccountsTx {
     }
 
     async fn pidsl_info(&mut self, pidsl: &PidSl) -> anyhow::Result<Option<PidSlInfo>> {
-        let row = sqlx::query("SELECT org_id, active FROM pidsls WHERE pidsl = $1")
-            .bind(pidsl.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .context("cannot read the PID/SL")?;
-        row.map(|row| pidsl_info(pidsl, &row)).transpose()
+        let sql = "SELECT org_id, active FROM pidsls WHERE pidsl = $1";
+        self.read_pidsl(sql, pidsl, "cannot read the PID/SL").await
     }
 
     /// Ordered by role (primary, backup, subordinate), then username.
@@ -282,35 +280,18 @@ impl PgStore {
         &self,
         username: Option<&str>,
     ) -> anyhow::Result<Vec<AuditEvent>> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT id, at, actor, action, username, pidsl, services_before, services_after, \
              detail, ran_as FROM audit_log WHERE ($1::text IS NULL OR username_key = $1) ORDER BY id",
         )
-        .bind(username.map(|name| name.trim().to_lowercase()))
-        .fetch_all(&self.pool)
+        .bind(username.map(|name| name.trim().to_lowercase()));
+        self.read_all(query, "the audit log", |row| {
+            Ok(from_row!(row.try_get => AuditEvent {
+                id, at, actor, ran_as, action, username, pidsl, detail;
+                services_before: stored_services(row, "services_before")?,
+                services_after: stored_services(row, "services_after")?,
+            }))
+        })
         .await
-        .context("cannot read the audit log")?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditEvent {
-                    id: row.try_get("id")?,
-                    at: row.try_get("at")?,
-                    actor: row.try_get("actor")?,
-                    ran_as: row.try_get("ran_as")?,
-                    action: row.try_get("action")?,
-                    username: row.try_get("username")?,
-                    pidsl: row.try_get("pidsl")?,
-                    services_before: stored_services(
-                        "services_before",
-                        row.try_get("services_before")?,
-                    )?,
-                    services_after: stored_services(
-                        "services_after",
-                        row.try_get("services_after")?,
-                    )?,
-                    detail: row.try_get("detail")?,
-                })
-            })
-            .collect()
     }
 }

@@ -66,6 +66,23 @@ pub(super) async fn queue_mail(
     Ok(())
 }
 
+/// Puts off every pending message that is due (see `due_mail`) until `retry_at`, with `error`
+/// as its last error, without counting an attempt: they were not tried.
+pub(super) const DEFER_DUE_MAIL: &str = "UPDATE outbox SET last_error = $1, next_attempt_at = $2 \
+     WHERE state = 'pending' AND ($4 OR next_attempt_at <= $3)";
+
+pub(super) const MARK_SENT: &str = "UPDATE outbox SET state = 'sent', sent_at = $1, \
+     last_error = NULL WHERE idempotency_key = $2";
+
+/// A failed attempt: back to `pending` until the retry, or `failed` for good (its
+/// next_attempt_at then says when it failed; `requeue_failed` sets a new one).
+pub(super) const MARK_FAILED: &str = "UPDATE outbox \
+     SET state = $1, last_error = $2, next_attempt_at = $3 WHERE idempotency_key = $4";
+
+/// Puts failed messages back in the queue (`send --retry-failed`).
+pub(super) const REQUEUE_FAILED: &str = "UPDATE outbox \
+     SET state = 'pending', attempts = 0, next_attempt_at = $1 WHERE state = 'failed'";
+
 const ENTRY_COLUMNS: &str = "idempotency_key, run_id, kind, recipient, to_addresses, subject, \
      state, attempts, last_error, next_attempt_at, sent_at";
 
@@ -75,19 +92,12 @@ fn addresses(row: &PgRow) -> anyhow::Result<Vec<String>> {
 }
 
 fn entry(row: &PgRow) -> anyhow::Result<OutboxEntry> {
-    Ok(OutboxEntry {
-        idempotency_key: row.try_get("idempotency_key")?,
-        run_id: row.try_get("run_id")?,
-        kind: row.try_get("kind")?,
-        recipient: row.try_get("recipient")?,
+    Ok(from_row!(row.try_get => OutboxEntry {
+        idempotency_key, run_id, kind, recipient, subject, attempts, last_error, next_attempt_at,
+        sent_at;
         to_addresses: addresses(row)?,
-        subject: row.try_get("subject")?,
         state: parsed(row, "outbox", "state", OutboxState::parse)?,
-        attempts: row.try_get("attempts")?,
-        last_error: row.try_get("last_error")?,
-        next_attempt_at: row.try_get("next_attempt_at")?,
-        sent_at: row.try_get("sent_at")?,
-    })
+    }))
 }
 
 impl PgStore {
@@ -110,30 +120,6 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .context("cannot read the outbox")
-    }
-
-    /// Puts off every pending message that is due (see `due_mail`) until `retry_at`, with
-    /// `error` as its last error, without counting an attempt: they were not tried. Returns
-    /// how many.
-    pub(super) async fn defer_due_mail(
-        &self,
-        now: DateTime<Utc>,
-        ignore_schedule: bool,
-        error: &str,
-        retry_at: DateTime<Utc>,
-    ) -> anyhow::Result<u64> {
-        Ok(sqlx::query(
-            "UPDATE outbox SET last_error = $1, next_attempt_at = $2 \
-             WHERE state = 'pending' AND ($4 OR next_attempt_at <= $3)",
-        )
-        .bind(error)
-        .bind(retry_at)
-        .bind(now)
-        .bind(ignore_schedule)
-        .execute(&self.pool)
-        .await
-        .context("cannot defer the due mail")?
-        .rows_affected())
     }
 
     /// Claims one message for delivery; `None` when another sender has it or it is no longer
@@ -174,59 +160,6 @@ impl PgStore {
         }))
     }
 
-    pub(super) async fn mark_sent(&self, key: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET state = 'sent', sent_at = $1, last_error = NULL \
-             WHERE idempotency_key = $2",
-        )
-        .bind(now)
-        .bind(key)
-        .execute(&self.pool)
-        .await
-        .context("cannot record the message as sent")?;
-        Ok(())
-    }
-
-    /// Records a failed attempt: back to `pending` until `retry_at`, or `failed` for good
-    /// (its next_attempt_at kept: `requeue_failed` sets a new one).
-    pub(super) async fn mark_failed(
-        &self,
-        key: &str,
-        error: &str,
-        now: DateTime<Utc>,
-        retry_at: Option<DateTime<Utc>>,
-    ) -> anyhow::Result<()> {
-        let (state, next) = match retry_at {
-            Some(at) => (OutboxState::Pending, at),
-            None => (OutboxState::Failed, now),
-        };
-        sqlx::query(
-            "UPDATE outbox SET state = $1, last_error = $2, next_attempt_at = $3 \
-             WHERE idempotency_key = $4",
-        )
-        .bind(state.as_str())
-        .bind(error)
-        .bind(next)
-        .bind(key)
-        .execute(&self.pool)
-        .await
-        .context("cannot record the failed attempt")?;
-        Ok(())
-    }
-
-    /// Puts failed messages back in the queue (`send --retry-failed`).
-    pub(super) async fn requeue_failed(&self, now: DateTime<Utc>) -> anyhow::Result<u64> {
-        Ok(sqlx::query(
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1 \
-             WHERE state = 'failed'",
-        )
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .context("cannot requeue the failed messages")?
-        .rows_affected())
-    }
-
     /// The messages not delivered yet, whoever queued them and whenever: what `send` reports
     /// and exits 1 on, not only what its own pass did.
     pub(super) async fn undelivered_mail(&self) -> anyhow::Result<Undelivered> {
@@ -250,14 +183,11 @@ impl PgStore {
 
     /// The outbox, optionally one run's, oldest first.
     pub(super) async fn outbox(&self, run_id: Option<&str>) -> anyhow::Result<Vec<OutboxEntry>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {ENTRY_COLUMNS} FROM outbox WHERE ($1::text IS NULL OR run_id = $1) \
              ORDER BY created_at, idempotency_key"
-        ))
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await
-        .context("cannot read the outbox")?;
-        rows.iter().map(entry).collect()
+        );
+        self.read_all(sqlx::query(&sql).bind(run_id), "the outbox", entry)
+            .await
     }
 }

@@ -4,6 +4,7 @@
 use super::*;
 use crate::domain::{Cadence, Decision, OrgKind, PidSl, Role, RunStatus, Services, UserStatus};
 use crate::snapshot::Personal;
+use crate::store::conformance::{self, claim_request, utc};
 use chrono::TimeZone;
 use sqlx::Connection;
 use std::borrow::Cow;
@@ -88,12 +89,6 @@ impl Drop for TestDatabase {
         })
         .join();
     }
-}
-
-fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
 }
 
 #[tokio::test]
@@ -209,44 +204,14 @@ async fn a_store_written_before_utc_times_reads_back_the_same_instants() {
     store.close().await;
 }
 
-fn claim_request<'a>(owner: &'a str, now: DateTime<Utc>) -> ClaimRequest<'a> {
-    ClaimRequest {
-        period_key: "quarterly:2026-Q4",
-        cadence: Cadence::Quarterly,
-        due_at: utc("2026-10-01T10:00:00Z"),
-        owner,
-        now,
-        stale_before: now - chrono::Duration::minutes(2),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_schedulers_claiming_one_period_at_once_take_it_once() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
     // Two stores, as two scheduler processes have.
-    let first = db.open().await;
-    let second = db.open().await;
-    let now = utc("2026-10-01T10:00:05Z");
-    let (request_a, request_b) = (
-        claim_request("host-a:1:schedule", now),
-        claim_request("host-b:2:schedule", now),
-    );
-    let (a, b) = tokio::join!(first.try_claim(&request_a), second.try_claim(&request_b));
-    let outcomes = [a.unwrap(), b.unwrap()];
-    let taken = outcomes
-        .iter()
-        .filter(|o| matches!(o, ClaimOutcome::Taken { .. }))
-        .count();
-    assert_eq!(taken, 1, "{outcomes:?}");
-    assert!(
-        outcomes.iter().any(|o| matches!(o, ClaimOutcome::Held(_))),
-        "{outcomes:?}"
-    );
-    let claim = first.claim("quarterly:2026-Q4").await.unwrap().unwrap();
-    assert_eq!(claim.attempts, 1);
-    assert_eq!(claim.heartbeat_at, now);
+    let (first, second) = (db.open().await, db.open().await);
+    conformance::a_period_is_claimed_once(&first, &second).await;
     first.close().await;
     second.close().await;
 }
@@ -395,74 +360,8 @@ async fn a_message_claimed_once_cannot_be_claimed_again() {
         return;
     };
     let store = db.open().await;
-    let zone: Tz = "America/New_York".parse().unwrap();
-    let started = zone.with_ymd_and_hms(2026, 10, 1, 6, 0, 0).unwrap();
-    let run = store
-        .start_run(&NewRun {
-            started,
-            as_of: started.date_naive(),
-            cadence: None,
-            org_ids: &[],
-            scope_key: "all",
-            owner: "host:1:review",
-            out_root: "/out",
-        })
-        .await
-        .unwrap();
-    assert_eq!(run.id, "20261001-001");
-    assert_eq!(run.started_at, utc("2026-10-01T10:00:00Z"));
-
     let dir = tempfile::tempdir().unwrap();
-    let message = "Subject: Review\r\n\r\nPlease review.\r\n";
-    let path = dir.path().join("m.eml");
-    std::fs::write(&path, message).unwrap();
-    let finished_at = utc("2026-10-01T10:05:00Z");
-    store
-        .complete_run(
-            &run,
-            &CompletedRun {
-                findings: &[],
-                reviewed_org_ids: &["ORG1".to_string()],
-                out_dir: "/out/20261001-001",
-                finished_at,
-                outbox: &[OutgoingMail {
-                    idempotency_key: "k1".into(),
-                    run_id: run.id.clone(),
-                    kind: "org".into(),
-                    recipient: "ORG1".into(),
-                    to_addresses: vec!["a@example.org".into(), "b@example.org".into()],
-                    subject: "Review".into(),
-                    message_file: MessageFile::whole(path, message.len()),
-                }],
-                problems: None,
-            },
-        )
-        .await
-        .unwrap();
-
-    let now = utc("2026-10-01T10:06:00Z");
-    let stale_before = now - chrono::Duration::minutes(10);
-    assert_eq!(
-        store.due_mail(now, stale_before, false).await.unwrap(),
-        ["k1"]
-    );
-    let claimed = store
-        .claim_mail("k1", now, stale_before)
-        .await
-        .unwrap()
-        .expect("the first claim takes the message");
-    assert_eq!(claimed.message, message);
-    assert_eq!(claimed.to_addresses, ["a@example.org", "b@example.org"]);
-    assert_eq!(claimed.attempts, 1);
-    assert!(store
-        .claim_mail("k1", now, stale_before)
-        .await
-        .unwrap()
-        .is_none());
-    store.mark_sent("k1", now).await.unwrap();
-    let entry = &store.outbox(Some(&run.id)).await.unwrap()[0];
-    assert_eq!(entry.sent_at, Some(now));
-    assert_eq!(store.undelivered_mail().await.unwrap().total(), 0);
+    conformance::a_message_is_claimed_once(&store, dir.path()).await;
     store.close().await;
 }
 

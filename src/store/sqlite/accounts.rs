@@ -4,6 +4,7 @@
 use super::SqlDate;
 use crate::snapshot::{Personal, Snapshot};
 use crate::store::snapshot_load::{ACCESS_SQL, ORGS_SQL, PIDSLS_SQL, USERS_SQL};
+use crate::store::upsert::{self, Upsert};
 use crate::store::{
     AccessRow, AccountCounts, ImportWriter, KnownAccounts, OrgRow, PidSlRow, SnapshotBuilder,
     UserColumns, UserRow,
@@ -34,15 +35,9 @@ pub(super) fn known_accounts(conn: &mut Connection) -> anyhow::Result<KnownAccou
     let mut statement = tx.prepare_cached("SELECT id, username_key, email FROM users")?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
-        let id: i64 = row.get("id")?;
-        let email: String = row.get("email")?;
-        known.users.insert(row.get("username_key")?, id);
-        known
-            .emails
-            .entry(email.to_lowercase())
-            .or_default()
-            .push(id);
-        known.max_user_id = known.max_user_id.max(id);
+        let email = row.get_ref("email")?.as_str()?;
+        let (id, key) = (row.get("id")?, row.get("username_key")?);
+        crate::store::add_known_user(&mut known, id, key, email);
     }
     drop(rows);
     drop(statement);
@@ -64,14 +59,7 @@ pub(super) fn account_counts(conn: &mut Connection) -> anyhow::Result<AccountCou
          (SELECT COUNT(*) FROM pidsls) AS pidsls, (SELECT COUNT(*) FROM users) AS users, \
          (SELECT COUNT(*) FROM access) AS access",
         [],
-        |row| {
-            Ok(AccountCounts {
-                organizations: row.get("organizations")?,
-                pidsls: row.get("pidsls")?,
-                users: row.get("users")?,
-                access: row.get("access")?,
-            })
-        },
+        |row| Ok(from_row!(row.get => AccountCounts { organizations, pidsls, users, access })),
     )?)
 }
 
@@ -225,33 +213,16 @@ pub(super) fn load_snapshot(conn: &mut Connection, zone: Tz) -> anyhow::Result<S
 
 // ---------------------------------------------------------------- the import's writer
 
-const ORG_INSERT: &str = "INSERT INTO organizations (org_id, name, kind, review_cadence, \
-     management_emails, last_review_on) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-     ON CONFLICT (org_id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
-     review_cadence = excluded.review_cadence, management_emails = excluded.management_emails, \
-     last_review_on = excluded.last_review_on";
-
-const PIDSL_INSERT: &str = "INSERT INTO pidsls (pidsl, org_id, name, provider_type, active) \
-     VALUES (?1, ?2, ?3, ?4, ?5) \
-     ON CONFLICT (pidsl) DO UPDATE SET org_id = excluded.org_id, name = excluded.name, \
-     provider_type = excluded.provider_type, active = excluded.active";
-
-pub(super) const USER_INSERT: &str = "INSERT INTO users (id, username, username_key, first_name, \
-     last_name, middle_initial, phone, email, org_id, job_role, status, created_on, last_login_at, \
-     terms_accepted_on, terminated_on, dob_mmdd, ssn_last4) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
-     ON CONFLICT (id) DO UPDATE SET username = excluded.username, \
-     first_name = excluded.first_name, last_name = excluded.last_name, \
-     middle_initial = excluded.middle_initial, phone = excluded.phone, email = excluded.email, \
-     org_id = excluded.org_id, job_role = excluded.job_role, status = excluded.status, \
-     created_on = excluded.created_on, last_login_at = excluded.last_login_at, \
-     terms_accepted_on = excluded.terms_accepted_on, terminated_on = excluded.terminated_on, \
-     dob_mmdd = excluded.dob_mmdd, ssn_last4 = excluded.ssn_last4";
-
-pub(super) const ACCESS_INSERT: &str = "INSERT INTO access (user_id, pidsl, role, services, \
-     granted_on, expires_on) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-     ON CONFLICT (user_id, pidsl) DO UPDATE SET role = excluded.role, \
-     services = excluded.services, granted_on = excluded.granted_on, expires_on = excluded.expires_on";
+/// An account table's upsert with numbered placeholders.
+pub(super) fn upsert_sql(upsert: &Upsert) -> String {
+    let values: Vec<String> = (1..=upsert.columns).map(|n| format!("?{n}")).collect();
+    format!(
+        "{} VALUES ({}) {}",
+        upsert.head,
+        values.join(", "),
+        upsert.tail
+    )
+}
 
 /// Inserts, or updates by id, one users row.
 pub(super) fn write_user(statement: &mut Statement<'_>, u: &UserRow) -> anyhow::Result<()> {
@@ -329,7 +300,7 @@ impl SqliteImportWriter {
 /// Dropped without `commit`, the connection closes and SQLite rolls the import back.
 impl ImportWriter for SqliteImportWriter {
     fn write_orgs(&mut self, rows: &[OrgRow]) -> anyhow::Result<()> {
-        let mut statement = self.conn.prepare_cached(ORG_INSERT)?;
+        let mut statement = self.conn.prepare_cached(&upsert_sql(&upsert::ORGS))?;
         for o in rows {
             statement
                 .execute(params![
@@ -346,7 +317,7 @@ impl ImportWriter for SqliteImportWriter {
     }
 
     fn write_pidsls(&mut self, rows: &[PidSlRow]) -> anyhow::Result<()> {
-        let mut statement = self.conn.prepare_cached(PIDSL_INSERT)?;
+        let mut statement = self.conn.prepare_cached(&upsert_sql(&upsert::PIDSLS))?;
         for p in rows {
             statement
                 .execute(params![
@@ -364,12 +335,12 @@ impl ImportWriter for SqliteImportWriter {
     }
 
     fn write_users(&mut self, rows: &[UserRow]) -> anyhow::Result<()> {
-        let mut statement = self.conn.prepare_cached(USER_INSERT)?;
+        let mut statement = self.conn.prepare_cached(&upsert_sql(&upsert::USERS))?;
         rows.iter().try_for_each(|u| write_user(&mut statement, u))
     }
 
     fn write_access(&mut self, rows: &[AccessRow]) -> anyhow::Result<()> {
-        let mut statement = self.conn.prepare_cached(ACCESS_INSERT)?;
+        let mut statement = self.conn.prepare_cached(&upsert_sql(&upsert::ACCESS))?;
         rows.iter()
             .try_for_each(|a| write_access(&mut statement, a))
     }

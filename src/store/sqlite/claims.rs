@@ -35,33 +35,32 @@ impl From<&ClaimRequest<'_>> for OwnedClaimRequest {
     }
 }
 
-/// How a claim is closed.
-pub(super) struct Finish {
-    pub period_key: String,
-    pub owner: String,
-    pub state: ClaimState,
-    pub run_id: Option<String>,
-    pub error: Option<String>,
-    pub finished_at: DateTime<Utc>,
-}
+/// Records the run that reviews a claimed period, and renews the heartbeat; no row when this
+/// owner no longer holds the claim.
+pub(super) const CLAIM_RUNNING: &str = "UPDATE schedule_claims \
+     SET state = ?1, run_id = ?2, heartbeat_at = ?3 \
+     WHERE period_key = ?4 AND owner = ?5 AND state IN ('claimed', 'running')";
+
+/// Renews the heartbeat of a claim in progress; no row when this owner no longer holds it.
+pub(super) const RENEW_CLAIM_HEARTBEAT: &str = "UPDATE schedule_claims SET heartbeat_at = ?1 \
+     WHERE period_key = ?2 AND owner = ?3 AND state IN ('claimed', 'running')";
+
+/// Closes a claim as completed or failed; no row when this owner no longer holds it.
+pub(super) const FINISH_CLAIM: &str = "UPDATE schedule_claims \
+     SET state = ?1, run_id = COALESCE(?2, run_id), error = ?3, finished_at = ?4 \
+     WHERE period_key = ?5 AND owner = ?6";
 
 const CLAIM_SELECT: &str = "SELECT period_key, cadence, due_at, state, owner, run_id, attempts, \
      claimed_at, heartbeat_at, finished_at, error FROM schedule_claims";
 
 fn claim_from_row(row: &Row<'_>) -> anyhow::Result<ClaimRecord> {
-    Ok(ClaimRecord {
-        period_key: row.get("period_key")?,
-        cadence: row.get("cadence")?,
+    Ok(from_row!(row.get => ClaimRecord {
+        period_key, cadence, state, owner, run_id, attempts, error;
         due_at: row.get::<_, SqlTime>("due_at")?.0,
-        state: row.get("state")?,
-        owner: row.get("owner")?,
-        run_id: row.get("run_id")?,
-        attempts: row.get("attempts")?,
         claimed_at: row.get::<_, SqlTime>("claimed_at")?.0,
         heartbeat_at: row.get::<_, SqlTime>("heartbeat_at")?.0,
         finished_at: row.get::<_, Option<SqlTime>>("finished_at")?.map(|t| t.0),
-        error: row.get("error")?,
-    })
+    }))
 }
 
 /// Takes the claim on a period if nobody has it, if its last attempt failed, or if its holder
@@ -125,71 +124,6 @@ pub(super) fn try_claim(
     };
     tx.commit().with_context(cannot)?;
     Ok(outcome)
-}
-
-/// Records the run that reviews a claimed period, and renews the heartbeat. False when this
-/// owner no longer holds the claim.
-pub(super) fn claim_running(
-    conn: &mut Connection,
-    period_key: &str,
-    owner: &str,
-    run_id: &str,
-    now: DateTime<Utc>,
-) -> anyhow::Result<bool> {
-    let updated = conn
-        .prepare_cached(
-            "UPDATE schedule_claims SET state = ?1, run_id = ?2, heartbeat_at = ?3 \
-             WHERE period_key = ?4 AND owner = ?5 AND state IN ('claimed', 'running')",
-        )?
-        .execute(params![
-            ClaimState::Running,
-            run_id,
-            SqlTime(now),
-            period_key,
-            owner
-        ])
-        .context("cannot record the run on its claim in the schedule_claims table")?;
-    Ok(updated == 1)
-}
-
-/// Renews the heartbeat of a claim in progress. False when this owner no longer holds it.
-pub(super) fn claim_heartbeat(
-    conn: &mut Connection,
-    period_key: &str,
-    owner: &str,
-    now: DateTime<Utc>,
-) -> anyhow::Result<bool> {
-    let updated = conn
-        .prepare_cached(
-            "UPDATE schedule_claims SET heartbeat_at = ?1 \
-             WHERE period_key = ?2 AND owner = ?3 AND state IN ('claimed', 'running')",
-        )?
-        .execute(params![SqlTime(now), period_key, owner])
-        .context("cannot renew the claim's heartbeat in the schedule_claims table")?;
-    Ok(updated == 1)
-}
-
-/// Closes a claim as completed or failed. False when this owner no longer holds it.
-pub(super) fn finish_claim(conn: &mut Connection, finish: &Finish) -> anyhow::Result<bool> {
-    debug_assert!(matches!(
-        finish.state,
-        ClaimState::Completed | ClaimState::Failed
-    ));
-    let updated = conn
-        .prepare_cached(
-            "UPDATE schedule_claims SET state = ?1, run_id = COALESCE(?2, run_id), error = ?3, \
-             finished_at = ?4 WHERE period_key = ?5 AND owner = ?6",
-        )?
-        .execute(params![
-            finish.state,
-            finish.run_id,
-            finish.error,
-            SqlTime(finish.finished_at),
-            finish.period_key,
-            finish.owner,
-        ])
-        .context("cannot close the claim in the schedule_claims table")?;
-    Ok(updated == 1)
 }
 
 pub(super) fn claim(conn: &Connection, period_key: &str) -> anyhow::Result<Option<ClaimRecord>> {

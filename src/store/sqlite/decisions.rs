@@ -63,19 +63,12 @@ pub(super) fn decisions(
         ),
         [run_id],
         |row| {
-            Ok(DecisionRecord {
-                fingerprint: row.get("fingerprint")?,
-                run_id: row.get("run_id")?,
-                rule: row.get("rule")?,
-                org_id: row.get("org_id")?,
-                pidsl: row.get("pidsl")?,
-                username: row.get("username")?,
-                decision: row.get("decision")?,
-                justification: row.get("justification")?,
-                reviewer: row.get("reviewer")?,
+            Ok(from_row!(row.get => DecisionRecord {
+                fingerprint, run_id, rule, org_id, pidsl, username, decision, justification,
+                reviewer;
                 decided_at: row.get::<_, SqlTime>("decided_at")?.0,
                 accepted_until: accepted_until(row)?,
-            })
+            }))
         },
     )
     .context("cannot read the decisions table")

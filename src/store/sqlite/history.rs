@@ -1,39 +1,12 @@
 //! Review history: runs, their findings, and which organizations each completed run reviewed.
 //! An import never touches these tables.
 
-use super::{all_rows, first_row, split_list, stored_instant, SqlDate, SqlTime};
-use crate::domain::{Cadence, FindingStatus, RuleId, RunStatus};
-use crate::store::{
-    run_order, CompletedRun, FindingRow, HeldRun, NewRun, OutgoingMail, RunCounts, RunRecord,
-};
+use super::{all_rows, first_row, split_list, SqlDate, SqlTime};
+use crate::domain::{FindingStatus, RuleId, RunStatus};
+use crate::store::{run_order, CompletedRun, FindingRow, HeldRun, OutgoingMail, RunRecord};
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, Row, TransactionBehavior};
-
-/// A [`NewRun`] that a blocking thread can own.
-pub(super) struct OwnedNewRun {
-    started: DateTime<chrono_tz::Tz>,
-    as_of: NaiveDate,
-    cadence: Option<Cadence>,
-    org_ids: Vec<String>,
-    scope_key: String,
-    owner: String,
-    out_root: String,
-}
-
-impl From<&NewRun<'_>> for OwnedNewRun {
-    fn from(new: &NewRun<'_>) -> Self {
-        OwnedNewRun {
-            started: new.started,
-            as_of: new.as_of,
-            cadence: new.cadence,
-            org_ids: new.org_ids.to_vec(),
-            scope_key: new.scope_key.to_string(),
-            owner: new.owner.to_string(),
-            out_root: new.out_root.to_string(),
-        }
-    }
-}
 
 /// A [`CompletedRun`] that a blocking thread can own.
 pub(super) struct OwnedCompletedRun {
@@ -58,54 +31,48 @@ impl From<&CompletedRun<'_>> for OwnedCompletedRun {
     }
 }
 
+/// Renews a run's heartbeat; no row when `owner` no longer holds the run (another process
+/// found it gone and recorded it as failed).
+pub(super) const RENEW_RUN_HEARTBEAT: &str =
+    "UPDATE runs SET heartbeat_at = ?1 WHERE id = ?2 AND owner = ?3";
+
+/// Records a running run as failed, unless it completed (or failed) after all; with a seen
+/// heartbeat (?5), only if its heartbeat has not moved since (its process is still gone).
+pub(super) const FAIL_RUN: &str = "UPDATE runs SET status = ?1, error = ?2, finished_at = ?3, \
+     owner = NULL WHERE id = ?4 AND status = 'running' AND (?5 IS NULL OR heartbeat_at = ?5)";
+
 const RUN_SELECT: &str = "SELECT id, as_of, cadence, org_ids, scope_key, started_at, \
      finished_at, status, error, out_dir, counts, owner FROM runs";
 
 fn run_from_row(row: &Row<'_>) -> anyhow::Result<RunRecord> {
-    Ok(RunRecord {
-        id: row.get("id")?,
+    Ok(from_row!(row.get => RunRecord {
+        id, cadence, scope_key, status, error, out_dir, owner;
         as_of: row.get::<_, SqlDate>("as_of")?.0,
-        cadence: row.get("cadence")?,
         org_ids: split_list(row.get_ref("org_ids")?.as_str()?),
-        scope_key: row.get("scope_key")?,
         started_at: row.get::<_, SqlTime>("started_at")?.0,
         finished_at: row.get::<_, Option<SqlTime>>("finished_at")?.map(|t| t.0),
-        status: row.get("status")?,
-        error: row.get("error")?,
-        out_dir: row.get("out_dir")?,
         counts: serde_json::from_str(row.get_ref("counts")?.as_str()?)
             .context("bad counts in the runs table")?,
-        owner: row.get("owner")?,
-    })
+    }))
 }
 
 /// Records a new run as `running`, held by `new.owner` with a heartbeat of its start, with an
 /// id `YYYYMMDD-NNN` (the local start date and a sequence within that date, at least three
 /// digits). The IMMEDIATE lock makes reading the last sequence and taking the next one step.
-pub(super) fn start_run(conn: &mut Connection, new: &OwnedNewRun) -> anyhow::Result<RunRecord> {
+pub(super) fn start_run(
+    conn: &mut Connection,
+    mut run: RunRecord,
+    prefix: &str,
+    out_root: &str,
+) -> anyhow::Result<RunRecord> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let prefix = new.started.format("%Y%m%d").to_string();
     // The largest sequence as a number: as text, `-999` is above `-1000`.
     let last: Option<i64> = tx.query_row(
         "SELECT MAX(CAST(substr(id, 10) AS BIGINT)) AS last FROM runs WHERE id LIKE ?1",
         [format!("{prefix}-%")],
         |row| row.get("last"),
     )?;
-    let started_at = stored_instant(new.started.with_timezone(&Utc));
-    let run = RunRecord {
-        id: format!("{prefix}-{:03}", last.unwrap_or(0) + 1),
-        as_of: new.as_of,
-        cadence: new.cadence,
-        org_ids: new.org_ids.clone(),
-        scope_key: new.scope_key.clone(),
-        started_at,
-        finished_at: None,
-        status: RunStatus::Running,
-        error: None,
-        out_dir: None,
-        counts: RunCounts::default(),
-        owner: Some(new.owner.clone()),
-    };
+    run.id = format!("{prefix}-{:03}", last.unwrap_or(0) + 1);
     tx.execute(
         "INSERT INTO runs (id, as_of, cadence, org_ids, scope_key, started_at, finished_at, \
          status, error, out_dir, counts, owner, heartbeat_at, out_root) \
@@ -116,32 +83,17 @@ pub(super) fn start_run(conn: &mut Connection, new: &OwnedNewRun) -> anyhow::Res
             run.cadence,
             run.org_ids.join(";"),
             run.scope_key,
-            SqlTime(started_at),
+            SqlTime(run.started_at),
             run.status,
             serde_json::to_string(&run.counts)?,
-            new.owner,
-            SqlTime(started_at),
-            new.out_root,
+            run.owner,
+            SqlTime(run.started_at),
+            out_root,
         ],
     )
     .context("cannot record the run in the runs table")?;
     tx.commit().context("cannot record the run")?;
     Ok(run)
-}
-
-/// False when `owner` no longer holds the run (another process found it gone and recorded it
-/// as failed).
-pub(super) fn run_heartbeat(
-    conn: &mut Connection,
-    run_id: &str,
-    owner: &str,
-    now: DateTime<Utc>,
-) -> anyhow::Result<bool> {
-    let updated = conn
-        .prepare_cached("UPDATE runs SET heartbeat_at = ?1 WHERE id = ?2 AND owner = ?3")?
-        .execute(params![SqlTime(now), run_id, owner])
-        .context("cannot renew the run's heartbeat")?;
-    Ok(updated == 1)
 }
 
 pub(super) fn held_runs(conn: &mut Connection) -> anyhow::Result<Vec<HeldRun>> {
@@ -151,13 +103,10 @@ pub(super) fn held_runs(conn: &mut Connection) -> anyhow::Result<Vec<HeldRun>> {
          WHERE status = 'running' OR owner IS NOT NULL",
         [],
         |row| {
-            Ok(HeldRun {
-                id: row.get("id")?,
-                status: row.get("status")?,
-                owner: row.get("owner")?,
+            Ok(from_row!(row.get => HeldRun {
+                id, status, owner, out_root;
                 heartbeat_at: row.get::<_, Option<SqlTime>>("heartbeat_at")?.map(|t| t.0),
-                out_root: row.get("out_root")?,
-            })
+            }))
         },
     )
     .context("cannot read the runs table")
@@ -252,32 +201,6 @@ pub(super) fn complete_run(
     tx.commit().context("cannot commit the run")
 }
 
-/// Records a running run as failed, unless it completed (or failed) after all; with
-/// `seen_heartbeat`, only if its heartbeat has not moved since (its process is still gone).
-/// True when the run was running and is now failed.
-pub(super) fn fail_run(
-    conn: &mut Connection,
-    run_id: &str,
-    error: &str,
-    finished_at: DateTime<Utc>,
-    seen_heartbeat: Option<DateTime<Utc>>,
-) -> anyhow::Result<bool> {
-    let updated = conn
-        .prepare_cached(
-            "UPDATE runs SET status = ?1, error = ?2, finished_at = ?3, owner = NULL \
-             WHERE id = ?4 AND status = 'running' AND (?5 IS NULL OR heartbeat_at = ?5)",
-        )?
-        .execute(params![
-            RunStatus::Failed,
-            error,
-            SqlTime(finished_at),
-            run_id,
-            seen_heartbeat.map(SqlTime),
-        ])
-        .context("cannot record the failed run in the runs table")?;
-    Ok(updated == 1)
-}
-
 /// The latest completed run of the same scope, the one a new run is compared with.
 pub(super) fn previous_completed_run(
     conn: &mut Connection,
@@ -342,20 +265,12 @@ pub(super) fn findings(
          AND (?3 IS NULL OR status = ?3)",
         params![run_id, rule, status],
         |row| {
-            Ok(FindingRow {
-                run_id: row.get("run_id")?,
-                fingerprint: row.get("fingerprint")?,
-                rule: row.get("rule")?,
-                severity: row.get("severity")?,
-                status: row.get("status")?,
-                org_id: row.get("org_id")?,
-                pidsl: row.get("pidsl")?,
-                username: row.get("username")?,
-                user_name: row.get("user_name")?,
-                detail: row.get("detail")?,
+            Ok(from_row!(row.get => FindingRow {
+                run_id, fingerprint, rule, severity, status, org_id, pidsl, username, user_name,
+                detail;
                 first_seen: row.get::<_, SqlDate>("first_seen")?.0,
                 decision: None,
-            })
+            }))
         },
     )
     .context("cannot read the findings table")

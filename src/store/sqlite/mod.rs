@@ -133,6 +133,23 @@ impl SqliteStore {
         .await
         .context("a database call stopped")?
     }
+
+    /// Runs one writing statement on a blocking thread; how many rows it changed. The
+    /// parameters are owned: they cross to that thread. `what` completes "cannot ...".
+    async fn write(
+        &self,
+        sql: &'static str,
+        params: impl rusqlite::Params + Send + 'static,
+        what: &'static str,
+    ) -> anyhow::Result<usize> {
+        self.call(move |conn| {
+            let mut statement = conn.prepare_cached(sql)?;
+            statement
+                .execute(params)
+                .with_context(|| format!("cannot {what}"))
+        })
+        .await
+    }
 }
 
 // ---------------------------------------------------------------- stored values
@@ -339,8 +356,14 @@ impl Store for SqliteStore {
     }
 
     async fn start_run(&self, new: &NewRun<'_>) -> anyhow::Result<RunRecord> {
-        let new = history::OwnedNewRun::from(new);
-        self.call(move |conn| history::start_run(conn, &new)).await
+        let mut run = running_run(new);
+        run.started_at = stored_instant(run.started_at);
+        let (prefix, out_root) = (
+            new.started.format("%Y%m%d").to_string(),
+            new.out_root.to_string(),
+        );
+        self.call(move |conn| history::start_run(conn, run, &prefix, &out_root))
+            .await
     }
 
     async fn run_heartbeat(
@@ -349,9 +372,12 @@ impl Store for SqliteStore {
         owner: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let (run_id, owner) = (run_id.to_string(), owner.to_string());
-        self.call(move |conn| history::run_heartbeat(conn, &run_id, &owner, now))
-            .await
+        let params = (SqlTime(now), run_id.to_string(), owner.to_string());
+        let what = "renew the run's heartbeat";
+        Ok(self
+            .write(history::RENEW_RUN_HEARTBEAT, params, what)
+            .await?
+            == 1)
     }
 
     async fn held_runs(&self) -> anyhow::Result<Vec<HeldRun>> {
@@ -387,9 +413,15 @@ impl Store for SqliteStore {
         finished_at: DateTime<Utc>,
         seen_heartbeat: Option<DateTime<Utc>>,
     ) -> anyhow::Result<bool> {
-        let (run_id, error) = (run_id.to_string(), error.to_string());
-        self.call(move |conn| history::fail_run(conn, &run_id, &error, finished_at, seen_heartbeat))
-            .await
+        let params = (
+            RunStatus::Failed,
+            error.to_string(),
+            SqlTime(finished_at),
+            run_id.to_string(),
+            seen_heartbeat.map(SqlTime),
+        );
+        let what = "record the failed run in the runs table";
+        Ok(self.write(history::FAIL_RUN, params, what).await? == 1)
     }
 
     async fn previous_completed_run(&self, scope_key: &str) -> anyhow::Result<Option<RunRecord>> {
@@ -440,13 +472,15 @@ impl Store for SqliteStore {
         run_id: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let (period_key, owner, run_id) = (
+        let params = (
+            ClaimState::Running,
+            run_id.to_string(),
+            SqlTime(now),
             period_key.to_string(),
             owner.to_string(),
-            run_id.to_string(),
         );
-        self.call(move |conn| claims::claim_running(conn, &period_key, &owner, &run_id, now))
-            .await
+        let what = "record the run on its claim in the schedule_claims table";
+        Ok(self.write(claims::CLAIM_RUNNING, params, what).await? == 1)
     }
 
     async fn claim_heartbeat(
@@ -455,9 +489,12 @@ impl Store for SqliteStore {
         owner: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let (period_key, owner) = (period_key.to_string(), owner.to_string());
-        self.call(move |conn| claims::claim_heartbeat(conn, &period_key, &owner, now))
-            .await
+        let params = (SqlTime(now), period_key.to_string(), owner.to_string());
+        let what = "renew the claim's heartbeat in the schedule_claims table";
+        Ok(self
+            .write(claims::RENEW_CLAIM_HEARTBEAT, params, what)
+            .await?
+            == 1)
     }
 
     async fn finish_claim(
@@ -469,16 +506,17 @@ impl Store for SqliteStore {
         error: Option<&str>,
         finished_at: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let finish = claims::Finish {
-            period_key: period_key.to_string(),
-            owner: owner.to_string(),
+        debug_assert!(matches!(state, ClaimState::Completed | ClaimState::Failed));
+        let params = (
             state,
-            run_id: run_id.map(str::to_string),
-            error: error.map(str::to_string),
-            finished_at,
-        };
-        self.call(move |conn| claims::finish_claim(conn, &finish))
-            .await
+            run_id.map(str::to_string),
+            error.map(str::to_string),
+            SqlTime(finished_at),
+            period_key.to_string(),
+            owner.to_string(),
+        );
+        let what = "close the claim in the schedule_claims table";
+        Ok(self.write(claims::FINISH_CLAIM, params, what).await? == 1)
     }
 
     async fn claim(&self, period_key: &str) -> anyhow::Result<Option<ClaimRecord>> {
@@ -550,9 +588,10 @@ impl Store for SqliteStore {
     }
 
     async fn mark_sent(&self, key: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
-        let key = key.to_string();
-        self.call(move |conn| outbox::mark_sent(conn, &key, now))
-            .await
+        let params = (OutboxState::Sent, SqlTime(now), key.to_string());
+        let what = "mark a message sent in the outbox table";
+        self.write(outbox::MARK_SENT, params, what).await?;
+        Ok(())
     }
 
     async fn mark_failed(
@@ -562,14 +601,21 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         retry_at: Option<DateTime<Utc>>,
     ) -> anyhow::Result<()> {
-        let (key, error) = (key.to_string(), error.to_string());
-        self.call(move |conn| outbox::mark_failed(conn, &key, &error, now, retry_at))
-            .await
+        // Failed for good, its next_attempt_at records when.
+        let (state, next) = match retry_at {
+            Some(at) => (OutboxState::Pending, at),
+            None => (OutboxState::Failed, now),
+        };
+        let params = (state, error.to_string(), SqlTime(next), key.to_string());
+        let what = "record a failed attempt in the outbox table";
+        self.write(outbox::MARK_FAILED, params, what).await?;
+        Ok(())
     }
 
     async fn requeue_failed(&self, now: DateTime<Utc>) -> anyhow::Result<u64> {
-        self.call(move |conn| outbox::requeue_failed(conn, now))
-            .await
+        let params = (OutboxState::Pending, SqlTime(now), OutboxState::Failed);
+        let what = "requeue the failed messages in the outbox table";
+        Ok(self.write(outbox::REQUEUE_FAILED, params, what).await? as u64)
     }
 
     async fn undelivered_mail(&self) -> anyhow::Result<Undelivered> {

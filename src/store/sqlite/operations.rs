@@ -9,10 +9,11 @@
 //! has one writer at a time anyway, so this costs nothing, and the IMMEDIATE lock is the lock:
 //! the row locks PostgreSQL takes (`lock_*`) have nothing to do here.
 
-use super::accounts::{write_access, write_user, ACCESS_INSERT, USER_INSERT};
+use super::accounts::{upsert_sql, write_access, write_user};
 use super::{all_rows, first_row, Pool, SqlTime};
 use crate::domain::{PidSl, Services, UserStatus};
 use crate::snapshot::Personal;
+use crate::store::upsert;
 use crate::store::{AccessRow, AccountsTx, AuditEvent, Member, PidSlInfo, UserRow};
 use anyhow::Context;
 use async_trait::async_trait;
@@ -64,6 +65,21 @@ impl SqliteTx {
         self.conn = Some(conn);
         result
     }
+
+    /// Runs one writing statement in the transaction; `params` owns its values (they cross to
+    /// a blocking thread).
+    async fn write(
+        &mut self,
+        sql: &'static str,
+        params: impl rusqlite::Params + Send + 'static,
+        failure: &'static str,
+    ) -> anyhow::Result<()> {
+        self.with(move |conn| {
+            conn.prepare_cached(sql)?.execute(params).context(failure)?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 impl Drop for SqliteTx {
@@ -87,28 +103,19 @@ const MEMBER_SELECT: &str = "SELECT u.id AS user_id, u.username AS username, \
      a.granted_on AS granted_on, a.expires_on AS expires_on \
      FROM access a JOIN users u ON u.id = a.user_id JOIN pidsls p ON p.pidsl = a.pidsl";
 
+/// A date column that may be empty.
+fn date(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<chrono::NaiveDate>> {
+    Ok(row.get::<_, Option<super::SqlDate>>(column)?.map(|d| d.0))
+}
+
 fn member(row: &Row<'_>) -> anyhow::Result<Member> {
-    Ok(Member {
-        user_id: row.get("user_id")?,
-        username: row.get("username")?,
-        first_name: row.get("first_name")?,
-        last_name: row.get("last_name")?,
-        org_id: row.get("org_id")?,
-        status: row.get("status")?,
-        terminated_on: row
-            .get::<_, Option<super::SqlDate>>("terminated_on")?
-            .map(|d| d.0),
-        pidsl: row.get("pidsl")?,
-        pidsl_org_id: row.get("pidsl_org_id")?,
-        role: row.get("role")?,
-        services: row.get("services")?,
-        granted_on: row
-            .get::<_, Option<super::SqlDate>>("granted_on")?
-            .map(|d| d.0),
-        expires_on: row
-            .get::<_, Option<super::SqlDate>>("expires_on")?
-            .map(|d| d.0),
-    })
+    Ok(from_row!(row.get => Member {
+        user_id, username, first_name, last_name, org_id, status, pidsl, pidsl_org_id, role,
+        services;
+        terminated_on: date(row, "terminated_on")?,
+        granted_on: date(row, "granted_on")?,
+        expires_on: date(row, "expires_on")?,
+    }))
 }
 
 const USER_SELECT: &str = "SELECT id, username, first_name, last_name, middle_initial, phone, \
@@ -116,29 +123,15 @@ const USER_SELECT: &str = "SELECT id, username, first_name, last_name, middle_in
      dob_mmdd, ssn_last4 FROM users";
 
 fn user_row(row: &Row<'_>) -> anyhow::Result<UserRow> {
-    let date = |column: &str| -> rusqlite::Result<_> {
-        Ok(row.get::<_, Option<super::SqlDate>>(column)?.map(|d| d.0))
-    };
-    Ok(UserRow {
-        id: row.get("id")?,
-        username: row.get("username")?,
-        first_name: row.get("first_name")?,
-        last_name: row.get("last_name")?,
-        middle_initial: row.get("middle_initial")?,
-        phone: row.get("phone")?,
-        email: row.get("email")?,
-        org_id: row.get("org_id")?,
-        job_role: row.get("job_role")?,
-        status: row.get("status")?,
-        created_on: date("created_on")?,
-        last_login_at: row.get("last_login_at")?,
-        terms_accepted_on: date("terms_accepted_on")?,
-        terminated_on: date("terminated_on")?,
+    Ok(from_row!(row.get => UserRow {
+        id, username, first_name, last_name, middle_initial, phone, email, org_id, job_role,
+        status, last_login_at;
+        created_on: date(row, "created_on")?,
+        terms_accepted_on: date(row, "terms_accepted_on")?,
+        terminated_on: date(row, "terminated_on")?,
         dob_mmdd: row.get::<_, Option<String>>("dob_mmdd")?.map(Personal::new),
-        ssn_last4: row
-            .get::<_, Option<String>>("ssn_last4")?
-            .map(Personal::new),
-    })
+        ssn_last4: row.get::<_, Option<String>>("ssn_last4")?.map(Personal::new),
+    }))
 }
 
 fn pidsl_info(conn: &Connection, pidsl: PidSl) -> anyhow::Result<Option<PidSlInfo>> {
@@ -275,36 +268,27 @@ impl AccountsTx for SqliteTx {
     }
 
     async fn put_access(&mut self, row: &AccessRow) -> anyhow::Result<()> {
-        let row = row.clone();
-        self.with(move |conn| write_access(&mut *conn.prepare_cached(ACCESS_INSERT)?, &row))
+        let (row, sql) = (row.clone(), upsert_sql(&upsert::ACCESS));
+        self.with(move |conn| write_access(&mut *conn.prepare_cached(&sql)?, &row))
             .await
     }
 
     async fn delete_access(&mut self, user_id: i64, pidsl: &PidSl) -> anyhow::Result<()> {
-        let pidsl = pidsl.clone();
-        self.with(move |conn| {
-            conn.prepare_cached("DELETE FROM access WHERE user_id = ?1 AND pidsl = ?2")?
-                .execute(params![user_id, pidsl])
-                .context("cannot remove the row from the access table")?;
-            Ok(())
-        })
-        .await
+        let sql = "DELETE FROM access WHERE user_id = ?1 AND pidsl = ?2";
+        let failure = "cannot remove the row from the access table";
+        self.write(sql, (user_id, pidsl.clone()), failure).await
     }
 
     async fn insert_user(&mut self, row: &UserRow) -> anyhow::Result<()> {
-        let row = row.clone();
-        self.with(move |conn| write_user(&mut *conn.prepare_cached(USER_INSERT)?, &row))
+        let (row, sql) = (row.clone(), upsert_sql(&upsert::USERS));
+        self.with(move |conn| write_user(&mut *conn.prepare_cached(&sql)?, &row))
             .await
     }
 
     async fn set_user_status(&mut self, user_id: i64, status: UserStatus) -> anyhow::Result<()> {
-        self.with(move |conn| {
-            conn.prepare_cached("UPDATE users SET status = ?1 WHERE id = ?2")?
-                .execute(params![status, user_id])
-                .context("cannot change the user's status in the users table")?;
-            Ok(())
-        })
-        .await
+        let sql = "UPDATE users SET status = ?1 WHERE id = ?2";
+        let failure = "cannot change the user's status in the users table";
+        self.write(sql, (status, user_id), failure).await
     }
 
     /// Appends the event inside the operation's transaction, with the OS user and host of this
@@ -355,7 +339,8 @@ pub(super) fn os_identity() -> String {
 }
 
 /// A `;`-separated list of service codes as the audit log keeps them; empty: none.
-fn stored_services(column: &str, text: &str) -> anyhow::Result<Services> {
+fn stored_services(row: &Row<'_>, column: &str) -> anyhow::Result<Services> {
+    let text = row.get_ref(column)?.as_str()?;
     if text.is_empty() {
         return Ok(Services::EMPTY);
     }
@@ -377,24 +362,12 @@ pub(super) fn audit_events(
         None => format!("{SELECT} ORDER BY id"),
     };
     all_rows(conn, &sql, rusqlite::params_from_iter(key.iter()), |row| {
-        Ok(AuditEvent {
-            id: row.get("id")?,
+        Ok(from_row!(row.get => AuditEvent {
+            id, actor, ran_as, action, username, pidsl, detail;
             at: row.get::<_, SqlTime>("at")?.0,
-            actor: row.get("actor")?,
-            ran_as: row.get("ran_as")?,
-            action: row.get("action")?,
-            username: row.get("username")?,
-            pidsl: row.get("pidsl")?,
-            services_before: stored_services(
-                "services_before",
-                row.get_ref("services_before")?.as_str()?,
-            )?,
-            services_after: stored_services(
-                "services_after",
-                row.get_ref("services_after")?.as_str()?,
-            )?,
-            detail: row.get("detail")?,
-        })
+            services_before: stored_services(row, "services_before")?,
+            services_after: stored_services(row, "services_after")?,
+        }))
     })
     .context("cannot read the audit_log table")
 }

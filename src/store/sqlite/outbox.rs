@@ -21,6 +21,18 @@ fn due_by(now: DateTime<Utc>, ignore_schedule: bool) -> String {
     }
 }
 
+pub(super) const MARK_SENT: &str =
+    "UPDATE outbox SET state = ?1, sent_at = ?2, last_error = NULL WHERE idempotency_key = ?3";
+
+/// A failed attempt: back to `pending` until the retry, or `failed` for good (its
+/// next_attempt_at then says when it failed).
+pub(super) const MARK_FAILED: &str = "UPDATE outbox \
+     SET state = ?1, last_error = ?2, next_attempt_at = ?3 WHERE idempotency_key = ?4";
+
+/// Puts failed messages back in the queue (`send --retry-failed`).
+pub(super) const REQUEUE_FAILED: &str =
+    "UPDATE outbox SET state = ?1, attempts = 0, next_attempt_at = ?2 WHERE state = ?3";
+
 /// Queues messages within the run's transaction; a key already in the outbox is left as it
 /// is (never queued twice). Each message is read from its file as it is inserted, so that a
 /// run's messages are never all in memory.
@@ -141,56 +153,6 @@ pub(super) fn claim_mail(
     Ok(Some(mail))
 }
 
-pub(super) fn mark_sent(
-    conn: &mut Connection,
-    key: &str,
-    now: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    conn.prepare_cached(
-        "UPDATE outbox SET state = ?1, sent_at = ?2, last_error = NULL WHERE idempotency_key = ?3",
-    )?
-    .execute(params![OutboxState::Sent, SqlTime(now), key])
-    .context("cannot mark a message sent in the outbox table")?;
-    Ok(())
-}
-
-/// Records a failed attempt: back to `pending` until `retry_at`, or `failed` for good (its
-/// next_attempt_at then stays that of the attempt that failed).
-pub(super) fn mark_failed(
-    conn: &mut Connection,
-    key: &str,
-    error: &str,
-    now: DateTime<Utc>,
-    retry_at: Option<DateTime<Utc>>,
-) -> anyhow::Result<()> {
-    let (state, next) = match retry_at {
-        Some(at) => (OutboxState::Pending, at),
-        None => (OutboxState::Failed, now),
-    };
-    conn.prepare_cached(
-        "UPDATE outbox SET state = ?1, last_error = ?2, next_attempt_at = ?3 \
-         WHERE idempotency_key = ?4",
-    )?
-    .execute(params![state, error, SqlTime(next), key])
-    .context("cannot record a failed attempt in the outbox table")?;
-    Ok(())
-}
-
-/// Puts failed messages back in the queue (`send --retry-failed`).
-pub(super) fn requeue_failed(conn: &mut Connection, now: DateTime<Utc>) -> anyhow::Result<u64> {
-    let requeued = conn
-        .prepare_cached(
-            "UPDATE outbox SET state = ?1, attempts = 0, next_attempt_at = ?2 WHERE state = ?3",
-        )?
-        .execute(params![
-            OutboxState::Pending,
-            SqlTime(now),
-            OutboxState::Failed
-        ])
-        .context("cannot requeue the failed messages in the outbox table")?;
-    Ok(requeued as u64)
-}
-
 /// The messages not delivered yet, whoever queued them and whenever: what `send` reports and
 /// exits 1 on, not only what its own pass did.
 pub(super) fn undelivered_mail(conn: &mut Connection) -> anyhow::Result<Undelivered> {
@@ -226,19 +188,12 @@ pub(super) fn outbox(
          ORDER BY created_at, idempotency_key",
         [run_id],
         |row| {
-            Ok(OutboxEntry {
-                idempotency_key: row.get("idempotency_key")?,
-                run_id: row.get("run_id")?,
-                kind: row.get("kind")?,
-                recipient: row.get("recipient")?,
+            Ok(from_row!(row.get => OutboxEntry {
+                idempotency_key, run_id, kind, recipient, subject, state, attempts, last_error;
                 to_addresses: split_list(row.get_ref("to_addresses")?.as_str()?),
-                subject: row.get("subject")?,
-                state: row.get("state")?,
-                attempts: row.get("attempts")?,
-                last_error: row.get("last_error")?,
                 next_attempt_at: row.get::<_, SqlTime>("next_attempt_at")?.0,
                 sent_at: row.get::<_, Option<SqlTime>>("sent_at")?.map(|t| t.0),
-            })
+            }))
         },
     )
     .context("cannot read the outbox table")

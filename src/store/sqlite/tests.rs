@@ -1,17 +1,12 @@
 use super::*;
 use crate::domain::{ServiceCode, UserStatus};
+use crate::store::conformance::{self, utc};
 use chrono::{Duration, SecondsFormat, TimeZone};
 use chrono_tz::America::New_York;
 use rusqlite::params;
 
 /// The first migration that stores times as UTC text.
 const UTC_TIMES: i64 = 20261130000012;
-
-fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 fn url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("store.db").display())
@@ -166,58 +161,11 @@ async fn times_written_by_the_previous_binary_read_back_as_utc_instants() {
     assert_eq!(integer_times, 0);
 }
 
-fn claim_request<'a>(owner: &'a str, now: DateTime<Utc>) -> ClaimRequest<'a> {
-    ClaimRequest {
-        period_key: "quarterly:2026-Q4",
-        cadence: Cadence::Quarterly,
-        due_at: utc("2026-10-01T10:00:00Z"),
-        owner,
-        now,
-        stale_before: now - Duration::seconds(120),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_schedulers_claiming_one_period_exactly_one_takes_it() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(new_store(&dir).await);
-    let now = utc("2026-10-01T10:00:01Z");
-    let (a, b) = tokio::join!(
-        {
-            let store = Arc::clone(&store);
-            async move { store.try_claim(&claim_request("host:1:a", now)).await }
-        },
-        {
-            let store = Arc::clone(&store);
-            async move { store.try_claim(&claim_request("host:2:b", now)).await }
-        }
-    );
-    let outcomes = [a.unwrap(), b.unwrap()];
-    let taken = outcomes
-        .iter()
-        .filter(|o| **o == ClaimOutcome::Taken { retried: None })
-        .count();
-    assert_eq!(taken, 1, "{outcomes:?}");
-    assert!(
-        outcomes.iter().any(|o| matches!(o, ClaimOutcome::Held(_))),
-        "{outcomes:?}"
-    );
-
-    // A heartbeat gone stale lets the next one take it over.
-    let later = now + Duration::seconds(600);
-    let retried = store
-        .try_claim(&claim_request("host:3:c", later))
-        .await
-        .unwrap();
-    assert_eq!(
-        retried,
-        ClaimOutcome::Taken {
-            retried: Some(ClaimState::Claimed)
-        }
-    );
-    let claim = store.claim("quarterly:2026-Q4").await.unwrap().unwrap();
-    assert_eq!((claim.owner.as_str(), claim.attempts), ("host:3:c", 2));
-    assert_eq!(claim.heartbeat_at, later);
+    let store = new_store(&dir).await;
+    conformance::a_period_is_claimed_once(&store, &store).await;
 }
 
 fn pidsl() -> PidSl {
@@ -343,69 +291,7 @@ async fn an_import_reads_back_as_the_same_snapshot() {
 async fn a_message_is_claimed_by_one_sender_only() {
     let dir = tempfile::tempdir().unwrap();
     let store = new_store(&dir).await;
-    let started = New_York.with_ymd_and_hms(2026, 10, 1, 6, 0, 0).unwrap();
-    let run = store
-        .start_run(&NewRun {
-            started,
-            as_of: started.date_naive(),
-            cadence: None,
-            org_ids: &[],
-            scope_key: "all",
-            owner: "host:1:a",
-            out_root: "/out",
-        })
-        .await
-        .unwrap();
-    assert_eq!(run.id, "20261001-001");
-    let message = "Subject: review\r\n\r\nHello\r\n";
-    let file = dir.path().join("m.eml");
-    std::fs::write(&file, message).unwrap();
-    let finished_at = started.with_timezone(&Utc) + Duration::minutes(5);
-    store
-        .complete_run(
-            &run,
-            &CompletedRun {
-                findings: &[],
-                reviewed_org_ids: &[],
-                out_dir: "/out/20261001-001",
-                finished_at,
-                outbox: &[OutgoingMail {
-                    idempotency_key: "k1".into(),
-                    run_id: run.id.clone(),
-                    kind: "org".into(),
-                    recipient: "ORG1".into(),
-                    to_addresses: vec!["a@example.org".into(), "b@example.org".into()],
-                    subject: "review".into(),
-                    message_file: MessageFile::whole(file, message.len()),
-                }],
-                problems: None,
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .due_mail(finished_at, finished_at, false)
-            .await
-            .unwrap(),
-        ["k1"]
-    );
-
-    let stale_before = finished_at - Duration::seconds(600);
-    let first = store
-        .claim_mail("k1", finished_at, stale_before)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(first.message, message);
-    assert_eq!(first.to_addresses, ["a@example.org", "b@example.org"]);
-    assert_eq!(first.attempts, 1);
-    let second = store
-        .claim_mail("k1", finished_at, stale_before)
-        .await
-        .unwrap();
-    assert!(second.is_none());
-    assert_eq!(store.undelivered_mail().await.unwrap().sending, 1);
+    conformance::a_message_is_claimed_once(&store, dir.path()).await;
 }
 
 #[tokio::test]
