@@ -322,8 +322,17 @@ impl Store for SqliteStore {
     }
 
     async fn load_snapshot(&self, zone: Tz) -> anyhow::Result<Snapshot> {
-        self.call(move |conn| accounts::load_snapshot(conn, zone))
-            .await
+        let path = self.pool.path.clone();
+        tokio::task::spawn_blocking(move || {
+            // A connection of its own with a small page cache: the load reads each page once,
+            // and a pooled connection would keep up to 200 MB of them for the rest of the
+            // review, at its peak of memory.
+            let mut conn = open_connection(&path)?;
+            conn.execute_batch("PRAGMA cache_size = -2000")?;
+            accounts::load_snapshot(&mut conn, zone)
+        })
+        .await
+        .context("the snapshot loader stopped")?
     }
 
     fn import_writer(
