@@ -124,8 +124,14 @@ async fn import_command(
     clock: &SharedClock,
 ) -> anyhow::Result<()> {
     let store = open_for_writing(settings, clock).await?;
-    let summary =
-        import::import_dir(&store, &import_settings(settings), &args.dir, args.merge).await?;
+    let summary = import::import_dir(
+        &store,
+        &import_settings(settings),
+        &args.dir,
+        args.merge,
+        clock,
+    )
+    .await?;
     store.close().await;
     print_import(&summary, &args.dir, &settings.database.url)
 }
@@ -628,8 +634,14 @@ async fn demo_command(
         ))
         .into());
     }
-    let summary =
-        import::import_dir(&store, &import_settings(settings), &args.snapshot, false).await?;
+    let summary = import::import_dir(
+        &store,
+        &import_settings(settings),
+        &args.snapshot,
+        false,
+        clock,
+    )
+    .await?;
     print_import(&summary, &args.snapshot, &settings.database.url)?;
     let request = ReviewRequest {
         as_of,

@@ -100,13 +100,18 @@ pub struct MailSettings {
     pub max_findings_listed: usize,
     pub max_attachment_mb: u64,
     pub max_attempts: u32,
+    /// Who hears when unattended operation goes wrong (empty: nobody is alerted).
+    #[serde(deserialize_with = "deserialize_emails")]
+    pub operator: Vec<crate::domain::Email>,
+    /// A message still undelivered this long after it was queued is alerted to the operator.
+    pub alert_pending_hours: u32,
 }
 
 /// Every numeric key and the values it accepts (inclusive), checked when the settings load: a
 /// value outside its range is refused with the key and the range, never wrapped or left to
 /// overflow later (`smtp.timeout_secs = 10000000000000000` once made every delivery panic).
 /// README's Configuration section lists the same ranges (a test compares them).
-pub const NUMBER_RANGES: [(&str, u64, u64); 12] = [
+pub const NUMBER_RANGES: [(&str, u64, u64); 13] = [
     ("database.connect_timeout_secs", 1, 300),
     ("review.stale_after_days", 1, 3_650),
     ("review.new_account_grace_days", 0, 365),
@@ -122,6 +127,8 @@ pub const NUMBER_RANGES: [(&str, u64, u64); 12] = [
     // 0: the workbook is always named, never attached.
     ("mail.max_attachment_mb", 0, 100),
     ("mail.max_attempts", 1, 100),
+    // A year.
+    ("mail.alert_pending_hours", 1, 8_760),
 ];
 
 /// What a key of [`NUMBER_RANGES`] (named in any case) accepts: "a whole number between MIN
@@ -151,6 +158,18 @@ fn deserialize_mailbox<'de, D: serde::Deserializer<'de>>(
             "{text:?} is not an email address, e.g. POSC Access Review <posc-review@example.org>"
         ))
     })
+}
+
+fn deserialize_emails<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<crate::domain::Email>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|text| {
+            crate::domain::Email::parse(text)
+                .map_err(|e| serde::de::Error::custom(format!("{text:?}: {e}")))
+        })
+        .collect()
 }
 
 fn deserialize_roles<'de, D: serde::Deserializer<'de>>(
@@ -200,7 +219,7 @@ impl Settings {
     }
 
     /// The numeric keys' values, named and ordered as in [`NUMBER_RANGES`].
-    fn numbers(&self) -> [(&'static str, u64); 12] {
+    fn numbers(&self) -> [(&'static str, u64); 13] {
         let r = &self.review;
         [
             (
@@ -233,6 +252,10 @@ impl Settings {
             ),
             ("mail.max_attachment_mb", self.mail.max_attachment_mb),
             ("mail.max_attempts", self.mail.max_attempts.into()),
+            (
+                "mail.alert_pending_hours",
+                self.mail.alert_pending_hours.into(),
+            ),
         ]
     }
 

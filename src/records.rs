@@ -211,6 +211,9 @@ pub struct NewRun<'a> {
     pub owner: &'a str,
     /// The absolute folder the run's folders go in.
     pub out_root: &'a str,
+    /// The smallest sequence the id may take: folders of the lower ones exist in `out_root`
+    /// (left by another store, or by hand), so a run never gets an id whose folder exists.
+    pub first_sequence: u32,
 }
 
 /// A run that a process still holds: running, or stored but its folder not yet in place.
@@ -449,6 +452,50 @@ pub struct Undelivered {
     pub sending: usize,
     /// Failed for good: refused, or out of attempts (`send --retry-failed` requeues them).
     pub failed: usize,
+    /// When the oldest message still pending or sending was queued.
+    pub oldest_pending_at: Option<DateTime<Utc>>,
+}
+
+/// The store itself, made once when it was created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreInfo {
+    /// 16 random hex digits: Message-IDs carry it, so no two stores send the same one.
+    pub store_id: String,
+    pub created_at: DateTime<Utc>,
+    /// When the last import committed.
+    pub last_import_at: Option<DateTime<Utc>>,
+}
+
+/// A queued message with a problem the operator has not been told of (operator alerts
+/// themselves are never reported).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailProblem {
+    pub idempotency_key: String,
+    pub run_id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub subject: String,
+    pub state: crate::domain::OutboxState,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// `Failed` for a message that failed for good; `Pending` for one pending (or sending)
+    /// since before the threshold.
+    pub problem: crate::domain::MailAlert,
+}
+
+/// An operator alert to queue in the outbox, its whole message in memory (alerts are small).
+#[derive(Debug, Clone)]
+pub struct AlertMail {
+    /// `alert:...`: an alert is queued once per key.
+    pub idempotency_key: String,
+    /// The run it concerns, or the period key of a review that never started a run.
+    pub run_id: String,
+    pub recipient: String,
+    pub to_addresses: Vec<String>,
+    pub subject: String,
+    /// The RFC 5322 message, exactly as it will be sent.
+    pub message: String,
 }
 
 impl Undelivered {

@@ -211,6 +211,7 @@ pub async fn run_review_observed(
             scope_key: &scope_key(request),
             owner: &owner,
             out_root: &out_root.display().to_string(),
+            first_sequence: 1,
         })
         .await?;
     let _heartbeat = keep_alive(shared_store.clone(), clock.clone(), &run.id, &owner);

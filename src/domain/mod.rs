@@ -351,6 +351,14 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// What the operator was told of a message: that it waited too long, or failed for good.
+    MailAlert, "mail alert", {
+        Pending => "pending",
+        Failed => "failed",
+    }
+);
+
 /// Parses the `active` column of pidsls.csv.
 pub fn parse_bool(input: &str) -> Result<bool, String> {
     match input.trim().to_ascii_lowercase().as_str() {

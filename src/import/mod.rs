@@ -350,6 +350,7 @@ pub async fn import_dir(
     settings: &ImportSettings,
     dir: &Path,
     merge: bool,
+    clock: &crate::clock::SharedClock,
 ) -> anyhow::Result<ImportSummary> {
     if !dir.is_dir() {
         let mut issues = Issues::with_cap(MAX_ERRORS_LISTED);
@@ -386,13 +387,14 @@ pub async fn import_dir(
     let started = std::time::Instant::now();
     let (store_, settings_, dir_) = (Arc::clone(store), settings.clone(), dir.to_path_buf());
     let handle = tokio::runtime::Handle::current();
+    let imported_at = clock.now();
     tokio::task::spawn_blocking(move || {
         write(
             store_.as_ref(),
             handle,
             &settings_,
             &dir_,
-            merge,
+            (merge, imported_at),
             &validated,
         )
     })
@@ -726,11 +728,11 @@ fn write(
     handle: tokio::runtime::Handle,
     settings: &ImportSettings,
     dir: &Path,
-    merge: bool,
+    (merge, imported_at): (bool, chrono::DateTime<chrono::Utc>),
     v: &Validated,
 ) -> anyhow::Result<()> {
     let zone = settings.time_zone;
-    let mut writer = store.import_writer(handle, !merge)?;
+    let mut writer = store.import_writer(handle, !merge, imported_at)?;
     writer.write_orgs(&v.orgs)?;
     writer.write_pidsls(&v.pidsls)?;
 

@@ -79,6 +79,7 @@ pub(super) async fn a_message_is_claimed_once(store: &dyn Store, dir: &Path) {
             scope_key: "all",
             owner: "host:1:review",
             out_root: "/out",
+            first_sequence: 1,
         })
         .await
         .unwrap();

@@ -79,6 +79,9 @@ pub trait Store: Send + Sync {
     /// Waits for the store's connections to close.
     async fn close(&self);
 
+    /// The store's random id, when it was created, and when accounts were last imported.
+    async fn store_info(&self) -> anyhow::Result<StoreInfo>;
+
     // ------------------------------------------------------------ the account tables
 
     /// The keys already in the store, for a `--merge` import.
@@ -95,11 +98,13 @@ pub trait Store: Send + Sync {
 
     /// Starts an import's transaction; `replace` empties the account tables first. Called on
     /// a blocking thread (the import reads its CSV files synchronously beside the writer);
-    /// `handle` runs whatever async work the backend needs.
+    /// `handle` runs whatever async work the backend needs. Its commit records `imported_at`
+    /// as the store's last import.
     fn import_writer(
         &self,
         handle: tokio::runtime::Handle,
         replace: bool,
+        imported_at: DateTime<Utc>,
     ) -> anyhow::Result<Box<dyn ImportWriter>>;
 
     // ------------------------------------------------------------ the job-aid operations
@@ -121,7 +126,8 @@ pub trait Store: Send + Sync {
 
     // ------------------------------------------------------------ review history
 
-    /// Records a new running run with the next id of its local day (`YYYYMMDD-N`).
+    /// Records a new running run with the next id of its local day (`YYYYMMDD-NNN`), its
+    /// sequence at least `new.first_sequence`.
     async fn start_run(&self, new: &NewRun<'_>) -> anyhow::Result<RunRecord>;
 
     /// Renews a running run's heartbeat; false when `owner` no longer holds it.
@@ -182,6 +188,11 @@ pub trait Store: Send + Sync {
 
     // ------------------------------------------------------------ schedule claims
 
+    /// Takes the period's claim if nobody has it, if its last attempt failed, or if its holder
+    /// stopped renewing the heartbeat; otherwise says who has it. A stale claim whose run
+    /// completed (its process died after storing the run, e.g. while delivering its mail) is
+    /// closed as completed instead of taken: the period is reviewed, and reviewing it again
+    /// would send its mail twice.
     async fn try_claim(&self, request: &ClaimRequest<'_>) -> anyhow::Result<ClaimOutcome>;
 
     /// The claim's run is recorded; false when `owner` no longer holds the claim.
@@ -278,6 +289,33 @@ pub trait Store: Send + Sync {
     async fn undelivered_mail(&self) -> anyhow::Result<Undelivered>;
 
     async fn outbox(&self, run_id: Option<&str>) -> anyhow::Result<Vec<OutboxEntry>>;
+
+    /// When the next message falls due: the earliest next attempt of a pending message, or
+    /// the instant a sending message's claim turns stale (`claimed_at + stale_age`).
+    async fn next_mail_due(
+        &self,
+        stale_age: chrono::Duration,
+    ) -> anyhow::Result<Option<DateTime<Utc>>>;
+
+    /// Up to `limit` messages (operator alerts excepted) the operator has not been told of,
+    /// oldest first: failed for good (not alerted as failed), or pending or sending since
+    /// before `pending_before` (not alerted at all).
+    async fn unalerted_mail(
+        &self,
+        pending_before: DateTime<Utc>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<MailProblem>>;
+
+    /// Queues an operator alert (kind `alert`, pending, due at `now`) and marks each reported
+    /// message alerted with its problem, in one transaction. False, with nothing written, when
+    /// the alert's key is already queued or a reported message was alerted of that problem
+    /// meanwhile (another process raised it): each problem is alerted once.
+    async fn queue_alert(
+        &self,
+        alert: &AlertMail,
+        reported: &[(String, crate::domain::MailAlert)],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
 }
 
 /// A transaction of the job-aid operations (`accounts ...`). The policy checks read through

@@ -264,6 +264,7 @@ impl Store for PgStore {
         &self,
         handle: tokio::runtime::Handle,
         replace: bool,
+        _imported_at: DateTime<Utc>,
     ) -> anyhow::Result<Box<dyn ImportWriter>> {
         Ok(Box::new(accounts::PgImportWriter::begin(
             self, handle, replace,
@@ -525,6 +526,34 @@ impl Store for PgStore {
 
     async fn outbox(&self, run_id: Option<&str>) -> anyhow::Result<Vec<OutboxEntry>> {
         PgStore::outbox(self, run_id).await
+    }
+
+    async fn store_info(&self) -> anyhow::Result<StoreInfo> {
+        todo!()
+    }
+
+    async fn next_mail_due(
+        &self,
+        stale_age: chrono::Duration,
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        todo!()
+    }
+
+    async fn unalerted_mail(
+        &self,
+        pending_before: DateTime<Utc>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<MailProblem>> {
+        todo!()
+    }
+
+    async fn queue_alert(
+        &self,
+        alert: &AlertMail,
+        reported: &[(String, crate::domain::MailAlert)],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        todo!()
     }
 }
 

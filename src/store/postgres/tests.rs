@@ -261,7 +261,7 @@ fn write_all(
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let pidsl = PidSl::parse("110012345A").unwrap();
-        let mut writer = store.import_writer(handle, replace)?;
+        let mut writer = store.import_writer(handle, replace, chrono::Utc::now())?;
         writer.write_orgs(&[org_row])?;
         writer.write_pidsls(&[PidSlRow {
             pidsl: pidsl.clone(),
@@ -389,6 +389,7 @@ async fn a_run_and_its_claim_go_through_their_states() {
         scope_key: "ORG1",
         owner: "host:1:review",
         out_root: "/out",
+        first_sequence: 1,
     };
     let failing = store.start_run(&new_run).await.unwrap();
     let run = store.start_run(&new_run).await.unwrap();

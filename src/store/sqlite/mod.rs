@@ -339,6 +339,7 @@ impl Store for SqliteStore {
         &self,
         _handle: tokio::runtime::Handle,
         replace: bool,
+        _imported_at: DateTime<Utc>,
     ) -> anyhow::Result<Box<dyn ImportWriter>> {
         Ok(Box::new(accounts::SqliteImportWriter::begin(
             &self.pool.path,
@@ -635,5 +636,33 @@ impl Store for SqliteStore {
         let run_id = run_id.map(str::to_string);
         self.call(move |conn| outbox::outbox(conn, run_id.as_deref()))
             .await
+    }
+
+    async fn store_info(&self) -> anyhow::Result<StoreInfo> {
+        todo!()
+    }
+
+    async fn next_mail_due(
+        &self,
+        stale_age: chrono::Duration,
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        todo!()
+    }
+
+    async fn unalerted_mail(
+        &self,
+        pending_before: DateTime<Utc>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<MailProblem>> {
+        todo!()
+    }
+
+    async fn queue_alert(
+        &self,
+        alert: &AlertMail,
+        reported: &[(String, crate::domain::MailAlert)],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        todo!()
     }
 }

@@ -196,7 +196,7 @@ fn user(id: i64, username: &str) -> UserRow {
 /// One organization with one PID/SL, through the import's writer.
 async fn import_one_org(store: &SqliteStore, users: Vec<UserRow>, access: Vec<AccessRow>) {
     let mut writer = store
-        .import_writer(tokio::runtime::Handle::current(), true)
+        .import_writer(tokio::runtime::Handle::current(), true, chrono::Utc::now())
         .unwrap();
     tokio::task::spawn_blocking(move || {
         writer.write_orgs(&[OrgRow {

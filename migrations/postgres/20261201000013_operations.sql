@@ -1,0 +1,16 @@
+-- Unattended operation. The store gets an identity, made once at random when the store is
+-- created (or first migrated): Message-IDs carry it, so two stores never send the same one.
+-- It also records when accounts were last imported, for `posc-review status`.
+CREATE TABLE store_info (
+    singleton INTEGER PRIMARY KEY NOT NULL CHECK (singleton = 1),
+    store_id TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    last_import_at TIMESTAMPTZ
+);
+
+INSERT INTO store_info (singleton, store_id, created_at, last_import_at)
+VALUES (1, substr(md5(random()::text || clock_timestamp()::text), 1, 16), now(), NULL);
+
+-- Which problem of a message the operator was told of: NULL (none), 'pending' (waiting past
+-- mail.alert_pending_hours) or 'failed' (failed for good), so each is alerted once.
+ALTER TABLE outbox ADD COLUMN alerted TEXT;
