@@ -394,6 +394,15 @@ async fn deliver(
             count(requeued, "message")
         ))?;
     }
+    // Alerts first, so they go out in this pass (`send` from cron is an unattended operator).
+    match crate::alerts::raise(store, settings, clock).await {
+        Ok(0) => {}
+        Ok(n) => unless_closed(outln!(
+            "Queued {} to mail.operator",
+            count(n, "operator alert")
+        ))?,
+        Err(e) => eprintln!("warning: cannot raise the operator alerts: {e:#}"),
+    }
     let report =
         crate::mail::deliver_pending(store, &settings.smtp, &settings.mail, clock, args.now)
             .await?;

@@ -129,6 +129,12 @@ pub fn create_dir_all(path: &Path) -> std::io::Result<()> {
         .create(path)
 }
 
+/// Creates a folder that must not exist yet (its parent must), with [`FileMode::dir`] of
+/// [`mode`]: `AlreadyExists` tells the caller someone else has the name.
+pub fn create_new_dir(path: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new().mode(mode().dir()).create(path)
+}
+
 /// Brings an existing SQLite store (and its `-wal` and `-shm` files) down to [`mode`]: one
 /// created before `file_mode` existed was world-readable. A file that is not ours to change
 /// is left as it is, with a warning that says what to run.

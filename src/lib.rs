@@ -2,6 +2,7 @@
 //! as the Primary User Policy requires of every enrolled organization.
 
 pub mod accounts;
+pub mod alerts;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -185,6 +185,7 @@ pub async fn run_review_observed(
         crate::mail::Smtp::new(&settings.smtp, &settings.mail.from)
             .map_err(|e| UsageError(format!("{e:#}")))?;
     }
+    let store_id = store.store_info().await?.store_id;
     let loading = std::time::Instant::now();
     let snapshot = store.load_snapshot(settings.review.time_zone).await?;
     tracing::info!(
@@ -201,19 +202,18 @@ pub async fn run_review_observed(
             request.out_dir.display()
         )
     })?;
-    let now = clock.now();
-    let run = store
-        .start_run(&NewRun {
-            started: now.with_timezone(&settings.review.time_zone),
-            as_of: request.as_of,
-            cadence: request.cadence,
-            org_ids: &request.org_ids,
-            scope_key: &scope_key(request),
-            owner: &owner,
-            out_root: &out_root.display().to_string(),
-            first_sequence: 1,
-        })
-        .await?;
+    let started = clock.now().with_timezone(&settings.review.time_zone);
+    let new_run = NewRun {
+        started,
+        as_of: request.as_of,
+        cadence: request.cadence,
+        org_ids: &request.org_ids,
+        scope_key: &scope_key(request),
+        owner: &owner,
+        out_root: &out_root.display().to_string(),
+        first_sequence: first_free_sequence(&request.out_dir, started.date_naive()),
+    };
+    let run = start_run_with_folder(store, new_run, &request.out_dir, clock).await?;
     let _heartbeat = keep_alive(shared_store.clone(), clock.clone(), &run.id, &owner);
     observer.reached(ReviewStage::RunStarted, &run).await;
     let span = tracing::info_span!("review", run_id = %run.id, as_of = %request.as_of);
@@ -226,6 +226,7 @@ pub async fn run_review_observed(
         templates: &templates,
         clock,
         observer,
+        store_id: &store_id,
     };
     let result = context.complete(run.clone()).instrument(span.clone()).await;
     let mut outcome = match result {
@@ -269,6 +270,8 @@ struct RunContext<'a> {
     templates: &'a Templates,
     clock: &'a SharedClock,
     observer: &'a dyn ReviewObserver,
+    /// The store's random id, for the Message-IDs.
+    store_id: &'a str,
 }
 
 impl RunContext<'_> {
@@ -427,6 +430,7 @@ impl RunContext<'_> {
                 mail: &self.settings.mail,
                 zone: self.settings.review.time_zone,
                 date: self.clock.now(),
+                store_id: self.store_id,
                 templates: self.templates,
                 run,
                 findings: rows,
@@ -525,6 +529,75 @@ fn problems_text(problems: &[OrgProblem]) -> String {
         "the output of {} could not be produced: {}",
         crate::output::count(problems.len(), "organization"),
         listed.join("; ")
+    )
+}
+
+/// The smallest sequence of `date`'s run ids above every folder of that date in `out_dir`
+/// (`<id>`, `.<id>.partial`, `.<id>.outbox`): another store, a restored backup or a person may
+/// have left one there, and a run never takes the name of a folder that exists.
+fn first_free_sequence(out_dir: &Path, date: NaiveDate) -> u32 {
+    let prefix = format!("{}-", date.format("%Y%m%d"));
+    let Ok(entries) = std::fs::read_dir(out_dir) else {
+        return 1;
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let id = name
+                .strip_prefix('.')
+                .and_then(|n| {
+                    n.strip_suffix(".partial")
+                        .or_else(|| n.strip_suffix(".outbox"))
+                })
+                .unwrap_or(&name);
+            id.strip_prefix(&prefix)?.parse::<u32>().ok()
+        })
+        .max()
+        .map_or(1, |n| n.saturating_add(1))
+}
+
+/// How many ids a review tries when another store's run takes each one's folder first.
+const RUN_ID_TRIES: u32 = 5;
+
+/// Records the run and creates its work folder, which must be new: the folder reserves the id
+/// on disk against another store's review writing into the same output folder at the same
+/// moment. An id whose folder another run took is recorded as failed, saying so, and the next
+/// one is tried.
+async fn start_run_with_folder(
+    store: &dyn Store,
+    mut new_run: NewRun<'_>,
+    out_dir: &Path,
+    clock: &SharedClock,
+) -> anyhow::Result<RunRecord> {
+    crate::files::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create the output folder {}", out_dir.display()))?;
+    for _ in 0..RUN_ID_TRIES {
+        let run = store.start_run(&new_run).await?;
+        let work = RunFolders::new(out_dir, &run.id).work;
+        let taken = match crate::files::create_new_dir(&work) {
+            Ok(()) => return Ok(run),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => format!(
+                "not started: another store's run took its folder {} first",
+                work.display()
+            ),
+            Err(e) => format!("cannot create the run's folder {}: {e}", work.display()),
+        };
+        store.fail_run(&run.id, &taken, clock.now(), None).await?;
+        if !taken.starts_with("not started") {
+            anyhow::bail!("{taken}");
+        }
+        tracing::warn!(run_id = %run.id, "{taken}; taking the next id");
+        let sequence = run
+            .id
+            .rsplit('-')
+            .next()
+            .and_then(|s| s.parse::<u32>().ok());
+        new_run.first_sequence = sequence.unwrap_or(new_run.first_sequence) + 1;
+    }
+    anyhow::bail!(
+        "other stores' runs took the folders of {RUN_ID_TRIES} run ids in a row in {}",
+        out_dir.display()
     )
 }
 

@@ -31,9 +31,17 @@
 //! reviewed now unless its claim is completed — one run, however many periods were missed,
 //! since the store only holds today's accounts. A catch-up run reviews as of today.
 //!
+//! **The outbox.** Beside the reviews, a courier task delivers the outbox: it wakes when the
+//! next pending message falls due (the backoff of `mail::retry_delay`), or at least every
+//! [`MAX_NAP`], raises the operator alerts that are due (`alerts`) and delivers what is due, so
+//! mail queued by any run — the scheduler's, or a `review --send` — goes out without a person.
+//! Two couriers (two schedulers, or a `send` beside one) never send a message twice: each
+//! message is claimed in the store before it is sent.
+//!
 //! **Shutdown.** On SIGINT/SIGTERM no new review starts; reviews in progress (tracked in a
 //! `JoinSet`) get a grace period, then are aborted and recorded as failed, their partial output
-//! removed (findings are written in one transaction, so none are half-written).
+//! removed (findings are written in one transaction, so none are half-written). The courier
+//! finishes its pass within the same grace period.
 
 use crate::clock::{Clock, SharedClock};
 use crate::config::Settings;
@@ -271,6 +279,95 @@ struct Scheduler {
     runs: JoinSet<()>,
     tickets: HashMap<tokio::task::Id, Ticket>,
     pending: Vec<Pending>,
+    courier: Courier,
+}
+
+/// The task that delivers the outbox between reviews (see the module documentation).
+struct Courier {
+    task: tokio::task::JoinHandle<()>,
+    /// Wakes it before its nap ends: a review finished (mail queued, or a failure to alert).
+    wake: Arc<tokio::sync::Notify>,
+    stop: watch::Sender<bool>,
+}
+
+impl Courier {
+    fn start(store: Arc<dyn Store>, settings: Arc<Settings>, clock: SharedClock) -> Courier {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(
+            deliver_outbox(store, settings, clock, wake.clone(), stopped)
+                .instrument(tracing::info_span!("outbox")),
+        );
+        Courier { task, wake, stop }
+    }
+
+    /// Lets the pass in progress finish until `deadline`, then stops the courier.
+    async fn stop(mut self, deadline: tokio::time::Instant) {
+        self.stop.send_replace(true);
+        if tokio::time::timeout_at(deadline, &mut self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period over: the delivery pass in progress is abandoned; its message is retried once its claim is stale");
+            self.task.abort();
+        }
+    }
+}
+
+/// The courier's loop: alerts, then a delivery pass, then a nap until the next message is due.
+async fn deliver_outbox(
+    store: Arc<dyn Store>,
+    settings: Arc<Settings>,
+    clock: SharedClock,
+    wake: Arc<tokio::sync::Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let stale_age = crate::mail::stale_claim_age(&settings.smtp);
+    while !*stop.borrow() {
+        if let Err(e) = crate::alerts::raise(store.as_ref(), &settings, &clock).await {
+            tracing::error!(error = %format!("{e:#}"), "cannot raise the operator alerts");
+        }
+        match crate::mail::deliver_pending(
+            store.as_ref(),
+            &settings.smtp,
+            &settings.mail,
+            &clock,
+            false,
+        )
+        .await
+        {
+            Ok(report) if report.sent + report.retrying + report.failed > 0 => {
+                tracing::info!(
+                    sent = report.sent,
+                    retrying = report.retrying,
+                    failed = report.failed,
+                    "outbox delivery pass"
+                );
+                for error in &report.errors {
+                    tracing::warn!(error = %error, "mail not delivered");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot deliver the outbox"),
+        }
+        let next = match store.next_mail_due(stale_age).await {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "cannot read the outbox");
+                None
+            }
+        };
+        // At least a second apart, so a message that cannot be handled never spins the loop.
+        let nap = next
+            .and_then(|due| (due - clock.now()).to_std().ok())
+            .unwrap_or(MAX_NAP)
+            .clamp(Duration::from_secs(1), MAX_NAP);
+        tokio::select! {
+            _ = tokio::time::sleep(nap) => {}
+            _ = wake.notified() => {}
+            _ = stop.changed() => {}
+        }
+    }
 }
 
 /// Runs the scheduler until a signal comes, then stops as the module documentation says.
@@ -283,6 +380,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let schedules = CadenceSchedule::from_settings(&settings);
     let tz = settings.review.time_zone;
+    let courier = Courier::start(store.clone(), settings.clone(), clock.clone());
     let mut s = Scheduler {
         store,
         settings,
@@ -292,6 +390,7 @@ pub async fn run(
         runs: JoinSet::new(),
         tickets: HashMap::new(),
         pending: Vec::new(),
+        courier,
     };
     let now = s.clock.now();
     tracing::info!(
@@ -470,6 +569,8 @@ impl Scheduler {
 
     /// A review task ended: normally (it recorded itself), or aborted or panicked.
     async fn finished(&mut self, done: Result<(tokio::task::Id, ()), JoinError>) {
+        // Its mail is queued, or its failure is to be alerted.
+        self.courier.wake.notify_one();
         let (id, error) = match done {
             Ok((id, ())) => {
                 self.tickets.remove(&id);
@@ -541,6 +642,7 @@ impl Scheduler {
 
     /// No new reviews; the ones in progress get the grace period, then are abandoned.
     async fn stop(mut self, signal: &str, signals: &mut Signals) {
+        let deadline = tokio::time::Instant::now() + self.options.grace;
         if self.runs.is_empty() {
             tracing::info!(signal, "stopping: no review in progress");
         } else {
@@ -550,7 +652,6 @@ impl Scheduler {
                 grace_secs = self.options.grace.as_secs(),
                 "stopping: no new reviews; waiting for the reviews in progress"
             );
-            let deadline = tokio::time::Instant::now() + self.options.grace;
             loop {
                 tokio::select! {
                     biased;
@@ -577,6 +678,7 @@ impl Scheduler {
                 }
             }
         }
+        self.courier.stop(deadline).await;
         tracing::info!("scheduler stopped");
     }
 }
@@ -685,8 +787,8 @@ impl RunJob {
 
     /// What follows a completed scheduled review, once its period is recorded as reviewed.
     /// The run queued its mail with its findings and tried to deliver it; what did not go
-    /// stays in the outbox for `posc-review send` (nothing here can make the period be
-    /// reviewed again).
+    /// stays in the outbox, for the courier's next attempt (nothing here can make the period
+    /// be reviewed again).
     async fn after_run(&self, outcome: &ReviewOutcome) -> anyhow::Result<()> {
         let run = &outcome.run;
         let delivery = outcome.mail.delivery.clone().unwrap_or_default();
@@ -703,7 +805,7 @@ impl RunJob {
             "period reviewed"
         );
         for error in &delivery.errors {
-            tracing::warn!(error = %error, "mail not delivered; `posc-review send` retries it");
+            tracing::warn!(error = %error, "mail not delivered; the outbox retries it");
         }
         Ok(())
     }

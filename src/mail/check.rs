@@ -45,6 +45,7 @@ pub fn check_templates(
         mail: mail_settings,
         zone,
         date: now,
+        store_id: "0000000000000000",
         templates,
         run: &run,
         findings: &findings,

@@ -53,6 +53,8 @@ pub struct RunMail<'a> {
     pub zone: Tz,
     /// The messages' Date.
     pub date: DateTime<Utc>,
+    /// The store's random id, which every Message-ID carries.
+    pub store_id: &'a str,
     pub templates: &'a Templates,
     pub run: &'a RunRecord,
     pub findings: &'a [FindingRow],
@@ -557,15 +559,11 @@ fn build(
         .templates
         .render(&format!("{template}.html.j2"), context)?;
     let key = format!("{}:{kind}:{unit}", input.run.id);
-    let id: String = Sha256::digest(key.as_bytes())[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
     let mut builder = Message::builder()
         .from(input.mail.from.clone())
         .subject(subject.clone())
         .date(input.date.into())
-        .message_id(Some(format!("<{id}@posc-review>")));
+        .message_id(Some(super::message_id(&key, input.store_id)));
     for address in &to {
         let email = crate::domain::Email::parse(address).map_err(anyhow::Error::msg)?;
         builder = builder.to(Mailbox::from(email.address().clone()));

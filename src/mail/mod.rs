@@ -22,6 +22,18 @@ use crate::records::ClaimedMail;
 use crate::store::Store;
 use chrono::{DateTime, Duration, Utc};
 
+/// The Message-ID of the message queued under `key` in the store `store_id`: the same for
+/// every attempt at it, so a receiving system can drop a duplicate, and never the same for two
+/// stores, whose run ids (and so keys) may coincide.
+pub fn message_id(key: &str, store_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest: String = Sha256::digest(key.as_bytes())[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("<{digest}.{store_id}@posc-review>")
+}
+
 /// What one delivery pass did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct DeliveryReport {
@@ -35,7 +47,7 @@ pub struct DeliveryReport {
 }
 
 /// A claim older than this belongs to a sender that stopped mid-delivery.
-fn stale_claim_age(smtp: &SmtpSettings) -> Duration {
+pub fn stale_claim_age(smtp: &SmtpSettings) -> Duration {
     Duration::seconds((smtp.timeout_secs as i64 * 4).max(300))
 }
 
