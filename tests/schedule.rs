@@ -1,10 +1,14 @@
 //! `posc-review schedule`: fast schedules run reviews, each period is reviewed once (also by two
-//! schedulers on one PostgreSQL database), missed periods are caught up at start, and shutdown
-//! during a review records it as failed with no findings — on SQLite and PostgreSQL.
+//! schedulers on one PostgreSQL database), missed periods are caught up at start, shutdown
+//! during a review records it as failed with no findings, a scheduler killed (SIGKILL) mid-review
+//! or mid-delivery reviews the period once more at most and sends each message once, and every
+//! cadence firing at once beside manual reviews, `send` and account changes never meets a lock
+//! error — on SQLite and PostgreSQL.
 
 mod common;
 
 use chrono::{DateTime, Utc};
+use common::smtp::SmtpServer;
 use common::{block_on, scenario4, stderr, stdout, Bin, TestDb};
 use posc_review::clock::ManualClock;
 use posc_review::config::Settings;
@@ -12,8 +16,9 @@ use posc_review::domain::{Cadence, ClaimState};
 use posc_review::schedule::{self, Signals};
 use posc_review::store::{ClaimOutcome, ClaimRecord, ClaimRequest};
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -109,6 +114,18 @@ impl Scheduler {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// SIGKILL (what `Child::kill` sends): the process records nothing.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        // Let the reader thread take the last lines.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
     }
 
     fn stop(&mut self) {
@@ -472,8 +489,9 @@ fn claims_left_failed_or_by_a_dead_scheduler_are_retried_at_start() {
     }
 }
 
-#[test]
-fn shutdown_during_a_review_records_it_failed_with_no_findings_and_the_next_start_retries_it() {
+/// A demo snapshot large enough (`--scale 2000`) that a review takes seconds, and so does the
+/// delivery of its mail: a signal or a kill can land in the middle of either.
+fn large_snapshot() -> tempfile::TempDir {
     let snapshot = tempfile::tempdir().unwrap();
     let written = Command::new(env!("CARGO_BIN_EXE_posc-review"))
         .args([
@@ -489,6 +507,12 @@ fn shutdown_during_a_review_records_it_failed_with_no_findings_and_the_next_star
         .output()
         .unwrap();
     assert!(written.status.success(), "{}", stderr(&written));
+    snapshot
+}
+
+#[test]
+fn shutdown_during_a_review_records_it_failed_with_no_findings_and_the_next_start_retries_it() {
+    let snapshot = large_snapshot();
     for db in TestDb::all() {
         let mut bin = Bin::new(&db);
         bin.config = None;
@@ -607,4 +631,592 @@ fn two_schedulers_on_one_postgres_database_review_each_period_once() {
         let claim = claims.iter().find(|c| &c.period_key == key).unwrap();
         assert_eq!(claim.attempts, 1, "{claim:#?}");
     }
+}
+
+// ------------------------------------------------ mail, SIGKILL and load (issue 17)
+
+/// A configuration file in `dir`: the keys of `base` (if any), and mail through the SMTP server
+/// on loopback `port`. `timeout_secs = 5` leaves a message's claim stale after the floor of
+/// 300 s (`mail::stale_claim_age`).
+fn mail_config(dir: &Path, base: Option<&Path>, port: u16) -> PathBuf {
+    let base = base
+        .map(|b| std::fs::read_to_string(b).unwrap())
+        .unwrap_or_default();
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{base}\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 5\n\n\
+             [mail]\nfrom = \"POSC Review <review@posc.example>\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The outbox as `send --list --format json` shows it.
+fn outbox(bin: &Bin) -> Vec<Value> {
+    let out = bin.run(&["send", "--list", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+/// The outbox read through the store, in the same JSON: no command runs (a command that
+/// writes would first record the runs of dead processes as failed, which is the restarted
+/// scheduler's job in these tests).
+fn outbox_rows(db: &TestDb) -> Vec<Value> {
+    block_on(async {
+        let store = db.store().await;
+        let rows = store.outbox(None).await.unwrap();
+        store.close().await;
+        serde_json::to_value(rows).unwrap()
+    })
+    .as_array()
+    .unwrap()
+    .clone()
+}
+
+/// The Message-IDs the rows' messages carry: derived from each row's key and the store's id.
+fn message_ids(db: &TestDb, rows: &[Value]) -> BTreeSet<String> {
+    let store_id = block_on(async {
+        let store = db.store().await;
+        let info = store.store_info().await.unwrap();
+        store.close().await;
+        info.store_id
+    });
+    rows.iter()
+        .map(|r| posc_review::mail::message_id(r["idempotency_key"].as_str().unwrap(), &store_id))
+        .collect()
+}
+
+/// How many times the server received each Message-ID.
+fn received(server: &SmtpServer) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for m in server.messages() {
+        let parsed = m.parsed();
+        let id = format!("<{}>", parsed.message_id().expect("a Message-ID"));
+        *counts.entry(id).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Checks that the server received exactly the messages `expected` names, each once, except at
+/// most `duplicates_allowed` of them twice; returns how many were received twice.
+fn assert_received(
+    backend: &str,
+    got: &BTreeMap<String, usize>,
+    expected: &BTreeSet<String>,
+    duplicates_allowed: usize,
+) -> usize {
+    let unexpected: Vec<&String> = got.keys().filter(|id| !expected.contains(*id)).collect();
+    assert!(
+        unexpected.is_empty(),
+        "[{backend}] messages no outbox row of these runs names: {unexpected:?}"
+    );
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|id| !got.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "[{backend}] {} of {} messages never received: {missing:?}",
+        missing.len(),
+        expected.len()
+    );
+    let twice: Vec<(&String, &usize)> = got.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.len() <= duplicates_allowed && twice.iter().all(|(_, n)| **n == 2),
+        "[{backend}] received more than once (at most {duplicates_allowed} allowed, twice): {twice:?}"
+    );
+    twice.len()
+}
+
+/// Runs `test` on every backend at once, each in a thread of its own, so that a long test
+/// takes the time of its slowest backend, not their sum; prints each backend's time, and fails
+/// once all are done if any failed (its panic is printed where it happened).
+fn on_every_backend(test: impl Fn(&TestDb) + Sync) {
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let (test, name) = (&test, &name);
+    let failed: Vec<&str> = std::thread::scope(|s| {
+        let running: Vec<_> = TestDb::all()
+            .into_iter()
+            .map(|db| {
+                let backend = db.backend;
+                let thread = s.spawn(move || {
+                    let start = Instant::now();
+                    test(&db);
+                    println!("{name} [{}]: {:.1?}", db.backend, start.elapsed());
+                });
+                (backend, thread)
+            })
+            .collect();
+        running
+            .into_iter()
+            .filter_map(|(backend, thread)| thread.join().is_err().then_some(backend))
+            .collect()
+    });
+    assert!(
+        failed.is_empty(),
+        "failed on {failed:?} (the panic is printed above)"
+    );
+}
+
+/// Polls `probe` every 20 ms until it gives a value; fails after `timeout`, printing the
+/// scheduler's log.
+fn poll<T>(
+    what: &str,
+    s: &Scheduler,
+    timeout: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out waiting for {what}; log:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until the outbox holds messages and all of them are sent; returns its rows.
+fn wait_all_sent(db: &TestDb, s: &Scheduler, timeout: Duration) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let rows = outbox_rows(db);
+        if !rows.is_empty() && rows.iter().all(|r| r["state"] == "sent") {
+            return rows;
+        }
+        if start.elapsed() > timeout {
+            let mut states: BTreeMap<String, usize> = BTreeMap::new();
+            for r in &rows {
+                *states.entry(r["state"].to_string()).or_insert(0) += 1;
+            }
+            panic!(
+                "[{}] the outbox was not all sent within {timeout:?}: {states:?}; log:\n{}",
+                db.backend,
+                s.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn run_status(runs: &[Value], id: &str) -> String {
+    runs.iter()
+        .find(|r| r["id"] == id)
+        .map(|r| r["status"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no run {id}: {runs:#?}"))
+}
+
+const QUARTERLY_ONLY: [(&str, &str); 2] = [NO_SEMIANNUAL, NO_ANNUAL];
+
+#[test]
+fn a_scheduler_killed_mid_review_reviews_the_period_once_more_and_sends_each_message_once() {
+    let snapshot = large_snapshot();
+    on_every_backend(|db| {
+        let b = db.backend;
+        let server = SmtpServer::start();
+        let work = tempfile::tempdir().unwrap();
+        let mut bin = Bin::new(db);
+        bin.config = Some(mail_config(work.path(), None, server.port));
+        import(&bin, snapshot.path());
+        let out = work.path().join("out");
+        let mut s = Scheduler::start(
+            &bin,
+            &out,
+            &["--now", "2026-10-01T06:00:30-04:00"],
+            &QUARTERLY_ONLY,
+        );
+        // SIGKILL as soon as the review is recorded on its claim: mid-review.
+        let killed = poll("the run on the claim", &s, Duration::from_secs(300), || {
+            claims(db).first().and_then(|c| c.run_id.clone())
+        });
+        s.kill();
+        let status = run_status(&runs(&bin), &killed);
+        assert_eq!(status, "running", "[{b}] the review ended before the kill");
+        assert!(
+            outbox_rows(db).is_empty(),
+            "[{b}] mail queued before the kill"
+        );
+
+        // Restarted ten minutes later (the dead scheduler's claim is stale by then): the
+        // killed run is recorded as failed and the period reviewed once more.
+        let mut s = Scheduler::start(
+            &bin,
+            &out,
+            &["--now", "2026-10-01T06:10:00-04:00"],
+            &QUARTERLY_ONLY,
+        );
+        s.wait_for(
+            "the period reviewed again",
+            |s| !s.logged("period reviewed").is_empty(),
+            Duration::from_secs(600),
+        );
+        let rows = wait_all_sent(db, &s, Duration::from_secs(300));
+        s.stop();
+
+        let claims = claims(db);
+        assert_eq!(claims.len(), 1, "[{b}] {claims:#?}");
+        let claim = &claims[0];
+        assert_eq!(
+            (claim.period_key.as_str(), claim.state, claim.attempts),
+            ("quarterly:2026-Q4", ClaimState::Completed, 2),
+            "[{b}] {claim:#?}"
+        );
+        let retried = claim.run_id.clone().unwrap();
+        assert_ne!(retried, killed, "[{b}]");
+        let runs = runs(&bin);
+        assert_eq!(runs.len(), 2, "[{b}] reviewed exactly once more: {runs:#?}");
+        assert_eq!(run_status(&runs, &killed), "failed", "[{b}]");
+        assert_eq!(run_status(&runs, &retried), "completed", "[{b}]");
+        assert_eq!(s.logged("period reviewed").len(), 1, "[{b}]");
+
+        // The killed run queued nothing, so nothing of it can be sent; every message of the
+        // new run went, each once.
+        assert!(
+            rows.iter().all(|r| r["run_id"] == retried.as_str()),
+            "[{b}] a row of another run than {retried}"
+        );
+        let got = received(&server);
+        assert_received(b, &got, &message_ids(db, &rows), 0);
+        assert_eq!(server.messages().len(), rows.len(), "[{b}]");
+        println!(
+            "[{b}] killed run {killed}; run {retried}: {} messages, each received once",
+            rows.len()
+        );
+    });
+}
+
+#[test]
+fn a_scheduler_killed_mid_delivery_sends_the_rest_after_restart_and_reviews_nothing_again() {
+    let snapshot = large_snapshot();
+    on_every_backend(|db| {
+        let b = db.backend;
+        let server = SmtpServer::start();
+        let work = tempfile::tempdir().unwrap();
+        let mut bin = Bin::new(db);
+        bin.config = Some(mail_config(work.path(), None, server.port));
+        import(&bin, snapshot.path());
+        let out = work.path().join("out");
+        let mut s = Scheduler::start(
+            &bin,
+            &out,
+            &["--now", "2026-10-01T06:00:30-04:00"],
+            &QUARTERLY_ONLY,
+        );
+        // SIGKILL once the server has a few of the run's messages: mid-delivery.
+        poll("the first messages", &s, Duration::from_secs(600), || {
+            (server.messages().len() >= 3).then_some(())
+        });
+        s.kill();
+        let before = server.messages().len();
+        let rows = outbox_rows(db);
+        assert!(
+            before < rows.len(),
+            "[{b}] the delivery ended before the kill: {before} of {} received",
+            rows.len()
+        );
+        let runs_then = runs(&bin);
+        assert_eq!(runs_then.len(), 1, "[{b}] {runs_then:#?}");
+        let run_id = runs_then[0]["id"].as_str().unwrap().to_string();
+        assert_eq!(run_status(&runs_then, &run_id), "completed", "[{b}]");
+        let claim = claims(db)[0].clone();
+        assert_ne!(
+            claim.state,
+            ClaimState::Completed,
+            "[{b}] the claim was closed before the kill: {claim:#?}"
+        );
+        let sending = rows.iter().filter(|r| r["state"] == "sending").count();
+        assert!(
+            sending <= 1,
+            "[{b}] {sending} messages in flight at the kill"
+        );
+
+        // Restarted twenty minutes later, past the stale-claim age of the message in flight
+        // (300 s): the period's stale claim is closed as completed (its run completed), no
+        // new run, and the outbox's remaining mail goes out.
+        let mut s = Scheduler::start(
+            &bin,
+            &out,
+            &["--now", "2026-10-01T06:20:00-04:00"],
+            &QUARTERLY_ONLY,
+        );
+        let rows = wait_all_sent(db, &s, Duration::from_secs(300));
+        s.stop();
+        let runs = runs(&bin);
+        assert_eq!(runs.len(), 1, "[{b}] reviewed again: {runs:#?}");
+        assert!(
+            s.logged("catching up").is_empty() && s.logged("period reviewed").is_empty(),
+            "[{b}] log:\n{}",
+            s.log()
+        );
+        let claims = claims(db);
+        assert_eq!(claims.len(), 1, "[{b}] {claims:#?}");
+        assert_eq!(
+            (
+                claims[0].state,
+                claims[0].attempts,
+                claims[0].run_id.as_deref()
+            ),
+            (ClaimState::Completed, 1, Some(run_id.as_str())),
+            "[{b}] {:#?}",
+            claims[0]
+        );
+        assert!(rows.iter().all(|r| r["run_id"] == run_id.as_str()), "[{b}]");
+        // Every message delivered; only the one in flight at the kill may have come twice.
+        let got = received(&server);
+        let twice = assert_received(b, &got, &message_ids(db, &rows), 1);
+        assert_eq!(server.messages().len(), rows.len() + twice, "[{b}]");
+        println!(
+            "[{b}] run {run_id}: {} messages, {before} received before the kill, {sending} in flight, {twice} received twice",
+            rows.len()
+        );
+    });
+}
+
+/// One command the load ran, and what came of it.
+struct Ran {
+    args: String,
+    output: std::process::Output,
+}
+
+/// The words of a lock error on either backend: SQLite's "database is locked" (SQLITE_BUSY) and
+/// "database table is locked", PostgreSQL's "could not obtain lock" and deadlocks.
+fn mentions_a_lock(text: &str) -> bool {
+    let text = text.to_lowercase();
+    ["locked", "busy", "could not obtain lock", "deadlock"]
+        .iter()
+        .any(|w| text.contains(w))
+}
+
+/// What a `send --now` run beside other senders may say on exit 1, and nothing else: the whole
+/// outbox is not yet delivered because other senders (the scheduler's courier, the reviews) hold
+/// messages claimed, or a review queued mail after this pass looked (README, Mail: `send` reports
+/// the whole outbox and exits 1 while anything is undelivered). Not one message of its own pass
+/// may have failed, and none may have failed for good.
+fn only_others_mail_undelivered(ran: &Ran) -> bool {
+    let (out, err) = (stdout(&ran.output), stderr(&ran.output));
+    ran.args == "send --now"
+        && ran.output.status.code() == Some(1)
+        && out.contains(" 0 failed for good, ")
+        && err.lines().count() == 1
+        && err.starts_with("error: ")
+        && err.contains(" not delivered (`posc-review send --list` shows the outbox)")
+}
+
+#[test]
+fn every_cadence_at_once_beside_reviews_sends_and_account_changes_never_meets_a_lock() {
+    on_every_backend(|db| {
+        let b = db.backend;
+        let server = SmtpServer::start();
+        let work = tempfile::tempdir().unwrap();
+        let mut bin = Bin::new(db);
+        let roles = scenario4().join("config.toml");
+        bin.config = Some(mail_config(work.path(), Some(&roles), server.port));
+        import(&bin, &scenario4());
+        let out = work.path().join("out");
+        let every = "*/2 * * * * *";
+        let mut s = Scheduler::start(
+            &bin,
+            &out,
+            &[],
+            &[
+                ("POSC_REVIEW__SCHEDULE__QUARTERLY", every),
+                ("POSC_REVIEW__SCHEDULE__SEMIANNUAL", every),
+                ("POSC_REVIEW__SCHEDULE__ANNUAL", every),
+            ],
+        );
+        // `findings` needs a completed run.
+        s.wait_for(
+            "a first scheduled review",
+            |s| !s.logged("period reviewed").is_empty(),
+            Duration::from_secs(120),
+        );
+
+        let out_dir = out.to_str().unwrap();
+        let review = vec!["review", "--send", "--out", out_dir];
+        let update = |user: &'static str, pidsl: &'static str, services, by| {
+            vec![
+                "accounts",
+                "update-services",
+                user,
+                "--pidsl",
+                pidsl,
+                "--services",
+                services,
+                "--by",
+                by,
+            ]
+        };
+        // Each thread runs its commands in turn, again and again; each command succeeds
+        // whatever the others do (a policy refusal would be exit 2).
+        let threads: Vec<Vec<Vec<&str>>> = vec![
+            vec![review.clone()],
+            vec![review],
+            vec![vec!["send", "--now"]],
+            vec![
+                update("bwright", "110000001A", "PORTAL;CLAIMS", "jokafor"),
+                update(
+                    "bwright",
+                    "110000001A",
+                    "PORTAL;CLAIMS;BATCH;ELIGIBILITY;REPORTS",
+                    "jokafor",
+                ),
+                vec![
+                    "accounts",
+                    "reset-password",
+                    "akim",
+                    "--pidsl",
+                    "110000001A",
+                    "--by",
+                    "gpatel",
+                ],
+            ],
+            vec![
+                update("uvance", "110000002A", "PORTAL;MMQ;ELIGIBILITY", "qquinn"),
+                update(
+                    "uvance",
+                    "110000002A",
+                    "PORTAL;MMQ;ELIGIBILITY;SCO_PACE",
+                    "qquinn",
+                ),
+                vec![
+                    "accounts",
+                    "reset-password",
+                    "dlee",
+                    "--pidsl",
+                    "110000001C",
+                    "--by",
+                    "sdubois",
+                ],
+            ],
+            vec![
+                vec!["accounts", "list", "--pidsl", "110000001A"],
+                vec!["runs"],
+                vec!["findings"],
+            ],
+        ];
+        let load = Duration::from_secs(30);
+        let until = Instant::now() + load;
+        let ran: Vec<Ran> = std::thread::scope(|t| {
+            let running: Vec<_> = threads
+                .iter()
+                .map(|commands| {
+                    let bin = &bin;
+                    t.spawn(move || {
+                        let mut ran = Vec::new();
+                        for args in commands.iter().cycle() {
+                            if Instant::now() >= until {
+                                break;
+                            }
+                            let output = bin.run(args);
+                            ran.push(Ran {
+                                args: args.join(" "),
+                                output,
+                            });
+                        }
+                        ran
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .flat_map(|thread| thread.join().unwrap())
+                .collect()
+        });
+        s.stop();
+        // What the load left in the outbox: every message goes now.
+        let last = bin.run(&["send", "--now"]);
+        assert!(
+            last.status.success()
+                && stdout(&last).contains(
+                    "undelivered in the outbox: 0 to retry, 0 failed for good, 0 claimed"
+                ),
+            "[{b}] the last send: {}{}",
+            stdout(&last),
+            stderr(&last)
+        );
+
+        // No lock error anywhere: not in any command's output, not in the scheduler's log.
+        for r in &ran {
+            for text in [stdout(&r.output), stderr(&r.output)] {
+                assert!(!mentions_a_lock(&text), "[{b}] `{}`: {text}", r.args);
+            }
+        }
+        let lines = s.lines.lock().unwrap().clone();
+        let locks: Vec<&String> = lines.iter().filter(|l| mentions_a_lock(l)).collect();
+        assert!(locks.is_empty(), "[{b}] in the scheduler's log: {locks:#?}");
+        let errors: Vec<&String> = lines.iter().filter(|l| l.contains("\"ERROR\"")).collect();
+        assert!(
+            errors.is_empty(),
+            "[{b}] errors in the scheduler's log: {errors:#?}"
+        );
+        // Every command succeeded; a `send` may only say that other senders' mail is not
+        // delivered yet.
+        let mut sends_behind_others = 0;
+        for r in &ran {
+            if r.output.status.success() {
+                continue;
+            }
+            assert!(
+                only_others_mail_undelivered(r),
+                "[{b}] `{}` exited {:?}: {}{}",
+                r.args,
+                r.output.status.code(),
+                stdout(&r.output),
+                stderr(&r.output)
+            );
+            sends_behind_others += 1;
+        }
+
+        // Every run completed, each period's claim too; every message sent, each received
+        // once.
+        let runs = runs(&bin);
+        let failed: Vec<&Value> = runs.iter().filter(|r| r["status"] != "completed").collect();
+        assert!(failed.is_empty(), "[{b}] runs not completed: {failed:#?}");
+        let claims = claims(db);
+        for claim in &claims {
+            assert_eq!(claim.state, ClaimState::Completed, "[{b}] {claim:#?}");
+            let run_id = claim.run_id.as_deref().unwrap();
+            assert!(runs.iter().any(|r| r["id"] == run_id), "[{b}] {claim:#?}");
+        }
+        let rows = outbox(&bin);
+        let unsent: Vec<&Value> = rows.iter().filter(|r| r["state"] != "sent").collect();
+        assert!(unsent.is_empty(), "[{b}] not sent: {unsent:#?}");
+        let got = received(&server);
+        assert_received(b, &got, &message_ids(db, &rows), 0);
+        assert_eq!(server.messages().len(), rows.len(), "[{b}]");
+
+        let mut by_command: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in &ran {
+            let words: Vec<&str> = r.args.split(' ').collect();
+            let name = if words[0] == "accounts" {
+                words[1]
+            } else {
+                words[0]
+            };
+            *by_command.entry(name).or_insert(0) += 1;
+        }
+        println!(
+            "[{b}] in {load:?}: {} runs ({} scheduled: {} periods claimed), {} messages sent and received once each; {} commands {by_command:?}, {sends_behind_others} `send`s exited 1 with only other senders' mail undelivered",
+            runs.len(),
+            runs.len() - ran.iter().filter(|r| r.args.starts_with("review")).count(),
+            claims.len(),
+            rows.len(),
+            ran.len(),
+        );
+        assert!(
+            runs.len() >= 20,
+            "[{b}] only {} runs: too little load to mean anything",
+            runs.len()
+        );
+    });
 }
