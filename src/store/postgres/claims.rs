@@ -7,6 +7,7 @@
 use super::{parsed, PgStore};
 use crate::domain::{Cadence, ClaimState};
 use crate::store::{ClaimOutcome, ClaimRecord, ClaimRequest};
+use anyhow::Context;
 
 use sqlx::postgres::PgRow;
 use sqlx::Row;
@@ -82,10 +83,12 @@ impl PgStore {
             .bind(ClaimState::Completed.as_str())
             .bind(request.now)
             .bind(request.period_key)
-            .bind(request.stale_before);
-        let what = format!("the claim on {}", request.period_key);
-        if let Some(closed) = self.read_optional(closed, &what, claim_from_row).await? {
-            return Ok(ClaimOutcome::Completed(closed));
+            .bind(request.stale_before)
+            .fetch_optional(&self.pool)
+            .await
+            .with_context(|| format!("cannot close the claim on {}", request.period_key))?;
+        if let Some(closed) = closed {
+            return Ok(ClaimOutcome::Completed(claim_from_row(&closed)?));
         }
         // One statement, so that of two schedulers retrying at once only one takes it over:
         // the WHERE clause is evaluated again on the locked row.
