@@ -17,7 +17,7 @@ pub struct FindingsAtOrAbove {
 /// `status`: something needs attention (exit status 1); the output, written already, lists it.
 /// The message is the one line printed on stderr, e.g. "2 problems need attention".
 #[derive(Debug, thiserror::Error)]
-#[error("{} need attention{hint}", crate::output::count(.problems, "problem"))]
+#[error("{}{hint}", crate::status::needs_attention(*.problems))]
 pub struct NeedsAttention {
     pub problems: usize,
     /// Where they are listed, for an output that does not name them.

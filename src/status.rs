@@ -12,8 +12,9 @@
 //!   due after the store was created (a new store is not blamed for periods before it existed),
 //!   and neither a completed claim of its period key, nor a completed run of the cadence started
 //!   at or after the due instant, nor a live claim (heartbeat fresh) is there;
-//! - a claim failed, or is claimed or running with a stale heartbeat (its scheduler died), and no
-//!   later review of its cadence completed since;
+//! - a claim failed, or is claimed or running with a stale heartbeat (its scheduler died), unless
+//!   it was superseded: a later period of its cadence was claimed (the scheduler only retries
+//!   the latest), or a run of the cadence started at or after its due instant completed;
 //! - messages failed for good;
 //! - the oldest undelivered message was queued more than `mail.alert_pending_hours` ago.
 //!
@@ -125,7 +126,8 @@ pub struct ClaimStatus {
     pub claim: ClaimRecord,
     /// Claimed or running with a heartbeat older than the liveness limit: its owner died.
     pub stale: bool,
-    /// A later review of its cadence completed since: nothing is left to do for it.
+    /// A later period of its cadence was claimed, or a run of the cadence completed since it
+    /// fell due: nothing is left to do for it.
     pub superseded: bool,
 }
 
@@ -220,17 +222,19 @@ pub fn assess(
         matches!(c.state, ClaimState::Claimed | ClaimState::Running)
             && c.heartbeat_at < stale_before
     };
-    // A completed review of the cadence since `since`: a completed claim of a later period, or
-    // a completed run of the cadence started at or after it.
-    let reviewed_since = |cadence: Cadence, since: DateTime<Utc>, own_key: &str| {
-        observed.claims.iter().any(|c| {
-            c.cadence == cadence
-                && c.state == ClaimState::Completed
-                && c.period_key != own_key
-                && c.due_at > since
-        }) || observed.runs.iter().any(|r| {
-            r.cadence == Some(cadence) && r.status == RunStatus::Completed && r.started_at >= since
-        })
+    // A claim is superseded by a later claim of its cadence (which carries any alarm of its
+    // own; the scheduler only ever retries the latest period) or by a completed run of the
+    // cadence started at or after its due instant.
+    let superseded = |claim: &ClaimRecord| {
+        observed
+            .claims
+            .iter()
+            .any(|c| c.cadence == claim.cadence && c.due_at > claim.due_at)
+            || observed.runs.iter().any(|r| {
+                r.cadence == Some(claim.cadence)
+                    && r.status == RunStatus::Completed
+                    && r.started_at >= claim.due_at
+            })
     };
 
     let mut problems = Vec::new();
@@ -336,8 +340,7 @@ pub fn assess(
             continue;
         }
         let stale = is_stale(claim);
-        let superseded = (stale || claim.state == ClaimState::Failed)
-            && reviewed_since(claim.cadence, claim.due_at, &claim.period_key);
+        let superseded = superseded(claim);
         claims.push(ClaimStatus {
             claim: claim.clone(),
             stale,
@@ -479,6 +482,14 @@ pub fn assess(
     }
 }
 
+/// "1 problem needs attention", "2 problems need attention".
+pub fn needs_attention(problems: usize) -> String {
+    match problems {
+        1 => "1 problem needs attention".into(),
+        n => format!("{n} problems need attention"),
+    }
+}
+
 /// How long ago `t` was, or how long until it comes, roughly: `3 h ago`, `in 33 d`, `now`.
 pub fn age(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (now - t).num_seconds();
@@ -507,7 +518,7 @@ pub fn text(status: &Status, zone: Tz, database: &str) -> String {
     let verdict = if status.healthy {
         "healthy".to_string()
     } else {
-        format!("{} need attention", count(status.problems.len(), "problem"))
+        needs_attention(status.problems.len())
     };
     let _ = writeln!(
         out,
