@@ -117,6 +117,18 @@ pub enum Command {
     /// next start reviews that period again).
     Schedule(ScheduleArgs),
 
+    /// Whether unattended operation is healthy, for people and for monitoring: the store, each
+    /// cadence's last run and next due instant, claims failed or running, the outbox, and the
+    /// problems that need attention, each with what to run.
+    ///
+    /// Meant to be run by a monitoring system (a Nagios-style check, or cron writing
+    /// --format prometheus --output FILE for node_exporter's textfile collector). It only reads
+    /// the store. Exit status: 0 healthy; 1 something needs attention (the last run of a cadence
+    /// failed, a period is overdue with no completed review, a claim failed or its scheduler
+    /// died, mail failed for good or waited past mail.alert_pending_hours) or the store could
+    /// not be read; the output is written either way.
+    Status(StatusArgs),
+
     /// The one-command tour: write a demo snapshot, import it and review it.
     ///
     /// The snapshot is a group practice with four sites, a billing intermediary whose staff are
@@ -253,6 +265,27 @@ pub struct ScheduleArgs {
     /// Testing aid: the scheduler's clock starts at this RFC 3339 instant and runs on from it.
     #[arg(long, hide = true, value_name = "INSTANT", env = "POSC_REVIEW_NOW")]
     pub now: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Text,
+    Json,
+    Prometheus,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// text for people (times in review.time_zone), json for scripts (RFC 3339 times), or
+    /// prometheus: metrics named posc_review_* in the text exposition format.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+    pub format: StatusFormat,
+
+    /// Write to FILE instead of stdout, atomically (a temporary file in the same folder, then
+    /// renamed), as node_exporter's textfile collector requires, e.g.
+    /// /var/lib/node_exporter/textfile_collector/posc_review.prom.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@
 
 use crate::cli::{
     Cli, Command, DemoArgs, FindingsArgs, FindingsFormat, ImportArgs, OutputFormat, ReviewArgs,
-    RunsArgs, ScheduleArgs, SendArgs,
+    RunsArgs, ScheduleArgs, SendArgs, StatusArgs, StatusFormat,
 };
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
@@ -35,6 +35,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Accounts(args) => accounts::accounts_command(&settings, args, &clock).await,
         Command::Decisions(args) => decisions::decisions_command(&settings, args, &clock).await,
         Command::Schedule(args) => schedule_command(settings, args).await,
+        Command::Status(args) => status_command(&settings, args, &clock).await,
         Command::Demo(args) => demo_command(&settings, args, &clock).await,
     }
 }
@@ -475,6 +476,44 @@ async fn runs_command(settings: &Settings, args: RunsArgs) -> anyhow::Result<()>
             table.print()
         }
     }
+}
+
+/// `status`: read only, the store opened as `runs` opens it (no runs reconciled). The output
+/// is written whatever the verdict; the exit status says it.
+async fn status_command(
+    settings: &Settings,
+    args: StatusArgs,
+    clock: &SharedClock,
+) -> anyhow::Result<()> {
+    let store = open(settings).await?;
+    let status = crate::status::gather(store.as_ref(), settings, clock.now()).await;
+    store.close().await;
+    let status = status?;
+    let zone = settings.review.time_zone;
+    let text = match args.format {
+        StatusFormat::Text => {
+            crate::status::text(&status, zone, &redact_url(&settings.database.url))
+        }
+        StatusFormat::Json => format!("{}\n", json_in_zone(&status, zone)?),
+        StatusFormat::Prometheus => crate::status::prometheus(&status),
+    };
+    match &args.output {
+        Some(path) => crate::status::write_atomically(path, &text)?,
+        None => unless_closed(outln!("{}", text.trim_end()))?,
+    }
+    if status.healthy {
+        return Ok(());
+    }
+    let listed = args.output.is_some() || args.format == StatusFormat::Prometheus;
+    Err(crate::error::NeedsAttention {
+        problems: status.problems.len(),
+        hint: if listed {
+            ": `posc-review status` lists them".into()
+        } else {
+            String::new()
+        },
+    }
+    .into())
 }
 
 async fn findings_command(settings: &Settings, args: FindingsArgs) -> anyhow::Result<()> {

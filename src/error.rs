@@ -14,6 +14,16 @@ pub struct FindingsAtOrAbove {
     pub threshold: crate::domain::Severity,
 }
 
+/// `status`: something needs attention (exit status 1); the output, written already, lists it.
+/// The message is the one line printed on stderr, e.g. "2 problems need attention".
+#[derive(Debug, thiserror::Error)]
+#[error("{}{hint}", crate::status::needs_attention(*.problems))]
+pub struct NeedsAttention {
+    pub problems: usize,
+    /// Where they are listed, for an output that does not name them.
+    pub hint: String,
+}
+
 /// The error and its causes on one line, each said once: sqlx's database error repeats its
 /// server's message as its cause (`database "x" does not exist: database "x" does not exist`).
 pub fn one_line(error: &anyhow::Error) -> String {

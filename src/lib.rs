@@ -23,6 +23,7 @@ pub mod review;
 pub mod rules;
 pub mod schedule;
 pub mod snapshot;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod templates;

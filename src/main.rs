@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Err(e) if e.is::<StdoutClosed>() => ExitCode::SUCCESS,
         Err(e) => {
             let status = error::exit_status(&e);
-            if status == 3 {
+            if status == 3 || e.is::<error::NeedsAttention>() {
                 eprintln!("{e}");
             } else {
                 // The chain once, on one line for failures; invalid input lists its problems.

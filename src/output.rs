@@ -94,8 +94,13 @@ pub fn local_instant(t: DateTime<Utc>, zone: Tz) -> String {
 
 /// The fields of the records that hold an instant (kept in UTC): JSON output shows them in
 /// the configured zone.
-const INSTANT_FIELDS: [&str; 9] = [
+const INSTANT_FIELDS: [&str; 14] = [
     "at",
+    "checked_at",
+    "created_at",
+    "last_import_at",
+    "next_due_at",
+    "oldest_pending_at",
     "started_at",
     "finished_at",
     "decided_at",

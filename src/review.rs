@@ -834,4 +834,25 @@ mod tests {
         );
         assert_eq!(a.len(), 24);
     }
+
+    #[test]
+    fn a_run_id_starts_above_every_folder_of_its_day() {
+        let out = tempfile::tempdir().unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
+        assert_eq!(first_free_sequence(&out.path().join("missing"), day), 1);
+        assert_eq!(first_free_sequence(out.path(), day), 1);
+        for name in [
+            "20261129-002",
+            ".20261129-007.partial",
+            ".20261129-004.outbox",
+            "20261128-050",
+            "20261129-notes",
+            ".20261129-090.other",
+        ] {
+            std::fs::create_dir(out.path().join(name)).unwrap();
+        }
+        assert_eq!(first_free_sequence(out.path(), day), 8);
+        std::fs::create_dir(out.path().join("20261129-1000")).unwrap();
+        assert_eq!(first_free_sequence(out.path(), day), 1001);
+    }
 }

@@ -471,7 +471,7 @@ impl Scheduler {
         // A newer period of the cadence supersedes one still waiting for a recheck.
         self.pending.retain(|p| p.period.cadence != period.cadence);
         let now = self.clock.now();
-        let request = ClaimRequest {
+        let mut request = ClaimRequest {
             period_key: &period.key,
             cadence: period.cadence,
             due_at: period.due.with_timezone(&Utc),
@@ -479,8 +479,21 @@ impl Scheduler {
             now,
             stale_before: crate::liveness::stale_before(now),
         };
+        let mut outcome = self.store.try_claim(&request).await;
+        if let Ok(ClaimOutcome::Held(claim)) = &outcome {
+            // A holder on this host whose process is gone (a scheduler killed and restarted
+            // by systemd) is not waited for: its claim is taken if its heartbeat is still the
+            // one seen here, so a live scheduler that took it meanwhile keeps it.
+            let dead = Owner::parse(&claim.owner).is_ok_and(|o| o.is_gone_from_this_host());
+            if dead && claim.heartbeat_at >= request.stale_before {
+                tracing::info!(period = %period.key, owner = %claim.owner,
+                    "the scheduler holding the period ran on this host and is gone");
+                request.stale_before = claim.heartbeat_at + chrono::Duration::microseconds(1);
+                outcome = self.store.try_claim(&request).await;
+            }
+        }
         let due = period.due.to_rfc3339();
-        match self.store.try_claim(&request).await {
+        match outcome {
             Ok(ClaimOutcome::Taken { retried }) => {
                 let retried = retried.map(ClaimState::as_str).unwrap_or_default();
                 let as_of = match why {

@@ -747,3 +747,70 @@ fn a_template_that_fails_to_render_stops_the_review_before_it_starts() {
     let runs = bin.run(&["runs", "--format", "json"]);
     assert_eq!(stdout(&runs).trim(), "[]", "no run was recorded");
 }
+
+#[test]
+fn send_alerts_the_operator_once_of_a_message_that_failed_for_good() {
+    for db in TestDb::all() {
+        let server = SmtpServer::start();
+        let work = tempfile::tempdir().unwrap();
+        let bin = setup(&db, work.path(), server.port, "");
+        // [mail] is the configuration's last section.
+        let config = bin.config.clone().unwrap();
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str("operator = [\"ops@example.org\", \"oncall@example.org\"]\n");
+        std::fs::write(&config, text).unwrap();
+        let out = bin.run(&[
+            "review",
+            "--as-of",
+            "2026-10-01",
+            "--out",
+            work.path().join("out").to_str().unwrap(),
+            "--send",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let sent = server.messages().len();
+        assert!(sent > 0);
+        // One message failed for good (as a refused recipient leaves it).
+        db.execute(
+            "UPDATE outbox SET state = 'failed', sent_at = NULL, last_error = '550 5.1.1 mailbox unavailable' \
+             WHERE idempotency_key = (SELECT MIN(idempotency_key) FROM outbox)",
+        );
+        let first = bin.run(&["send"]);
+        assert!(
+            stdout(&first).contains("Queued 1 operator alert to mail.operator"),
+            "[{}] {}",
+            db.backend,
+            stdout(&first)
+        );
+        assert_eq!(first.status.code(), Some(1), "one message is still failed");
+        let again = bin.run(&["send"]);
+        assert!(
+            !stdout(&again).contains("operator alert"),
+            "{}",
+            stdout(&again)
+        );
+
+        let messages = server.messages();
+        assert_eq!(
+            messages.len(),
+            sent + 1,
+            "[{}] one alert, sent once",
+            db.backend
+        );
+        let alert = messages.last().unwrap();
+        assert_eq!(alert.rcpt_to, ["ops@example.org", "oncall@example.org"]);
+        let (subject, body, _) = text_of(alert);
+        assert_eq!(subject, "posc-review: 1 message failed for good");
+        for words in [
+            "550 5.1.1 mailbox unavailable",
+            "posc-review send --retry-failed",
+            "by run ",
+        ] {
+            assert!(body.contains(words), "{words:?} in:\n{body}");
+        }
+        let listed = outbox(&bin);
+        assert!(listed
+            .iter()
+            .any(|m| m["kind"] == "alert" && m["state"] == "sent"));
+    }
+}

@@ -1008,3 +1008,66 @@ fn a_run_whose_folder_cannot_take_its_name_says_where_its_files_are_until_a_comm
         assert!(hidden_folders(out.path()).is_empty());
     }
 }
+
+/// Every Message-ID of the dry-run messages in a run folder.
+fn message_ids(run_dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(run_dir.join("mail"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|eml| {
+            eml.lines()
+                .find_map(|l| l.strip_prefix("Message-ID: "))
+                .expect("every message has a Message-ID")
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn stores_sharing_an_output_folder_never_share_a_run_id_or_a_message_id() {
+    let out = tempfile::tempdir().unwrap();
+    let zone: chrono_tz::Tz = "America/New_York".parse().unwrap();
+    let today = chrono::Utc::now()
+        .with_timezone(&zone)
+        .format("%Y%m%d")
+        .to_string();
+    // A folder somebody left with the id the first run would take: it is skipped, not touched.
+    let left = out.path().join(format!("{today}-001"));
+    std::fs::create_dir(&left).unwrap();
+    std::fs::write(left.join("notes.txt"), "kept").unwrap();
+
+    let (first, second) = (TestDb::sqlite(), TestDb::sqlite());
+    let mut folders = Vec::new();
+    for db in [&first, &second] {
+        let bin = Bin::new(db);
+        import(&bin, &scenario4());
+        folders.push(review(&bin, out.path(), "2026-10-01"));
+    }
+    let names: Vec<String> = folders
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [format!("{today}-002"), format!("{today}-003")],
+        "each store's run takes an id whose folder does not exist"
+    );
+    assert_eq!(
+        std::fs::read_to_string(left.join("notes.txt")).unwrap(),
+        "kept"
+    );
+    let (a, b) = (message_ids(&folders[0]), message_ids(&folders[1]));
+    assert!(!a.is_empty() && a.len() == b.len(), "{a:?} {b:?}");
+    assert!(
+        a.is_disjoint(&b),
+        "the same snapshot reviewed in two stores gives different Message-IDs: {:?}",
+        a.intersection(&b).collect::<Vec<_>>()
+    );
+    // The store's own runs number on from there.
+    let bin = Bin::new(&first);
+    let again = review(&bin, out.path(), "2026-10-01");
+    assert_eq!(
+        again.file_name().unwrap().to_string_lossy(),
+        format!("{today}-004")
+    );
+}

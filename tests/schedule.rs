@@ -635,23 +635,34 @@ fn two_schedulers_on_one_postgres_database_review_each_period_once() {
 
 // ------------------------------------------------ mail, SIGKILL and load (issue 17)
 
-/// A configuration file in `dir`: the keys of `base` (if any), and mail through the SMTP server
-/// on loopback `port`. `timeout_secs = 5` leaves a message's claim stale after the floor of
-/// 300 s (`mail::stale_claim_age`).
-fn mail_config(dir: &Path, base: Option<&Path>, port: u16) -> PathBuf {
+/// A configuration file in `dir`: the keys of `base` (if any), mail through the SMTP server on
+/// loopback `port` and, with `operator`, alerts to ops@example.org. `timeout_secs = 5` leaves a
+/// message's claim stale after the floor of 300 s (`mail::stale_claim_age`).
+fn smtp_config(dir: &Path, base: Option<&Path>, port: u16, operator: bool) -> PathBuf {
     let base = base
         .map(|b| std::fs::read_to_string(b).unwrap())
         .unwrap_or_default();
+    let operator = if operator {
+        "operator = [\"ops@example.org\"]\n"
+    } else {
+        ""
+    };
     let path = dir.join("config.toml");
     std::fs::write(
         &path,
         format!(
             "{base}\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 5\n\n\
-             [mail]\nfrom = \"POSC Review <review@posc.example>\"\n"
+             [mail]\nfrom = \"POSC Review <review@posc.example>\"\n{operator}"
         ),
     )
     .unwrap();
     path
+}
+
+/// The sample's configuration with SMTP on `port` and, with `operator`, alerts to
+/// ops@example.org.
+fn mail_config(dir: &Path, port: u16, operator: bool) -> PathBuf {
+    smtp_config(dir, Some(&scenario4().join("config.toml")), port, operator)
 }
 
 /// The outbox as `send --list --format json` shows it.
@@ -676,7 +687,8 @@ fn outbox_rows(db: &TestDb) -> Vec<Value> {
     .clone()
 }
 
-/// The Message-IDs the rows' messages carry: derived from each row's key and the store's id.
+/// The Message-IDs the rows' messages carry (without the angle brackets, as `received_ids`
+/// gives them): derived from each row's key and the store's id.
 fn message_ids(db: &TestDb, rows: &[Value]) -> BTreeSet<String> {
     let store_id = block_on(async {
         let store = db.store().await;
@@ -685,19 +697,12 @@ fn message_ids(db: &TestDb, rows: &[Value]) -> BTreeSet<String> {
         info.store_id
     });
     rows.iter()
-        .map(|r| posc_review::mail::message_id(r["idempotency_key"].as_str().unwrap(), &store_id))
+        .map(|r| {
+            let id =
+                posc_review::mail::message_id(r["idempotency_key"].as_str().unwrap(), &store_id);
+            id.trim_matches(['<', '>']).to_string()
+        })
         .collect()
-}
-
-/// How many times the server received each Message-ID.
-fn received(server: &SmtpServer) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for m in server.messages() {
-        let parsed = m.parsed();
-        let id = format!("<{}>", parsed.message_id().expect("a Message-ID"));
-        *counts.entry(id).or_insert(0) += 1;
-    }
-    counts
 }
 
 /// Checks that the server received exactly the messages `expected` names, each once, except at
@@ -826,7 +831,7 @@ fn a_scheduler_killed_mid_review_reviews_the_period_once_more_and_sends_each_mes
         let server = SmtpServer::start();
         let work = tempfile::tempdir().unwrap();
         let mut bin = Bin::new(db);
-        bin.config = Some(mail_config(work.path(), None, server.port));
+        bin.config = Some(smtp_config(work.path(), None, server.port, false));
         import(&bin, snapshot.path());
         let out = work.path().join("out");
         let mut s = Scheduler::start(
@@ -885,7 +890,7 @@ fn a_scheduler_killed_mid_review_reviews_the_period_once_more_and_sends_each_mes
             rows.iter().all(|r| r["run_id"] == retried.as_str()),
             "[{b}] a row of another run than {retried}"
         );
-        let got = received(&server);
+        let got = received_ids(&server);
         assert_received(b, &got, &message_ids(db, &rows), 0);
         assert_eq!(server.messages().len(), rows.len(), "[{b}]");
         println!(
@@ -903,7 +908,7 @@ fn a_scheduler_killed_mid_delivery_sends_the_rest_after_restart_and_reviews_noth
         let server = SmtpServer::start();
         let work = tempfile::tempdir().unwrap();
         let mut bin = Bin::new(db);
-        bin.config = Some(mail_config(work.path(), None, server.port));
+        bin.config = Some(smtp_config(work.path(), None, server.port, false));
         import(&bin, snapshot.path());
         let out = work.path().join("out");
         let mut s = Scheduler::start(
@@ -976,7 +981,7 @@ fn a_scheduler_killed_mid_delivery_sends_the_rest_after_restart_and_reviews_noth
         );
         assert!(rows.iter().all(|r| r["run_id"] == run_id.as_str()), "[{b}]");
         // Every message delivered; only the one in flight at the kill may have come twice.
-        let got = received(&server);
+        let got = received_ids(&server);
         let twice = assert_received(b, &got, &message_ids(db, &rows), 1);
         assert_eq!(server.messages().len(), rows.len() + twice.len(), "[{b}]");
         if !twice.is_empty() {
@@ -1041,8 +1046,7 @@ fn every_cadence_at_once_beside_reviews_sends_and_account_changes_never_meets_a_
         let server = SmtpServer::start();
         let work = tempfile::tempdir().unwrap();
         let mut bin = Bin::new(db);
-        let roles = scenario4().join("config.toml");
-        bin.config = Some(mail_config(work.path(), Some(&roles), server.port));
+        bin.config = Some(mail_config(work.path(), server.port, false));
         import(&bin, &scenario4());
         let out = work.path().join("out");
         let every = "*/2 * * * * *";
@@ -1213,7 +1217,7 @@ fn every_cadence_at_once_beside_reviews_sends_and_account_changes_never_meets_a_
         let rows = outbox(&bin);
         let unsent: Vec<&Value> = rows.iter().filter(|r| r["state"] != "sent").collect();
         assert!(unsent.is_empty(), "[{b}] not sent: {unsent:#?}");
-        let got = received(&server);
+        let got = received_ids(&server);
         assert_received(b, &got, &message_ids(db, &rows), 0);
         assert_eq!(server.messages().len(), rows.len(), "[{b}]");
 
@@ -1241,4 +1245,182 @@ fn every_cadence_at_once_beside_reviews_sends_and_account_changes_never_meets_a_
             runs.len()
         );
     });
+}
+
+/// How many times each Message-ID reached the server.
+fn received_ids(server: &common::smtp::SmtpServer) -> std::collections::BTreeMap<String, usize> {
+    let mut ids = std::collections::BTreeMap::new();
+    for m in server.messages() {
+        let id = m.parsed().message_id().unwrap_or_default().to_string();
+        *ids.entry(id).or_insert(0) += 1;
+    }
+    ids
+}
+
+fn subjects(server: &common::smtp::SmtpServer) -> Vec<String> {
+    server
+        .messages()
+        .iter()
+        .map(|m| m.parsed().subject().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn mail_queued_while_the_server_was_down_goes_out_from_the_same_scheduler_once_it_is_up() {
+    std::thread::scope(|scope| {
+        for db in TestDb::all() {
+            scope.spawn(move || {
+                let work = tempfile::tempdir().unwrap();
+                let port = common::smtp::free_port();
+                let mut bin = Bin::new(&db);
+                bin.config = Some(mail_config(work.path(), port, false));
+                import(&bin, &scenario4());
+                let out = work.path().join("out");
+                let now = ["--now", "2026-10-01T06:00:30-04:00"];
+                let mut s = Scheduler::start(&bin, &out, &now, &[NO_SEMIANNUAL, NO_ANNUAL]);
+                s.wait_for(
+                    "the review",
+                    |s| !s.logged("period reviewed").is_empty(),
+                    Duration::from_secs(120),
+                );
+                let queued = outbox(&bin);
+                assert!(!queued.is_empty());
+                assert!(
+                    queued.iter().all(|m| m["state"] == "pending"),
+                    "[{}] the server is down: {queued:#?}",
+                    db.backend
+                );
+                // The server comes up; nobody runs `send` or restarts the scheduler.
+                let server = common::smtp::SmtpServer::start_on(port, None);
+                let start = Instant::now();
+                while server.messages().len() < queued.len() {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(150),
+                        "[{}] {} of {} delivered; log:\n{}",
+                        db.backend,
+                        server.messages().len(),
+                        queued.len(),
+                        s.lines.lock().unwrap().join("\n")
+                    );
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                // A later pass must not send any of them again.
+                std::thread::sleep(Duration::from_secs(3));
+                s.stop();
+                let ids = received_ids(&server);
+                assert_eq!(ids.len(), queued.len(), "[{}] {ids:#?}", db.backend);
+                assert!(ids.values().all(|&n| n == 1), "[{}] {ids:#?}", db.backend);
+                assert!(outbox(&bin).iter().all(|m| m["state"] == "sent"));
+                assert!(!s.logged("outbox delivery pass").is_empty());
+            });
+        }
+    });
+}
+
+#[test]
+fn a_failed_scheduled_review_is_alerted_to_the_operator_once_per_attempt() {
+    for db in TestDb::all() {
+        let work = tempfile::tempdir().unwrap();
+        let server = common::smtp::SmtpServer::start();
+        let mut bin = Bin::new(&db);
+        bin.config = Some(mail_config(work.path(), server.port, true));
+        import(&bin, &scenario4());
+        // The output folder cannot be made: every review fails.
+        let out = work.path().join("out");
+        std::fs::write(&out, "a file where the folder should be").unwrap();
+        let now = ["--now", "2026-10-01T06:00:30-04:00"];
+        for attempt in 1..=2 {
+            let mut s = Scheduler::start(&bin, &out, &now, &[NO_SEMIANNUAL, NO_ANNUAL]);
+            s.wait_for(
+                "the alert",
+                |_| server.messages().len() >= attempt,
+                Duration::from_secs(60),
+            );
+            // Later passes of the courier raise nothing more.
+            std::thread::sleep(Duration::from_secs(2));
+            s.stop();
+            assert_eq!(server.messages().len(), attempt, "[{}]", db.backend);
+        }
+        let alerts = server.messages();
+        let subjects = subjects(&server);
+        assert_eq!(
+            subjects,
+            [
+                "posc-review: the scheduled quarterly review of quarterly:2026-Q4 failed",
+                "posc-review: the scheduled quarterly review of quarterly:2026-Q4 failed again (attempt 2)",
+            ],
+            "[{}]",
+            db.backend
+        );
+        assert_eq!(alerts[0].rcpt_to, ["ops@example.org"]);
+        let body = alerts[1].parsed().body_text(0).unwrap().to_string();
+        for words in [
+            "cannot create the output folder",
+            "posc-review review --cadence quarterly --send",
+            "systemctl restart posc-review",
+            "posc-review status",
+        ] {
+            assert!(
+                body.contains(words),
+                "[{}] {words:?} in:\n{body}",
+                db.backend
+            );
+        }
+    }
+}
+
+#[test]
+fn mail_undelivered_past_the_threshold_is_alerted_once_then_delivered() {
+    for db in TestDb::all() {
+        let work = tempfile::tempdir().unwrap();
+        let port = common::smtp::free_port();
+        let mut bin = Bin::new(&db);
+        bin.config = Some(mail_config(work.path(), port, true));
+        import(&bin, &scenario4());
+        let out = work.path().join("out");
+        let review = bin.run(&[
+            "review",
+            "--as-of",
+            "2026-10-01",
+            "--send",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let queued = outbox(&bin).len();
+        assert!(queued > 0, "{}", stderr(&review));
+        // A day and more later the server is up, and a scheduler (every review off) starts.
+        let server = common::smtp::SmtpServer::start_on(port, None);
+        let later = (chrono::Utc::now() + chrono::Duration::hours(25)).to_rfc3339();
+        let never = ("POSC_REVIEW__SCHEDULE__QUARTERLY", "0 0 6 1 1 * 2099");
+        let mut s = Scheduler::start(
+            &bin,
+            &out,
+            &["--now", &later],
+            &[never, NO_SEMIANNUAL, NO_ANNUAL],
+        );
+        s.wait_for(
+            "the messages and the alert",
+            |_| server.messages().len() > queued,
+            Duration::from_secs(60),
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        s.stop();
+        let subjects = subjects(&server);
+        let alerts: Vec<&String> = subjects
+            .iter()
+            .filter(|s| s.starts_with("posc-review:"))
+            .collect();
+        assert_eq!(
+            alerts,
+            [&format!(
+                "posc-review: {queued} messages undelivered for more than 24 hours"
+            )],
+            "[{}]",
+            db.backend
+        );
+        assert_eq!(subjects.len(), queued + 1);
+        let ids = received_ids(&server);
+        assert!(ids.values().all(|&n| n == 1), "{ids:#?}");
+        assert!(outbox(&bin).iter().all(|m| m["state"] == "sent"));
+    }
 }

@@ -89,3 +89,25 @@ fn an_upgraded_store_reviews_with_its_history() {
     assert_eq!(accepted.as_array().unwrap().len(), 1, "{accepted}");
     assert_eq!(accepted[0]["rule"], "missing-backup");
 }
+
+#[test]
+fn an_upgraded_store_gets_an_identity() {
+    let (_dir, bin) = upgraded_store();
+    json(&bin, &["runs", "--format", "json"]);
+    let info = common::block_on(async {
+        let store =
+            posc_review::store::open(&bin.db_url, posc_review::store::DEFAULT_CONNECT_TIMEOUT)
+                .await
+                .unwrap();
+        let info = store.store_info().await.unwrap();
+        store.close().await;
+        info
+    });
+    assert_eq!(info.store_id.len(), 16, "{info:?}");
+    assert!(
+        info.store_id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{info:?}"
+    );
+    // Made when the store was migrated; the fixture's import was before this version.
+    assert_eq!(info.last_import_at, None);
+}

@@ -193,4 +193,25 @@ mod tests {
         assert_eq!(retry_delay(5), Duration::minutes(16));
         assert_eq!(retry_delay(30), Duration::minutes(360));
     }
+
+    #[test]
+    fn a_message_id_is_stable_per_key_and_differs_between_stores() {
+        let id = message_id("20261001-001:management:ORG-GP", "0123456789abcdef");
+        assert_eq!(
+            id,
+            message_id("20261001-001:management:ORG-GP", "0123456789abcdef")
+        );
+        assert!(
+            id.starts_with('<') && id.ends_with(".0123456789abcdef@posc-review>"),
+            "{id}"
+        );
+        assert_ne!(
+            id,
+            message_id("20261001-001:management:ORG-GP", "fedcba9876543210")
+        );
+        assert_ne!(
+            id,
+            message_id("20261001-002:management:ORG-GP", "0123456789abcdef")
+        );
+    }
 }

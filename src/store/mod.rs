@@ -410,6 +410,63 @@ pub(crate) fn running_run(new: &NewRun<'_>) -> RunRecord {
     }
 }
 
+/// One message as the outbox keeps it, its row and its text: what both a run's mail and an
+/// operator alert are queued as.
+pub(crate) struct QueuedMessage<'a> {
+    pub idempotency_key: &'a str,
+    pub run_id: &'a str,
+    pub kind: &'a str,
+    pub recipient: &'a str,
+    pub to_addresses: &'a [String],
+    pub subject: &'a str,
+    pub message: &'a str,
+}
+
+impl<'a> QueuedMessage<'a> {
+    /// A run's message, `message` read from its file.
+    pub(crate) fn mail(mail: &'a OutgoingMail, message: &'a str) -> QueuedMessage<'a> {
+        QueuedMessage {
+            idempotency_key: &mail.idempotency_key,
+            run_id: &mail.run_id,
+            kind: &mail.kind,
+            recipient: &mail.recipient,
+            to_addresses: &mail.to_addresses,
+            subject: &mail.subject,
+            message,
+        }
+    }
+
+    /// An operator alert (kind `alert`).
+    pub(crate) fn alert(alert: &'a AlertMail) -> QueuedMessage<'a> {
+        QueuedMessage {
+            idempotency_key: &alert.idempotency_key,
+            run_id: &alert.run_id,
+            kind: ALERT_KIND,
+            recipient: &alert.recipient,
+            to_addresses: &alert.to_addresses,
+            subject: &alert.subject,
+            message: &alert.message,
+        }
+    }
+}
+
+/// The outbox kind of an operator alert; `unalerted_mail` never reports one.
+pub(crate) const ALERT_KIND: &str = "alert";
+
+/// Whether a message the operator was told `alerted` of (if anything) is still to be told of
+/// `problem`: a failure once, even after an alert that it waited; a wait only if nothing was
+/// said of it.
+pub(crate) fn still_unalerted(
+    alerted: Option<crate::domain::MailAlert>,
+    problem: crate::domain::MailAlert,
+) -> bool {
+    use crate::domain::MailAlert;
+    match problem {
+        MailAlert::Failed => alerted != Some(MailAlert::Failed),
+        MailAlert::Pending => alerted.is_none(),
+    }
+}
+
 /// Adds a stored user to the keys of a `--merge` import: its username key, its email
 /// (case-insensitive) and the largest id so far.
 pub(crate) fn add_known_user(

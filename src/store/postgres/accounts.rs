@@ -19,7 +19,7 @@ use crate::store::{
     UserColumns, UserRow,
 };
 use anyhow::Context;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use futures_util::TryStreamExt;
 use sqlx::postgres::PgRow;
@@ -313,7 +313,8 @@ pub(super) async fn upsert<T: AccountTable>(
         rows,
         |q, row| row.bind(q),
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 /// One row in `COPY`'s text format: tab-separated, `\N` for NULL, and backslash, tab, newline
@@ -384,13 +385,17 @@ fn copy_text(out: &mut Vec<u8>, text: &str) {
 /// with `COPY ... FROM STDIN` on a connection of its own (multi-row INSERTs took 97 s for a
 /// statewide snapshot); a `--merge` import updates by key, which `COPY` cannot, through
 /// multi-row `INSERT ... ON CONFLICT` statements in a pool transaction.
-pub(super) enum PgImportWriter {
-    /// Inside a `BEGIN` on `conn`: closing the connection without `commit` rolls it back.
-    Copy { conn: PgConnection, handle: Handle },
-    Merge {
-        tx: Transaction<'static, Postgres>,
-        handle: Handle,
-    },
+pub(super) struct PgImportWriter {
+    target: ImportTarget,
+    handle: Handle,
+    /// Recorded as the store's last import when the import commits.
+    imported_at: DateTime<Utc>,
+}
+
+enum ImportTarget {
+    /// Inside a `BEGIN` on a connection of its own: closing it without `commit` rolls back.
+    Copy(PgConnection),
+    Merge(Transaction<'static, Postgres>),
 }
 
 impl PgImportWriter {
@@ -398,8 +403,9 @@ impl PgImportWriter {
         store: &PgStore,
         handle: Handle,
         replace: bool,
+        imported_at: DateTime<Utc>,
     ) -> anyhow::Result<PgImportWriter> {
-        if replace {
+        let target = if replace {
             let mut conn = handle
                 .block_on(PgConnection::connect_with(&store.options))
                 .context("cannot connect for the import")?;
@@ -410,18 +416,24 @@ impl PgImportWriter {
                         .execute(&mut conn),
                 )
                 .context("cannot empty the account store")?;
-            Ok(PgImportWriter::Copy { conn, handle })
+            ImportTarget::Copy(conn)
         } else {
             let tx = handle
                 .block_on(store.pool.begin())
                 .context("cannot start the import transaction")?;
-            Ok(PgImportWriter::Merge { tx, handle })
-        }
+            ImportTarget::Merge(tx)
+        };
+        Ok(PgImportWriter {
+            target,
+            handle,
+            imported_at,
+        })
     }
 
     fn write<T: AccountTable>(&mut self, rows: &[T]) -> anyhow::Result<()> {
-        match self {
-            PgImportWriter::Copy { conn, handle } => {
+        let handle = &self.handle;
+        match &mut self.target {
+            ImportTarget::Copy(conn) => {
                 let target = T::UPSERT
                     .head
                     .strip_prefix("INSERT INTO ")
@@ -441,10 +453,14 @@ impl PgImportWriter {
                     .with_context(|| format!("cannot write: {}", T::UPSERT.head))?;
                 Ok(())
             }
-            PgImportWriter::Merge { tx, handle } => handle.block_on(upsert(tx, rows)),
+            ImportTarget::Merge(tx) => handle.block_on(upsert(tx, rows)),
         }
     }
 }
+
+/// Records the import's time in its transaction, so that it is the store's last import once
+/// the import commits.
+const RECORD_IMPORT: &str = "UPDATE store_info SET last_import_at = $1 WHERE singleton = 1";
 
 impl ImportWriter for PgImportWriter {
     fn write_orgs(&mut self, rows: &[OrgRow]) -> anyhow::Result<()> {
@@ -464,16 +480,16 @@ impl ImportWriter for PgImportWriter {
     }
 
     fn set_terminated(&mut self, updates: &[(i64, NaiveDate)]) -> anyhow::Result<()> {
-        match self {
+        match &mut self.target {
             // A replacing import's roster only matches users of its own files, all written.
-            PgImportWriter::Copy { .. } => {
+            ImportTarget::Copy(_) => {
                 anyhow::ensure!(
                     updates.is_empty(),
                     "a replacing import cannot update users outside its files"
                 );
                 Ok(())
             }
-            PgImportWriter::Merge { tx, handle } => handle.block_on(async {
+            ImportTarget::Merge(tx) => self.handle.block_on(async {
                 for (id, date) in updates {
                     sqlx::query("UPDATE users SET terminated_on = $1 WHERE id = $2")
                         .bind(date_text(*date))
@@ -488,15 +504,25 @@ impl ImportWriter for PgImportWriter {
     }
 
     fn commit(self: Box<Self>) -> anyhow::Result<()> {
-        match *self {
-            PgImportWriter::Copy { mut conn, handle } => handle
+        let PgImportWriter {
+            target,
+            handle,
+            imported_at,
+        } = *self;
+        let record = sqlx::query(RECORD_IMPORT).bind(imported_at);
+        match target {
+            ImportTarget::Copy(mut conn) => handle
                 .block_on(async {
+                    record.execute(&mut conn).await?;
                     sqlx::raw_sql("COMMIT").execute(&mut conn).await?;
                     conn.close().await
                 })
                 .context("cannot commit the import"),
-            PgImportWriter::Merge { tx, handle } => handle
-                .block_on(tx.commit())
+            ImportTarget::Merge(mut tx) => handle
+                .block_on(async {
+                    record.execute(&mut *tx).await?;
+                    tx.commit().await
+                })
                 .context("cannot commit the import"),
         }
     }

@@ -7,6 +7,7 @@
 use super::{parsed, PgStore};
 use crate::domain::{Cadence, ClaimState};
 use crate::store::{ClaimOutcome, ClaimRecord, ClaimRequest};
+use anyhow::Context;
 
 use sqlx::postgres::PgRow;
 use sqlx::Row;
@@ -29,6 +30,10 @@ pub(super) const FINISH_CLAIM: &str = "UPDATE schedule_claims \
      SET state = $1, run_id = COALESCE($2, run_id), error = $3, finished_at = $4 \
      WHERE period_key = $5 AND owner = $6";
 
+/// Whether a claim's run completed.
+const RUN_COMPLETED: &str = "EXISTS (SELECT 1 FROM runs r \
+     WHERE r.id = schedule_claims.run_id AND r.status = 'completed')";
+
 fn claim_from_row(row: &PgRow) -> anyhow::Result<ClaimRecord> {
     Ok(from_row!(row.try_get => ClaimRecord {
         period_key, due_at, owner, run_id, attempts, claimed_at, heartbeat_at, finished_at, error;
@@ -39,7 +44,8 @@ fn claim_from_row(row: &PgRow) -> anyhow::Result<ClaimRecord> {
 
 impl PgStore {
     /// Takes the claim on a period if nobody has it, if its last attempt failed, or if its
-    /// holder stopped renewing the heartbeat; otherwise says who has it.
+    /// holder stopped renewing the heartbeat (unless its run completed: the claim is closed as
+    /// completed); otherwise says who has it.
     pub(super) async fn try_claim(
         &self,
         request: &ClaimRequest<'_>,
@@ -66,20 +72,39 @@ impl PgStore {
         if existing.state == ClaimState::Completed {
             return Ok(ClaimOutcome::Completed(existing));
         }
+        // A stale claim whose run completed: its process died after storing the run (e.g.
+        // while delivering its mail). The period is reviewed; the claim is closed as completed.
+        let sql = format!(
+            "UPDATE schedule_claims SET state = $1, finished_at = $2, error = NULL \
+             WHERE period_key = $3 AND state IN ('claimed', 'running') AND heartbeat_at < $4 \
+             AND {RUN_COMPLETED} RETURNING {CLAIM_COLUMNS}"
+        );
+        let closed = sqlx::query(&sql)
+            .bind(ClaimState::Completed.as_str())
+            .bind(request.now)
+            .bind(request.period_key)
+            .bind(request.stale_before)
+            .fetch_optional(&self.pool)
+            .await
+            .with_context(|| format!("cannot close the claim on {}", request.period_key))?;
+        if let Some(closed) = closed {
+            return Ok(ClaimOutcome::Completed(claim_from_row(&closed)?));
+        }
         // One statement, so that of two schedulers retrying at once only one takes it over:
         // the WHERE clause is evaluated again on the locked row.
-        let taken = sqlx::query(
+        let sql = format!(
             "UPDATE schedule_claims SET state = $1, owner = $2, run_id = NULL, \
              attempts = attempts + 1, claimed_at = $3, heartbeat_at = $3, finished_at = NULL, \
              error = NULL \
              WHERE period_key = $4 AND (state = 'failed' \
-             OR (state IN ('claimed', 'running') AND heartbeat_at < $5))",
-        )
-        .bind(ClaimState::Claimed.as_str())
-        .bind(request.owner)
-        .bind(request.now)
-        .bind(request.period_key)
-        .bind(request.stale_before);
+             OR (state IN ('claimed', 'running') AND heartbeat_at < $5 AND NOT {RUN_COMPLETED}))"
+        );
+        let taken = sqlx::query(&sql)
+            .bind(ClaimState::Claimed.as_str())
+            .bind(request.owner)
+            .bind(request.now)
+            .bind(request.period_key)
+            .bind(request.stale_before);
         let what = format!("take over the claim on {}", request.period_key);
         if self.write(taken, &what).await? == 1 {
             return Ok(ClaimOutcome::Taken {

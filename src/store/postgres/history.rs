@@ -68,7 +68,7 @@ fn finding_from_row(row: &PgRow) -> anyhow::Result<FindingRow> {
 impl PgStore {
     /// Records a new run as `running`, held by `new.owner` with a heartbeat of its start, with
     /// an id `YYYYMMDD-NNN` (the local start date and a sequence within that date, at least
-    /// three digits).
+    /// three digits, and at least `new.first_sequence`).
     pub(super) async fn start_run(&self, new: &NewRun<'_>) -> anyhow::Result<RunRecord> {
         let prefix = new.started.format("%Y%m%d").to_string();
         let running = running_run(new);
@@ -82,7 +82,7 @@ impl PgStore {
             .fetch_one(&self.pool)
             .await
             .context("cannot read the runs")?;
-            let sequence = last.unwrap_or(0) + 1;
+            let sequence = (last.unwrap_or(0) + 1).max(i64::from(new.first_sequence));
             let run = RunRecord {
                 id: format!("{prefix}-{sequence:03}"),
                 ..running.clone()

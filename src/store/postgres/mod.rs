@@ -144,7 +144,8 @@ fn date_text(date: NaiveDate) -> String {
 
 /// Inserts `rows` with multi-row `INSERT ... VALUES` statements of as many rows as the
 /// parameter limit allows. `head` is `INSERT INTO t (a, b, c)`, `tail` an optional
-/// `ON CONFLICT ...` clause, `bind` binds one row's `columns` values in order.
+/// `ON CONFLICT ...` clause, `bind` binds one row's `columns` values in order. Returns how many
+/// rows were written.
 async fn insert_batched<T>(
     conn: &mut PgConnection,
     head: &str,
@@ -152,9 +153,10 @@ async fn insert_batched<T>(
     tail: &str,
     rows: &[T],
     bind: impl for<'q> Fn(PgQuery<'q>, &'q T) -> PgQuery<'q>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<u64> {
     let per_statement = (MAX_BIND_PARAMETERS / columns).max(1);
     let mut full_sql = None;
+    let mut written = 0;
     for chunk in rows.chunks(per_statement) {
         let partial_sql;
         let sql: &str = if chunk.len() == per_statement {
@@ -164,12 +166,13 @@ async fn insert_batched<T>(
             &partial_sql
         };
         let query = chunk.iter().fold(sqlx::query(sql), &bind);
-        query
+        written += query
             .execute(&mut *conn)
             .await
-            .with_context(|| format!("cannot write: {head}"))?;
+            .with_context(|| format!("cannot write: {head}"))?
+            .rows_affected();
     }
-    Ok(())
+    Ok(written)
 }
 
 /// `head VALUES ($1,...), (...) tail`.
@@ -264,10 +267,13 @@ impl Store for PgStore {
         &self,
         handle: tokio::runtime::Handle,
         replace: bool,
-        _imported_at: DateTime<Utc>,
+        imported_at: DateTime<Utc>,
     ) -> anyhow::Result<Box<dyn ImportWriter>> {
         Ok(Box::new(accounts::PgImportWriter::begin(
-            self, handle, replace,
+            self,
+            handle,
+            replace,
+            imported_at,
         )?))
     }
 
@@ -529,14 +535,21 @@ impl Store for PgStore {
     }
 
     async fn store_info(&self) -> anyhow::Result<StoreInfo> {
-        todo!()
+        let query = sqlx::query(
+            "SELECT store_id, created_at, last_import_at FROM store_info WHERE singleton = 1",
+        );
+        self.read_optional(query, "the store's identity", |row| {
+            Ok(from_row!(row.try_get => StoreInfo { store_id, created_at, last_import_at }))
+        })
+        .await?
+        .context("the store_info table is empty")
     }
 
     async fn next_mail_due(
         &self,
         stale_age: chrono::Duration,
     ) -> anyhow::Result<Option<DateTime<Utc>>> {
-        todo!()
+        PgStore::next_mail_due(self, stale_age).await
     }
 
     async fn unalerted_mail(
@@ -544,7 +557,7 @@ impl Store for PgStore {
         pending_before: DateTime<Utc>,
         limit: usize,
     ) -> anyhow::Result<Vec<MailProblem>> {
-        todo!()
+        PgStore::unalerted_mail(self, pending_before, limit).await
     }
 
     async fn queue_alert(
@@ -553,7 +566,7 @@ impl Store for PgStore {
         reported: &[(String, crate::domain::MailAlert)],
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        todo!()
+        PgStore::queue_alert(self, alert, reported, now).await
     }
 }
 

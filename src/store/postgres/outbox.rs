@@ -4,8 +4,11 @@
 //! and that update in doubt.
 
 use super::{insert_batched, parsed, PgStore};
-use crate::domain::OutboxState;
-use crate::store::{ClaimedMail, OutboxEntry, OutgoingMail, Undelivered};
+use crate::domain::{MailAlert, OutboxState};
+use crate::store::{
+    still_unalerted, AlertMail, ClaimedMail, MailProblem, OutboxEntry, OutgoingMail, QueuedMessage,
+    Undelivered, ALERT_KIND,
+};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
@@ -23,47 +26,59 @@ pub(super) async fn queue_mail(
     // A group of messages is read, then inserted with one statement: a statewide run queues
     // over 100,000 of about 16 KB, one INSERT each took 18 s.
     for group in mails.chunks(256) {
-        let messages = group
+        // lettre encodes every part (quoted-printable or base64): it is ASCII.
+        let texts = group
             .iter()
-            .map(|mail| {
-                // lettre encodes every part (quoted-printable or base64): it is ASCII.
-                mail.message_file
-                    .read(&mut open)
-                    .map(|message| (mail, message))
-            })
+            .map(|mail| mail.message_file.read(&mut open))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        insert_batched(
-            conn,
-            "INSERT INTO outbox (idempotency_key, run_id, kind, recipient, to_addresses, subject, \
-             state, attempts, next_attempt_at, created_at)",
-            10,
-            "ON CONFLICT (idempotency_key) DO NOTHING",
-            &messages,
-            |q, (mail, _)| {
-                q.bind(mail.idempotency_key.as_str())
-                    .bind(mail.run_id.as_str())
-                    .bind(mail.kind.as_str())
-                    .bind(mail.recipient.as_str())
-                    .bind(mail.to_addresses.join(";"))
-                    .bind(mail.subject.as_str())
-                    .bind(OutboxState::Pending.as_str())
-                    .bind(0_i64)
-                    .bind(now)
-                    .bind(now)
-            },
-        )
-        .await?;
-        insert_batched(
-            conn,
-            "INSERT INTO outbox_messages (idempotency_key, message)",
-            2,
-            "ON CONFLICT (idempotency_key) DO NOTHING",
-            &messages,
-            |q, (mail, message)| q.bind(mail.idempotency_key.as_str()).bind(message.as_str()),
-        )
-        .await?;
+        let messages: Vec<_> = group
+            .iter()
+            .zip(&texts)
+            .map(|(mail, text)| QueuedMessage::mail(mail, text))
+            .collect();
+        insert_messages(conn, &messages, now).await?;
     }
     Ok(())
+}
+
+/// Inserts messages, pending and due at `now`, but those whose key is in the outbox already;
+/// how many were inserted.
+async fn insert_messages(
+    conn: &mut PgConnection,
+    messages: &[QueuedMessage<'_>],
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    let inserted = insert_batched(
+        conn,
+        "INSERT INTO outbox (idempotency_key, run_id, kind, recipient, to_addresses, subject, \
+         state, attempts, next_attempt_at, created_at)",
+        10,
+        "ON CONFLICT (idempotency_key) DO NOTHING",
+        messages,
+        |q, message| {
+            q.bind(message.idempotency_key)
+                .bind(message.run_id)
+                .bind(message.kind)
+                .bind(message.recipient)
+                .bind(message.to_addresses.join(";"))
+                .bind(message.subject)
+                .bind(OutboxState::Pending.as_str())
+                .bind(0_i64)
+                .bind(now)
+                .bind(now)
+        },
+    )
+    .await?;
+    insert_batched(
+        conn,
+        "INSERT INTO outbox_messages (idempotency_key, message)",
+        2,
+        "ON CONFLICT (idempotency_key) DO NOTHING",
+        messages,
+        |q, message| q.bind(message.idempotency_key).bind(message.message),
+    )
+    .await?;
+    Ok(inserted)
 }
 
 /// Puts off every pending message that is due (see `due_mail`) until `retry_at`, with `error`
@@ -178,6 +193,12 @@ impl PgStore {
                 OutboxState::Failed | OutboxState::Sent => undelivered.failed += n,
             }
         }
+        undelivered.oldest_pending_at = sqlx::query_scalar(
+            "SELECT MIN(created_at) FROM outbox WHERE state IN ('pending', 'sending')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .context("cannot read the outbox")?;
         Ok(undelivered)
     }
 
@@ -189,5 +210,122 @@ impl PgStore {
         );
         self.read_all(sqlx::query(&sql).bind(run_id), "the outbox", entry)
             .await
+    }
+
+    /// When the next message falls due: the earliest next attempt of a pending message, or
+    /// the oldest sending claim plus `stale_age` (when it turns stale and is retried).
+    pub(super) async fn next_mail_due(
+        &self,
+        stale_age: chrono::Duration,
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let row = sqlx::query(
+            "SELECT (SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending') AS next, \
+             (SELECT MIN(claimed_at) FROM outbox WHERE state = 'sending') AS claimed",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .context("cannot read the outbox")?;
+        let next: Option<DateTime<Utc>> = row.try_get("next")?;
+        let claimed: Option<DateTime<Utc>> = row.try_get("claimed")?;
+        let stale_at = claimed.map(|t| t + stale_age);
+        Ok(match (next, stale_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// Up to `limit` messages, operator alerts excepted, with a problem the operator was not
+    /// told of, oldest first: failed for good and not alerted as failed (a message alerted as
+    /// pending is alerted again once it fails), or pending or sending since before
+    /// `pending_before` and not alerted at all.
+    pub(super) async fn unalerted_mail(
+        &self,
+        pending_before: DateTime<Utc>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<MailProblem>> {
+        let query = sqlx::query(
+            "SELECT idempotency_key, run_id, kind, recipient, subject, state, attempts, \
+             last_error, created_at, CASE WHEN state = 'failed' THEN $1 ELSE $2 END AS problem \
+             FROM outbox WHERE kind <> $3 \
+             AND ((state = 'failed' AND (alerted IS NULL OR alerted = $2)) \
+             OR (state IN ('pending', 'sending') AND created_at < $4 AND alerted IS NULL)) \
+             ORDER BY created_at, idempotency_key LIMIT $5",
+        )
+        .bind(MailAlert::Failed.as_str())
+        .bind(MailAlert::Pending.as_str())
+        .bind(ALERT_KIND)
+        .bind(pending_before)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        self.read_all(query, "the outbox", |row| {
+            Ok(from_row!(row.try_get => MailProblem {
+                idempotency_key, run_id, kind, recipient, subject, attempts, last_error,
+                created_at;
+                state: parsed(row, "outbox", "state", OutboxState::parse)?,
+                problem: parsed(row, "outbox", "problem", MailAlert::parse)?,
+            }))
+        })
+        .await
+    }
+
+    /// Queues an operator alert and marks the messages it reports, in one transaction that
+    /// locks the reported rows (in key order, as every process does): nothing is written, and
+    /// false returned, when the alert's key is queued already or a reported message was
+    /// alerted of its problem meanwhile.
+    pub(super) async fn queue_alert(
+        &self,
+        alert: &AlertMail,
+        reported: &[(String, MailAlert)],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("cannot queue an operator alert")?;
+        let mut keys: Vec<String> = reported.iter().map(|(key, _)| key.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        let rows = sqlx::query(
+            "SELECT idempotency_key, alerted FROM outbox WHERE idempotency_key = ANY($1) \
+             ORDER BY idempotency_key FOR UPDATE",
+        )
+        .bind(&keys)
+        .fetch_all(&mut *tx)
+        .await
+        .context("cannot lock the reported messages in the outbox")?;
+        let mut alerted = HashMap::new();
+        for row in &rows {
+            let key: String = row.try_get("idempotency_key")?;
+            let mark = row
+                .try_get::<Option<String>, _>("alerted")?
+                .map(|text| MailAlert::parse(&text))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("bad alerted in the outbox table: {e}"))?;
+            alerted.insert(key, mark);
+        }
+        // A message gone is not to be reported either.
+        let still = reported.iter().all(|(key, problem)| {
+            alerted
+                .get(key)
+                .is_some_and(|mark| still_unalerted(*mark, *problem))
+        });
+        if !still || insert_messages(&mut tx, &[QueuedMessage::alert(alert)], now).await? != 1 {
+            tx.rollback()
+                .await
+                .context("cannot roll back an operator alert")?;
+            return Ok(false);
+        }
+        for (key, problem) in reported {
+            sqlx::query("UPDATE outbox SET alerted = $1 WHERE idempotency_key = $2")
+                .bind(problem.as_str())
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .context("cannot mark a message alerted in the outbox")?;
+        }
+        tx.commit()
+            .await
+            .context("cannot commit an operator alert")?;
+        Ok(true)
     }
 }

@@ -708,3 +708,108 @@ async fn an_operation_reads_and_writes_through_its_transaction() {
     );
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_knows_its_identity_and_last_import() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.open().await;
+    conformance::the_store_knows_its_identity_and_last_import(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn two_stores_have_different_identities() {
+    let (Some(a), Some(b)) = (TestDatabase::create().await, TestDatabase::create().await) else {
+        return;
+    };
+    let (first, second) = (a.open().await, b.open().await);
+    conformance::two_stores_have_different_identities(&first, &second).await;
+    first.close().await;
+    second.close().await;
+}
+
+#[tokio::test]
+async fn run_ids_skip_to_the_first_free_sequence() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.open().await;
+    conformance::run_ids_skip_to_the_first_free_sequence(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_outbox_says_when_mail_is_due() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    conformance::the_outbox_says_when_mail_is_due(&store, dir.path()).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn each_mail_problem_is_alerted_once() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    conformance::each_mail_problem_is_alerted_once(&store, dir.path()).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_stale_claim_of_a_completed_run_is_closed() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.open().await;
+    conformance::a_stale_claim_of_a_completed_run_is_closed(&store).await;
+    store.close().await;
+}
+
+/// The operations migration on a store written before it: the store gets an identity, and
+/// its queued mail is not alerted yet.
+#[tokio::test]
+async fn a_store_from_before_operations_gets_an_identity() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let before_operations = Migrator {
+        migrations: Cow::Owned(
+            MIGRATOR
+                .iter()
+                .filter(|m| m.version < 20261201000013)
+                .cloned()
+                .collect(),
+        ),
+        ..Migrator::DEFAULT
+    };
+    let mut conn = PgConnection::connect(&db.url).await.unwrap();
+    before_operations.run(&mut conn).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO outbox (idempotency_key, run_id, kind, recipient, to_addresses, subject, \
+         state, attempts, next_attempt_at, created_at) VALUES ('k1', '20261001-001', 'org', \
+         'ORG1', 'a@example.org', 'Review', 'failed', 3, '2026-10-01T10:00:00Z', \
+         '2026-10-01T09:00:00Z')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let store = db.open().await;
+    let info = store.store_info().await.unwrap();
+    assert_eq!(info.store_id.len(), 16, "{info:?}");
+    assert_eq!(info.last_import_at, None);
+    let problems = store
+        .unalerted_mail(utc("2026-10-01T09:00:00Z"), 10)
+        .await
+        .unwrap();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].problem, crate::domain::MailAlert::Failed);
+    store.close().await;
+}

@@ -1,7 +1,7 @@
 //! The account tables: the keys an import refers to, the snapshot a review reads, and the
 //! import's writer.
 
-use super::SqlDate;
+use super::{SqlDate, SqlTime};
 use crate::snapshot::{Personal, Snapshot};
 use crate::store::snapshot_load::{ACCESS_SQL, ORGS_SQL, PIDSLS_SQL, USERS_SQL};
 use crate::store::upsert::{self, Upsert};
@@ -10,7 +10,7 @@ use crate::store::{
     UserColumns, UserRow,
 };
 use anyhow::Context;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rusqlite::{params, Connection, Statement};
 use std::path::Path;
@@ -276,10 +276,16 @@ pub(super) fn write_access(statement: &mut Statement<'_>, a: &AccessRow) -> anyh
 /// reference itself, so foreign keys stay off, as they were for this writer before.
 pub(super) struct SqliteImportWriter {
     conn: Connection,
+    /// Recorded as the store's last import when the import commits.
+    imported_at: DateTime<Utc>,
 }
 
 impl SqliteImportWriter {
-    pub(super) fn begin(path: &Path, replace: bool) -> anyhow::Result<SqliteImportWriter> {
+    pub(super) fn begin(
+        path: &Path,
+        replace: bool,
+        imported_at: DateTime<Utc>,
+    ) -> anyhow::Result<SqliteImportWriter> {
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
@@ -293,7 +299,7 @@ impl SqliteImportWriter {
             )
             .context("cannot empty the account store")?;
         }
-        Ok(SqliteImportWriter { conn })
+        Ok(SqliteImportWriter { conn, imported_at })
     }
 }
 
@@ -358,6 +364,12 @@ impl ImportWriter for SqliteImportWriter {
     }
 
     fn commit(self: Box<Self>) -> anyhow::Result<()> {
+        self.conn
+            .execute(
+                "UPDATE store_info SET last_import_at = ?1 WHERE singleton = 1",
+                [SqlTime(self.imported_at)],
+            )
+            .context("cannot record the import in the store_info table")?;
         self.conn
             .execute_batch("COMMIT")
             .context("cannot commit the import")

@@ -64,7 +64,8 @@ fn claim_from_row(row: &Row<'_>) -> anyhow::Result<ClaimRecord> {
 }
 
 /// Takes the claim on a period if nobody has it, if its last attempt failed, or if its holder
-/// stopped renewing the heartbeat; otherwise says who has it.
+/// stopped renewing the heartbeat (unless its run completed: the claim is closed as completed);
+/// otherwise says who has it.
 pub(super) fn try_claim(
     conn: &mut Connection,
     request: &OwnedClaimRequest,
@@ -96,6 +97,10 @@ pub(super) fn try_claim(
             .with_context(|| format!("the claim on {} vanished", request.period_key))?;
         if existing.state == ClaimState::Completed {
             ClaimOutcome::Completed(existing)
+        } else if close_reviewed(&tx, request)? {
+            let closed = claim(&tx, &request.period_key)?
+                .with_context(|| format!("the claim on {} vanished", request.period_key))?;
+            ClaimOutcome::Completed(closed)
         } else {
             let taken = tx
                 .execute(
@@ -124,6 +129,25 @@ pub(super) fn try_claim(
     };
     tx.commit().with_context(cannot)?;
     Ok(outcome)
+}
+
+/// Closes a stale claim as completed when its run completed: its process died after storing
+/// the run (e.g. while delivering its mail), so the period is reviewed. Whether it did.
+fn close_reviewed(conn: &Connection, request: &OwnedClaimRequest) -> anyhow::Result<bool> {
+    let closed = conn
+        .prepare_cached(
+            "UPDATE schedule_claims SET state = ?1, finished_at = ?2, error = NULL \
+             WHERE period_key = ?3 AND state IN ('claimed', 'running') AND heartbeat_at < ?4 \
+             AND run_id IN (SELECT id FROM runs WHERE status = 'completed')",
+        )?
+        .execute(params![
+            ClaimState::Completed,
+            SqlTime(request.now),
+            request.period_key,
+            SqlTime(request.stale_before),
+        ])
+        .with_context(|| format!("cannot close the claim on {}", request.period_key))?;
+    Ok(closed == 1)
 }
 
 pub(super) fn claim(conn: &Connection, period_key: &str) -> anyhow::Result<Option<ClaimRecord>> {

@@ -58,12 +58,14 @@ fn run_from_row(row: &Row<'_>) -> anyhow::Result<RunRecord> {
 
 /// Records a new run as `running`, held by `new.owner` with a heartbeat of its start, with an
 /// id `YYYYMMDD-NNN` (the local start date and a sequence within that date, at least three
-/// digits). The IMMEDIATE lock makes reading the last sequence and taking the next one step.
+/// digits), and at least `first_sequence`. The IMMEDIATE lock makes reading the last sequence
+/// and taking the next one step.
 pub(super) fn start_run(
     conn: &mut Connection,
     mut run: RunRecord,
     prefix: &str,
     out_root: &str,
+    first_sequence: u32,
 ) -> anyhow::Result<RunRecord> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // The largest sequence as a number: as text, `-999` is above `-1000`.
@@ -72,7 +74,8 @@ pub(super) fn start_run(
         [format!("{prefix}-%")],
         |row| row.get("last"),
     )?;
-    run.id = format!("{prefix}-{:03}", last.unwrap_or(0) + 1);
+    let sequence = (last.unwrap_or(0) + 1).max(i64::from(first_sequence));
+    run.id = format!("{prefix}-{sequence:03}");
     tx.execute(
         "INSERT INTO runs (id, as_of, cadence, org_ids, scope_key, started_at, finished_at, \
          status, error, out_dir, counts, owner, heartbeat_at, out_root) \

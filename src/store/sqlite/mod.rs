@@ -26,8 +26,8 @@ mod tests;
 
 use super::*;
 use crate::domain::{
-    Cadence, Decision, FindingStatus, OrgKind, OutboxState, Role, RuleId, RunStatus, Services,
-    Severity,
+    Cadence, Decision, FindingStatus, MailAlert, OrgKind, OutboxState, Role, RuleId, RunStatus,
+    Services, Severity,
 };
 use anyhow::Context;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
@@ -235,6 +235,7 @@ stored_as_text!(
     RunStatus,
     ClaimState,
     OutboxState,
+    MailAlert,
 );
 
 impl ToSql for PidSl {
@@ -339,11 +340,12 @@ impl Store for SqliteStore {
         &self,
         _handle: tokio::runtime::Handle,
         replace: bool,
-        _imported_at: DateTime<Utc>,
+        imported_at: DateTime<Utc>,
     ) -> anyhow::Result<Box<dyn ImportWriter>> {
         Ok(Box::new(accounts::SqliteImportWriter::begin(
             &self.pool.path,
             replace,
+            imported_at,
         )?))
     }
 
@@ -368,11 +370,12 @@ impl Store for SqliteStore {
     async fn start_run(&self, new: &NewRun<'_>) -> anyhow::Result<RunRecord> {
         let mut run = running_run(new);
         run.started_at = stored_instant(run.started_at);
-        let (prefix, out_root) = (
+        let (prefix, out_root, first_sequence) = (
             new.started.format("%Y%m%d").to_string(),
             new.out_root.to_string(),
+            new.first_sequence,
         );
-        self.call(move |conn| history::start_run(conn, run, &prefix, &out_root))
+        self.call(move |conn| history::start_run(conn, run, &prefix, &out_root, first_sequence))
             .await
     }
 
@@ -639,14 +642,33 @@ impl Store for SqliteStore {
     }
 
     async fn store_info(&self) -> anyhow::Result<StoreInfo> {
-        todo!()
+        self.call(|conn| {
+            first_row(
+                conn,
+                "SELECT store_id, created_at, last_import_at FROM store_info WHERE singleton = 1",
+                [],
+                |row| {
+                    Ok(from_row!(row.get => StoreInfo {
+                        store_id;
+                        created_at: row.get::<_, SqlTime>("created_at")?.0,
+                        last_import_at: row
+                            .get::<_, Option<SqlTime>>("last_import_at")?
+                            .map(|t| t.0),
+                    }))
+                },
+            )
+            .context("cannot read the store_info table")?
+            .context("the store_info table is empty")
+        })
+        .await
     }
 
     async fn next_mail_due(
         &self,
         stale_age: chrono::Duration,
     ) -> anyhow::Result<Option<DateTime<Utc>>> {
-        todo!()
+        self.call(move |conn| outbox::next_mail_due(conn, stale_age))
+            .await
     }
 
     async fn unalerted_mail(
@@ -654,15 +676,18 @@ impl Store for SqliteStore {
         pending_before: DateTime<Utc>,
         limit: usize,
     ) -> anyhow::Result<Vec<MailProblem>> {
-        todo!()
+        self.call(move |conn| outbox::unalerted_mail(conn, pending_before, limit))
+            .await
     }
 
     async fn queue_alert(
         &self,
         alert: &AlertMail,
-        reported: &[(String, crate::domain::MailAlert)],
+        reported: &[(String, MailAlert)],
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        todo!()
+        let (alert, reported) = (alert.clone(), reported.to_vec());
+        self.call(move |conn| outbox::queue_alert(conn, &alert, &reported, now))
+            .await
     }
 }

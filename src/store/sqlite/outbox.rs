@@ -3,9 +3,12 @@
 //! the same key and a crash leaves at most the moment between the server's acceptance and that
 //! update in doubt.
 
-use super::{all_rows, split_list, SqlTime};
-use crate::domain::OutboxState;
-use crate::store::{ClaimedMail, OutboxEntry, OutgoingMail, Undelivered};
+use super::{all_rows, first_row, split_list, SqlTime};
+use crate::domain::{MailAlert, OutboxState};
+use crate::store::{
+    still_unalerted, AlertMail, ClaimedMail, MailProblem, OutboxEntry, OutgoingMail, QueuedMessage,
+    Undelivered, ALERT_KIND,
+};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, TransactionBehavior};
@@ -41,36 +44,47 @@ pub(super) fn queue_mail(
     mails: &[OutgoingMail],
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let mut entry = conn.prepare_cached(
-        "INSERT INTO outbox (idempotency_key, run_id, kind, recipient, to_addresses, subject, \
-         state, attempts, next_attempt_at, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8) ON CONFLICT (idempotency_key) DO NOTHING",
-    )?;
-    let mut message = conn.prepare_cached(
-        "INSERT INTO outbox_messages (idempotency_key, message) VALUES (?1, ?2) \
-         ON CONFLICT (idempotency_key) DO NOTHING",
-    )?;
     let mut open = HashMap::new();
     for mail in mails {
         // lettre encodes every part (quoted-printable or base64): it is ASCII.
         let text = mail.message_file.read(&mut open)?;
-        entry
-            .execute(params![
-                mail.idempotency_key,
-                mail.run_id,
-                mail.kind,
-                mail.recipient,
-                mail.to_addresses.join(";"),
-                mail.subject,
-                OutboxState::Pending,
-                SqlTime(now),
-            ])
-            .context("cannot queue a message in the outbox table")?;
-        message
-            .execute(params![mail.idempotency_key, text])
-            .context("cannot queue a message in the outbox_messages table")?;
+        insert_message(conn, &QueuedMessage::mail(mail, &text), now)?;
     }
     Ok(())
+}
+
+/// Inserts one message, pending and due at `now`, unless its key is in the outbox already;
+/// whether it was inserted.
+fn insert_message(
+    conn: &Connection,
+    message: &QueuedMessage<'_>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO outbox (idempotency_key, run_id, kind, recipient, to_addresses, \
+             subject, state, attempts, next_attempt_at, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )?
+        .execute(params![
+            message.idempotency_key,
+            message.run_id,
+            message.kind,
+            message.recipient,
+            message.to_addresses.join(";"),
+            message.subject,
+            OutboxState::Pending,
+            SqlTime(now),
+        ])
+        .context("cannot queue a message in the outbox table")?;
+    conn.prepare_cached(
+        "INSERT INTO outbox_messages (idempotency_key, message) VALUES (?1, ?2) \
+         ON CONFLICT (idempotency_key) DO NOTHING",
+    )?
+    .execute(params![message.idempotency_key, message.message])
+    .context("cannot queue a message in the outbox_messages table")?;
+    Ok(inserted == 1)
 }
 
 /// The keys due for delivery: pending and due (all pending with `ignore_schedule`), or
@@ -173,6 +187,14 @@ pub(super) fn undelivered_mail(conn: &mut Connection) -> anyhow::Result<Undelive
             OutboxState::Sent => {}
         }
     }
+    undelivered.oldest_pending_at = conn
+        .query_row(
+            "SELECT MIN(created_at) FROM outbox WHERE state IN ('pending', 'sending')",
+            [],
+            |row| row.get::<_, Option<SqlTime>>(0),
+        )
+        .context("cannot read the outbox table")?
+        .map(|t| t.0);
     Ok(undelivered)
 }
 
@@ -197,4 +219,107 @@ pub(super) fn outbox(
         },
     )
     .context("cannot read the outbox table")
+}
+
+/// When the next message falls due: the earliest next attempt of a pending message, or the
+/// oldest sending claim plus `stale_age` (when it turns stale and is retried).
+pub(super) fn next_mail_due(
+    conn: &mut Connection,
+    stale_age: chrono::Duration,
+) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let (next_attempt, oldest_claim) = conn
+        .query_row(
+            "SELECT (SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending') AS next, \
+             (SELECT MIN(claimed_at) FROM outbox WHERE state = 'sending') AS claimed",
+            [],
+            |row| {
+                Ok((
+                    row.get::<_, Option<SqlTime>>("next")?,
+                    row.get::<_, Option<SqlTime>>("claimed")?,
+                ))
+            },
+        )
+        .context("cannot read the outbox table")?;
+    let stale_at = oldest_claim.map(|t| t.0 + stale_age);
+    Ok(match (next_attempt.map(|t| t.0), stale_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+/// Up to `limit` messages, operator alerts excepted, with a problem the operator was not told
+/// of, oldest first: failed for good and not alerted as failed (a message alerted as pending
+/// is alerted again once it fails), or pending or sending since before `pending_before` and
+/// not alerted at all.
+pub(super) fn unalerted_mail(
+    conn: &mut Connection,
+    pending_before: DateTime<Utc>,
+    limit: usize,
+) -> anyhow::Result<Vec<MailProblem>> {
+    all_rows(
+        conn,
+        "SELECT idempotency_key, run_id, kind, recipient, subject, state, attempts, last_error, \
+         created_at, CASE WHEN state = 'failed' THEN ?1 ELSE ?2 END AS problem FROM outbox \
+         WHERE kind <> ?3 AND ((state = 'failed' AND (alerted IS NULL OR alerted = ?2)) \
+         OR (state IN ('pending', 'sending') AND created_at < ?4 AND alerted IS NULL)) \
+         ORDER BY created_at, idempotency_key LIMIT ?5",
+        params![
+            MailAlert::Failed,
+            MailAlert::Pending,
+            ALERT_KIND,
+            SqlTime(pending_before),
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        ],
+        |row| {
+            Ok(from_row!(row.get => MailProblem {
+                idempotency_key, run_id, kind, recipient, subject, state, attempts, last_error,
+                problem;
+                created_at: row.get::<_, SqlTime>("created_at")?.0,
+            }))
+        },
+    )
+    .context("cannot read the outbox table")
+}
+
+/// Queues an operator alert and marks the messages it reports, under the write lock: nothing
+/// is written, and false returned, when the alert's key is queued already or a reported
+/// message was alerted of its problem meanwhile.
+pub(super) fn queue_alert(
+    conn: &mut Connection,
+    alert: &AlertMail,
+    reported: &[(String, MailAlert)],
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("cannot queue an operator alert")?;
+    for (key, problem) in reported {
+        let alerted = first_row(
+            &tx,
+            "SELECT alerted FROM outbox WHERE idempotency_key = ?1",
+            [key],
+            |row| Ok(row.get::<_, Option<MailAlert>>("alerted")?),
+        )
+        .context("cannot read the outbox table")?;
+        let Some(alerted) = alerted else {
+            // The message is gone: nothing to report of it.
+            return Ok(false);
+        };
+        if !still_unalerted(alerted, *problem) {
+            return Ok(false);
+        }
+    }
+    if !insert_message(&tx, &QueuedMessage::alert(alert), now)? {
+        return Ok(false);
+    }
+    {
+        let mut mark =
+            tx.prepare_cached("UPDATE outbox SET alerted = ?1 WHERE idempotency_key = ?2")?;
+        for (key, problem) in reported {
+            mark.execute(params![problem, key])
+                .context("cannot mark a message alerted in the outbox table")?;
+        }
+    }
+    tx.commit().context("cannot queue an operator alert")?;
+    Ok(true)
 }

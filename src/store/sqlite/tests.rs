@@ -348,3 +348,80 @@ async fn a_store_whose_applied_migration_changed_is_refused() {
         "{error:#}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_knows_its_identity_and_last_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir).await;
+    conformance::the_store_knows_its_identity_and_last_import(&store).await;
+}
+
+#[tokio::test]
+async fn two_stores_have_different_identities() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (first, second) = (new_store(&a).await, new_store(&b).await);
+    conformance::two_stores_have_different_identities(&first, &second).await;
+}
+
+#[tokio::test]
+async fn run_ids_skip_to_the_first_free_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir).await;
+    conformance::run_ids_skip_to_the_first_free_sequence(&store).await;
+}
+
+#[tokio::test]
+async fn the_outbox_says_when_mail_is_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir).await;
+    conformance::the_outbox_says_when_mail_is_due(&store, dir.path()).await;
+}
+
+#[tokio::test]
+async fn each_mail_problem_is_alerted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir).await;
+    conformance::each_mail_problem_is_alerted_once(&store, dir.path()).await;
+}
+
+#[tokio::test]
+async fn a_stale_claim_of_a_completed_run_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir).await;
+    conformance::a_stale_claim_of_a_completed_run_is_closed(&store).await;
+}
+
+/// The operations migration on a store written before it: the store gets an identity, and
+/// its queued mail is not alerted yet.
+#[tokio::test]
+async fn a_store_from_before_operations_gets_an_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut conn = Connection::open(dir.path().join("store.db")).unwrap();
+        migrate::run(
+            &mut conn,
+            migrate::MIGRATOR
+                .iter()
+                .filter(|m| m.version < 20261201000013),
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO outbox (idempotency_key, run_id, kind, recipient, to_addresses, \
+             subject, state, attempts, next_attempt_at, created_at) VALUES ('k1', \
+             '20261001-001', 'org', 'ORG1', 'a@example.org', 'Review', 'failed', 3, \
+             '2026-10-01T10:00:00.000000Z', '2026-10-01T09:00:00.000000Z')",
+            [],
+        )
+        .unwrap();
+    }
+    let store = new_store(&dir).await;
+    let info = store.store_info().await.unwrap();
+    assert_eq!(info.store_id.len(), 16, "{info:?}");
+    assert_eq!(info.last_import_at, None);
+    let problems = store
+        .unalerted_mail(utc("2026-10-01T09:00:00Z"), 10)
+        .await
+        .unwrap();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].problem, crate::domain::MailAlert::Failed);
+}
