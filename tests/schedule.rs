@@ -1006,6 +1006,24 @@ struct Ran {
     output: std::process::Output,
 }
 
+/// Runs the binary like `Bin::run`, but gives up after `timeout`: kills it (by its process id)
+/// and fails, so a command stuck on a lock cannot hang the test.
+fn run_bounded(bin: &Bin, args: &[&str], timeout: Duration) -> std::process::Output {
+    let child = bin.spawn(args);
+    let pid = child.id();
+    let (done, output) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    match output.recv_timeout(timeout) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("`{}` did not finish within {timeout:?}", args.join(" "));
+        }
+    }
+}
+
 /// The words of a lock error on either backend: SQLite's "database is locked" (SQLITE_BUSY) and
 /// "database table is locked", PostgreSQL's "could not obtain lock" and deadlocks.
 fn mentions_a_lock(text: &str) -> bool {
@@ -1143,7 +1161,7 @@ fn every_cadence_at_once_beside_reviews_sends_and_account_changes_never_meets_a_
                             if Instant::now() >= until {
                                 break;
                             }
-                            let output = bin.run(args);
+                            let output = run_bounded(bin, args, Duration::from_secs(120));
                             ran.push(Ran {
                                 args: args.join(" "),
                                 output,
