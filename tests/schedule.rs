@@ -1179,6 +1179,24 @@ fn every_cadence_at_once_beside_reviews_sends_and_account_changes_never_meets_a_
         s.stop();
         // What the load left in the outbox: every message goes now.
         let last = bin.run(&["send", "--now"]);
+
+        // No lock error anywhere: not in any command's output, not in the scheduler's log.
+        for r in ran.iter().chain([&Ran {
+            args: "send --now (the last)".into(),
+            output: last.clone(),
+        }]) {
+            let text = stdout(&r.output) + &stderr(&r.output);
+            let locks: Vec<&str> = text.lines().filter(|l| mentions_a_lock(l)).collect();
+            assert!(locks.is_empty(), "[{b}] `{}`: {locks:#?}", r.args);
+        }
+        let lines = s.lines.lock().unwrap().clone();
+        let locks: Vec<&String> = lines.iter().filter(|l| mentions_a_lock(l)).collect();
+        assert!(locks.is_empty(), "[{b}] in the scheduler's log: {locks:#?}");
+        let errors: Vec<&String> = lines.iter().filter(|l| l.contains("\"ERROR\"")).collect();
+        assert!(
+            errors.is_empty(),
+            "[{b}] errors in the scheduler's log: {errors:#?}"
+        );
         assert!(
             last.status.success()
                 && stdout(&last).contains(
@@ -1189,20 +1207,6 @@ fn every_cadence_at_once_beside_reviews_sends_and_account_changes_never_meets_a_
             stderr(&last)
         );
 
-        // No lock error anywhere: not in any command's output, not in the scheduler's log.
-        for r in &ran {
-            for text in [stdout(&r.output), stderr(&r.output)] {
-                assert!(!mentions_a_lock(&text), "[{b}] `{}`: {text}", r.args);
-            }
-        }
-        let lines = s.lines.lock().unwrap().clone();
-        let locks: Vec<&String> = lines.iter().filter(|l| mentions_a_lock(l)).collect();
-        assert!(locks.is_empty(), "[{b}] in the scheduler's log: {locks:#?}");
-        let errors: Vec<&String> = lines.iter().filter(|l| l.contains("\"ERROR\"")).collect();
-        assert!(
-            errors.is_empty(),
-            "[{b}] errors in the scheduler's log: {errors:#?}"
-        );
         // Every command succeeded; a `send` may only say that other senders' mail is not
         // delivered yet.
         let mut sends_behind_others = 0;
