@@ -570,18 +570,20 @@ async fn start_run_with_folder(
     out_dir: &Path,
     clock: &SharedClock,
 ) -> anyhow::Result<RunRecord> {
-    crate::files::create_dir_all(out_dir)
-        .with_context(|| format!("cannot create the output folder {}", out_dir.display()))?;
     for _ in 0..RUN_ID_TRIES {
         let run = store.start_run(&new_run).await?;
         let work = RunFolders::new(out_dir, &run.id).work;
-        let taken = match crate::files::create_new_dir(&work) {
-            Ok(()) => return Ok(run),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => format!(
-                "not started: another store's run took its folder {} first",
-                work.display()
-            ),
-            Err(e) => format!("cannot create the run's folder {}: {e}", work.display()),
+        // A file named like the output folder is AlreadyExists too: that one is no race.
+        let taken = match crate::files::create_dir_all(out_dir) {
+            Err(e) => format!("cannot write the output folder {}: {e}", out_dir.display()),
+            Ok(()) => match crate::files::create_new_dir(&work) {
+                Ok(()) => return Ok(run),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => format!(
+                    "not started: another store's run took its folder {} first",
+                    work.display()
+                ),
+                Err(e) => format!("cannot write the run's folder {}: {e}", work.display()),
+            },
         };
         store.fail_run(&run.id, &taken, clock.now(), None).await?;
         if !taken.starts_with("not started") {

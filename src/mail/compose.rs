@@ -26,7 +26,6 @@ use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::Message;
 use minijinja::Value;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
