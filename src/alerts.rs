@@ -19,6 +19,7 @@ use crate::config::Settings;
 use crate::domain::{ClaimState, MailAlert};
 use crate::output::{count, local_instant};
 use crate::store::{AlertMail, ClaimRecord, MailProblem, Store};
+use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 
 /// At most this many messages are read per problem and pass; an alert names the first
@@ -100,14 +101,17 @@ impl AlertWriter<'_> {
              Error:    {error}\n\n\
              No mail of a failed run is sent, and the period counts as not reviewed.\n\n\
              What to do:\n\
-             1. Read the error above and the scheduler's log (journalctl -u posc-review).\n\
-             2. Once the cause is fixed, restart the scheduler (systemctl restart posc-review):\n   \
-                it reviews the period again at start. Or review it by hand:\n   \
+             1. Read the error above and the scheduler's log:\n   \
+                journalctl -u posc-review\n\
+             2. Once the cause is fixed, restart the scheduler, which reviews\n   \
+                the period again at start:\n   \
+                systemctl restart posc-review\n   \
+                or review it by hand:\n   \
                 posc-review review --cadence {cadence} --send\n\
              3. posc-review status shows whether anything else needs attention.\n",
             period = claim.period_key,
             due = local_instant(claim.due_at, zone),
-            run = run.unwrap_or("none (the review failed before it started a run)"),
+            run = run.unwrap_or("none (the review failed before it recorded one)"),
             failed = claim
                 .finished_at
                 .map(|t| local_instant(t, zone))
@@ -139,14 +143,15 @@ impl AlertWriter<'_> {
             MailAlert::Failed => (
                 format!("posc-review: {n} failed for good"),
                 format!(
-                    "{n} could not be delivered and will not be tried again: the mail server \
-                     refused {}, or every attempt (mail.max_attempts) failed.",
+                    "{n} could not be delivered and will not be tried again:\n\
+                     the mail server refused {}, or every attempt (mail.max_attempts)\n\
+                     failed.",
                     if messages.len() == 1 { "it" } else { "them" }
                 ),
                 "What to do:\n\
-                 1. Read the errors below: a refused address is fixed in the store (the user's \
-                 email) and reaches people at the next review; a server problem is fixed in \
-                 [smtp].\n\
+                 1. Read the errors below. A refused address is corrected in the\n   \
+                 store (the user's email) and reaches people at the next review;\n   \
+                 a server problem is fixed in [smtp].\n\
                  2. Then queue them again and deliver them:\n   \
                  posc-review send --retry-failed\n\
                  3. posc-review send --list shows the outbox.\n",
@@ -154,15 +159,16 @@ impl AlertWriter<'_> {
             MailAlert::Pending => (
                 format!("posc-review: {n} undelivered for more than {hours} hours"),
                 format!(
-                    "{n} queued more than {hours} hours ago {} not been delivered yet: each \
-                     attempt failed for a reason that may pass (the mail server unreachable or \
-                     refusing for now), and the outbox keeps trying.",
+                    "{n} queued more than {hours} hours ago {} not been delivered\n\
+                     yet: each attempt failed for a reason that may pass (the mail\n\
+                     server unreachable or refusing for now), and the outbox keeps\n\
+                     trying.",
                     if messages.len() == 1 { "has" } else { "have" }
                 ),
                 "What to do:\n\
                  1. Read the last errors below, and check the mail server ([smtp]).\n\
-                 2. Once it accepts mail again, the scheduler delivers the messages at their next \
-                 attempt; to deliver them at once:\n   \
+                 2. Once it accepts mail again, the scheduler delivers the messages\n   \
+                 at their next attempt; to deliver them at once:\n   \
                  posc-review send --now\n\
                  3. posc-review send --list shows the outbox.\n",
             ),
@@ -204,7 +210,8 @@ impl AlertWriter<'_> {
             .from(mail.from.clone())
             .subject(subject.clone())
             .date(clock.now().into())
-            .message_id(Some(crate::mail::message_id(&key, self.store_id)));
+            .message_id(Some(crate::mail::message_id(&key, self.store_id)))
+            .header(ContentType::TEXT_PLAIN);
         for address in &mail.operator {
             builder = builder.to(Mailbox::from(address.address().clone()));
         }

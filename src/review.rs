@@ -213,9 +213,8 @@ pub async fn run_review_observed(
         out_root: &out_root.display().to_string(),
         first_sequence: first_free_sequence(&request.out_dir, started.date_naive()),
     };
-    let run = start_run_with_folder(store, new_run, &request.out_dir, clock).await?;
+    let run = start_run_with_folder(store, new_run, &request.out_dir, clock, observer).await?;
     let _heartbeat = keep_alive(shared_store.clone(), clock.clone(), &run.id, &owner);
-    observer.reached(ReviewStage::RunStarted, &run).await;
     let span = tracing::info_span!("review", run_id = %run.id, as_of = %request.as_of);
     let context = RunContext {
         store,
@@ -560,28 +559,36 @@ fn first_free_sequence(out_dir: &Path, date: NaiveDate) -> u32 {
 /// How many ids a review tries when another store's run takes each one's folder first.
 const RUN_ID_TRIES: u32 = 5;
 
-/// Records the run and creates its work folder, which must be new: the folder reserves the id
-/// on disk against another store's review writing into the same output folder at the same
-/// moment. An id whose folder another run took is recorded as failed, saying so, and the next
-/// one is tried.
+/// Records the run (telling `observer`) and creates its work folder, which must be new: the
+/// folder reserves the id on disk against another store's review writing into the same output
+/// folder at the same moment. An id whose folder another run took is recorded as failed,
+/// saying so, and the next one is tried.
 async fn start_run_with_folder(
     store: &dyn Store,
     mut new_run: NewRun<'_>,
     out_dir: &Path,
     clock: &SharedClock,
+    observer: &dyn ReviewObserver,
 ) -> anyhow::Result<RunRecord> {
-    crate::files::create_dir_all(out_dir)
-        .with_context(|| format!("cannot create the output folder {}", out_dir.display()))?;
     for _ in 0..RUN_ID_TRIES {
         let run = store.start_run(&new_run).await?;
+        observer.reached(ReviewStage::RunStarted, &run).await;
         let work = RunFolders::new(out_dir, &run.id).work;
-        let taken = match crate::files::create_new_dir(&work) {
-            Ok(()) => return Ok(run),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => format!(
-                "not started: another store's run took its folder {} first",
-                work.display()
+        // A file named like the output folder is AlreadyExists too: that one is no race.
+        let taken = match crate::files::create_dir_all(out_dir) {
+            Err(_) if out_dir.is_file() => format!(
+                "cannot write the output folder {}: it is a file, not a folder",
+                out_dir.display()
             ),
-            Err(e) => format!("cannot create the run's folder {}: {e}", work.display()),
+            Err(e) => format!("cannot write the output folder {}: {e}", out_dir.display()),
+            Ok(()) => match crate::files::create_new_dir(&work) {
+                Ok(()) => return Ok(run),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => format!(
+                    "not started: another store's run took its folder {} first",
+                    work.display()
+                ),
+                Err(e) => format!("cannot write the run's folder {}: {e}", work.display()),
+            },
         };
         store.fail_run(&run.id, &taken, clock.now(), None).await?;
         if !taken.starts_with("not started") {

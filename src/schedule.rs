@@ -314,6 +314,14 @@ impl Courier {
     }
 }
 
+/// When the outbox's next message falls due; `None` (logged) when the store cannot say.
+async fn next_mail_due(store: &dyn Store, stale_age: chrono::Duration) -> Option<DateTime<Utc>> {
+    store.next_mail_due(stale_age).await.unwrap_or_else(|e| {
+        tracing::error!(error = %format!("{e:#}"), "cannot read the outbox");
+        None
+    })
+}
+
 /// The courier's loop: alerts, then a delivery pass, then a nap until the next message is due.
 async fn deliver_outbox(
     store: Arc<dyn Store>,
@@ -327,36 +335,33 @@ async fn deliver_outbox(
         if let Err(e) = crate::alerts::raise(store.as_ref(), &settings, &clock).await {
             tracing::error!(error = %format!("{e:#}"), "cannot raise the operator alerts");
         }
-        match crate::mail::deliver_pending(
-            store.as_ref(),
-            &settings.smtp,
-            &settings.mail,
-            &clock,
-            false,
-        )
-        .await
-        {
-            Ok(report) if report.sent + report.retrying + report.failed > 0 => {
-                tracing::info!(
-                    sent = report.sent,
-                    retrying = report.retrying,
-                    failed = report.failed,
-                    "outbox delivery pass"
-                );
-                for error in &report.errors {
-                    tracing::warn!(error = %error, "mail not delivered");
+        // Only when something is due: an empty outbox costs a query, not an SMTP setup.
+        let mut next = next_mail_due(store.as_ref(), stale_age).await;
+        if next.is_some_and(|at| at <= clock.now()) {
+            match crate::mail::deliver_pending(
+                store.as_ref(),
+                &settings.smtp,
+                &settings.mail,
+                &clock,
+                false,
+            )
+            .await
+            {
+                Ok(report) => {
+                    tracing::info!(
+                        sent = report.sent,
+                        retrying = report.retrying,
+                        failed = report.failed,
+                        "outbox delivery pass"
+                    );
+                    for error in &report.errors {
+                        tracing::warn!(error = %error, "mail not delivered");
+                    }
                 }
+                Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot deliver the outbox"),
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot deliver the outbox"),
+            next = next_mail_due(store.as_ref(), stale_age).await;
         }
-        let next = match store.next_mail_due(stale_age).await {
-            Ok(next) => next,
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "cannot read the outbox");
-                None
-            }
-        };
         // At least a second apart, so a message that cannot be handled never spins the loop.
         let nap = next
             .and_then(|due| (due - clock.now()).to_std().ok())

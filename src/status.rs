@@ -180,7 +180,7 @@ pub struct Observed {
     pub now: DateTime<Utc>,
     pub info: StoreInfo,
     pub counts: AccountCounts,
-    /// Newest first, as [`Store::runs`] returns them.
+    /// Newest first ([`Store::runs`] returns them oldest first).
     pub runs: Vec<RunRecord>,
     pub claims: Vec<ClaimRecord>,
     pub mail: Undelivered,
@@ -196,7 +196,7 @@ pub async fn gather(
         now,
         info: store.store_info().await?,
         counts: store.account_counts().await?,
-        runs: store.runs().await?,
+        runs: store.runs().await?.into_iter().rev().collect(),
         claims: store.claims().await?,
         mail: store.undelivered_mail().await?,
     };

@@ -960,35 +960,53 @@ fn a_run_of_another_host_is_failed_once_its_heartbeat_is_stale_and_not_before() 
     }
 }
 
+/// Gives the run's folder name to somebody else (a folder with a file of theirs) when the run
+/// reaches `stage`: a folder that appears while the run writes.
+struct TakeFolderAt(ReviewStage, PathBuf);
+
+#[async_trait::async_trait]
+impl ReviewObserver for TakeFolderAt {
+    async fn reached(&self, stage: ReviewStage, run: &RunRecord) {
+        if stage == self.0 {
+            let folder = self.1.join(&run.id);
+            std::fs::create_dir(&folder).unwrap();
+            std::fs::write(folder.join("notes.txt"), "mine").unwrap();
+        }
+    }
+}
+
 #[test]
 fn a_run_whose_folder_cannot_take_its_name_says_where_its_files_are_until_a_command_moves_them() {
     for db in TestDb::all() {
         let bin = Bin::new(&db);
         import(&bin, &scenario4());
         let out = tempfile::tempdir().unwrap();
-        let day = chrono::Utc::now()
-            .with_timezone(&chrono_tz::America::New_York)
-            .format("%Y%m%d");
-        let id = format!("{day}-001");
-        // Something else already has the run's folder name.
-        std::fs::create_dir(out.path().join(&id)).unwrap();
-        std::fs::write(out.path().join(&id).join("notes.txt"), "mine").unwrap();
-
-        let result = bin.run(&[
-            "review",
-            "--as-of",
-            "2026-10-01",
-            "--out",
-            out.path().to_str().unwrap(),
-        ]);
-        assert_eq!(result.status.code(), Some(1), "{}", stderr(&result));
+        let settings = commands::settings(bin.config.as_deref(), Some(db.url.clone())).unwrap();
+        let request = ReviewRequest {
+            as_of: "2026-10-01".parse().unwrap(),
+            cadence: None,
+            org_ids: Vec::new(),
+            out_dir: out.path().to_path_buf(),
+            send: false,
+        };
+        let clock: SharedClock = std::sync::Arc::new(SystemClock);
+        let taker = TakeFolderAt(ReviewStage::RunStored, out.path().to_path_buf());
+        let outcome = common::block_on(async {
+            let store = commands::open_for_writing(&settings, &clock).await.unwrap();
+            let outcome = review::run_review_observed(&store, &settings, &request, &clock, &taker)
+                .await
+                .unwrap();
+            store.close().await;
+            outcome
+        });
+        let id = outcome.run.id.clone();
         let partial = out.path().join(format!(".{id}.partial"));
+        let error = outcome.run.error.clone().unwrap_or_default();
         assert!(
-            stderr(&result).contains(&format!("its files are still in {}", partial.display())),
-            "{}",
-            stderr(&result)
+            error.contains(&format!("its files are still in {}", partial.display())),
+            "{error}"
         );
-        assert!(stdout(&result).contains(&format!("Files in {}", partial.display())));
+        assert_eq!(outcome.out_dir, partial);
         let run = run_json(&bin, &id);
         assert_eq!(run["status"], "completed", "[{}] {run}", db.backend);
         assert!(
@@ -1001,6 +1019,13 @@ fn a_run_whose_folder_cannot_take_its_name_says_where_its_files_are_until_a_comm
         assert!(partial.join("findings.csv").is_file());
 
         std::fs::remove_dir_all(out.path().join(&id)).unwrap();
+        // The review ran in this test's process, which lives on: make its owner one that is
+        // gone, as when the review's own process has exited.
+        db.execute(&format!(
+            "UPDATE runs SET owner = 'elsewhere.example:42:0000abcd', heartbeat_at = {} \
+             WHERE id = '{id}'",
+            common::sql_time("2020-01-01T11:00:00Z".parse().unwrap())
+        ));
         import(&bin, &scenario4());
         let run = run_json(&bin, &id);
         assert!(run["error"].is_null(), "[{}] {run}", db.backend);

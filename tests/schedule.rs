@@ -1377,7 +1377,7 @@ fn a_failed_scheduled_review_is_alerted_to_the_operator_once_per_attempt() {
         assert_eq!(alerts[0].rcpt_to, ["ops@example.org"]);
         let body = alerts[1].parsed().body_text(0).unwrap().to_string();
         for words in [
-            "cannot create the output folder",
+            "cannot write the output folder",
             "posc-review review --cadence quarterly --send",
             "systemctl restart posc-review",
             "posc-review status",

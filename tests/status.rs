@@ -158,6 +158,19 @@ fn a_failed_run_of_a_cadence_needs_attention_and_is_named() {
             text.contains("posc_review_last_run_success{cadence=\"quarterly\"} 0\n"),
             "{text}"
         );
+
+        // Reviewed again, to completion: the failed run is no longer the last one.
+        let again = bin.run(&[
+            "review",
+            "--cadence",
+            "quarterly",
+            "--out",
+            work.path().join("out").to_str().unwrap(),
+        ]);
+        assert!(again.status.success(), "{}", stderr(&again));
+        let (code, json) = status_json(&bin);
+        assert_eq!(code, Some(0), "[{}] {json:#}", db.backend);
+        assert_eq!(json["cadences"][0]["last_run"]["status"], "completed");
     }
 }
 

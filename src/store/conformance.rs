@@ -525,6 +525,20 @@ pub(super) async fn each_mail_problem_is_alerted_once(store: &dyn Store, dir: &P
         .unwrap());
     // The alerts themselves, pending or sending for hours, are never reported.
     assert_eq!(unalerted(store, t0 + hour * 10, 10).await, []);
+
+    // Requeued (`send --retry-failed`), the failed messages count as queued anew: not pending
+    // too long yet, and alerted again if they fail again.
+    let requeued_at = now + hour;
+    assert_eq!(store.requeue_failed(requeued_at).await.unwrap(), 2);
+    assert_eq!(unalerted(store, requeued_at, 10).await, []);
+    store
+        .mark_failed("k-new", "refused again", requeued_at, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        unalerted(store, requeued_at, 10).await,
+        reported(&[("k-new", failed)])
+    );
 }
 
 /// A stale claim whose run completed is closed as completed (its period is reviewed), not

@@ -168,7 +168,7 @@ pub trait Store: Send + Sync {
     /// The last completed run of the same scope, for what changed since.
     async fn previous_completed_run(&self, scope_key: &str) -> anyhow::Result<Option<RunRecord>>;
 
-    /// Every run, newest first.
+    /// Every run, oldest first.
     async fn runs(&self) -> anyhow::Result<Vec<RunRecord>>;
 
     async fn run(&self, id: &str) -> anyhow::Result<Option<RunRecord>>;

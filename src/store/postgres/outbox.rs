@@ -94,9 +94,11 @@ pub(super) const MARK_SENT: &str = "UPDATE outbox SET state = 'sent', sent_at = 
 pub(super) const MARK_FAILED: &str = "UPDATE outbox \
      SET state = $1, last_error = $2, next_attempt_at = $3 WHERE idempotency_key = $4";
 
-/// Puts failed messages back in the queue (`send --retry-failed`).
+/// Puts failed messages back in the queue (`send --retry-failed`), as if queued anew: a
+/// second failure is alerted again, and the pending alert counts from now.
 pub(super) const REQUEUE_FAILED: &str = "UPDATE outbox \
-     SET state = 'pending', attempts = 0, next_attempt_at = $1 WHERE state = 'failed'";
+     SET state = 'pending', attempts = 0, next_attempt_at = $1, created_at = $1, alerted = NULL \
+     WHERE state = 'failed'";
 
 const ENTRY_COLUMNS: &str = "idempotency_key, run_id, kind, recipient, to_addresses, subject, \
      state, attempts, last_error, next_attempt_at, sent_at";

@@ -32,9 +32,10 @@ pub(super) const MARK_SENT: &str =
 pub(super) const MARK_FAILED: &str = "UPDATE outbox \
      SET state = ?1, last_error = ?2, next_attempt_at = ?3 WHERE idempotency_key = ?4";
 
-/// Puts failed messages back in the queue (`send --retry-failed`).
-pub(super) const REQUEUE_FAILED: &str =
-    "UPDATE outbox SET state = ?1, attempts = 0, next_attempt_at = ?2 WHERE state = ?3";
+/// Puts failed messages back in the queue (`send --retry-failed`), as if queued anew: a
+/// second failure is alerted again, and the pending alert counts from now.
+pub(super) const REQUEUE_FAILED: &str = "UPDATE outbox SET state = ?1, attempts = 0, \
+     next_attempt_at = ?2, created_at = ?2, alerted = NULL WHERE state = ?3";
 
 /// Queues messages within the run's transaction; a key already in the outbox is left as it
 /// is (never queued twice). Each message is read from its file as it is inserted, so that a
