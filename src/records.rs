@@ -456,6 +456,16 @@ pub struct Undelivered {
     pub oldest_pending_at: Option<DateTime<Utc>>,
 }
 
+/// Open findings (new and open, not accepted) by severity at one review: a point of a trend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrendPoint {
+    pub run_id: String,
+    /// The review date.
+    pub as_of: NaiveDate,
+    /// Every severity with its count, zeros included.
+    pub open: BTreeMap<crate::domain::Severity, usize>,
+}
+
 /// The store itself, made once when it was created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoreInfo {

@@ -436,6 +436,7 @@ impl RunContext<'_> {
                 previous,
                 snapshot: self.snapshot,
                 in_scope: self.in_scope,
+                trends: &HashMap::new(),
                 dir,
                 out: mail_out,
                 progress: mail_bar.as_ref(),

@@ -52,6 +52,7 @@ pub fn check_templates(
         previous: &previous,
         snapshot: &snapshot,
         in_scope: &[true],
+        trends: &Default::default(),
         dir: dir.path(),
         out: MailOut::Eml(&mail),
         progress: None,

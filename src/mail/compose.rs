@@ -61,6 +61,9 @@ pub struct RunMail<'a> {
     pub previous: &'a [FindingRow],
     pub snapshot: &'a Snapshot,
     pub in_scope: &'a [bool],
+    /// Each organization's open findings by severity at its last reviews, oldest first, this
+    /// run last (for the management report's trend chart).
+    pub trends: &'a HashMap<String, Vec<crate::records::TrendPoint>>,
     /// The run's folder: organizations' workbooks go into `organizations/` below it.
     pub dir: &'a Path,
     /// Where each message is written as soon as it is composed, so that a statewide run never

@@ -4,9 +4,71 @@
 pub mod csv;
 pub mod html;
 pub mod summary;
+pub mod trend;
 pub mod xlsx;
 
+use crate::domain::Role;
 use crate::snapshot::Snapshot;
+use chrono::NaiveDate;
+use serde::Serialize;
+
+/// Who administers one active PID/SL: what the Primary User Policy asks staff to know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PidSlAdmins {
+    pub pidsl: String,
+    /// The PID/SL's name in the store (may be empty).
+    pub name: String,
+    /// `None`: the PID/SL has no active Primary User (or backup).
+    pub primary: Option<Admin>,
+    pub backup: Option<Admin>,
+}
+
+/// A Primary User or backup, with how to reach them (never personal data beyond the contact
+/// details the POSC account holds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Admin {
+    pub name: String,
+    pub username: String,
+    pub email: String,
+    pub phone: String,
+}
+
+/// Per organization (same index as `snapshot.orgs`), the administrators of each of its active
+/// PID/SLs in PID/SL order: its active Primary User and backup as of `as_of`. One pass over
+/// the snapshot, for every organization at once.
+pub fn administrators_by_org(snapshot: &Snapshot, as_of: NaiveDate) -> Vec<Vec<PidSlAdmins>> {
+    let mut by_org = vec![Vec::new(); snapshot.orgs.len()];
+    for p in 0..snapshot.pidsls.len() as u32 {
+        let record = snapshot.pidsl(p);
+        if !record.active {
+            continue;
+        }
+        let holder = |role: Role| {
+            snapshot
+                .access_on(p)
+                .iter()
+                .filter(|a| a.role == role)
+                .map(|a| snapshot.user(a.user))
+                .find(|u| u.is_active(as_of))
+                .map(|u| Admin {
+                    name: u.full_name(),
+                    username: u.username.clone(),
+                    email: u.email.clone(),
+                    phone: u.phone.clone(),
+                })
+        };
+        by_org[record.org as usize].push(PidSlAdmins {
+            pidsl: record.pidsl.to_string(),
+            name: record.name.clone(),
+            primary: holder(Role::Primary),
+            backup: holder(Role::Backup),
+        });
+    }
+    for admins in &mut by_org {
+        admins.sort_by(|a, b| a.pidsl.cmp(&b.pidsl));
+    }
+    by_org
+}
 
 /// The access rows a run reports (access.csv, User Access), by index into `snapshot.access`:
 /// those whose PID/SL or user belongs to an organization in scope (`in_scope[org]`).

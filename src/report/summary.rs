@@ -104,6 +104,11 @@ pub struct Summary {
     pub urgent_more: usize,
     /// Reviewer decisions on these findings: made, pending, overdue.
     pub decisions: DecisionCounts,
+    /// Every organization with findings, most findings first (then by org_id).
+    pub by_org: Vec<OrgCount>,
+    /// Open findings (new and open) by severity at the scope's last reviews, oldest first,
+    /// this run last; empty until the review fills it in (`Summary::build` has no history).
+    pub trend: Vec<crate::records::TrendPoint>,
 }
 
 /// Findings with a reviewer decision carried from an earlier import (`decided`), without one
@@ -117,31 +122,32 @@ pub struct DecisionCounts {
 }
 
 impl DecisionCounts {
-    fn count(findings: &[FindingRow], snapshot: &Snapshot, as_of: NaiveDate) -> DecisionCounts {
-        // Looked up per organization met, not built for all: a per-organization summary is
-        // made for each of thousands of organizations.
-        let mut cadence_days: HashMap<&str, Option<i64>> = HashMap::new();
-        let mut counts = DecisionCounts::default();
-        for f in findings {
-            if f.decision.is_some() {
-                counts.decided += 1;
-                continue;
-            }
-            counts.pending += 1;
-            let days = *cadence_days.entry(f.org_id.as_str()).or_insert_with(|| {
-                snapshot
-                    .org_index(&f.org_id)
-                    .map(|i| snapshot.orgs[i as usize].cadence.max_days_between_reviews())
-            });
-            if days.is_some_and(|days| (as_of - f.first_seen).num_days() > days) {
-                counts.overdue += 1;
-            }
+    /// Counts one finding; `cadence_days` is its organization's cadence length, if known.
+    fn add(&mut self, f: &FindingRow, cadence_days: Option<i64>, as_of: NaiveDate) {
+        if f.decision.is_some() {
+            self.decided += 1;
+            return;
         }
-        counts
+        self.pending += 1;
+        if cadence_days.is_some_and(|days| (as_of - f.first_seen).num_days() > days) {
+            self.overdue += 1;
+        }
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One organization's findings in a run: by severity (most serious first) and by decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgCount {
+    pub org_id: String,
+    /// The organization's name in the store (may be empty).
+    pub name: String,
+    pub total: usize,
+    /// Every severity, most serious first, zeros included.
+    pub by_severity: Vec<SeverityCount>,
+    pub decisions: DecisionCounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SeverityCount {
     pub severity: Severity,
     pub count: usize,
@@ -220,7 +226,23 @@ impl Summary {
         let mut by_rule: HashMap<RuleId, usize> = HashMap::new();
         let mut by_pidsl: HashMap<(&str, &str), usize> = HashMap::new();
         let mut status = StatusCounts::default();
+        let mut decisions = DecisionCounts::default();
+        // Per organization: its cadence length (looked up once per organization met: a
+        // per-organization summary is made for each of thousands), counts and decisions.
+        let mut orgs: HashMap<&str, (Option<i64>, [usize; 4], DecisionCounts)> = HashMap::new();
         for f in findings {
+            let org = orgs.entry(f.org_id.as_str()).or_insert_with(|| {
+                let days = snapshot
+                    .org_index(&f.org_id)
+                    .map(|i| snapshot.orgs[i as usize].cadence.max_days_between_reviews());
+                (days, [0; 4], DecisionCounts::default())
+            });
+            org.1[SEVERITIES
+                .iter()
+                .position(|&s| s == f.severity)
+                .unwrap_or(3)] += 1;
+            org.2.add(f, org.0, run.as_of);
+            decisions.add(f, org.0, run.as_of);
             *by_severity.entry(f.severity).or_default() += 1;
             *by_rule.entry(f.rule).or_default() += 1;
             if !f.pidsl.is_empty() {
@@ -260,6 +282,25 @@ impl Summary {
         urgent.truncate(options.max_listed);
         let urgent: Vec<ListedFinding> = urgent.into_iter().map(ListedFinding::from).collect();
 
+        let mut by_org: Vec<OrgCount> = orgs
+            .into_iter()
+            .map(|(org_id, (_, counts, decisions))| OrgCount {
+                org_id: org_id.to_string(),
+                name: snapshot
+                    .org_index(org_id)
+                    .map(|i| snapshot.orgs[i as usize].name.clone())
+                    .unwrap_or_default(),
+                total: counts.iter().sum(),
+                by_severity: SEVERITIES
+                    .iter()
+                    .zip(counts)
+                    .map(|(&severity, count)| SeverityCount { severity, count })
+                    .collect(),
+                decisions,
+            })
+            .collect();
+        by_org.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.org_id.cmp(&b.org_id)));
+
         Summary {
             run_id: run.id.clone(),
             as_of: run.as_of,
@@ -293,7 +334,9 @@ impl Summary {
             urgent_more: urgent_total - urgent.len(),
             urgent,
             urgent_total,
-            decisions: DecisionCounts::count(findings, snapshot, run.as_of),
+            decisions,
+            by_org,
+            trend: Vec::new(),
         }
     }
 

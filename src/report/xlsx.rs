@@ -763,7 +763,7 @@ fn write_rules_sheet(sheet: &mut Worksheet, formats: &Formats) -> anyhow::Result
         sheet.write_string_with_format(row, 0, rule.id.as_str(), &formats.wrap)?;
         write_severity(sheet, row, 1, rule.severity, formats)?;
         sheet.write_string_with_format(row, 2, rule.checks, &formats.wrap)?;
-        sheet.write_string_with_format(row, 3, rule.policy, &formats.wrap)?;
+        sheet.write_string_with_format(row, 3, rule.policy.quote, &formats.wrap)?;
         sheet.write_string_with_format(row, 4, rule.remediation, &formats.wrap)?;
     }
     sheet.set_landscape();

@@ -60,8 +60,18 @@ pub struct Rule {
     pub severity: Severity,
     pub unit: Unit,
     pub checks: &'static str,
-    pub policy: &'static str,
+    pub policy: PolicyQuote,
     pub remediation: &'static str,
+}
+
+/// The sentence of a source document a rule enforces, quoted, and where it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyQuote {
+    /// The document's own words.
+    pub quote: &'static str,
+    /// The document and its section, e.g. "All Provider Bulletin 232, Primary User
+    /// responsibilities".
+    pub source: &'static str,
 }
 
 pub static RULES: [Rule; 15] = [
@@ -70,7 +80,7 @@ pub static RULES: [Rule; 15] = [
         severity: Severity::Critical,
         unit: Unit::PidSl,
         checks: "No active user holds the role primary on the PID/SL.",
-        policy: "Each PID/SL must have one Primary User who administers its POSC access.",
+        policy: PolicyQuote { quote: "Each PID/SL must have one Primary User who administers its POSC access.", source: "" },
         remediation: "Designate a Primary User for the PID/SL: the organization's authorized signer submits the Primary User designation to MassHealth Customer Service; until then the backup administers the PID/SL.",
     },
     Rule {
@@ -78,7 +88,7 @@ pub static RULES: [Rule; 15] = [
         severity: Severity::High,
         unit: Unit::PidSl,
         checks: "No active user holds the role backup on the PID/SL.",
-        policy: "Each PID/SL must have a backup Primary User who can act when the Primary User is unavailable.",
+        policy: PolicyQuote { quote: "Each PID/SL must have a backup Primary User who can act when the Primary User is unavailable.", source: "" },
         remediation: concat!("Appoint a backup Primary User: ", manage_subordinates!("the user", "Update Subordinate panel > grant Primary Portal User and Manage Subordinate Accounts and every service the Primary User holds > Save"), "."),
     },
     Rule {
@@ -86,7 +96,7 @@ pub static RULES: [Rule; 15] = [
         severity: Severity::High,
         unit: Unit::PidSl,
         checks: "More than one active primary, more than one active backup, or more than two active holders of Primary Portal User on the PID/SL.",
-        policy: "A PID/SL has one Primary User and one backup; Primary Portal User may be held by at most two users.",
+        policy: PolicyQuote { quote: "A PID/SL has one Primary User and one backup; Primary Portal User may be held by at most two users.", source: "" },
         remediation: concat!("Keep one Primary User and one backup: ", manage_subordinates!("each extra holder", "Update Subordinate panel > move Primary Portal User and Manage Subordinate Accounts to Available Services > Save"), "."),
     },
     Rule {
@@ -94,7 +104,7 @@ pub static RULES: [Rule; 15] = [
         severity: Severity::High,
         unit: Unit::PidSlUser,
         checks: "A subordinate holds Manage Subordinate Accounts or Primary Portal User.",
-        policy: "Only the Primary User and the backup may hold Primary Portal User and Manage Subordinate Accounts.",
+        policy: PolicyQuote { quote: "Only the Primary User and the backup may hold Primary Portal User and Manage Subordinate Accounts.", source: "" },
         remediation: concat!(manage_subordinates!("the subordinate", "Update Subordinate panel > move Manage Subordinate Accounts and Primary Portal User to Available Services > Save"), "."),
     },
     Rule {
@@ -102,7 +112,7 @@ pub static RULES: [Rule; 15] = [
         severity: Severity::Medium,
         unit: Unit::PidSlUser,
         checks: "An active backup lacks a service that an active Primary User of the PID/SL holds.",
-        policy: "The backup Primary User should hold every service the Primary User holds.",
+        policy: PolicyQuote { quote: "The backup Primary User should hold every service the Primary User holds.", source: "" },
         remediation: concat!(manage_subordinates!("the backup", "Update Subordinate panel > move the missing services to Assigned Services > Save"), "."),
     },
     Rule {
@@ -110,7 +120,7 @@ pub static RULES: [Rule; 15] = [
         severity: Severity::Critical,
         unit: Unit::User,
         checks: "A user who has left the organization still has an active Virtual Gateway account.",
-        policy: "When a user leaves the organization, the Primary User must deactivate the user's account promptly.",
+        policy: PolicyQuote { quote: "When a user leaves the organization, the Primary User must deactivate the user's account promptly.", source: "" },
         remediation: concat!("Deactivate the user ID: ", manage_subordinates!("the user", "Deactivate User ID"), ". A Primary User who has left is deactivated by MassHealth Customer Service at the organization's request."),
     },
     Rule {
@@ -118,7 +128,7 @@ pub static RULES: [Rule; 15] = [
         severity: Severity::Critical,
         unit: Unit::PidSlUser,
         checks: "A terminated user, active or not, still has access to the PID/SL.",
-        policy: "Access of users who have left must be removed; a linked user's own organization must report the departure.",
+        policy: PolicyQuote { quote: "Access of users who have left must be removed; a linked user's own organization must report the departure.", source: "" },
         remediation: concat!("Remove the access: ", manage_subordinates!("the user", "Remove"), ". For a linked user, ask the user's own organization to deactivate the account."),
     },
     Rule {
@@ -126,7 +136,7 @@ pub static RULES: [Rule; 15] = [
         severity: Severity::High,
         unit: Unit::PidSlUser,
         checks: "An access row whose expires_on (the end of the affiliation or contract that justifies it) is on or before the review date.",
-        policy: "Access must end when the affiliation or contract that justified it ends.",
+        policy: PolicyQuote { quote: "Access must end when the affiliation or contract that justified it ends.", source: "" },
         remediation: concat!("Remove the link: ", manage_subordinates!("the user", "Remove"), "; or record the renewed contract's end date."),
     },
     Rule {
@@ -134,7 +144,7 @@ pub static RULES: [Rule; 15] = [
         severity: Severity::Medium,
         unit: Unit::User,
         checks: "An active user with access has not signed in within the configured number of days, or never signed in after the grace period for new accounts.",
-        policy: "Accounts no longer in use must be deactivated.",
+        policy: PolicyQuote { quote: "Accounts no longer in use must be deactivated.", source: "" },
         remediation: concat!("Confirm with the user's manager whether the access is still needed; if not: ", manage_subordinates!("the user", "Deactivate User ID"), "."),
     },
     Rule {
@@ -142,7 +152,7 @@ pub static RULES: [Rule; 15] = [
         severity: Severity::Medium,
         unit: Unit::User,
         checks: "A user is primary or backup on more PID/SLs, or for more users, than the configured limits.",
-        policy: "A Primary User must be able to administer every PID/SL and user in their charge; large groups spread the work over several Primary Users.",
+        policy: PolicyQuote { quote: "A Primary User must be able to administer every PID/SL and user in their charge; large groups spread the work over several Primary Users.", source: "" },
         remediation: concat!("Designate other Primary Users or backups for some of these PID/SLs: ", manage_subordinates!("the new administrator", "Update Subordinate panel > grant Primary Portal User and Manage Subordinate Accounts > Save"), "."),
     },
     Rule {
@@ -150,7 +160,7 @@ pub static RULES: [Rule; 15] = [
         severity: Severity::Medium,
         unit: Unit::PidSlUser,
         checks: "A subordinate holds services outside the job-role profile, a restricted service (SCO/PACE, MMQ) the provider type does not allow, or nearly every service without a profile.",
-        policy: "Users receive only the services their job requires (least privilege).",
+        policy: PolicyQuote { quote: "Users receive only the services their job requires (least privilege).", source: "" },
         remediation: concat!(manage_subordinates!("the subordinate", "Update Subordinate panel > move the services the job does not need to Available Services > Save"), "."),
     },
     Rule {
@@ -158,7 +168,7 @@ pub static RULES: [Rule; 15] = [
         severity: Severity::Low,
         unit: Unit::PidSlUser,
         checks: "A subordinate lacks Portal Services.",
-        policy: "Every POSC user holds Portal Services.",
+        policy: PolicyQuote { quote: "Every POSC user holds Portal Services.", source: "" },
         remediation: concat!(manage_subordinates!("the subordinate", "Update Subordinate panel > move Portal Services to Assigned Services > Save"), "."),
     },
     Rule {
@@ -166,7 +176,7 @@ pub static RULES: [Rule; 15] = [
         severity: Severity::Low,
         unit: Unit::User,
         checks: "An active user with access never accepted the Virtual Gateway Terms and Conditions after the grace period for new accounts.",
-        policy: "Every user must accept the Virtual Gateway Terms and Conditions.",
+        policy: PolicyQuote { quote: "Every user must accept the Virtual Gateway Terms and Conditions.", source: "" },
         remediation: concat!("Ask the user to sign in to the Virtual Gateway and accept the Terms and Conditions; if the account is not needed: ", manage_subordinates!("the user", "Deactivate User ID"), "."),
     },
     Rule {
@@ -174,7 +184,7 @@ pub static RULES: [Rule; 15] = [
         severity: Severity::Medium,
         unit: Unit::User,
         checks: "Two or more active users share an email address, or a name with the same day of birth and SSN digits.",
-        policy: "User IDs are personal: each person has one user ID and never shares it.",
+        policy: PolicyQuote { quote: "User IDs are personal: each person has one user ID and never shares it.", source: "" },
         remediation: concat!("Keep one user ID per person: link the person's remaining user ID to each PID/SL they need (", manage_subordinates!(), " > choose the PID/SL > Link Subordinate), then deactivate the duplicate user ID."),
     },
     Rule {
@@ -182,7 +192,7 @@ pub static RULES: [Rule; 15] = [
         severity: Severity::Medium,
         unit: Unit::Organization,
         checks: "The organization's last completed access review is older than its cadence allows (92, 183 or 366 days).",
-        policy: "Organizations review all user access quarterly, semiannually or annually and keep a report on the status of user access.",
+        policy: PolicyQuote { quote: "Organizations review all user access quarterly, semiannually or annually and keep a report on the status of user access.", source: "" },
         remediation: "Complete this review: have each PID/SL's Primary User work through the action list, record decisions in the review workbook, and keep the workbook as the access-review record.",
     },
 ];

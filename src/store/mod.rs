@@ -151,7 +151,8 @@ pub trait Store: Send + Sync {
         clear_error: bool,
     ) -> anyhow::Result<()>;
 
-    /// Completes a run: its findings, the organizations it reviewed and its messages, in one
+    /// Completes a run: its findings, the organizations it reviewed (each with its open
+    /// findings by severity, `run_orgs.open_counts`, for the trends) and its messages, in one
     /// transaction.
     async fn complete_run(&self, run: &RunRecord, done: &CompletedRun<'_>) -> anyhow::Result<()>;
 
@@ -182,6 +183,26 @@ pub trait Store: Send + Sync {
         rule: Option<crate::domain::RuleId>,
         status: Option<crate::domain::FindingStatus>,
     ) -> anyhow::Result<Vec<FindingRow>>;
+
+    /// Each of `org_ids`' open findings by severity at its last `limit` completed reviews
+    /// before `before_run` (whatever their scope), oldest first; an organization never
+    /// reviewed before is absent. Read from `run_orgs.open_counts`, which `complete_run`
+    /// writes, so no findings are read.
+    async fn org_trends(
+        &self,
+        org_ids: &[String],
+        before_run: &str,
+        limit: usize,
+    ) -> anyhow::Result<HashMap<String, Vec<TrendPoint>>>;
+
+    /// The open findings by severity of the last `limit` completed runs of `scope_key` before
+    /// `before_run` (each the sum of its organizations'), oldest first.
+    async fn scope_trend(
+        &self,
+        scope_key: &str,
+        before_run: &str,
+        limit: usize,
+    ) -> anyhow::Result<Vec<TrendPoint>>;
 
     /// Each organization's last completed review date.
     async fn last_completed_review_per_org(&self) -> anyhow::Result<Vec<(String, NaiveDate)>>;

@@ -568,6 +568,24 @@ impl Store for PgStore {
     ) -> anyhow::Result<bool> {
         PgStore::queue_alert(self, alert, reported, now).await
     }
+
+    async fn org_trends(
+        &self,
+        _org_ids: &[String],
+        _before_run: &str,
+        _limit: usize,
+    ) -> anyhow::Result<HashMap<String, Vec<TrendPoint>>> {
+        todo!()
+    }
+
+    async fn scope_trend(
+        &self,
+        _scope_key: &str,
+        _before_run: &str,
+        _limit: usize,
+    ) -> anyhow::Result<Vec<TrendPoint>> {
+        todo!()
+    }
 }
 
 #[cfg(test)]

@@ -690,4 +690,22 @@ impl Store for SqliteStore {
         self.call(move |conn| outbox::queue_alert(conn, &alert, &reported, now))
             .await
     }
+
+    async fn org_trends(
+        &self,
+        _org_ids: &[String],
+        _before_run: &str,
+        _limit: usize,
+    ) -> anyhow::Result<HashMap<String, Vec<TrendPoint>>> {
+        todo!()
+    }
+
+    async fn scope_trend(
+        &self,
+        _scope_key: &str,
+        _before_run: &str,
+        _limit: usize,
+    ) -> anyhow::Result<Vec<TrendPoint>> {
+        todo!()
+    }
 }
