@@ -119,14 +119,14 @@ pub struct Snapshot {
     pub lookup: Lookup,
 }
 
-/// See [`Snapshot::org_index`].
+/// See [`Snapshot::org_index`] and [`Snapshot::pidsls_of`].
 #[derive(Debug, Clone, Default)]
-pub struct Lookup(OnceLock<LookupMaps>);
+pub struct Lookup(OnceLock<LookupMaps>, OnceLock<Vec<Vec<u32>>>);
 
 impl Lookup {
     /// The indices a loader already built, by org_id and by PID/SL text.
     pub(crate) fn from_maps(orgs: HashMap<String, u32>, pidsls: HashMap<String, u32>) -> Lookup {
-        Lookup(OnceLock::from(LookupMaps { orgs, pidsls }))
+        Lookup(OnceLock::from(LookupMaps { orgs, pidsls }), OnceLock::new())
     }
 }
 
@@ -159,6 +159,22 @@ impl Snapshot {
     /// The index in `pidsls` of this PID/SL (as stored: upper case); see [`Self::org_index`].
     pub fn pidsl_index(&self, pidsl: &str) -> Option<u32> {
         self.lookup().pidsls.get(pidsl).copied()
+    }
+
+    /// The indices in `pidsls` of one organization's PID/SLs, in index order; built for every
+    /// organization on first use (an organization's workbook asks for its own, thousands of
+    /// times a run), see [`Self::org_index`].
+    pub fn pidsls_of(&self, org: u32) -> &[u32] {
+        let by_org = self.lookup.1.get_or_init(|| {
+            let mut by_org = vec![Vec::new(); self.orgs.len()];
+            for (i, p) in self.pidsls.iter().enumerate() {
+                if let Some(pidsls) = by_org.get_mut(p.org as usize) {
+                    pidsls.push(i as u32);
+                }
+            }
+            by_org
+        });
+        by_org.get(org as usize).map_or(&[], Vec::as_slice)
     }
 
     pub fn org_of_pidsl(&self, pidsl: u32) -> &Org {

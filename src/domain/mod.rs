@@ -317,6 +317,28 @@ text_enum!(
     }
 );
 
+impl Decision {
+    /// What a reviewer says by choosing this decision (the workbook's "How to decide" sheet).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Decision::Keep => "The access is right as it is: the finding is known and the access is needed.",
+            Decision::RemoveAccess => "The user should no longer have this access to the PID/SL (or the account should be deactivated).",
+            Decision::ChangeServices => "The user keeps access to the PID/SL, but with other services or another role.",
+            Decision::AcceptRisk => "The access stays although the finding applies: a risk accepted for a time. A justification is required.",
+        }
+    }
+
+    /// What happens once the reviewed workbook is imported (`posc-review decisions import`).
+    pub fn next_step(self) -> &'static str {
+        match self {
+            Decision::Keep => "Recorded. Later reviews still list the finding while it applies, with this decision filled in and counted as decided.",
+            Decision::RemoveAccess => "The Primary User removes the access in POSC with the steps under remediation (and on the Rules sheet); the next review counts the finding as resolved once the access is gone.",
+            Decision::ChangeServices => "The Primary User changes the services in POSC with the steps under remediation (and on the Rules sheet); the next review counts the finding as resolved once it no longer applies.",
+            Decision::AcceptRisk => "The finding shows as accepted and leaves the Primary Users' action lists until accepted_until (by default the next review period, at most review.max_accept_days after the review); then it is open again and needs a new decision.",
+        }
+    }
+}
+
 text_enum!(
     /// Where a review run stands.
     RunStatus, "run status", {

@@ -39,35 +39,54 @@ pub struct Admin {
 pub fn administrators_by_org(snapshot: &Snapshot, as_of: NaiveDate) -> Vec<Vec<PidSlAdmins>> {
     let mut by_org = vec![Vec::new(); snapshot.orgs.len()];
     for p in 0..snapshot.pidsls.len() as u32 {
-        let record = snapshot.pidsl(p);
-        if !record.active {
-            continue;
+        if let Some(admins) = pidsl_admins(snapshot, p, as_of) {
+            by_org[snapshot.pidsl(p).org as usize].push(admins);
         }
-        let holder = |role: Role| {
-            snapshot
-                .access_on(p)
-                .iter()
-                .filter(|a| a.role == role)
-                .map(|a| snapshot.user(a.user))
-                .find(|u| u.is_active(as_of))
-                .map(|u| Admin {
-                    name: u.full_name(),
-                    username: u.username.clone(),
-                    email: u.email.clone(),
-                    phone: u.phone.clone(),
-                })
-        };
-        by_org[record.org as usize].push(PidSlAdmins {
-            pidsl: record.pidsl.to_string(),
-            name: record.name.clone(),
-            primary: holder(Role::Primary),
-            backup: holder(Role::Backup),
-        });
     }
     for admins in &mut by_org {
         admins.sort_by(|a, b| a.pidsl.cmp(&b.pidsl));
     }
     by_org
+}
+
+/// One organization's part of [`administrators_by_org`] (its workbook's Administrators sheet),
+/// from its own PID/SLs only.
+pub fn administrators_of_org(snapshot: &Snapshot, org: u32, as_of: NaiveDate) -> Vec<PidSlAdmins> {
+    let mut admins: Vec<PidSlAdmins> = snapshot
+        .pidsls_of(org)
+        .iter()
+        .filter_map(|&p| pidsl_admins(snapshot, p, as_of))
+        .collect();
+    admins.sort_by(|a, b| a.pidsl.cmp(&b.pidsl));
+    admins
+}
+
+/// The administrators of PID/SL `p`; `None` when it is not active.
+fn pidsl_admins(snapshot: &Snapshot, p: u32, as_of: NaiveDate) -> Option<PidSlAdmins> {
+    let record = snapshot.pidsl(p);
+    if !record.active {
+        return None;
+    }
+    let holder = |role: Role| {
+        snapshot
+            .access_on(p)
+            .iter()
+            .filter(|a| a.role == role)
+            .map(|a| snapshot.user(a.user))
+            .find(|u| u.is_active(as_of))
+            .map(|u| Admin {
+                name: u.full_name(),
+                username: u.username.clone(),
+                email: u.email.clone(),
+                phone: u.phone.clone(),
+            })
+    };
+    Some(PidSlAdmins {
+        pidsl: record.pidsl.to_string(),
+        name: record.name.clone(),
+        primary: holder(Role::Primary),
+        backup: holder(Role::Backup),
+    })
 }
 
 /// The access rows a run reports (access.csv, User Access), by index into `snapshot.access`:
