@@ -344,18 +344,25 @@ fn a_csv_of_decisions_is_recorded_and_an_unknown_decision_is_refused() {
 }
 
 /// A copy of the xlsx at `from` with `rows` (column letter, text) added at the end of its
-/// Findings sheet (`xl/worksheets/sheet2.xml`), every other part as it was: what Excel saves
-/// after a reviewer added rows, the document properties kept.
-fn with_added_rows(from: &Path, to: &Path, rows: &[Vec<(&str, &str)>]) {
+/// Findings sheet (`xl/worksheets/sheetN.xml`, N its place), every other part as it was: what
+/// Excel saves after a reviewer added rows, the document properties kept.
+fn with_added_rows(from: &Path, to: &Path, rows: &[Vec<(String, &str)>]) {
     let mut archive = zip::ZipArchive::new(std::fs::File::open(from).unwrap()).unwrap();
     let mut copy = zip::ZipWriter::new(std::fs::File::create(to).unwrap());
     let first = findings_sheet(from).len() + 1;
+    let workbook: Xlsx<_> = open_workbook(from).unwrap();
+    let place = workbook
+        .sheet_names()
+        .iter()
+        .position(|n| n == "Findings")
+        .unwrap();
+    let part = format!("xl/worksheets/sheet{}.xml", place + 1);
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).unwrap();
         let name = entry.name().unwrap().into_owned();
         let mut bytes = Vec::new();
         entry.read_to_end(&mut bytes).unwrap();
-        if name == "xl/worksheets/sheet2.xml" {
+        if name == part {
             let mut added = String::new();
             for (i, cells) in rows.iter().enumerate() {
                 let r = first + i;
@@ -379,18 +386,29 @@ fn with_added_rows(from: &Path, to: &Path, rows: &[Vec<(&str, &str)>]) {
     copy.finish().unwrap();
 }
 
-/// A Findings row: run_id in A, fingerprint in L, Decision in M, Justification in N.
-fn decided<'a>(
-    run_id: &'a str,
-    fingerprint: &'a str,
-    decision: &'a str,
-) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("A", run_id),
-        ("L", fingerprint),
-        ("M", decision),
-        ("N", "reviewed with the practice manager"),
-    ]
+/// The column letter of a Findings column, by its header (A to Z: the sheet has 14).
+fn letter(name: &str) -> String {
+    let col = posc_review::report::xlsx::FINDINGS_SHEET_COLUMNS
+        .iter()
+        .position(|(n, _)| *n == name)
+        .unwrap();
+    char::from(b'A' + col as u8).to_string()
+}
+
+/// A Findings row: its run_id, fingerprint, Decision and Justification, each in its column
+/// (in column order, as a spreadsheet writes a row).
+fn decided<'a>(run_id: &'a str, fingerprint: &'a str, decision: &'a str) -> Vec<(String, &'a str)> {
+    let mut cells = vec![
+        (letter("run_id"), run_id),
+        (letter("fingerprint"), fingerprint),
+        (letter("Decision"), decision),
+        (
+            letter("Justification"),
+            "reviewed with the practice manager",
+        ),
+    ];
+    cells.sort();
+    cells
 }
 
 #[test]

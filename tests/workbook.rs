@@ -78,6 +78,24 @@ fn header(workbook: &mut Xlsx<std::io::BufReader<std::fs::File>>, sheet: &str) -
     range.rows().next().unwrap().iter().map(text).collect()
 }
 
+/// The index of a Findings column, by its header.
+fn col(name: &str) -> usize {
+    xlsx::FINDINGS_SHEET_COLUMNS
+        .iter()
+        .position(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no Findings column {name}"))
+}
+
+/// The xml part of the sheet called `name` (`xl/worksheets/sheetN.xml`, N its place).
+fn sheet_part(path: &Path, name: &str) -> String {
+    let names = open(path).sheet_names();
+    let n = names
+        .iter()
+        .position(|n| n == name)
+        .unwrap_or_else(|| panic!("no sheet {name} in {names:?}"));
+    xlsx_part(path, &format!("xl/worksheets/sheet{}.xml", n + 1))
+}
+
 fn workbook_path(run_dir: &Path) -> PathBuf {
     let id = run_dir.file_name().unwrap().to_str().unwrap();
     run_dir.join(format!("review-{id}.xlsx"))
@@ -94,12 +112,35 @@ fn a_run_writes_the_workbook_and_summary_beside_the_csv_files() {
     let mut workbook = open(&path);
     assert_eq!(
         workbook.sheet_names(),
-        ["Summary", "Findings", "User Access", "Rules"]
+        [
+            "Summary",
+            "How to decide",
+            "Findings",
+            "User Access",
+            "Rules"
+        ]
     );
 
+    // findings.csv's columns, and the reviewer's two, whose access first.
+    let findings_header = header(&mut workbook, "Findings");
     let mut expected: Vec<String> = FINDINGS_COLUMNS.iter().map(|c| c.to_string()).collect();
     expected.extend(["Decision".to_string(), "Justification".to_string()]);
-    assert_eq!(header(&mut workbook, "Findings"), expected);
+    let mut sorted = findings_header.clone();
+    sorted.sort();
+    expected.sort();
+    assert_eq!(sorted, expected);
+    assert_eq!(
+        findings_header[..7],
+        [
+            "severity",
+            "rule",
+            "pidsl",
+            "username",
+            "user_name",
+            "Decision",
+            "Justification"
+        ]
+    );
     let findings = read_csv(&run_dir.join("findings.csv"));
     let sheet = workbook.worksheet_range("Findings").unwrap();
     assert_eq!(
@@ -108,8 +149,16 @@ fn a_run_writes_the_workbook_and_summary_beside_the_csv_files() {
         "rows against findings.csv"
     );
     for (row, record) in sheet.rows().skip(1).zip(&findings) {
-        assert_eq!(text(&row[1]), record["rule"]);
-        assert_eq!(text(&row[11]), record["fingerprint"]);
+        for name in FINDINGS_COLUMNS {
+            let cell = &row[col(name)];
+            let value = match cell.get_datetime() {
+                Some(serial) => {
+                    (date(1899, 12, 30) + chrono::Days::new(serial.as_f64() as u64)).to_string()
+                }
+                None => text(cell),
+            };
+            assert_eq!(value, record[name], "{name}");
+        }
     }
 
     let access = read_csv(&run_dir.join("access.csv"));
@@ -169,7 +218,10 @@ fn the_whole_run_workbook_can_leave_user_access_to_access_csv() {
         &[("POSC_REVIEW__REVIEW__WORKBOOK_USER_ACCESS", "false")],
     );
     let mut workbook = open(&workbook_path(&run_dir));
-    assert_eq!(workbook.sheet_names(), ["Summary", "Findings", "Rules"]);
+    assert_eq!(
+        workbook.sheet_names(),
+        ["Summary", "How to decide", "Findings", "Rules"]
+    );
     let access = read_csv(&run_dir.join("access.csv"));
     assert!(!access.is_empty());
     let summary = workbook.worksheet_range("Summary").unwrap();
@@ -403,7 +455,11 @@ fn data_cells_that_look_like_formulas_stay_text() {
     let path = write(dir.path(), xlsx::EXCEL_MAX_ROWS);
     let mut workbook = open(&path);
     let findings = workbook.worksheet_range("Findings").unwrap();
-    let details: Vec<String> = findings.rows().skip(1).map(|r| text(&r[8])).collect();
+    let details: Vec<String> = findings
+        .rows()
+        .skip(1)
+        .map(|r| text(&r[col("detail")]))
+        .collect();
     assert_eq!(details[..3], FORMULAS);
     assert_eq!(details[3], "-2 days");
     let access = workbook.worksheet_range("User Access").unwrap();
@@ -446,9 +502,10 @@ fn text_that_starts_like_a_formula_keeps_excel_s_quote_prefix() {
     let path = write(dir.path(), xlsx::EXCEL_MAX_ROWS);
     let quoted = quote_prefixed_styles(&xlsx_part(&path, "xl/styles.xml"));
     assert!(!quoted.is_empty(), "a quote-prefix format in styles.xml");
-    // Findings (sheet2): the detail column I holds the three formulas, "-2 days", "lacks PORTAL".
-    let findings = xlsx_part(&path, "xl/worksheets/sheet2.xml");
-    for reference in ["I2", "I3", "I4", "I5"] {
+    // Findings: the detail column H holds the three formulas, "-2 days", "lacks PORTAL".
+    assert_eq!(col("detail"), 7);
+    let findings = sheet_part(&path, "Findings");
+    for reference in ["H2", "H3", "H4", "H5"] {
         let style = cell_style(&findings, reference);
         assert!(
             quoted.contains(&style),
@@ -456,13 +513,13 @@ fn text_that_starts_like_a_formula_keeps_excel_s_quote_prefix() {
         );
     }
     assert!(
-        !quoted.contains(&cell_style(&findings, "I6")),
+        !quoted.contains(&cell_style(&findings, "H6")),
         "plain text stays plain"
     );
-    // User Access (sheet3): user_name in column D.
+    // User Access: user_name in column D.
     let mut workbook = open(&path);
     let access = workbook.worksheet_range("User Access").unwrap();
-    let sheet = xlsx_part(&path, "xl/worksheets/sheet3.xml");
+    let sheet = sheet_part(&path, "User Access");
     for (i, row) in access.rows().enumerate().skip(1) {
         let name = text(&row[3]);
         let style = cell_style(&sheet, &format!("D{}", i + 1));
@@ -477,7 +534,7 @@ fn first_seen_is_a_real_date_and_severity_is_coloured() {
     let path = write(dir.path(), xlsx::EXCEL_MAX_ROWS);
     let mut workbook = open(&path);
     let findings = workbook.worksheet_range("Findings").unwrap();
-    let cell = &findings.rows().nth(1).unwrap()[10];
+    let cell = &findings.rows().nth(1).unwrap()[col("first_seen")];
     let serial = cell.get_datetime().expect("first_seen is a date").as_f64();
     let expected = (date(2026, 7, 4) - date(1899, 12, 30)).num_days() as f64;
     assert_eq!(serial, expected);
@@ -491,14 +548,15 @@ fn findings_have_a_decision_drop_down_a_filter_and_a_frozen_header() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), xlsx::EXCEL_MAX_ROWS);
     // calamine does not read data validation: look at the sheet's xml.
-    let sheet = xlsx_part(&path, "xl/worksheets/sheet2.xml");
+    let sheet = sheet_part(&path, "Findings");
     assert!(sheet.contains("<dataValidation type=\"list\""), "{sheet}");
     assert!(
         sheet.contains("&quot;Keep,Remove access,Change services,Accept risk&quot;")
             || sheet.contains("\"Keep,Remove access,Change services,Accept risk\"")
     );
+    assert_eq!(col("Decision"), 5);
     assert!(
-        sheet.contains("sqref=\"M2:M6\""),
+        sheet.contains("sqref=\"F2:F6\""),
         "drop-down on Decision, every finding"
     );
     assert!(sheet.contains("<autoFilter ref=\"A1:N6\""));
@@ -520,6 +578,7 @@ fn full_sheets_continue_on_the_next() {
         workbook.sheet_names(),
         [
             "Summary",
+            "How to decide",
             "Findings",
             "Findings (2)",
             "Findings (3)",
@@ -534,11 +593,11 @@ fn full_sheets_continue_on_the_next() {
         let sheet = workbook.worksheet_range(name).unwrap();
         let mut rows = sheet.rows();
         assert_eq!(
-            text(&rows.next().unwrap()[0]),
-            "run_id",
+            text(&rows.next().unwrap()[col("fingerprint")]),
+            "fingerprint",
             "{name} has a header"
         );
-        findings.extend(rows.map(|r| text(&r[11])));
+        findings.extend(rows.map(|r| text(&r[col("fingerprint")])));
     }
     let expected: Vec<String> = self::findings()
         .into_iter()
@@ -621,9 +680,10 @@ fn organization_ids_that_clean_to_one_file_name_get_a_workbook_and_message_each(
             .map(|r| r.iter().map(text).collect())
             .collect();
         assert!(!rows.is_empty(), "{org_id} has findings");
-        assert!(rows.iter().all(|r| r[4] == org_id), "{org_id}: {rows:?}");
-        assert!(rows.iter().any(|r| r[5] == pidsl), "{rows:?}");
-        assert!(rows.iter().all(|r| r[5] != other));
+        let (org, pidsls) = (col("org_id"), col("pidsl"));
+        assert!(rows.iter().all(|r| r[org] == org_id), "{org_id}: {rows:?}");
+        assert!(rows.iter().any(|r| r[pidsls] == pidsl), "{rows:?}");
+        assert!(rows.iter().all(|r| r[pidsls] != other));
     }
     // Each management report goes to its own organization, with its own workbook attached.
     let mail: Vec<String> = files_under(&run_dir.join("mail"))
@@ -681,7 +741,11 @@ fn an_organization_workbook_holds_only_its_findings_and_access_rows() {
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
     let mut workbook = open(&path);
     let sheet = workbook.worksheet_range("Findings").unwrap();
-    let orgs: Vec<String> = sheet.rows().skip(1).map(|r| text(&r[4])).collect();
+    let orgs: Vec<String> = sheet
+        .rows()
+        .skip(1)
+        .map(|r| text(&r[col("org_id")]))
+        .collect();
     assert_eq!(orgs, ["ORG-B"]);
     let sheet = workbook.worksheet_range("User Access").unwrap();
     let rows: Vec<(String, String)> = sheet
@@ -749,12 +813,20 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn no_output_of_a_run_contains_dob_or_ssn_values() {
-    let personal: Vec<String> = read_csv(&scenario4().join("users.csv"))
-        .into_iter()
+    let users = read_csv(&scenario4().join("users.csv"));
+    let personal: Vec<String> = users
+        .iter()
         .flat_map(|u| [u["dob_mmdd"].clone(), u["ssn_last4"].clone()])
         .filter(|v| !v.is_empty())
         .collect();
     assert!(personal.len() > 20);
+    // Phone numbers are contact details an organization's Administrators sheet shows on
+    // purpose; one's last four digits may be another user's ssn_last4 (617-555-0101, 0101).
+    let phones: Vec<String> = users
+        .iter()
+        .map(|u| u["phone"].clone())
+        .filter(|v| !v.is_empty())
+        .collect();
     let out = tempfile::tempdir().unwrap();
     let run_dir = review(&scenario4(), out.path());
 
@@ -793,7 +865,10 @@ fn no_output_of_a_run_contains_dob_or_ssn_values() {
             };
             vec![(name.clone(), text)]
         };
-        for (part, text) in texts {
+        for (part, mut text) in texts {
+            for phone in &phones {
+                text = text.replace(phone.as_str(), "(phone)");
+            }
             for value in &personal {
                 assert!(!occurs(&text, value), "{value} in {part}");
             }

@@ -1,12 +1,25 @@
 //! The review workbook, `review-<run-id>.xlsx`: what a compliance officer opens and keeps as
 //! the record of the review.
 //!
-//! Sheets: Summary (the run's numbers and a chart), Findings (one row per finding, with a
-//! Decision drop-down and a Justification column for the reviewer), User Access (one row per
-//! user and PID/SL, one column per service) and Rules (what each rule checks and the policy it
-//! enforces). Findings and User Access are written in constant-memory mode, row by row, so a
-//! statewide run does not hold the sheets in memory; a sheet that would pass Excel's row limit
-//! continues on "Findings (2)", "User Access (2)" and so on.
+//! Sheets: Summary (the run's numbers, a chart of them on the first screen, the trend, the
+//! organizations with most findings), How to decide (what each Decision means and what happens
+//! next, written from [`Decision`] so that it follows the drop-down), Findings (one row per
+//! finding: whose access it is, then the reviewer's Decision and Justification, then the
+//! rest), Administrators (an organization's workbook only: who administers each of its active
+//! PID/SLs), User Access (one row per user and PID/SL, one column per service) and Rules (what
+//! each rule checks and the policy it enforces). Findings and User Access are written in
+//! constant-memory mode, row by row, so a statewide run does not hold the sheets in memory; a
+//! sheet that would pass Excel's row limit continues on "Findings (2)", "User Access (2)" and
+//! so on.
+//!
+//! Laid out for deciding: the Findings panes freeze the header row and the columns that say
+//! whose access a row is, so the reviewer on row 500 still sees them; every sheet prints
+//! landscape, one page wide, the header row repeated. Neither Excel nor LibreOffice sizes a row
+//! to wrapped text it did not lay out itself (Excel keeps the height the file gives), so each
+//! row with wrapped text gets a height computed here from its text and column widths
+//! ([`wrapped_lines`]): words wrapped at spaces, one character per unit of column width, which
+//! errs on the tall side for ordinary text in Calibri 11. Label columns are as wide as their
+//! longest label.
 //!
 //! Every cell that comes from data is written with `write_string`, `write_number` or
 //! `write_date`: never a formula, whatever the text looks like (`=HYPERLINK(...)` stays text),
@@ -14,9 +27,9 @@
 //! in Excel does not turn it into one.
 //! Personal data (dob_mmdd, ssn_last4) is never read here.
 
-use super::csv::FINDINGS_COLUMNS;
-use super::summary::{Summary, SummaryOptions};
-use crate::domain::{Decision, ServiceCode, Severity};
+use super::summary::{Summary, SummaryOptions, SEVERITIES};
+use super::PidSlAdmins;
+use crate::domain::{Decision, RuleId, ServiceCode, Severity};
 use crate::records::{FindingRow, RunRecord};
 use crate::rules::RULES;
 use crate::snapshot::Snapshot;
@@ -24,8 +37,8 @@ use anyhow::Context;
 use chrono_tz::Tz;
 use indicatif::ProgressBar;
 use rust_xlsxwriter::{
-    Chart, ChartFormat, ChartPoint, ChartSolidFill, Color, DataValidation, DocProperties, Format,
-    FormatAlign, FormatBorder, Workbook, Worksheet,
+    Chart, ChartFormat, ChartLine, ChartMarker, ChartMarkerType, ChartPoint, ChartSolidFill, Color,
+    DataValidation, DocProperties, Format, FormatAlign, FormatBorder, Workbook, Worksheet,
 };
 use std::path::{Path, PathBuf};
 
@@ -60,6 +73,9 @@ pub struct WorkbookInput<'a> {
     pub access_sheet: bool,
     /// The configured time zone, for the dates of the earlier decisions a row carries.
     pub zone: Tz,
+    /// Who administers each active PID/SL: an organization's workbook has an Administrators
+    /// sheet of them; `None`: no such sheet (the whole-run workbook).
+    pub administrators: Option<&'a [PidSlAdmins]>,
 }
 
 impl<'a> WorkbookInput<'a> {
@@ -79,7 +95,14 @@ impl<'a> WorkbookInput<'a> {
             rows_per_sheet: EXCEL_MAX_ROWS,
             progress: None,
             access_sheet: true,
+            administrators: None,
         }
+    }
+
+    /// Adds the Administrators sheet, of these PID/SLs (an organization's own).
+    pub fn with_administrators(mut self, administrators: &'a [PidSlAdmins]) -> Self {
+        self.administrators = Some(administrators);
+        self
     }
 
     /// Leaves the User Access sheet out (`review.workbook_user_access = false`).
@@ -138,8 +161,9 @@ pub fn org_workbook_file_name(run_id: &str, org_id: &str) -> String {
 /// Writes one organization's workbook, `dir/review-<run-id>-<org_id>.xlsx`: its own findings
 /// (`findings` must be that organization's only), the access rows on its PID/SLs or of its
 /// users (`access_rows`, from [`super::access_rows_by_org`]), and a summary of its own, with
-/// `resolved` as its count of resolved findings. Returns the file and its bytes, for the
-/// management report to attach without reading the file back.
+/// `resolved` as its count of resolved findings, and an Administrators sheet of its active
+/// PID/SLs. Returns the file and its bytes, for the management report to attach without
+/// reading the file back.
 #[allow(clippy::too_many_arguments)]
 pub fn write_org_workbook(
     dir: &Path,
@@ -159,7 +183,10 @@ pub fn write_org_workbook(
         &SummaryOptions::for_org(snapshot, org_id, resolved),
     );
     let path = dir.join(org_workbook_file_name(&run.id, org_id));
-    let input = WorkbookInput::new(&summary, findings, snapshot, zone).with_access(access_rows);
+    let administrators = super::administrators_of_org(snapshot, org, run.as_of);
+    let input = WorkbookInput::new(&summary, findings, snapshot, zone)
+        .with_access(access_rows)
+        .with_administrators(&administrators);
     let write = || -> anyhow::Result<Vec<u8>> {
         let mut workbook = build(&input, None)?;
         workbook.set_properties(
@@ -211,7 +238,11 @@ fn build(input: &WorkbookInput, tempdir: Option<&Path>) -> anyhow::Result<Workbo
         access_elsewhere,
         &formats,
     )?;
+    write_instructions_sheet(workbook.add_worksheet(), &formats)?;
     write_findings_sheets(&mut workbook, input, &formats)?;
+    if let Some(administrators) = input.administrators {
+        write_administrators_sheet(workbook.add_worksheet(), administrators, &formats)?;
+    }
     if input.access_sheet {
         write_access_sheets(&mut workbook, input, &formats)?;
     }
@@ -219,15 +250,31 @@ fn build(input: &WorkbookInput, tempdir: Option<&Path>) -> anyhow::Result<Workbo
     Ok(workbook)
 }
 
-/// The cell formats, made once per workbook.
+/// The cell formats, made once per workbook. Data cells are aligned to the top, so that a row
+/// made taller by one wrapped cell still reads across.
 struct Formats {
     title: Format,
     header: Format,
+    /// The header of a column of counts, aligned with them.
+    header_count: Format,
+    /// The header of a text column right of counts, indented as its cells.
+    header_indented: Format,
     label: Format,
+    /// A section's title on the Summary.
+    section: Format,
     date: Format,
+    /// Text in a data cell.
+    text: Format,
     wrap: Format,
+    /// Wrapped text right of a column of counts, set off from them.
+    wrap_indented: Format,
     /// Text that looks like a formula: Excel keeps it text when the cell is edited.
     quoted: Format,
+    quoted_wrap: Format,
+    /// A count, with thousands separators.
+    count: Format,
+    /// A value the data does not hold ("not on file").
+    missing: Format,
     critical: Format,
     high: Format,
     medium: Format,
@@ -241,19 +288,38 @@ impl Formats {
                 .set_background_color(Color::RGB(fill))
                 .set_font_color(Color::RGB(font))
                 .set_bold()
+                .set_align(FormatAlign::Top)
         };
+        let top = || Format::new().set_align(FormatAlign::Top);
+        let header = Format::new()
+            .set_bold()
+            .set_background_color(Color::RGB(0x1F4E78))
+            .set_font_color(Color::White)
+            .set_border_bottom(FormatBorder::Thin)
+            .set_align(FormatAlign::Top);
         Formats {
             title: Format::new().set_bold().set_font_size(16),
-            header: Format::new()
+            header_count: header.clone().set_align(FormatAlign::Right),
+            header_indented: header.clone().set_align(FormatAlign::Left).set_indent(1),
+            header,
+            label: Format::new().set_bold().set_align(FormatAlign::Top),
+            section: Format::new()
                 .set_bold()
-                .set_background_color(Color::RGB(0x1F4E78))
-                .set_font_color(Color::White)
-                .set_border_bottom(FormatBorder::Thin)
-                .set_align(FormatAlign::Top),
-            label: Format::new().set_bold(),
-            date: Format::new().set_num_format("yyyy-mm-dd"),
-            wrap: Format::new().set_text_wrap().set_align(FormatAlign::Top),
-            quoted: Format::new().set_quote_prefix(),
+                .set_font_size(13)
+                .set_font_color(Color::RGB(0x1F4E78)),
+            date: top()
+                .set_align(FormatAlign::Left)
+                .set_num_format("yyyy-mm-dd"),
+            text: top(),
+            wrap: top().set_text_wrap(),
+            wrap_indented: top()
+                .set_align(FormatAlign::Left)
+                .set_text_wrap()
+                .set_indent(1),
+            quoted: top().set_quote_prefix(),
+            quoted_wrap: top().set_quote_prefix().set_text_wrap(),
+            count: top().set_num_format("#,##0"),
+            missing: top().set_italic().set_font_color(Color::RGB(0x808080)),
             critical: severity(0xC00000, 0xFFFFFF),
             high: severity(0xF8CBAD, 0x833C0B),
             medium: severity(0xFFEB9C, 0x7F6000),
@@ -272,14 +338,20 @@ impl Formats {
     }
 }
 
-/// The chart fill of each severity, matching the cell colours.
-fn severity_fill(severity: Severity) -> &'static str {
+/// The chart colour of each severity, matching the cell colours.
+fn severity_colour(severity: Severity) -> &'static str {
     match severity {
         Severity::Critical => "#C00000",
         Severity::High => "#ED7D31",
         Severity::Medium => "#FFC000",
         Severity::Low => "#5B9BD5",
     }
+}
+
+/// A severity as its table heading: "Critical".
+fn severity_heading(severity: Severity) -> String {
+    let name = severity.as_str();
+    name[..1].to_ascii_uppercase() + &name[1..]
 }
 
 fn write_severity(
@@ -312,6 +384,36 @@ fn write_text(
     Ok(())
 }
 
+/// [`write_text`] aligned to the top, wrapped when `wrap`.
+fn write_cell(
+    sheet: &mut Worksheet,
+    row: u32,
+    col: u16,
+    text: &str,
+    wrap: bool,
+    formats: &Formats,
+) -> anyhow::Result<()> {
+    let format = match (super::looks_like_formula(text), wrap) {
+        (false, false) => &formats.text,
+        (false, true) => &formats.wrap,
+        (true, false) => &formats.quoted,
+        (true, true) => &formats.quoted_wrap,
+    };
+    sheet.write_string_with_format(row, col, text, format)?;
+    Ok(())
+}
+
+fn write_count(
+    sheet: &mut Worksheet,
+    row: u32,
+    col: u16,
+    count: usize,
+    formats: &Formats,
+) -> anyhow::Result<()> {
+    sheet.write_number_with_format(row, col, count as f64, &formats.count)?;
+    Ok(())
+}
+
 fn write_header(
     sheet: &mut Worksheet,
     columns: &[(&str, f64)],
@@ -324,8 +426,131 @@ fn write_header(
     Ok(())
 }
 
-/// Summary: the run, its counts, the PID/SLs with most findings, and a chart per severity;
-/// `access_elsewhere`: the number of access rows when User Access is left out.
+/// Landscape, one page wide (as many long as it takes), the header row on every page.
+fn print_setup(sheet: &mut Worksheet, header_row: Option<u32>) -> anyhow::Result<()> {
+    sheet.set_landscape();
+    sheet.set_print_fit_to_pages(1, 0);
+    if let Some(row) = header_row {
+        sheet.set_repeat_rows(row, row)?;
+    }
+    Ok(())
+}
+
+/// Characters of ordinary text in Calibri 11 that one unit of column width (the width of a
+/// digit) holds, at the least: an average lower-case letter is about 0.85 of a digit, a space
+/// less; text in capitals fills more, and takes a line more than counted.
+const CHARACTERS_PER_WIDTH: f64 = 1.1;
+
+/// The points of one line of text in Calibri 11, the workbook's font.
+const LINE_POINTS: f64 = 15.0;
+
+/// Excel's tallest row, in points.
+const MAX_ROW_POINTS: f64 = 409.0;
+
+/// How many lines `text` takes in a wrapped cell `width` characters wide (Excel's column width
+/// unit, the width of a digit): words are wrapped at spaces onto lines of
+/// [`CHARACTERS_PER_WIDTH`] characters a unit, less one for the cell's margins; a longer word
+/// is broken, and a newline starts a line. The spreadsheets also break after hyphens, so this
+/// errs on the tall side rather than the cut one.
+fn wrapped_lines(text: &str, width: f64) -> usize {
+    let capacity = (width * CHARACTERS_PER_WIDTH - 1.0).floor().max(1.0) as usize;
+    let mut lines = 0;
+    for paragraph in text.split('\n') {
+        let mut line = 0usize;
+        lines += 1;
+        for word in paragraph.split(' ').filter(|w| !w.is_empty()) {
+            let len = word.chars().count();
+            let needed = if line == 0 { len } else { line + 1 + len };
+            if needed <= capacity {
+                line = needed;
+                continue;
+            }
+            if line > 0 {
+                lines += 1;
+            }
+            // A word longer than a line is broken over as many as it takes.
+            lines += (len - 1) / capacity;
+            line = (len - 1) % capacity + 1;
+        }
+    }
+    lines
+}
+
+/// The height of a row whose tallest cell takes `lines` lines, within Excel's limit.
+fn row_points(lines: usize) -> f64 {
+    (lines as f64 * LINE_POINTS).min(MAX_ROW_POINTS)
+}
+
+/// Gives `row` the height of its tallest wrapped cell, `(text, width)` each; a row of one line
+/// keeps the default.
+fn fit_row<'t>(
+    sheet: &mut Worksheet,
+    row: u32,
+    cells: impl IntoIterator<Item = (&'t str, f64)>,
+) -> anyhow::Result<()> {
+    let lines = cells
+        .into_iter()
+        .map(|(text, width)| wrapped_lines(text, width))
+        .max()
+        .unwrap_or(1);
+    if lines > 1 {
+        sheet.set_row_height(row, row_points(lines))?;
+    }
+    Ok(())
+}
+
+/// The width of a column that holds these texts: the longest, and a margin, between `min` and
+/// `max` (a longer text wraps).
+fn fitted_width<'t>(texts: impl IntoIterator<Item = &'t str>, min: f64, max: f64) -> f64 {
+    let longest = texts
+        .into_iter()
+        .map(|t| t.chars().count())
+        .max()
+        .unwrap_or(0);
+    (longest as f64 + 2.0).clamp(min, max)
+}
+
+/// "Riverbend Health (ORG-RIV)", or the org_id alone when the organization has no name.
+fn org_label(org_id: &str, name: &str) -> String {
+    if name.is_empty() {
+        org_id.to_string()
+    } else {
+        format!("{name} ({org_id})")
+    }
+}
+
+/// How many organizations the Summary lists with their findings.
+pub const TOP_ORGS: usize = 20;
+
+/// The Summary's columns: A holds the labels, names and rule ids (as wide as the longest), B
+/// to F counts and short values, G (and D to G merged) longer text.
+const SUMMARY_NUMBER_WIDTH: f64 = 12.0;
+const SUMMARY_TEXT_WIDTH: f64 = 60.0;
+/// What an indent of one level takes from a column's width.
+const INDENT_WIDTH: f64 = 2.0;
+/// The width of D to G merged.
+const SUMMARY_WIDE_WIDTH: f64 = 3.0 * SUMMARY_NUMBER_WIDTH + SUMMARY_TEXT_WIDTH;
+
+/// The Summary's labels in column A: those written by [`write_summary_sheet`] itself.
+const SUMMARY_LABELS: [&str; 12] = [
+    "Critical and high findings",
+    "Since the previous run",
+    "Open (seen before)",
+    "Resolved (gone since the previous run)",
+    "Reviewer decisions",
+    "Pending (no decision)",
+    "Overdue (no decision, older than the cadence)",
+    "Open findings at the last reviews",
+    "Findings per organization",
+    "Findings per rule",
+    "PID/SLs with the most findings",
+    "Organization",
+];
+
+/// Summary: the run, its counts beside a chart of the findings per severity (the first
+/// screen), the trend of open findings, the organizations and the PID/SLs with the most
+/// findings, and the findings per rule; `access_elsewhere`: the number of access rows when
+/// User Access is left out.
 fn write_summary_sheet(
     sheet: &mut Worksheet,
     summary: &Summary,
@@ -333,42 +558,70 @@ fn write_summary_sheet(
     formats: &Formats,
 ) -> anyhow::Result<()> {
     sheet.set_name("Summary")?;
-    sheet.set_column_width(0, 34)?;
-    sheet.set_column_width(1, 16)?;
-    sheet.set_column_width(2, 12)?;
-    sheet.set_column_width(3, 70)?;
+    let top_orgs = &summary.by_org[..summary.by_org.len().min(TOP_ORGS)];
+    let org_labels: Vec<String> = top_orgs
+        .iter()
+        .map(|o| org_label(&o.org_id, &o.name))
+        .collect();
+    let label_width = fitted_width(
+        SUMMARY_LABELS
+            .iter()
+            .copied()
+            .chain(summary.by_rule.iter().map(|r| r.rule.as_str()))
+            .chain(org_labels.iter().map(String::as_str))
+            .chain(summary.top_pidsls.iter().map(|p| p.name.as_str())),
+        30.0,
+        60.0,
+    );
+    sheet.set_column_width(0, label_width)?;
+    for col in 1..=5 {
+        sheet.set_column_width(col, SUMMARY_NUMBER_WIDTH)?;
+    }
+    sheet.set_column_width(6, SUMMARY_TEXT_WIDTH)?;
+
     sheet.write_string_with_format(
         0,
         0,
         format!("Access review {}", summary.run_id),
         &formats.title,
     )?;
+    sheet.set_row_height(0, 21)?;
+    sheet.write_string_with_format(
+        1,
+        0,
+        "To decide: pick a Decision for each row of the Findings sheet and say why under \
+         Justification; the sheet \"How to decide\" says what each decision means.",
+        &formats.text,
+    )?;
 
     sheet.write_string_with_format(2, 0, "Run", &formats.label)?;
-    write_text(sheet, 2, 1, &summary.run_id, formats)?;
+    write_cell(sheet, 2, 1, &summary.run_id, false, formats)?;
     sheet.write_string_with_format(3, 0, "As of", &formats.label)?;
     sheet.write_date_with_format(3, 1, summary.as_of, &formats.date)?;
     sheet.write_string_with_format(4, 0, "Scope", &formats.label)?;
-    write_text(sheet, 4, 1, &summary.scope, formats)?;
+    write_cell(sheet, 4, 1, &summary.scope, false, formats)?;
     sheet.write_string_with_format(5, 0, "Findings", &formats.label)?;
-    sheet.write_number(5, 1, summary.total as f64)?;
+    write_count(sheet, 5, 1, summary.total, formats)?;
     sheet.write_string_with_format(6, 0, "Critical and high findings", &formats.label)?;
-    sheet.write_number(6, 1, summary.urgent_total as f64)?;
+    write_count(sheet, 6, 1, summary.urgent_total, formats)?;
     if let Some(rows) = access_elsewhere {
         sheet.write_string_with_format(7, 0, "User Access", &formats.label)?;
-        sheet.write_string(
+        sheet.write_string_with_format(
             7,
             1,
             format!(
                 "not in this workbook: access.csv has its {}",
-                crate::output::count(rows, "row")
+                crate::output::count(thousands(rows), "row")
             ),
+            &formats.text,
         )?;
     }
 
-    let mut row = 8;
+    // The first screen: three small tables in A and B, the chart of the severities beside them.
+    let mut row = 9;
+    let chart_row = row;
     sheet.write_string_with_format(row, 0, "Since the previous run", &formats.header)?;
-    sheet.write_string_with_format(row, 1, "Findings", &formats.header)?;
+    sheet.write_string_with_format(row, 1, "Findings", &formats.header_count)?;
     let status = &summary.status;
     for (label, count) in [
         ("New", status.new),
@@ -377,67 +630,31 @@ fn write_summary_sheet(
         ("Resolved (gone since the previous run)", status.resolved),
     ] {
         row += 1;
-        sheet.write_string(row, 0, label)?;
-        sheet.write_number(row, 1, count as f64)?;
+        sheet.write_string_with_format(row, 0, label, &formats.text)?;
+        write_count(sheet, row, 1, count, formats)?;
     }
     row = write_decision_counts(sheet, row + 2, summary, formats)?;
 
     row += 2;
     sheet.write_string_with_format(row, 0, "Severity", &formats.header)?;
-    sheet.write_string_with_format(row, 1, "Findings", &formats.header)?;
+    sheet.write_string_with_format(row, 1, "Findings", &formats.header_count)?;
     let first_severity_row = row + 1;
     for count in &summary.by_severity {
         row += 1;
         write_severity(sheet, row, 0, count.severity, formats)?;
-        sheet.write_number(row, 1, count.count as f64)?;
+        write_count(sheet, row, 1, count.count, formats)?;
     }
     let last_severity_row = row;
 
-    row += 2;
-    for (col, name) in ["Rule", "Severity", "Findings", "What it checks"]
-        .iter()
-        .enumerate()
-    {
-        sheet.write_string_with_format(row, col as u16, *name, &formats.header)?;
-    }
-    for count in &summary.by_rule {
-        row += 1;
-        sheet.write_string(row, 0, count.rule.as_str())?;
-        write_severity(sheet, row, 1, count.severity, formats)?;
-        sheet.write_number(row, 2, count.count as f64)?;
-        sheet.write_string_with_format(row, 3, count.checks, &formats.wrap)?;
-    }
-
-    row += 2;
-    sheet.write_string_with_format(row, 0, "PID/SLs with the most findings", &formats.label)?;
-    row += 1;
-    for (col, name) in ["PID/SL", "Name", "Organization", "Findings"]
-        .iter()
-        .enumerate()
-    {
-        sheet.write_string_with_format(row, col as u16, *name, &formats.header)?;
-    }
-    if summary.top_pidsls.is_empty() {
-        row += 1;
-        sheet.write_string(row, 0, "No finding concerns a PID/SL.")?;
-    }
-    for top in &summary.top_pidsls {
-        row += 1;
-        write_text(sheet, row, 0, &top.pidsl, formats)?;
-        write_text(sheet, row, 1, &top.name, formats)?;
-        write_text(sheet, row, 2, &top.org_id, formats)?;
-        sheet.write_number(row, 3, top.findings as f64)?;
-    }
-
-    // A plain column chart of the severity table: Excel and LibreOffice both draw it from the
-    // cells (numbers, not formulas).
+    // A plain column chart of the severity table, right of the tables: Excel and LibreOffice
+    // both draw it from the cells (numbers, not formulas).
     let points: Vec<ChartPoint> = summary
         .by_severity
         .iter()
         .map(|c| {
             ChartPoint::new().set_format(
                 ChartFormat::new()
-                    .set_solid_fill(ChartSolidFill::new().set_color(severity_fill(c.severity))),
+                    .set_solid_fill(ChartSolidFill::new().set_color(severity_colour(c.severity))),
             )
         })
         .collect();
@@ -450,11 +667,245 @@ fn write_summary_sheet(
         .set_points(&points);
     chart.title().set_name("Findings per severity");
     chart.legend().set_hidden();
-    chart.y_axis().set_name("Findings");
-    sheet.insert_chart(2, 5, &chart)?;
-    sheet.set_landscape();
-    sheet.set_print_fit_to_pages(1, 0);
+    chart.y_axis().set_name("Findings").set_num_format("#,##0");
+    chart.set_width(520).set_height(300);
+    sheet.insert_chart_with_offset(chart_row, 2, &chart, 12, 0)?;
+
+    row = write_trend(sheet, row + 2, summary, formats)?;
+    if summary.by_org.len() > 1 || summary.organizations > 1 {
+        row = write_org_counts(sheet, row + 2, summary, &org_labels, label_width, formats)?;
+    }
+
+    row += 2;
+    sheet.write_string_with_format(row, 0, "Findings per rule", &formats.section)?;
+    row += 1;
+    sheet.write_string_with_format(row, 0, "Rule", &formats.header)?;
+    sheet.write_string_with_format(row, 1, "Severity", &formats.header)?;
+    sheet.write_string_with_format(row, 2, "Findings", &formats.header_count)?;
+    sheet.merge_range(row, 3, row, 6, "What it checks", &formats.header_indented)?;
+    for count in &summary.by_rule {
+        row += 1;
+        write_cell(sheet, row, 0, count.rule.as_str(), true, formats)?;
+        write_severity(sheet, row, 1, count.severity, formats)?;
+        write_count(sheet, row, 2, count.count, formats)?;
+        sheet.merge_range(row, 3, row, 6, count.checks, &formats.wrap_indented)?;
+        fit_row(
+            sheet,
+            row,
+            [
+                (count.rule.as_str(), label_width),
+                (count.checks, SUMMARY_WIDE_WIDTH - INDENT_WIDTH),
+            ],
+        )?;
+    }
+
+    row += 2;
+    sheet.write_string_with_format(row, 0, "PID/SLs with the most findings", &formats.section)?;
+    row += 1;
+    sheet.write_string_with_format(row, 0, "Name", &formats.header)?;
+    sheet.write_string_with_format(row, 1, "PID/SL", &formats.header)?;
+    sheet.write_string_with_format(row, 2, "Findings", &formats.header_count)?;
+    sheet.merge_range(row, 3, row, 6, "Organization", &formats.header_indented)?;
+    if summary.top_pidsls.is_empty() {
+        row += 1;
+        sheet.write_string_with_format(row, 0, "No finding concerns a PID/SL.", &formats.text)?;
+    }
+    for top in &summary.top_pidsls {
+        row += 1;
+        write_cell(sheet, row, 0, &top.name, true, formats)?;
+        write_cell(sheet, row, 1, &top.pidsl, false, formats)?;
+        write_count(sheet, row, 2, top.findings, formats)?;
+        let org = summary
+            .by_org
+            .iter()
+            .find(|o| o.org_id == top.org_id)
+            .map_or_else(|| top.org_id.clone(), |o| org_label(&o.org_id, &o.name));
+        let format = if super::looks_like_formula(&org) {
+            &formats.quoted_wrap
+        } else {
+            &formats.wrap_indented
+        };
+        sheet.merge_range(row, 3, row, 6, &org, format)?;
+        fit_row(
+            sheet,
+            row,
+            [
+                (top.name.as_str(), label_width),
+                (org.as_str(), SUMMARY_WIDE_WIDTH - INDENT_WIDTH),
+            ],
+        )?;
+    }
+    print_setup(sheet, None)?;
     Ok(())
+}
+
+/// The open findings by severity at the last reviews, a table and a line chart of it, from
+/// `row` on; returns the last row used. Fewer than two reviews make no line: a sentence says
+/// when it starts.
+fn write_trend(
+    sheet: &mut Worksheet,
+    mut row: u32,
+    summary: &Summary,
+    formats: &Formats,
+) -> anyhow::Result<u32> {
+    sheet.write_string_with_format(
+        row,
+        0,
+        "Open findings at the last reviews",
+        &formats.section,
+    )?;
+    if summary.trend.len() < 2 {
+        row += 1;
+        sheet.write_string_with_format(
+            row,
+            0,
+            "The trend starts at the next review: it needs two reviews of this scope.",
+            &formats.text,
+        )?;
+        return Ok(row);
+    }
+    row += 1;
+    let header_row = row;
+    for (col, name) in ["Review date", "Run"].iter().enumerate() {
+        sheet.write_string_with_format(row, col as u16, *name, &formats.header)?;
+    }
+    for (i, &severity) in SEVERITIES.iter().enumerate() {
+        sheet.write_string_with_format(
+            row,
+            2 + i as u16,
+            severity_heading(severity),
+            &formats.header_count,
+        )?;
+    }
+    for point in &summary.trend {
+        row += 1;
+        // The dates are the chart's categories: as text, so that two reviews on one day are
+        // two points and neither spreadsheet turns the axis into a calendar.
+        let date = point.as_of.format("%Y-%m-%d").to_string();
+        sheet.write_string_with_format(row, 0, date, &formats.text)?;
+        write_cell(sheet, row, 1, &point.run_id, false, formats)?;
+        for (i, severity) in SEVERITIES.iter().enumerate() {
+            let count = point.open.get(severity).copied().unwrap_or(0);
+            write_count(sheet, row, 2 + i as u16, count, formats)?;
+        }
+    }
+    let (first, last) = (header_row + 1, row);
+    let mut chart = Chart::new_line();
+    for (i, &severity) in SEVERITIES.iter().enumerate() {
+        let col = 2 + i as u16;
+        chart
+            .add_series()
+            .set_name(("Summary", header_row, col))
+            .set_categories(("Summary", first, 0, last, 0))
+            .set_values(("Summary", first, col, last, col))
+            .set_format(
+                ChartFormat::new().set_line(
+                    ChartLine::new()
+                        .set_color(severity_colour(severity))
+                        .set_width(2.25),
+                ),
+            )
+            .set_marker(
+                ChartMarker::new()
+                    .set_type(ChartMarkerType::Circle)
+                    .set_size(6)
+                    .set_format(ChartFormat::new().set_solid_fill(
+                        ChartSolidFill::new().set_color(severity_colour(severity)),
+                    )),
+            );
+    }
+    chart.title().set_name("Open findings at the last reviews");
+    chart
+        .y_axis()
+        .set_name("Open findings")
+        .set_num_format("#,##0");
+    chart
+        .legend()
+        .set_position(rust_xlsxwriter::ChartLegendPosition::Bottom);
+    chart.set_width(640).set_height(300);
+    // Below the table, from column A: the chart takes the next 16 rows.
+    sheet.insert_chart_with_offset(row + 2, 0, &chart, 0, 0)?;
+    Ok(row + 2 + 16)
+}
+
+/// The organizations with the most findings (at most [`TOP_ORGS`]), by severity and decision,
+/// from `row` on; returns the last row used.
+fn write_org_counts(
+    sheet: &mut Worksheet,
+    mut row: u32,
+    summary: &Summary,
+    labels: &[String],
+    label_width: f64,
+    formats: &Formats,
+) -> anyhow::Result<u32> {
+    let title = if summary.by_org.len() > TOP_ORGS {
+        format!(
+            "Findings per organization (the {TOP_ORGS} with most of the {})",
+            summary.by_org.len()
+        )
+    } else {
+        "Findings per organization".to_string()
+    };
+    sheet.write_string_with_format(row, 0, title, &formats.section)?;
+    row += 1;
+    sheet.write_string_with_format(row, 0, "Organization", &formats.header)?;
+    sheet.write_string_with_format(row, 1, "Findings", &formats.header_count)?;
+    for (i, &severity) in SEVERITIES.iter().enumerate() {
+        sheet.write_string_with_format(
+            row,
+            2 + i as u16,
+            severity_heading(severity),
+            &formats.header_count,
+        )?;
+    }
+    sheet.write_string_with_format(row, 6, "Reviewer decisions", &formats.header_indented)?;
+    if summary.by_org.is_empty() {
+        row += 1;
+        sheet.write_string_with_format(row, 0, "No findings.", &formats.text)?;
+    }
+    for (org, label) in summary.by_org.iter().zip(labels) {
+        row += 1;
+        write_cell(sheet, row, 0, label, true, formats)?;
+        write_count(sheet, row, 1, org.total, formats)?;
+        for (i, severity) in SEVERITIES.iter().enumerate() {
+            let count = org
+                .by_severity
+                .iter()
+                .find(|c| c.severity == *severity)
+                .map_or(0, |c| c.count);
+            write_count(sheet, row, 2 + i as u16, count, formats)?;
+        }
+        let d = &org.decisions;
+        let decisions = format!(
+            "{} decided, {} pending ({} overdue)",
+            thousands(d.decided),
+            thousands(d.pending),
+            thousands(d.overdue)
+        );
+        sheet.write_string_with_format(row, 6, &decisions, &formats.wrap_indented)?;
+        fit_row(
+            sheet,
+            row,
+            [
+                (label.as_str(), label_width),
+                (decisions.as_str(), SUMMARY_TEXT_WIDTH - INDENT_WIDTH),
+            ],
+        )?;
+    }
+    Ok(row)
+}
+
+/// `1234567` as "1,234,567", for counts inside text.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(c);
+    }
+    text
 }
 
 /// The reviewer-decision counts from `row` on; returns the last row written.
@@ -465,7 +916,7 @@ fn write_decision_counts(
     formats: &Formats,
 ) -> anyhow::Result<u32> {
     sheet.write_string_with_format(row, 0, "Reviewer decisions", &formats.header)?;
-    sheet.write_string_with_format(row, 1, "Findings", &formats.header)?;
+    sheet.write_string_with_format(row, 1, "Findings", &formats.header_count)?;
     let decisions = &summary.decisions;
     for (label, count) in [
         ("Decided", decisions.decided),
@@ -476,10 +927,145 @@ fn write_decision_counts(
         ),
     ] {
         row += 1;
-        sheet.write_string(row, 0, label)?;
-        sheet.write_number(row, 1, count as f64)?;
+        sheet.write_string_with_format(row, 0, label, &formats.text)?;
+        write_count(sheet, row, 1, count, formats)?;
     }
     Ok(row)
+}
+
+/// How to decide: the steps, then each [`Decision`] with what it means and what happens next,
+/// in the drop-down's order (a decision added to the enum appears here by itself).
+fn write_instructions_sheet(sheet: &mut Worksheet, formats: &Formats) -> anyhow::Result<()> {
+    sheet.set_name(INSTRUCTIONS_SHEET)?;
+    let widths = [20.0, 55.0, 75.0];
+    for (col, width) in widths.iter().enumerate() {
+        sheet.set_column_width(col as u16, *width)?;
+    }
+    let all: f64 = widths.iter().sum();
+    sheet.write_string_with_format(0, 0, "How to decide", &formats.title)?;
+    sheet.set_row_height(0, 21)?;
+    let steps = [
+        "1. Go down the Findings sheet (filter it by pidsl or org_id). Its first columns say \
+         whose access a row is: severity, rule, PID/SL and user; detail says what was found.",
+        "2. Pick a Decision in the row's drop-down, and write why under Justification: who \
+         decided, the ticket or contract, the date the fix was made.",
+        "3. Give the workbook back to the compliance officer, who imports it \
+         (posc-review decisions import). A row without a decision stays pending; it is \
+         overdue once it is older than the organization's review cadence. A decision made \
+         earlier is filled in already: leave it, or choose again.",
+        "4. The steps that fix a finding are in its remediation column and on the Rules sheet.",
+    ];
+    let mut row = 1;
+    for step in steps {
+        row += 1;
+        sheet.merge_range(row, 0, row, 2, step, &formats.wrap)?;
+        fit_row(sheet, row, [(step, all)])?;
+    }
+    row += 2;
+    for (col, name) in ["Decision", "What it means", "What happens next"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string_with_format(row, col as u16, *name, &formats.header)?;
+    }
+    for decision in Decision::ALL {
+        row += 1;
+        sheet.write_string_with_format(row, 0, decision.as_str(), &formats.label)?;
+        sheet.write_string_with_format(row, 1, decision.meaning(), &formats.wrap)?;
+        sheet.write_string_with_format(row, 2, decision.next_step(), &formats.wrap)?;
+        fit_row(
+            sheet,
+            row,
+            [
+                (decision.as_str(), widths[0]),
+                (decision.meaning(), widths[1]),
+                (decision.next_step(), widths[2]),
+            ],
+        )?;
+    }
+    print_setup(sheet, None)?;
+    Ok(())
+}
+
+/// The name of the sheet that says what each decision means.
+pub const INSTRUCTIONS_SHEET: &str = "How to decide";
+
+/// The Administrators sheet's columns.
+const ADMINISTRATORS_COLUMNS: [(&str, f64); 8] = [
+    ("PID/SL", 12.0),
+    ("PID/SL name", 28.0),
+    ("Primary User", 26.0),
+    ("Primary User email", 30.0),
+    ("Primary User phone", 20.0),
+    ("Backup", 26.0),
+    ("Backup email", 30.0),
+    ("Backup phone", 20.0),
+];
+
+/// What an Administrators cell says of a PID/SL without an active Primary User or backup.
+pub const NO_ADMINISTRATOR: &str = "none";
+
+/// What an Administrators cell says of an email or phone the account does not hold.
+pub const NOT_ON_FILE: &str = "not on file";
+
+/// Administrators: for each active PID/SL of the organization, its Primary User and backup
+/// (name and username, email, phone), or "none" in the colour of the finding that is.
+fn write_administrators_sheet(
+    sheet: &mut Worksheet,
+    administrators: &[PidSlAdmins],
+    formats: &Formats,
+) -> anyhow::Result<()> {
+    sheet.set_name("Administrators")?;
+    write_header(sheet, &ADMINISTRATORS_COLUMNS, formats)?;
+    sheet.set_freeze_panes(1, 2)?;
+    let mut row = 0;
+    for pidsl in administrators {
+        row += 1;
+        // (column, text) of the row's wrapped cells, to fit its height to.
+        let mut wrapped: Vec<(u16, String)> = vec![(1, pidsl.name.clone())];
+        for (col, admin, missing) in [
+            (2u16, &pidsl.primary, RuleId::MissingPrimary),
+            (5, &pidsl.backup, RuleId::MissingBackup),
+        ] {
+            let Some(admin) = admin else {
+                // In the colour of the finding the gap is.
+                let format = formats.severity(missing.severity());
+                sheet.write_string_with_format(row, col, NO_ADMINISTRATOR, format)?;
+                continue;
+            };
+            wrapped.push((col, format!("{} ({})", admin.name, admin.username)));
+            for (offset, contact) in [(1, &admin.email), (2, &admin.phone)] {
+                if contact.is_empty() {
+                    sheet.write_string_with_format(
+                        row,
+                        col + offset,
+                        NOT_ON_FILE,
+                        &formats.missing,
+                    )?;
+                } else {
+                    wrapped.push((col + offset, contact.clone()));
+                }
+            }
+        }
+        write_cell(sheet, row, 0, &pidsl.pidsl, false, formats)?;
+        for (col, text) in &wrapped {
+            write_cell(sheet, row, *col, text, true, formats)?;
+        }
+        fit_row(
+            sheet,
+            row,
+            wrapped
+                .iter()
+                .map(|(col, text)| (text.as_str(), ADMINISTRATORS_COLUMNS[*col as usize].1)),
+        )?;
+    }
+    if administrators.is_empty() {
+        sheet.write_string(1, 0, "The organization has no active PID/SL.")?;
+    } else {
+        sheet.autofilter(0, 0, row, ADMINISTRATORS_COLUMNS.len() as u16 - 1)?;
+    }
+    print_setup(sheet, Some(0))?;
+    Ok(())
 }
 
 /// A sheet family in constant-memory mode that continues on "Name (2)", "Name (3)", ... when
@@ -490,6 +1076,8 @@ struct PagedSheet<'c> {
     /// is much faster for the thousands of small per-organization workbooks.
     constant_memory: bool,
     columns: &'c [(&'c str, f64)],
+    /// The columns frozen at the left, with the header row: those that say whose row it is.
+    frozen_columns: u16,
     rows_per_sheet: u32,
     /// The workbook index of the current sheet.
     index: usize,
@@ -501,7 +1089,7 @@ impl<'c> PagedSheet<'c> {
     fn start(
         workbook: &mut Workbook,
         base: &'static str,
-        columns: &'c [(&'c str, f64)],
+        (columns, frozen_columns): (&'c [(&'c str, f64)], u16),
         rows_per_sheet: u32,
         formats: &Formats,
         rows: usize,
@@ -510,6 +1098,7 @@ impl<'c> PagedSheet<'c> {
             base,
             constant_memory: rows > CONSTANT_MEMORY_ROWS,
             columns,
+            frozen_columns,
             rows_per_sheet,
             index: 0,
             pages: 0,
@@ -532,9 +1121,8 @@ impl<'c> PagedSheet<'c> {
             workbook.add_worksheet()
         };
         sheet.set_name(name)?;
-        sheet.set_freeze_panes(1, 0)?;
-        sheet.set_landscape();
-        sheet.set_repeat_rows(0, 0)?;
+        sheet.set_freeze_panes(1, self.frozen_columns)?;
+        print_setup(sheet, Some(0))?;
         write_header(sheet, self.columns, formats)?;
         self.index = workbook.worksheets().len() - 1;
         self.next_row = 1;
@@ -579,24 +1167,47 @@ fn tick(progress: Option<&ProgressBar>, done: u64) {
     }
 }
 
-/// The findings.csv columns, then the reviewer's Decision and Justification.
-const FINDINGS_WIDTHS: [f64; 12] = [
-    13.0, 30.0, 10.0, 10.0, 16.0, 12.0, 16.0, 22.0, 70.0, 50.0, 12.0, 26.0,
+/// The Findings sheet's columns, in order, with their widths: whose access a row is (severity,
+/// rule, PID/SL, user), then the reviewer's Decision and Justification, then the rest of
+/// findings.csv's columns. `decisions import` finds its columns by these names, wherever they
+/// stand.
+pub const FINDINGS_SHEET_COLUMNS: [(&str, f64); 14] = [
+    ("severity", 10.0),
+    ("rule", 33.0),
+    ("pidsl", 12.0),
+    ("username", 14.0),
+    ("user_name", 22.0),
+    ("Decision", 20.0),
+    ("Justification", 40.0),
+    ("detail", 60.0),
+    ("remediation", 70.0),
+    ("status", 10.0),
+    ("first_seen", 12.0),
+    ("org_id", 14.0),
+    ("run_id", 14.0),
+    ("fingerprint", 26.0),
 ];
+
+/// The Findings columns frozen at the left with the header row: severity, rule, pidsl,
+/// username, user_name.
+pub const FINDINGS_FROZEN_COLUMNS: u16 = 5;
+
+/// The index of a Findings column.
+fn findings_column(name: &str) -> u16 {
+    FINDINGS_SHEET_COLUMNS
+        .iter()
+        .position(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no Findings column {name}")) as u16
+}
 
 fn write_findings_sheets(
     workbook: &mut Workbook,
     input: &WorkbookInput,
     formats: &Formats,
 ) -> anyhow::Result<()> {
-    let mut columns: Vec<(&str, f64)> = FINDINGS_COLUMNS
-        .iter()
-        .copied()
-        .zip(FINDINGS_WIDTHS)
-        .collect();
-    columns.push(("Decision", 18.0));
-    columns.push(("Justification", 50.0));
-    let decision_col = FINDINGS_COLUMNS.len() as u16;
+    let col = findings_column;
+    let width = |name: &str| FINDINGS_SHEET_COLUMNS[col(name) as usize].1;
+    let decision_col = col("Decision");
     let decision = DataValidation::new()
         .allow_list_strings(&Decision::ALL.iter().map(|d| d.as_str()).collect::<Vec<_>>())?
         .set_input_title("Decision")?
@@ -616,32 +1227,76 @@ fn write_findings_sheets(
     let mut paged = PagedSheet::start(
         workbook,
         "Findings",
-        &columns,
+        (&FINDINGS_SHEET_COLUMNS, FINDINGS_FROZEN_COLUMNS),
         input.rows_per_sheet,
         formats,
         input.findings.len(),
     )?;
-    let remediations: Vec<&str> = RULES.iter().map(|r| r.remediation).collect();
+    // The remediations are the rule table's, so are the lines each takes.
+    let remediation_width = width("remediation");
+    let remediations: Vec<(&str, usize)> = RULES
+        .iter()
+        .map(|r| {
+            (
+                r.remediation,
+                wrapped_lines(r.remediation, remediation_width),
+            )
+        })
+        .collect();
+    let wrapped = [
+        ("username", col("username"), width("username")),
+        ("user_name", col("user_name"), width("user_name")),
+        ("Decision", decision_col, width("Decision")),
+        (
+            "Justification",
+            col("Justification"),
+            width("Justification"),
+        ),
+        ("detail", col("detail"), width("detail")),
+        ("org_id", col("org_id"), width("org_id")),
+    ];
     for (i, f) in input.findings.iter().enumerate() {
         let (sheet, row) = paged.next(workbook, formats, &finish)?;
-        let remediation = remediations[f.rule as usize];
-        write_text(sheet, row, 0, &f.run_id, formats)?;
-        write_text(sheet, row, 1, f.rule.as_str(), formats)?;
-        write_severity(sheet, row, 2, f.severity, formats)?;
-        write_text(sheet, row, 3, f.status.as_str(), formats)?;
-        write_text(sheet, row, 4, &f.org_id, formats)?;
-        write_text(sheet, row, 5, &f.pidsl, formats)?;
-        write_text(sheet, row, 6, &f.username, formats)?;
-        write_text(sheet, row, 7, &f.user_name, formats)?;
-        write_text(sheet, row, 8, &f.detail, formats)?;
-        write_text(sheet, row, 9, remediation, formats)?;
-        sheet.write_date_with_format(row, 10, f.first_seen, &formats.date)?;
-        write_text(sheet, row, 11, &f.fingerprint, formats)?;
-        if let Some(prior) = &f.decision {
-            // The last decision, stamped so that importing it unchanged records nothing new.
-            let stamp = crate::decisions::stamp(prior, input.zone);
-            write_text(sheet, row, decision_col, stamp, formats)?;
-            write_text(sheet, row, decision_col + 1, &prior.justification, formats)?;
+        let (remediation, remediation_lines) = remediations[f.rule as usize];
+        let stamp = f
+            .decision
+            .as_ref()
+            .map(|prior| crate::decisions::stamp(prior, input.zone));
+        let justification = f.decision.as_ref().map(|p| p.justification.as_str());
+        write_severity(sheet, row, col("severity"), f.severity, formats)?;
+        write_cell(sheet, row, col("rule"), f.rule.as_str(), false, formats)?;
+        write_cell(sheet, row, col("pidsl"), &f.pidsl, false, formats)?;
+        let mut lines = remediation_lines;
+        for (name, c, w) in wrapped {
+            let text = match name {
+                "username" => Some(f.username.as_str()),
+                "user_name" => Some(f.user_name.as_str()),
+                // The last decision, stamped so that importing it unchanged records nothing
+                // new, and its justification.
+                "Decision" => stamp.as_deref(),
+                "Justification" => justification,
+                "detail" => Some(f.detail.as_str()),
+                _ => Some(f.org_id.as_str()),
+            };
+            if let Some(text) = text {
+                write_cell(sheet, row, c, text, true, formats)?;
+                lines = lines.max(wrapped_lines(text, w));
+            }
+        }
+        write_cell(sheet, row, col("remediation"), remediation, true, formats)?;
+        write_cell(sheet, row, col("status"), f.status.as_str(), false, formats)?;
+        sheet.write_date_with_format(row, col("first_seen"), f.first_seen, &formats.date)?;
+        write_cell(sheet, row, col("run_id"), &f.run_id, false, formats)?;
+        write_cell(
+            sheet,
+            row,
+            col("fingerprint"),
+            &f.fingerprint,
+            false,
+            formats,
+        )?;
+        if lines > 1 {
+            sheet.set_row_height(row, row_points(lines))?;
         }
         tick(input.progress, i as u64 + 1);
     }
@@ -680,7 +1335,7 @@ fn write_access_sheets(
     let mut paged = PagedSheet::start(
         workbook,
         "User Access",
-        &columns,
+        (&columns, 4),
         input.rows_per_sheet,
         formats,
         input
@@ -750,12 +1405,13 @@ fn write_access_sheets(
 fn write_rules_sheet(sheet: &mut Worksheet, formats: &Formats) -> anyhow::Result<()> {
     sheet.set_name("Rules")?;
     let columns: [(&str, f64); 5] = [
-        ("Rule", 30.0),
+        ("Rule", 33.0),
         ("Severity", 10.0),
         ("What it checks", 60.0),
         ("Policy", 60.0),
         ("Remediation (POSC job aid)", 80.0),
     ];
+    let width = |col: usize| columns[col].1;
     write_header(sheet, &columns, formats)?;
     sheet.set_freeze_panes(1, 0)?;
     for (i, rule) in RULES.iter().enumerate() {
@@ -765,8 +1421,17 @@ fn write_rules_sheet(sheet: &mut Worksheet, formats: &Formats) -> anyhow::Result
         sheet.write_string_with_format(row, 2, rule.checks, &formats.wrap)?;
         sheet.write_string_with_format(row, 3, rule.policy.quote, &formats.wrap)?;
         sheet.write_string_with_format(row, 4, rule.remediation, &formats.wrap)?;
+        fit_row(
+            sheet,
+            row,
+            [
+                (rule.id.as_str(), width(0)),
+                (rule.checks, width(2)),
+                (rule.policy.quote, width(3)),
+                (rule.remediation, width(4)),
+            ],
+        )?;
     }
-    sheet.set_landscape();
-    sheet.set_print_fit_to_pages(1, 0);
+    print_setup(sheet, Some(0))?;
     Ok(())
 }
