@@ -82,6 +82,75 @@ fn edited_workbook(run_dir: &Path, to: &Path, decisions: &[(&str, &str, &str)]) 
     workbook.save(to).unwrap();
 }
 
+/// The workbook at `from` with its Findings sheet's columns in the order of `names` (the other
+/// columns dropped), written to `to`: an earlier version's layout, or a reviewer's own.
+fn with_columns_in_order(from: &Path, to: &Path, names: &[&str]) {
+    let rows = findings_sheet(from);
+    let order: Vec<usize> = names
+        .iter()
+        .map(|name| rows[0].iter().position(|h| h == name).unwrap())
+        .collect();
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("Findings").unwrap();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, &from) in order.iter().enumerate() {
+            if let Some(value) = row.get(from).filter(|v| !v.is_empty()) {
+                sheet.write_string(r as u32, c as u16, value).unwrap();
+            }
+        }
+    }
+    workbook.save(to).unwrap();
+}
+
+#[test]
+fn decisions_are_read_by_column_name_wherever_the_columns_stand() {
+    let db = TestDb::sqlite();
+    let out = tempfile::tempdir().unwrap();
+    let (bin, run1) = reviewed(&db, out.path());
+    let (first, second) = two_findings(&run1);
+    let edited = out.path().join("reviewed.xlsx");
+    edited_workbook(
+        &run1,
+        &edited,
+        &[
+            (&first, "Keep", "Needed for month-end billing"),
+            (&second, "Remove access", "Left in June"),
+        ],
+    );
+    // The layout before Decision moved beside the user: findings.csv's columns, then the
+    // reviewer's two.
+    let mut old_layout: Vec<&str> = posc_review::report::csv::FINDINGS_COLUMNS.to_vec();
+    old_layout.extend(["Decision", "Justification"]);
+    let moved = out.path().join("old-layout.xlsx");
+    with_columns_in_order(&edited, &moved, &old_layout);
+    assert_eq!(findings_sheet(&moved)[0][0], "run_id");
+    let imported = bin.run(&[
+        "decisions",
+        "import",
+        moved.to_str().unwrap(),
+        "--reviewer",
+        "alice",
+    ]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    let recorded = decisions_json(&bin, &[]);
+    let decision = |fp: &str| {
+        recorded
+            .iter()
+            .find(|d| d["fingerprint"] == fp)
+            .map(|d| (d["decision"].clone(), d["justification"].clone()))
+            .unwrap()
+    };
+    assert_eq!(
+        decision(&first),
+        ("Keep".into(), "Needed for month-end billing".into())
+    );
+    assert_eq!(
+        decision(&second),
+        ("Remove access".into(), "Left in June".into())
+    );
+}
+
 /// findings.csv of a run, by fingerprint.
 fn findings(run_dir: &Path) -> HashMap<String, HashMap<String, String>> {
     read_csv(&run_dir.join("findings.csv"))

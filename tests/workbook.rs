@@ -9,14 +9,15 @@ use calamine::{open_workbook, Data, DataType, Reader, Xlsx};
 use chrono::NaiveDate;
 use common::{copy_snapshot, read_csv, scenario4, stderr, xlsx_part, xlsx_text, Bin, TestDb};
 use posc_review::domain::{
-    Cadence, FindingStatus, OrgKind, PidSl, Role, RuleId, RunStatus, Services, UserStatus,
+    Cadence, Decision, FindingStatus, OrgKind, PidSl, Role, RuleId, RunStatus, Services, Severity,
+    UserStatus,
 };
 use posc_review::report::csv::FINDINGS_COLUMNS;
 use posc_review::report::summary::Summary;
 use posc_review::report::xlsx::{self, WorkbookInput};
 use posc_review::rules::RULES;
 use posc_review::snapshot::{Access, Org, Personal, PidSlRecord, Snapshot, User};
-use posc_review::store::{FindingRow, RunCounts, RunRecord};
+use posc_review::store::{FindingRow, RunCounts, RunRecord, TrendPoint};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -765,6 +766,542 @@ fn an_organization_workbook_holds_only_its_findings_and_access_rows() {
     let cells: Vec<String> = summary.cells().map(|(_, _, c)| text(c)).collect();
     assert!(cells.contains(&"organization ORG-B (ORG-B Health)".to_string()));
     assert!(!cells.iter().any(|c| c.contains("ORG-A")), "{cells:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Laid out for deciding: what a reviewer sees on screen and on paper.
+// ---------------------------------------------------------------------------------------
+
+/// Writes the whole-run workbook of the hand-made data with this summary.
+fn write_with_summary(dir: &Path, summary: &Summary) -> PathBuf {
+    let (findings, snapshot) = (findings(), snapshot());
+    let path = dir.join(xlsx::workbook_file_name(&summary.run_id));
+    let input = WorkbookInput::new(summary, &findings, &snapshot, chrono_tz::America::New_York);
+    xlsx::write_workbook(&path, &input).unwrap();
+    path
+}
+
+/// Writes the organization workbook of `org_id` (the hand-made data); returns its path.
+fn write_org(dir: &Path, snapshot: &Snapshot, org_id: &str) -> PathBuf {
+    let org = snapshot.org_index(org_id).unwrap();
+    let own: Vec<FindingRow> = findings()
+        .into_iter()
+        .filter(|f| f.org_id == org_id)
+        .collect();
+    let access = posc_review::report::access_rows_by_org(snapshot);
+    let (path, _) = xlsx::write_org_workbook(
+        dir,
+        &run(),
+        &own,
+        snapshot,
+        org,
+        &access[org as usize],
+        0,
+        chrono_tz::America::New_York,
+    )
+    .unwrap();
+    path
+}
+
+/// The value of attribute `name` in the first tag of `xml` (`r="3" ht="45">`, what follows
+/// `<row ` once split on it).
+fn attr<'x>(xml: &'x str, name: &str) -> Option<&'x str> {
+    let tag = &xml[..xml.find('>').unwrap_or(xml.len())];
+    let pattern = format!("{name}=\"");
+    let start = tag
+        .match_indices(&pattern)
+        .map(|(i, _)| i)
+        .find(|&i| i == 0 || tag[..i].ends_with(char::is_whitespace))?
+        + pattern.len();
+    Some(&tag[start..start + tag[start..].find('"')?])
+}
+
+/// A cell reference's (row, column), both from 0: `D40` is (39, 3).
+fn position(reference: &str) -> (u32, u32) {
+    let letters: String = reference
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    let col = letters
+        .bytes()
+        .fold(0u32, |n, b| n * 26 + u32::from(b - b'A' + 1))
+        - 1;
+    let row: u32 = reference[letters.len()..].parse().unwrap();
+    (row - 1, col)
+}
+
+/// How a sheet is laid out, as its xml says: column widths, row heights, merged ranges, and
+/// which cells wrap their text.
+struct Layout {
+    /// (first column, last column, width), from 0.
+    widths: Vec<(u32, u32, f64)>,
+    heights: std::collections::HashMap<u32, f64>,
+    /// (row, first column, last column) of each merged range (one row each here).
+    merged: Vec<(u32, u32, u32)>,
+    wrapped: std::collections::HashSet<(u32, u32)>,
+}
+
+impl Layout {
+    fn of(path: &Path, sheet: &str) -> Layout {
+        let xml = sheet_part(path, sheet);
+        let styles = xlsx_part(path, "xl/styles.xml");
+        let xfs = styles.split("<cellXfs").nth(1).unwrap();
+        let xfs = xfs.split("</cellXfs>").next().unwrap();
+        let wraps: Vec<bool> = xfs
+            .split("<xf ")
+            .skip(1)
+            .map(|xf| xf.contains("wrapText=\"1\""))
+            .collect();
+        let widths = xml
+            .split("<col ")
+            .skip(1)
+            .map(|c| {
+                let n = |name| attr(c, name).unwrap().parse::<u32>().unwrap() - 1;
+                (
+                    n("min"),
+                    n("max"),
+                    attr(c, "width").unwrap().parse().unwrap(),
+                )
+            })
+            .collect();
+        let heights = xml
+            .split("<row ")
+            .skip(1)
+            .filter_map(|r| {
+                let row: u32 = attr(r, "r")?.parse().ok()?;
+                Some((row - 1, attr(r, "ht")?.parse().ok()?))
+            })
+            .collect();
+        let merged = xml
+            .split("<mergeCell ")
+            .skip(1)
+            .map(|m| {
+                let range = attr(m, "ref").unwrap();
+                let (first, last) = range.split_once(':').unwrap();
+                let ((row, from), (_, to)) = (position(first), position(last));
+                (row, from, to)
+            })
+            .collect();
+        let wrapped = xml
+            .split("<c ")
+            .skip(1)
+            .filter(|c| attr(c, "s").is_some_and(|s| wraps[s.parse::<usize>().unwrap()]))
+            .map(|c| position(attr(c, "r").unwrap()))
+            .collect();
+        Layout {
+            widths,
+            heights,
+            merged,
+            wrapped,
+        }
+    }
+
+    /// A column's width: as set, else the default 8.43.
+    fn width(&self, col: u32) -> f64 {
+        self.widths
+            .iter()
+            .find(|(from, to, _)| (*from..=*to).contains(&col))
+            .map_or(8.43, |w| w.2)
+    }
+
+    /// The columns the cell at (row, col) spans: itself, or its merged range.
+    fn span(&self, row: u32, col: u32) -> (u32, u32) {
+        self.merged
+            .iter()
+            .find(|(r, from, to)| *r == row && (*from..=*to).contains(&col))
+            .map_or((col, col), |m| (m.1, m.2))
+    }
+
+    fn height(&self, row: u32) -> f64 {
+        self.heights.get(&row).copied().unwrap_or(15.0)
+    }
+}
+
+/// Asserts that no text of the sheet is cut or runs into another: a wrapping cell's row is at
+/// least as tall as the lines its text needs (1.2 characters of Calibri per unit of width at
+/// the most, 15 points a line), and a cell that does not wrap, with a value right of it, is at
+/// most one character per unit of its width.
+fn assert_no_text_is_cut(path: &Path, sheet: &str) {
+    let layout = Layout::of(path, sheet);
+    let mut workbook = open(path);
+    let range = workbook.worksheet_range(sheet).unwrap();
+    let (top, left) = range.start().unwrap();
+    let filled: std::collections::HashSet<(u32, u32)> = range
+        .cells()
+        .filter(|(_, _, c)| !c.is_empty())
+        .map(|(r, c, _)| (top + r as u32, left + c as u32))
+        .collect();
+    let mut checked = 0;
+    for (r, c, cell) in range.cells() {
+        let Data::String(text) = cell else { continue };
+        let (row, col) = (top + r as u32, left + c as u32);
+        let (first, last) = layout.span(row, col);
+        let width: f64 = (first..=last).map(|c| layout.width(c)).sum();
+        let chars = text.chars().count() as f64;
+        let place = format!(
+            "{sheet}!{}{} {text:?}",
+            char::from(b'A' + col as u8),
+            row + 1
+        );
+        if layout.wrapped.contains(&(row, col)) {
+            let lines = (chars / (1.2 * width)).ceil().max(1.0);
+            assert!(
+                layout.height(row) >= (15.0 * lines).min(409.0),
+                "{place}: {lines} lines in a row of {} points",
+                layout.height(row)
+            );
+        } else if filled.contains(&(row, last + 1)) {
+            assert!(chars <= width, "{place}: cut at width {width}");
+        }
+        checked += 1;
+    }
+    assert!(checked > 0, "{sheet} has text");
+}
+
+#[test]
+fn findings_show_whose_access_it_is_beside_the_decision_and_keep_it_in_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), xlsx::EXCEL_MAX_ROWS);
+    let mut workbook = open(&path);
+    assert_eq!(
+        header(&mut workbook, "Findings")[..7],
+        [
+            "severity",
+            "rule",
+            "pidsl",
+            "username",
+            "user_name",
+            "Decision",
+            "Justification"
+        ]
+    );
+    // The header row and the five columns left of Decision stay in view while scrolling.
+    let sheet = sheet_part(&path, "Findings");
+    assert!(
+        sheet.contains("<pane xSplit=\"5\" ySplit=\"1\" topLeftCell=\"F2\""),
+        "{sheet}"
+    );
+    assert!(sheet.contains("state=\"frozen\""));
+    // Each finding's values are in the columns their headers name.
+    let findings = workbook.worksheet_range("Findings").unwrap();
+    let first = findings.rows().nth(1).unwrap();
+    assert_eq!(text(&first[col("severity")]), "critical");
+    assert_eq!(text(&first[col("rule")]), "missing-primary");
+    assert_eq!(text(&first[col("pidsl")]), "110000001A");
+    assert_eq!(text(&first[col("fingerprint")]), "fp-missing-primary-");
+    let second = findings.rows().nth(2).unwrap();
+    assert_eq!(text(&second[col("username")]), "ann");
+    assert_eq!(text(&second[col("user_name")]), "ann name");
+}
+
+#[test]
+fn every_sheet_prints_landscape_one_page_wide_with_its_header_row_on_each_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_org(dir.path(), &snapshot(), "ORG-A");
+    let names = open(&path).sheet_names();
+    assert_eq!(
+        names,
+        [
+            "Summary",
+            "How to decide",
+            "Findings",
+            "Administrators",
+            "User Access",
+            "Rules"
+        ]
+    );
+    for name in &names {
+        let sheet = sheet_part(&path, name);
+        let setup = sheet.split("<pageSetup").nth(1).expect(name);
+        assert!(setup.contains("orientation=\"landscape\""), "{name}");
+        // One page wide (fitToWidth is 1 unless it says otherwise), as many pages long as it
+        // takes.
+        assert!(setup.contains("fitToHeight=\"0\""), "{name}: {setup}");
+        assert!(!setup.contains("fitToWidth=") || setup.contains("fitToWidth=\"1\""));
+        assert!(sheet.contains("<pageSetUpPr fitToPage=\"1\"/>"), "{name}");
+    }
+    let book = xlsx_part(&path, "xl/workbook.xml");
+    for titles in [
+        "Findings!$1:$1",
+        "Administrators!$1:$1",
+        "'User Access'!$1:$1",
+        "Rules!$1:$1",
+    ] {
+        assert!(
+            book.contains(&format!("\">{titles}</definedName>"))
+                && book.contains("_xlnm.Print_Titles"),
+            "{titles} repeated on every page: {book}"
+        );
+    }
+}
+
+#[test]
+fn wrapped_text_gets_a_row_tall_enough_and_labels_are_not_cut() {
+    // The hand-made data with a long detail, and scenario4's own workbooks.
+    let dir = tempfile::tempdir().unwrap();
+    let (run, mut findings, snapshot) = (run(), findings(), snapshot());
+    findings[4].detail = "lacks PORTAL; ".repeat(30);
+    let summary = Summary::new(&run, &findings, &snapshot);
+    let path = dir.path().join("long.xlsx");
+    let input = WorkbookInput::new(&summary, &findings, &snapshot, chrono_tz::America::New_York);
+    xlsx::write_workbook(&path, &input).unwrap();
+    let layout = Layout::of(&path, "Findings");
+    assert!(
+        layout.wrapped.contains(&(5, col("detail") as u32)),
+        "detail wraps"
+    );
+    assert!(layout.height(5) >= 6.0 * 15.0, "{}", layout.height(5));
+    assert_no_text_is_cut(&path, "Findings");
+
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = review(&scenario4(), out.path());
+    let org = files_under(&run_dir.join("organizations"))
+        .into_iter()
+        .find(|p| p.to_str().unwrap().ends_with("-ORG-GP.xlsx"))
+        .unwrap();
+    for path in [workbook_path(&run_dir), org.clone()] {
+        for sheet in open(&path).sheet_names() {
+            if sheet != "User Access" {
+                assert_no_text_is_cut(&path, &sheet);
+            }
+        }
+    }
+    // The label column is as wide as its longest label.
+    let layout = Layout::of(&org, "Summary");
+    assert!(layout.width(0) >= "Overdue (no decision, older than the cadence)".len() as f64);
+}
+
+#[test]
+fn counts_show_thousands_separators() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, findings, snapshot) = (run(), findings(), snapshot());
+    let mut summary = Summary::new(&run, &findings, &snapshot);
+    summary.total = 1_234_567;
+    summary.status.new = 25_000;
+    let path = write_with_summary(dir.path(), &summary);
+    let mut workbook = open(&path);
+    let sheet = workbook.worksheet_range("Summary").unwrap();
+    assert_eq!(text(&sheet[(5, 0)]), "Findings");
+    assert_eq!(sheet[(5, 1)], Data::Float(1_234_567.0));
+    // The cell's format is #,##0: 1,234,567.
+    let styles = xlsx_part(&path, "xl/styles.xml");
+    let xml = sheet_part(&path, "Summary");
+    let xfs = styles.split("<cellXfs").nth(1).unwrap();
+    let formats: Vec<&str> = xfs.split("<xf ").skip(1).collect();
+    for reference in ["B6", "B11"] {
+        let xf = formats[cell_style(&xml, reference)];
+        let id = attr(xf, "numFmtId").unwrap();
+        assert!(
+            id == "3" || styles.contains(&format!("numFmtId=\"{id}\" formatCode=\"#,##0\"")),
+            "{reference}: format {id}"
+        );
+    }
+}
+
+#[test]
+fn the_summary_chart_is_on_the_first_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), xlsx::EXCEL_MAX_ROWS);
+    assert!(xlsx_part(&path, "xl/charts/chart1.xml").contains("<c:barChart>"));
+    let drawing = xlsx_part(&path, "xl/drawings/drawing1.xml");
+    let from = drawing.split("<xdr:from>").nth(1).unwrap();
+    let cell = |tag: &str| -> u32 {
+        let start = from.find(&format!("<xdr:{tag}>")).unwrap() + tag.len() + 6;
+        from[start..start + from[start..].find('<').unwrap()]
+            .parse()
+            .unwrap()
+    };
+    let (col, row) = (cell("col"), cell("row"));
+    assert!(col <= 2 && row <= 12, "anchored at column {col}, row {row}");
+    // Its left edge, in pixels (a column of width w is 7w + 5), leaves its 520 on a 1280-pixel
+    // screen.
+    let layout = Layout::of(&path, "Summary");
+    let left: f64 = (0..col).map(|c| layout.width(c) * 7.0 + 5.0).sum();
+    assert!(left + 520.0 <= 1280.0, "the chart starts at {left} px");
+}
+
+fn trend_point(run_id: &str, as_of: NaiveDate, counts: [usize; 4]) -> TrendPoint {
+    let severities = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ];
+    TrendPoint {
+        run_id: run_id.into(),
+        as_of,
+        open: severities.into_iter().zip(counts).collect(),
+    }
+}
+
+#[test]
+fn the_trend_is_a_line_chart_of_summary_cells_from_the_second_review_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, findings, snapshot) = (run(), findings(), snapshot());
+    let mut summary = Summary::new(&run, &findings, &snapshot);
+    summary.trend = vec![trend_point("20260701-001", date(2026, 7, 1), [4, 3, 9, 1])];
+    let path = write_with_summary(dir.path(), &summary);
+    let mut workbook = open(&path);
+    let cells: Vec<String> = workbook
+        .worksheet_range("Summary")
+        .unwrap()
+        .cells()
+        .map(|(_, _, c)| text(c))
+        .collect();
+    assert!(cells
+        .iter()
+        .any(|c| c.starts_with("The trend starts at the next review")));
+    assert!(!xlsx_text(&path).contains("<c:lineChart>"), "no line yet");
+
+    summary.trend.push(trend_point(
+        "20261001-001",
+        date(2026, 10, 1),
+        [2, 1, 1_200, 1],
+    ));
+    let path = write_with_summary(dir.path(), &summary);
+    let mut workbook = open(&path);
+    let sheet = workbook.worksheet_range("Summary").unwrap();
+    let row = sheet
+        .rows()
+        .position(|r| text(&r[0]) == "2026-10-01")
+        .expect("the trend's table");
+    assert_eq!(text(&sheet[(row, 1)]), "20261001-001");
+    assert_eq!(sheet[(row, 4)], Data::Float(1200.0), "medium");
+    assert_eq!(text(&sheet[(row - 2, 2)]), "Critical");
+    let chart = xlsx_part(&path, "xl/charts/chart2.xml");
+    assert!(chart.contains("<c:lineChart>"));
+    assert_eq!(chart.matches("<c:ser>").count(), 4, "a line per severity");
+    assert!(
+        chart.contains(&format!("Summary!$E${}:$E${}", row, row + 1)),
+        "{chart}"
+    );
+}
+
+#[test]
+fn the_summary_lists_the_twenty_organizations_with_most_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, findings, snapshot) = (run(), findings(), snapshot());
+    let mut summary = Summary::new(&run, &findings, &snapshot);
+    let template = summary.by_org[0].clone();
+    summary.by_org = (0..25)
+        .map(|i| {
+            let mut org = template.clone();
+            org.org_id = format!("ORG-{i:02}");
+            org.name = format!("Clinic {i:02}");
+            org.total = 2000 - i;
+            org
+        })
+        .collect();
+    let path = write_with_summary(dir.path(), &summary);
+    let mut workbook = open(&path);
+    let sheet = workbook.worksheet_range("Summary").unwrap();
+    let title = sheet
+        .rows()
+        .position(|r| text(&r[0]).starts_with("Findings per organization"))
+        .unwrap();
+    assert_eq!(
+        text(&sheet[(title, 0)]),
+        "Findings per organization (the 20 with most of the 25)"
+    );
+    let header: Vec<String> = sheet.rows().nth(title + 1).unwrap()[..7]
+        .iter()
+        .map(text)
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "Organization",
+            "Findings",
+            "Critical",
+            "High",
+            "Medium",
+            "Low",
+            "Reviewer decisions"
+        ]
+    );
+    let listed: Vec<String> = sheet
+        .rows()
+        .skip(title + 2)
+        .take_while(|r| !text(&r[0]).is_empty())
+        .map(|r| text(&r[0]))
+        .collect();
+    assert_eq!(listed.len(), 20);
+    assert_eq!(listed[0], "Clinic 00 (ORG-00)");
+    assert_eq!(sheet[(title + 2, 1)], Data::Float(2000.0));
+    assert!(text(&sheet[(title + 2, 6)]).contains("pending"));
+}
+
+#[test]
+fn how_to_decide_says_what_each_decision_means_and_what_happens_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), xlsx::EXCEL_MAX_ROWS);
+    let mut workbook = open(&path);
+    let sheet = workbook.worksheet_range(xlsx::INSTRUCTIONS_SHEET).unwrap();
+    let rows: Vec<Vec<String>> = sheet.rows().map(|r| r.iter().map(text).collect()).collect();
+    // The drop-down's choices, each once, in its order, with its meaning and next step.
+    let listed: Vec<&Vec<String>> = rows
+        .iter()
+        .filter(|r| Decision::ALL.iter().any(|d| r[0] == d.as_str()))
+        .collect();
+    assert_eq!(listed.len(), Decision::ALL.len());
+    for (row, decision) in listed.iter().zip(Decision::ALL) {
+        assert_eq!(row[0], decision.as_str());
+        assert_eq!(row[1], decision.meaning());
+        assert_eq!(row[2], decision.next_step());
+    }
+    assert!(rows
+        .iter()
+        .any(|r| r[0].contains("posc-review decisions import")));
+}
+
+#[test]
+fn an_organization_workbook_lists_who_administers_each_of_its_pidsls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut snapshot = snapshot();
+    snapshot.users[1].phone = "+1 617 555 0100".into();
+    let path = write_org(dir.path(), &snapshot, "ORG-A");
+    let mut workbook = open(&path);
+    let sheet = workbook.worksheet_range("Administrators").unwrap();
+    let rows: Vec<Vec<String>> = sheet.rows().map(|r| r.iter().map(text).collect()).collect();
+    assert_eq!(
+        rows[0],
+        [
+            "PID/SL",
+            "PID/SL name",
+            "Primary User",
+            "Primary User email",
+            "Primary User phone",
+            "Backup",
+            "Backup email",
+            "Backup phone"
+        ]
+    );
+    assert_eq!(
+        rows[1],
+        [
+            "110000001A",
+            "Site 110000001A",
+            &format!("{} Doe (ann)", FORMULAS[0]),
+            "ann@example.org",
+            xlsx::NOT_ON_FILE,
+            &format!("{} Doe (bob)", FORMULAS[1]),
+            "bob@example.org",
+            "+1 617 555 0100"
+        ]
+    );
+    assert_eq!(rows.len(), 2, "ORG-A's one PID/SL");
+
+    let path = write_org(dir.path(), &snapshot, "ORG-B");
+    let mut workbook = open(&path);
+    let sheet = workbook.worksheet_range("Administrators").unwrap();
+    let row: Vec<String> = sheet.rows().nth(1).unwrap().iter().map(text).collect();
+    assert_eq!(row[..3], ["220000002B", "Site 220000002B", "Bea Doe (bea)"]);
+    assert_eq!(row[5], xlsx::NO_ADMINISTRATOR, "no backup");
+    // The whole-run workbook has no such sheet: every organization's would be too long.
+    let whole = write(dir.path(), xlsx::EXCEL_MAX_ROWS);
+    assert!(!open(&whole)
+        .sheet_names()
+        .contains(&"Administrators".to_string()));
 }
 
 // ---------------------------------------------------------------------------------------

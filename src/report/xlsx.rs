@@ -37,8 +37,9 @@ use anyhow::Context;
 use chrono_tz::Tz;
 use indicatif::ProgressBar;
 use rust_xlsxwriter::{
-    Chart, ChartFormat, ChartLine, ChartMarker, ChartMarkerType, ChartPoint, ChartSolidFill, Color,
-    DataValidation, DocProperties, Format, FormatAlign, FormatBorder, Workbook, Worksheet,
+    Chart, ChartAxis, ChartFormat, ChartLine, ChartMarker, ChartMarkerType, ChartPoint,
+    ChartSolidFill, Color, DataValidation, DocProperties, Format, FormatAlign, FormatBorder,
+    Workbook, Worksheet,
 };
 use std::path::{Path, PathBuf};
 
@@ -667,7 +668,10 @@ fn write_summary_sheet(
         .set_points(&points);
     chart.title().set_name("Findings per severity");
     chart.legend().set_hidden();
-    chart.y_axis().set_name("Findings").set_num_format("#,##0");
+    count_axis(
+        chart.y_axis().set_name("Findings"),
+        summary.by_severity.iter().map(|c| c.count),
+    );
     chart.set_width(520).set_height(300);
     sheet.insert_chart_with_offset(chart_row, 2, &chart, 12, 0)?;
 
@@ -737,6 +741,16 @@ fn write_summary_sheet(
     }
     print_setup(sheet, None)?;
     Ok(())
+}
+
+/// A chart's axis of counts: whole numbers with thousands separators, and for small counts a
+/// step of one and a step of headroom (a scale of 0 to 1 in fifths would label 0, 0, 0, 1, 1).
+fn count_axis(axis: &mut ChartAxis, counts: impl Iterator<Item = usize>) {
+    axis.set_num_format("#,##0").set_min(0);
+    let max = counts.max().unwrap_or(0);
+    if max < 10 {
+        axis.set_max((max + 1) as f64).set_major_unit(1);
+    }
 }
 
 /// The open findings by severity at the last reviews, a table and a line chart of it, from
@@ -815,10 +829,10 @@ fn write_trend(
             );
     }
     chart.title().set_name("Open findings at the last reviews");
-    chart
-        .y_axis()
-        .set_name("Open findings")
-        .set_num_format("#,##0");
+    count_axis(
+        chart.y_axis().set_name("Open findings"),
+        summary.trend.iter().flat_map(|p| p.open.values().copied()),
+    );
     chart
         .legend()
         .set_position(rust_xlsxwriter::ChartLegendPosition::Bottom);
@@ -1434,4 +1448,57 @@ fn write_rules_sheet(sheet: &mut Worksheet, formats: &Formats) -> anyhow::Result
     }
     print_setup(sheet, Some(0))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_text_takes_one_line_and_long_text_wraps_at_spaces() {
+        assert_eq!(wrapped_lines("", 10.0), 1);
+        assert_eq!(wrapped_lines("remove the access", 20.0), 1);
+        // 10 units hold 10 characters: "aaaa bbbb" fits, "cccc" goes on.
+        assert_eq!(wrapped_lines("aaaa bbbb cccc", 10.0), 2);
+        assert_eq!(wrapped_lines("one\ntwo\nthree", 40.0), 3);
+    }
+
+    #[test]
+    fn a_word_longer_than_a_line_is_broken() {
+        assert_eq!(wrapped_lines(&"x".repeat(25), 10.0), 3);
+        assert_eq!(wrapped_lines(&format!("ab {}", "x".repeat(20)), 10.0), 3);
+    }
+
+    #[test]
+    fn a_row_is_never_taller_than_excel_allows() {
+        assert_eq!(row_points(2), 30.0);
+        assert_eq!(row_points(1000), MAX_ROW_POINTS);
+    }
+
+    #[test]
+    fn counts_in_text_have_thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(4_000_000), "4,000,000");
+    }
+
+    #[test]
+    fn the_findings_sheet_has_findings_csv_s_columns_and_the_reviewer_s_two() {
+        let mut sheet: Vec<&str> = FINDINGS_SHEET_COLUMNS.iter().map(|c| c.0).collect();
+        let mut expected: Vec<&str> = super::super::csv::FINDINGS_COLUMNS.to_vec();
+        expected.extend(["Decision", "Justification"]);
+        sheet.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(sheet, expected);
+        assert_eq!(findings_column("Decision"), FINDINGS_FROZEN_COLUMNS);
+    }
+
+    #[test]
+    fn every_rule_id_fits_its_column() {
+        let width = FINDINGS_SHEET_COLUMNS[findings_column("rule") as usize].1;
+        for rule in RuleId::ALL {
+            assert!(rule.as_str().len() as f64 + 1.0 <= width, "{rule}");
+        }
+    }
 }
