@@ -19,7 +19,10 @@
 //! row with wrapped text gets a height computed here from its text and column widths
 //! ([`wrapped_lines`]): words wrapped at spaces, one character per unit of column width, which
 //! errs on the tall side for ordinary text in Calibri 11. Label columns are as wide as their
-//! longest label.
+//! longest label. Even in constant-memory mode rust_xlsxwriter keeps each row height it is
+//! given until the workbook is saved (its row options, about 250 bytes with the map's share):
+//! as the remediation wraps, every finding has one, some 70 MB for the 269,263 findings of a
+//! statewide run (estimated from the struct sizes, not measured on a full run).
 //!
 //! Every cell that comes from data is written with `write_string`, `write_number` or
 //! `write_date`: never a formula, whatever the text looks like (`=HYPERLINK(...)` stays text),
@@ -590,8 +593,10 @@ fn write_summary_sheet(
     sheet.write_string_with_format(
         1,
         0,
-        "To decide: pick a Decision for each row of the Findings sheet and say why under \
-         Justification; the sheet \"How to decide\" says what each decision means.",
+        format!(
+            "To decide: pick a Decision for each row of the Findings sheet and say why under \
+             Justification; the sheet \"{INSTRUCTIONS_SHEET}\" says what each decision means."
+        ),
         &formats.text,
     )?;
 
