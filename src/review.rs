@@ -656,7 +656,13 @@ fn keep_alive(store: Arc<dyn Store>, clock: SharedClock, run_id: &str, owner: &s
                 match store.run_heartbeat(&run_id, &owner, clock.now()).await {
                     Ok(true) => {}
                     Ok(false) => {
-                        tracing::error!("another command recorded this run as failed: its heartbeat had stopped");
+                        // Let go of: released once its folder was in place (the run goes on
+                        // to deliver its mail), or taken by another command.
+                        if let Ok(Some(run)) = store.run(&run_id).await {
+                            if run.status == RunStatus::Failed {
+                                tracing::error!("another command recorded this run as failed: its heartbeat had stopped");
+                            }
+                        }
                         return;
                     }
                     Err(e) => tracing::warn!(error = %format!("{e:#}"), "cannot renew the run's heartbeat"),
