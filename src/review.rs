@@ -795,6 +795,7 @@ fn classify(
                 username: username.to_string(),
                 user_name: user.map(|u| u.full_name()).unwrap_or_default(),
                 detail: f.detail.clone(),
+                remediation: f.remediation.clone(),
                 first_seen,
                 decision: decision.cloned(),
             }

@@ -621,10 +621,9 @@ fn write_findings_sheets(
         formats,
         input.findings.len(),
     )?;
-    let remediations: Vec<&str> = RULES.iter().map(|r| r.remediation).collect();
     for (i, f) in input.findings.iter().enumerate() {
         let (sheet, row) = paged.next(workbook, formats, &finish)?;
-        let remediation = remediations[f.rule as usize];
+        let remediation = &f.remediation;
         write_text(sheet, row, 0, &f.run_id, formats)?;
         write_text(sheet, row, 1, f.rule.as_str(), formats)?;
         write_severity(sheet, row, 2, f.severity, formats)?;
@@ -749,12 +748,13 @@ fn write_access_sheets(
 /// Rules: the rule table, as the policy reads.
 fn write_rules_sheet(sheet: &mut Worksheet, formats: &Formats) -> anyhow::Result<()> {
     sheet.set_name("Rules")?;
-    let columns: [(&str, f64); 5] = [
+    let columns: [(&str, f64); 6] = [
         ("Rule", 30.0),
         ("Severity", 10.0),
         ("What it checks", 60.0),
         ("Policy", 60.0),
         ("Remediation (POSC job aid)", 80.0),
+        ("Policy source (document, section)", 40.0),
     ];
     write_header(sheet, &columns, formats)?;
     sheet.set_freeze_panes(1, 0)?;
@@ -765,6 +765,7 @@ fn write_rules_sheet(sheet: &mut Worksheet, formats: &Formats) -> anyhow::Result
         sheet.write_string_with_format(row, 2, rule.checks, &formats.wrap)?;
         sheet.write_string_with_format(row, 3, rule.policy.quote, &formats.wrap)?;
         sheet.write_string_with_format(row, 4, rule.remediation, &formats.wrap)?;
+        sheet.write_string_with_format(row, 5, rule.policy.source, &formats.wrap)?;
     }
     sheet.set_landscape();
     sheet.set_print_fit_to_pages(1, 0);
