@@ -343,6 +343,39 @@ mod tests {
     use super::*;
     use crate::domain::{Role, UserStatus};
 
+    /// The five source documents (tests/fixtures/seeds, copied from the public MassHealth
+    /// documents the product is built from).
+    const SEEDS: [&str; 5] = [
+        include_str!("../../tests/fixtures/seeds/000_76d9cc9d84c67861.txt"),
+        include_str!("../../tests/fixtures/seeds/001_56263292421906f3.txt"),
+        include_str!("../../tests/fixtures/seeds/002_7eaae03bf28de9a2.txt"),
+        include_str!("../../tests/fixtures/seeds/003_b3a50134d287e543.txt"),
+        include_str!("../../tests/fixtures/seeds/004_3bdecef00cfcf200.txt"),
+    ];
+
+    fn normalized(text: &str) -> String {
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn every_policy_quote_is_a_source_documents_own_sentence() {
+        let seeds: Vec<String> = SEEDS.iter().map(|s| normalized(s)).collect();
+        for rule in &RULES {
+            let quote = normalized(rule.policy.quote);
+            assert!(
+                seeds.iter().any(|seed| seed.contains(&quote)),
+                "{}: the quote is in no source document: {quote}",
+                rule.id
+            );
+            assert!(
+                rule.policy.source.contains(", "),
+                "{}: the source should say \"document, section\": {:?}",
+                rule.id,
+                rule.policy.source
+            );
+        }
+    }
+
     #[test]
     fn the_rule_table_is_indexed_by_rule_id() {
         for (i, rule) in RULES.iter().enumerate() {

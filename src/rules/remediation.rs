@@ -318,3 +318,233 @@ fn text(
         _ => rule.remediation.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{Kit, ALL_SERVICES};
+    use super::super::{Finding, RULES};
+    use crate::domain::{Role, RuleId, UserStatus};
+
+    const SUBMIT: &str = "then click Submit";
+    const CLOSE: &str =
+        "on the Confirmation panel, click Close after verifying that your update has been performed";
+    const REMOVE: &str = "on the Update Subordinate panel, click Remove";
+    const PHONE: &str = "MassHealth Customer Service at 1-800-841-2900";
+    const FORM: &str = "Existing Provider Modification Data Collection Form";
+
+    /// The Guide for the Primary User, Delete Subordinate Accounts: "To delete a subordinate's
+    /// account, you must".
+    const GUIDE_SUBORDINATE: [&str; 3] = [
+        "1. remove the user from your account",
+        "2. inform other organizations and entities that are linked to the terminated user so \
+         that they can remove access to that user's account",
+        "3. contact MassHealth Customer Service at 1-800-841-2900 to ensure that the user's \
+         security profile has been updated",
+    ];
+
+    /// The Guide for the Primary User, Delete Primary Users: "the departing user must".
+    const GUIDE_PRIMARY: [&str; 3] = [
+        "establish another primary user within the organization",
+        "establish a new backup primary user or ensure that the new primary establishes a \
+         backup primary user",
+        "notify MassHealth Customer Service at 1-800-841-2900 of the change so its security \
+         profile can be updated",
+    ];
+
+    /// Words no remediation may use: buttons the POSC does not have.
+    const BANNED: [&str; 4] = ["> Save", "Save", "Deactivate User ID", "Reactivate User ID"];
+
+    /// The words each rule's remediation must contain, generic or specific.
+    fn required(rule: RuleId) -> Vec<&'static str> {
+        use RuleId::*;
+        let mut words = match rule {
+            MissingPrimary => vec![FORM],
+            MissingBackup => vec!["to Assigned Services", SUBMIT, CLOSE, "New Subordinate"],
+            ExcessPrimary => vec!["to Available Services", SUBMIT, CLOSE, FORM],
+            ManageSubordinatesMisassigned => vec![
+                "Manage Subordinate Accounts",
+                "to Available Services",
+                SUBMIT,
+                CLOSE,
+            ],
+            BackupMissingServices => vec!["to Assigned Services", SUBMIT, CLOSE],
+            TerminatedUserActive | TerminatedUserAccess => vec![REMOVE, CLOSE],
+            ExpiredLink => vec![REMOVE, CLOSE],
+            StaleUser => vec![REMOVE, CLOSE, PHONE],
+            OverloadedPrimary => vec![FORM, "to Assigned Services", SUBMIT, CLOSE],
+            OverbroadGrant => vec!["to Available Services", SUBMIT, CLOSE],
+            MissingPortalServices => {
+                vec!["move Portal Services to Assigned Services", SUBMIT, CLOSE]
+            }
+            TermsNotAccepted => vec!["VG Terms and Conditions", REMOVE, CLOSE, PHONE],
+            DuplicateIdentity => vec!["Link Subordinate", REMOVE, CLOSE, PHONE],
+            ReviewOverdue => vec!["Decision", "review workbook", "User Access"],
+        };
+        if matches!(rule, TerminatedUserActive | TerminatedUserAccess) {
+            words.extend(GUIDE_SUBORDINATE);
+        }
+        words
+    }
+
+    fn assert_words(what: &str, text: &str, words: &[&str]) {
+        for word in words {
+            assert!(text.contains(word), "{what} lacks {word:?}:\n{text}");
+        }
+        for word in BANNED {
+            assert!(!text.contains(word), "{what} says {word:?}:\n{text}");
+        }
+    }
+
+    /// One organization, never reviewed, where every rule fires: 110000001A (Primary User
+    /// gpatel, no backup) with Erin Walsh (ewalsh), a biller holding View Financial Data and
+    /// Manage MMQ too, and subordinates with each lifecycle problem; 110000001B with two backups
+    /// and no Primary User; 110000001C, also gpatel's, with a backup lacking services; gpatel
+    /// administers more PID/SLs than the limit of one.
+    fn every_rule_fires() -> Kit {
+        let mut kit = Kit::new();
+        kit.org_mut(0).last_review_on = None;
+        kit.max_pidsls_per_primary = 1;
+        let a = kit.pidsl("110000001A");
+        let b = kit.pidsl("110000001B");
+        let c = kit.pidsl("110000001C");
+        let gpatel = kit.admin("gpatel", a, Role::Primary);
+        kit.grant(gpatel, c, Role::Primary, ALL_SERVICES);
+        kit.admin("bone", b, Role::Backup);
+        kit.admin("btwo", b, Role::Backup);
+        let bback = kit.user("bback");
+        kit.grant(
+            bback,
+            c,
+            Role::Backup,
+            "PRIMARY_USER;MANAGE_SUBORDINATES;PORTAL;CLAIMS",
+        );
+        let ewalsh = kit.subordinate("ewalsh", a, "PORTAL;CLAIMS;FINANCIAL;MMQ");
+        let erin = kit.user_mut(ewalsh);
+        (erin.first_name, erin.last_name) = ("Erin".into(), "Walsh".into());
+        erin.job_role = Some("biller".into());
+        kit.subordinate("fgarcia", a, "PORTAL;MANAGE_SUBORDINATES");
+        kit.subordinate("cjones", a, "ELIGIBILITY");
+        let tterm = kit.subordinate("tterm", a, "PORTAL;CLAIMS");
+        kit.user_mut(tterm).terminated_on = Some(kit.days_ago(10));
+        let sfox = kit.subordinate("sfox", a, "PORTAL;CLAIMS");
+        let ended = kit.days_ago(5);
+        kit.snapshot.access.last_mut().unwrap().expires_on = Some(ended);
+        let iold = kit.subordinate("iold", a, "PORTAL");
+        kit.user_mut(iold).last_login_on = Some(kit.days_ago(200));
+        let nterms = kit.subordinate("nterms", a, "PORTAL");
+        kit.user_mut(nterms).terms_accepted_on = None;
+        let dup = kit.subordinate("ewalsh2", a, "PORTAL");
+        kit.user_mut(dup).email = "ewalsh@example.org".into();
+        let _ = sfox;
+        kit
+    }
+
+    fn first(findings: &[Finding], rule: RuleId) -> &Finding {
+        findings
+            .iter()
+            .find(|f| f.rule == rule)
+            .unwrap_or_else(|| panic!("no {rule} finding"))
+    }
+
+    #[test]
+    fn every_rules_generic_remediation_names_the_posc_buttons_and_steps() {
+        for rule in &RULES {
+            assert_words(rule.id.as_str(), rule.remediation, &required(rule.id));
+        }
+        for rule in [RuleId::TerminatedUserActive, RuleId::TerminatedUserAccess] {
+            assert_words(rule.as_str(), rule.rule().remediation, &GUIDE_PRIMARY);
+        }
+    }
+
+    #[test]
+    fn every_findings_remediation_names_its_pid_sl_user_and_services() {
+        let mut kit = every_rule_fires();
+        let findings = kit.findings();
+        let s = &kit.snapshot;
+        for rule in &RULES {
+            let f = first(&findings, rule.id);
+            let mut words = required(rule.id);
+            let who = f
+                .user
+                .map(|u| format!("{} ({})", s.user(u).full_name(), s.user(u).username));
+            let pidsl = match (f.pidsl, rule.id) {
+                (Some(p), _) => Some(s.pidsl(p).pidsl.to_string()),
+                (None, RuleId::ReviewOverdue) => None,
+                // A user's findings name the user's PID/SLs: all of them are on 110000001A.
+                (None, _) => Some("110000001A".to_string()),
+            };
+            if rule.id != RuleId::OverloadedPrimary {
+                words.extend(who.as_deref());
+            }
+            words.extend(pidsl.as_deref());
+            assert_words(rule.id.as_str(), &f.remediation, &words);
+        }
+    }
+
+    #[test]
+    fn an_overbroad_grant_lists_the_services_to_move_to_available_services() {
+        let mut kit = every_rule_fires();
+        let findings = kit.findings();
+        let ewalsh = findings
+            .iter()
+            .find(|f| f.rule == RuleId::OverbroadGrant)
+            .unwrap();
+        assert_eq!(
+            ewalsh.remediation,
+            "Administer Account > Manage Subordinate Accounts > choose 110000001A from the \
+             Provider dropdown > Search > click the name of Erin Walsh (ewalsh) > on the Update \
+             Subordinate panel, move View Financial Data, Manage MMQ to Available Services, then \
+             click Submit > on the Confirmation panel, click Close after verifying that your \
+             update has been performed."
+        );
+    }
+
+    #[test]
+    fn a_terminated_subordinate_gets_the_guides_three_steps_and_a_departed_primary_user_its_own() {
+        let mut kit = Kit::new();
+        let a = kit.pidsl("110000001A");
+        let gpatel = kit.admin("gpatel", a, Role::Primary);
+        kit.user_mut(gpatel).terminated_on = Some(kit.days_ago(3));
+        kit.admin("jokafor", a, Role::Backup);
+        let tterm = kit.subordinate("tterm", a, "PORTAL");
+        kit.user_mut(tterm).terminated_on = Some(kit.days_ago(3));
+        kit.user_mut(tterm).status = UserStatus::Inactive;
+        let findings = kit.findings();
+        let of = |rule: RuleId, user: u32| {
+            findings
+                .iter()
+                .find(|f| f.rule == rule && f.user == Some(user))
+                .unwrap()
+                .remediation
+                .clone()
+        };
+        let sub = of(RuleId::TerminatedUserAccess, tterm);
+        assert_words("tterm", &sub, &GUIDE_SUBORDINATE);
+        assert!(!sub.contains(GUIDE_PRIMARY[0]), "{sub}");
+        for rule in [RuleId::TerminatedUserAccess, RuleId::TerminatedUserActive] {
+            let text = of(rule, gpatel);
+            assert_words("gpatel", &text, &GUIDE_SUBORDINATE);
+            assert_words("gpatel", &text, &GUIDE_PRIMARY);
+            assert!(
+                text.contains("gpatel Tester (gpatel) was the Primary User of 110000001A"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_linked_terminated_user_names_the_organization_to_inform() {
+        let mut kit = Kit::new();
+        let other = kit.org("ORG-B");
+        let a = kit.pidsl("110000001A");
+        let rbaker = kit.subordinate("rbaker", a, "PORTAL;CLAIMS");
+        kit.user_mut(rbaker).org = other;
+        kit.user_mut(rbaker).terminated_on = Some(kit.days_ago(1));
+        let findings = kit.findings();
+        let text = &first(&findings, RuleId::TerminatedUserAccess).remediation;
+        assert!(
+            text.contains("rbaker is a linked user of ORG-B Health (ORG-B), which must be told"),
+            "{text}"
+        );
+    }
+}
