@@ -733,4 +733,16 @@ mod tests {
         let after = Services::parse_list("PORTAL;REPORTS").unwrap();
         assert_eq!(change_text(before, after), "added REPORTS; removed CLAIMS");
     }
+
+    #[test]
+    fn a_change_of_services_moves_each_to_its_column_then_submits() {
+        let before = Services::parse_list("PORTAL;CLAIMS").unwrap();
+        let after = Services::parse_list("PORTAL;REPORTS").unwrap();
+        assert_eq!(
+            move_panel(before, after),
+            "move View Provider Reports to Assigned Services and move Claims Submission and \
+             Status to Available Services, then click Submit"
+        );
+        assert_eq!(move_panel(before, before), "click Submit");
+    }
 }
