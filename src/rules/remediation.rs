@@ -10,7 +10,7 @@
 
 use super::{active_pidsl_rows, Finding, RuleContext};
 use crate::domain::posc::{self, Column};
-use crate::domain::{Role, RuleId};
+use crate::domain::{Role, RuleId, ServiceCode, Services, ADMIN_SERVICES};
 use crate::snapshot::Snapshot;
 use std::collections::HashMap;
 
@@ -106,8 +106,8 @@ fn text(
         (RuleId::MissingBackup, Some(p), _) => {
             let pidsl = s.pidsl(p).pidsl.as_str();
             let mut services = f.services;
-            services.insert(crate::domain::ServiceCode::PrimaryUser);
-            services.insert(crate::domain::ServiceCode::ManageSubordinates);
+            services.insert(ServiceCode::PrimaryUser);
+            services.insert(ServiceCode::ManageSubordinates);
             format!(
                 "Assign a backup Primary User of {pidsl}, with the Manage Subordinate role and all \
                  roles of the Primary User: {}. A designee without a user ID gets one first: {}.",
@@ -126,8 +126,7 @@ fn text(
                 .iter()
                 .filter(|a| s.user(a.user).is_active(ctx.as_of))
                 .filter(|a| {
-                    a.role != Role::Subordinate
-                        || a.services.contains(crate::domain::ServiceCode::PrimaryUser)
+                    a.role != Role::Subordinate || a.services.contains(ServiceCode::PrimaryUser)
                 })
                 .map(|a| who(s, a.user))
                 .collect();
@@ -282,8 +281,20 @@ fn text(
             )
         }
         (RuleId::OverbroadGrant, Some(p), Some(u)) => {
+            // Without a profile the rule cannot say which services the job needs: the
+            // Primary User chooses among those held.
             let services = if f.services.is_empty() {
-                "the services the job does not need".to_string()
+                let held = s
+                    .access_on(p)
+                    .iter()
+                    .find(|a| a.user == u)
+                    .map_or(Services::EMPTY, |a| a.services)
+                    .minus(ADMIN_SERVICES)
+                    .minus(Services::of(&[ServiceCode::Portal]));
+                format!(
+                    "those of {} that the job does not need",
+                    held.display_names()
+                )
             } else {
                 f.services.display_names()
             };
@@ -530,6 +541,31 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn without_a_profile_the_services_held_are_listed_to_choose_from() {
+        let mut kit = Kit::new();
+        let a = kit.pidsl("110000001A");
+        kit.subordinate(
+            "ewalsh",
+            a,
+            ALL_SERVICES
+                .replace("PRIMARY_USER;MANAGE_SUBORDINATES;", "")
+                .as_str(),
+        );
+        let findings = kit.findings();
+        let text = &first(&findings, RuleId::OverbroadGrant).remediation;
+        assert!(
+            text.contains(
+                "move those of Claims Submission and Status, View Provider Reports, View Financial \
+                 Data, Manage Referrals Information, Batch File Submit and Download, Service \
+                 Authorizations, View Provider Contracts, Manage Member Eligibility, Manage \
+                 Business Partner Profile that the job does not need to Available Services, then \
+                 click Submit"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
