@@ -139,6 +139,7 @@ fn main() {
                 username: format!("user{:07}", i % users),
                 user_name: format!("Pat Tester{}", i % users),
                 detail: format!("finding number {i}: a one-line detail of typical length"),
+                remediation: rule.rule().remediation.to_string(),
                 first_seen: day,
                 decision: None,
             }

@@ -241,11 +241,25 @@ pub struct FindingRow {
     pub username: String,
     pub user_name: String,
     pub detail: String,
+    /// The POSC steps that fix this finding, with its PID/SL, user and services (the rule's
+    /// generic steps for a finding stored before the column existed).
+    pub remediation: String,
     pub first_seen: NaiveDate,
     /// The reviewer's last decision on this fingerprint, as a run carries it over from the
     /// decisions recorded before it (not stored with the finding: `None` when read back).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<PriorDecision>,
+}
+
+impl FindingRow {
+    /// A row read from a store written before findings had their own remediation gets its
+    /// rule's generic steps.
+    pub fn with_generic_remediation(mut self) -> Self {
+        if self.remediation.is_empty() {
+            self.remediation = self.rule.rule().remediation.to_string();
+        }
+        self
+    }
 }
 
 /// What a completed run leaves in the store.

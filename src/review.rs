@@ -290,7 +290,7 @@ impl RunContext<'_> {
             None => Vec::new(),
         };
         let decisions = store.latest_decisions(&run.id).await?;
-        let (rows, counts) = classify(snapshot, &run, &findings, &previous, &decisions);
+        let (rows, counts) = classify(snapshot, &run, findings, &previous, &decisions);
         run.counts = counts;
 
         let RunFolders {
@@ -754,7 +754,7 @@ impl Drop for Spool {
 fn classify(
     snapshot: &Snapshot,
     run: &RunRecord,
-    findings: &[Finding],
+    findings: Vec<Finding>,
     previous: &[FindingRow],
     decisions: &HashMap<String, PriorDecision>,
 ) -> (Vec<FindingRow>, RunCounts) {
@@ -765,7 +765,7 @@ fn classify(
     let mut counts = RunCounts::default();
     let mut still_present = 0;
     let rows: Vec<FindingRow> = findings
-        .iter()
+        .into_iter()
         .map(|f| {
             let org_id = &snapshot.orgs[f.org as usize].org_id;
             let pidsl = f
@@ -800,7 +800,8 @@ fn classify(
                 pidsl: pidsl.to_string(),
                 username: username.to_string(),
                 user_name: user.map(|u| u.full_name()).unwrap_or_default(),
-                detail: f.detail.clone(),
+                detail: f.detail,
+                remediation: f.remediation,
                 first_seen,
                 decision: decision.cloned(),
             }

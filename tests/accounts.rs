@@ -302,6 +302,18 @@ fn update_services_replaces_the_services_and_records_before_and_after() {
             ],
         );
         assert!(out.contains("removed REPORTS;BATCH;ELIGIBILITY"), "{out}");
+        // The job aid's steps, with the PID/SL, the user and the services to move.
+        assert!(
+            out.contains(
+                "Next: Move the services in the POSC too: Administer Account > Manage Subordinate \
+                 Accounts > choose 110000001A from the Provider dropdown > Search > click the name \
+                 of Ben Wright (bwright) > on the Update Subordinate panel, move View Provider \
+                 Reports, Batch File Submit and Download, Manage Member Eligibility to Available \
+                 Services, then click Submit > on the Confirmation panel, click Close after \
+                 verifying that your update has been performed."
+            ),
+            "{out}"
+        );
         let row = access_row(&bin, "bwright", "110000001A").unwrap();
         assert_eq!(row["services"], codes(&["PORTAL", "CLAIMS"]));
         // Only that PID/SL changed.
@@ -710,8 +722,19 @@ fn removing_a_terminated_users_access_takes_it_out_of_the_store_the_review_reads
 fn deactivate_and_reactivate_change_the_status_and_keep_the_access() {
     for db in TestDb::all() {
         let bin = setup(&db);
-        ok(&bin, &["deactivate", "akim", "--by", "gpatel"]);
+        let out = ok(&bin, &["deactivate", "akim", "--by", "gpatel"]);
         assert_eq!(status(&bin, "akim"), "inactive");
+        // The POSC has no Deactivate User ID button: the Guide sends the Primary User to
+        // MassHealth Customer Service.
+        assert!(
+            out.contains(
+                "Next: The POSC has no button to deactivate a user ID: contact MassHealth \
+                 Customer Service at 1-800-841-2900 to ensure that the security profile of Alice \
+                 Kim (akim) has been updated"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("Deactivate User ID"), "{out}");
         assert!(access_row(&bin, "akim", "110000001A").is_some());
         let event = last_event(&bin, "akim");
         assert_eq!(event["action"], "deactivate");

@@ -401,6 +401,7 @@ fn finding(rule: RuleId, org_id: &str, pidsl: &str, username: &str, detail: &str
         username: username.into(),
         user_name: format!("{username} name"),
         detail: detail.into(),
+        remediation: rule.rule().remediation.into(),
         first_seen: date(2026, 7, 4),
         decision: None,
     }

@@ -50,7 +50,7 @@ impl OperationTime {
     }
 }
 
-/// A new subordinate account (Create Subordinate Account).
+/// A new subordinate account (the POSC's New Subordinate button).
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub username: String,

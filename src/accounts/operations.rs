@@ -3,7 +3,8 @@
 
 use super::policy::{refused, why_inactive};
 use super::*;
-use crate::domain::{posc, ADMIN_SERVICES};
+use crate::domain::posc::{self, Column};
+use crate::domain::ADMIN_SERVICES;
 
 /// Performs one operation as `actor`: lock, read, check, write, audit, commit. A refusal
 /// writes nothing; so does a PostgreSQL role without the operator grants (a reviewer's), whose
@@ -183,6 +184,7 @@ impl Op<'_> {
         services.insert(ServiceCode::Portal);
         check_grant(&new.username, Role::Subordinate, services, &new.pidsl).map_err(refused)?;
         let id = self.tx.next_user_id().await?;
+        let who = format!("{} {} ({})", new.first_name, new.last_name, new.username);
         self.tx
             .insert_user(&UserRow {
                 id,
@@ -234,10 +236,10 @@ impl Op<'_> {
         Ok(Outcome {
             events: vec![event],
             next_steps: vec![format!(
-                "Create the account in the POSC too ({}), with the same services; the POSC emails {} \
-                 a temporary password.",
-                posc::pidsl_step(new.pidsl.as_str(), "Create Subordinate Account"),
-                new.username
+                "Create the account of {who} in the POSC too ({}), with the same services in \
+                 Assigned Services: {}.",
+                posc::search_results_button(new.pidsl.as_str(), "New Subordinate"),
+                services.display_names()
             )],
         })
     }
@@ -303,8 +305,8 @@ impl Op<'_> {
             events: vec![event],
             next_steps: vec![format!(
                 "Link {} in the POSC too ({}).",
-                user.username,
-                posc::pidsl_step(pidsl.as_str(), "Link Subordinate")
+                who(&user),
+                posc::search_results_button(pidsl.as_str(), "Link Subordinate")
             )],
         })
     }
@@ -355,8 +357,12 @@ impl Op<'_> {
         Ok(Outcome {
             events: vec![event],
             next_steps: vec![format!(
-                "Move the services in the POSC too ({}).",
-                posc::user_step(pidsl.as_str(), &user.username, "Update Subordinate")
+                "Move the services in the POSC too: {}.",
+                posc::update_path(
+                    pidsl.as_str(),
+                    &who(&user),
+                    &move_panel(row.services, services)
+                )
             )],
         })
     }
@@ -384,7 +390,7 @@ impl Op<'_> {
             next_steps: vec![
                 format!(
                     "In the POSC: {}.",
-                    posc::user_step(pidsl.as_str(), &user.username, "Reset Password")
+                    posc::update_path(pidsl.as_str(), &who(&user), "click Reset Password")
                 ),
                 format!(
                     "The POSC issues a temporary password: give it to {} in person or by phone, not by email; they must change it at their next sign-in.",
@@ -411,14 +417,15 @@ impl Op<'_> {
             ),
         );
         let mut next_steps = vec![format!(
-            "Remove {} in the POSC too ({}).",
+            "Remove {} in the POSC too: {}. This removes the subordinate from the PID/SL; it \
+             doesn't deactivate the user.",
             user.username,
-            posc::user_step(pidsl.as_str(), &user.username, "Remove")
+            posc::update_path(pidsl.as_str(), &who(&user), "click Remove")
         )];
         if row.role != Role::Subordinate {
             next_steps.push(format!(
-                "{} was the {} of {pidsl}: appoint a new one with `posc-review accounts set-backup`, or ask MassHealth for a new Primary User.",
-                user.username, row.role
+                "{} was the {} of {pidsl}: appoint a new backup with `posc-review accounts set-backup`; for a new Primary User, {}.",
+                user.username, row.role, posc::MODIFY_PRIMARY_USER
             ));
         }
         Ok(Outcome {
@@ -520,18 +527,27 @@ impl Op<'_> {
             Services::EMPTY,
             detail,
         );
-        let verb = if status == UserStatus::Active {
-            "Reactivate"
+        // The job aids' Update Subordinate panel has no button for a user ID's status: the
+        // Guide sends the Primary User to MassHealth Customer Service for the security profile.
+        let next = if status == UserStatus::Active {
+            format!(
+                "The POSC has no button to reactivate a user ID: contact {} to have the user ID of \
+                 {} reactivated.",
+                posc::CUSTOMER_SERVICE,
+                who(&user)
+            )
         } else {
-            "Deactivate"
+            format!(
+                "The POSC has no button to deactivate a user ID: contact {} to ensure that the \
+                 security profile of {} has been updated; removing the user from a PID/SL is \
+                 `posc-review accounts remove` (the Update Subordinate panel's Remove button).",
+                posc::CUSTOMER_SERVICE,
+                who(&user)
+            )
         };
         Ok(Outcome {
             events: vec![event],
-            next_steps: vec![format!(
-                "{verb} the user ID in the POSC too ({} > Search > {} > {verb} User ID).",
-                posc::MANAGE_SUBORDINATES,
-                user.username,
-            )],
+            next_steps: vec![next],
         })
     }
 
@@ -650,12 +666,44 @@ impl Op<'_> {
         Ok(Outcome {
             events,
             next_steps: vec![format!(
-                "Appoint {} as backup in the POSC too, with the same services ({}).",
+                "Appoint {} as backup in the POSC too: {}.",
                 user.username,
-                posc::user_step(pidsl.as_str(), &user.username, "Update Subordinate")
+                posc::update_path(pidsl.as_str(), &who(&user), &move_panel(before, after))
             )],
         })
     }
+}
+
+/// `Erin Walsh (ewalsh)`: a user as the Subordinates Search Results panel lists them, with
+/// the username.
+fn who(user: &UserRow) -> String {
+    format!("{} {} ({})", user.first_name, user.last_name, user.username)
+}
+
+/// The Update Subordinate panel's step for a change of services: what to move to Assigned
+/// Services and what to Available Services, then Submit.
+fn move_panel(before: Services, after: Services) -> String {
+    let mut moves = Vec::new();
+    let added = after.minus(before);
+    let removed = before.minus(after);
+    if !added.is_empty() {
+        moves.push(format!(
+            "move {} to {}",
+            added.display_names(),
+            Column::Assigned
+        ));
+    }
+    if !removed.is_empty() {
+        moves.push(format!(
+            "move {} to {}",
+            removed.display_names(),
+            Column::Available
+        ));
+    }
+    if moves.is_empty() {
+        return "click Submit".to_string();
+    }
+    format!("{}, then click Submit", moves.join(" and "))
 }
 
 /// `added: A;B; removed: C` for an audit detail.
@@ -684,5 +732,17 @@ mod tests {
         let before = Services::parse_list("PORTAL;CLAIMS").unwrap();
         let after = Services::parse_list("PORTAL;REPORTS").unwrap();
         assert_eq!(change_text(before, after), "added REPORTS; removed CLAIMS");
+    }
+
+    #[test]
+    fn a_change_of_services_moves_each_to_its_column_then_submits() {
+        let before = Services::parse_list("PORTAL;CLAIMS").unwrap();
+        let after = Services::parse_list("PORTAL;REPORTS").unwrap();
+        assert_eq!(
+            move_panel(before, after),
+            "move View Provider Reports to Assigned Services and move Claims Submission and \
+             Status to Available Services, then click Submit"
+        );
+        assert_eq!(move_panel(before, before), "click Submit");
     }
 }

@@ -20,7 +20,7 @@ pub enum AccountsCommand {
     /// Show one user and their access; personal data is masked.
     Show(ShowArgs),
 
-    /// Create a subordinate account on a PID/SL (Create Subordinate Account). PORTAL is added.
+    /// Create a subordinate account on a PID/SL (the POSC's New Subordinate button). PORTAL is added.
     Create(CreateArgs),
 
     /// Give an existing user access to a PID/SL as a subordinate (Link Subordinate).

@@ -222,6 +222,15 @@ impl Services {
             .into_iter()
             .filter(move |c| self.contains(*c))
     }
+
+    /// `Claims Submission and Status, View Financial Data`: the POSC's names, as the Update
+    /// Subordinate panel lists them in Available Services and Assigned Services.
+    pub fn display_names(self) -> String {
+        self.iter()
+            .map(ServiceCode::display_name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 impl fmt::Display for Services {
@@ -271,5 +280,14 @@ mod tests {
         assert_eq!(Services::from_bits(set.bits()), Ok(set));
         assert_eq!(set.to_string(), "PORTAL;CLAIMS;MMQ");
         assert_eq!(set.len(), 3);
+    }
+
+    #[test]
+    fn display_names_are_the_panels_words() {
+        let set = Services::parse_list("CLAIMS;FINANCIAL").unwrap();
+        assert_eq!(
+            set.display_names(),
+            "Claims Submission and Status, View Financial Data"
+        );
     }
 }

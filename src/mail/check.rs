@@ -127,6 +127,7 @@ fn finding(rule: RuleId, pidsl: &str, username: &str, status: FindingStatus) -> 
             format!("{username} Sample")
         },
         detail: format!("sample {rule}"),
+        remediation: rule.rule().remediation.to_string(),
         first_seen: date(2026, 7, 1),
         decision: None,
     }

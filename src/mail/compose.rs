@@ -192,10 +192,10 @@ struct AttachmentNote {
 }
 
 #[derive(Serialize)]
-struct ActionItem {
+struct ActionItem<'a> {
     #[serde(flatten)]
     finding: ListedFinding,
-    remediation: &'static str,
+    remediation: &'a str,
 }
 
 /// An organization whose workbook or messages could not be produced, and why.
@@ -507,7 +507,7 @@ fn action_lists(
             .take(max)
             .map(|f| ActionItem {
                 finding: ListedFinding::from(*f),
-                remediation: f.rule.rule().remediation,
+                remediation: &f.remediation,
             })
             .collect();
         let context = minijinja::context! {

@@ -67,7 +67,7 @@ pub fn finding_record(f: &FindingRow) -> [String; 12] {
         &f.username,
         &f.user_name,
         &f.detail,
-        f.rule.rule().remediation,
+        &f.remediation,
         &f.first_seen.to_string(),
         &f.fingerprint,
     ]

@@ -434,6 +434,7 @@ pub(crate) mod tests {
             username: String::new(),
             user_name: String::new(),
             detail: "detail".into(),
+            remediation: rule.rule().remediation.into(),
             first_seen: NaiveDate::from_ymd_opt(2026, 7, 1).unwrap(),
             decision: None,
         }

@@ -1251,17 +1251,7 @@ fn write_findings_sheets(
         formats,
         input.findings.len(),
     )?;
-    // The remediations are the rule table's, so are the lines each takes.
     let remediation_width = width("remediation");
-    let remediations: Vec<(&str, usize)> = RULES
-        .iter()
-        .map(|r| {
-            (
-                r.remediation,
-                wrapped_lines(r.remediation, remediation_width),
-            )
-        })
-        .collect();
     let wrapped = [
         ("username", col("username"), width("username")),
         ("user_name", col("user_name"), width("user_name")),
@@ -1276,7 +1266,7 @@ fn write_findings_sheets(
     ];
     for (i, f) in input.findings.iter().enumerate() {
         let (sheet, row) = paged.next(workbook, formats, &finish)?;
-        let (remediation, remediation_lines) = remediations[f.rule as usize];
+        let remediation = f.remediation.as_str();
         let stamp = f
             .decision
             .as_ref()
@@ -1285,7 +1275,7 @@ fn write_findings_sheets(
         write_severity(sheet, row, col("severity"), f.severity, formats)?;
         write_cell(sheet, row, col("rule"), f.rule.as_str(), false, formats)?;
         write_cell(sheet, row, col("pidsl"), &f.pidsl, false, formats)?;
-        let mut lines = remediation_lines;
+        let mut lines = wrapped_lines(remediation, remediation_width);
         for (name, c, w) in wrapped {
             let text = match name {
                 "username" => Some(f.username.as_str()),
@@ -1423,12 +1413,13 @@ fn write_access_sheets(
 /// Rules: the rule table, as the policy reads.
 fn write_rules_sheet(sheet: &mut Worksheet, formats: &Formats) -> anyhow::Result<()> {
     sheet.set_name("Rules")?;
-    let columns: [(&str, f64); 5] = [
+    let columns: [(&str, f64); 6] = [
         ("Rule", 33.0),
         ("Severity", 10.0),
         ("What it checks", 60.0),
         ("Policy", 60.0),
         ("Remediation (POSC job aid)", 80.0),
+        ("Policy source (document, section)", 40.0),
     ];
     let width = |col: usize| columns[col].1;
     write_header(sheet, &columns, formats)?;
@@ -1440,6 +1431,7 @@ fn write_rules_sheet(sheet: &mut Worksheet, formats: &Formats) -> anyhow::Result
         sheet.write_string_with_format(row, 2, rule.checks, &formats.wrap)?;
         sheet.write_string_with_format(row, 3, rule.policy.quote, &formats.wrap)?;
         sheet.write_string_with_format(row, 4, rule.remediation, &formats.wrap)?;
+        sheet.write_string_with_format(row, 5, rule.policy.source, &formats.wrap)?;
         fit_row(
             sheet,
             row,
@@ -1448,6 +1440,7 @@ fn write_rules_sheet(sheet: &mut Worksheet, formats: &Formats) -> anyhow::Result
                 (rule.checks, width(2)),
                 (rule.policy.quote, width(3)),
                 (rule.remediation, width(4)),
+                (rule.policy.source, width(5)),
             ],
         )?;
     }

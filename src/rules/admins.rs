@@ -30,6 +30,8 @@ fn check_pidsl(
         pidsl: Some(pidsl),
         user,
         detail,
+        services: Services::EMPTY,
+        remediation: String::new(),
     };
     let active: Vec<&Access> = rows
         .iter()
@@ -47,7 +49,12 @@ fn check_pidsl(
     }
     if backups.is_empty() {
         let detail = missing_admin_detail(s, ctx.as_of, rows, Role::Backup);
-        out.push(finding(RuleId::MissingBackup, None, detail));
+        out.push(Finding {
+            services: primaries
+                .iter()
+                .fold(Services::EMPTY, |all, a| all.union(a.services)),
+            ..finding(RuleId::MissingBackup, None, detail)
+        });
     }
 
     let mut excess = Vec::new();
@@ -88,11 +95,14 @@ fn check_pidsl(
                 "subordinate holds {}, reserved for the Primary User and the backup",
                 service_codes(held)
             );
-            out.push(finding(
-                RuleId::ManageSubordinatesMisassigned,
-                Some(sub.user),
-                detail,
-            ));
+            out.push(Finding {
+                services: held,
+                ..finding(
+                    RuleId::ManageSubordinatesMisassigned,
+                    Some(sub.user),
+                    detail,
+                )
+            });
         }
     }
 
@@ -107,11 +117,10 @@ fn check_pidsl(
                 service_codes(missing),
                 names(s, &primaries)
             );
-            out.push(finding(
-                RuleId::BackupMissingServices,
-                Some(backup.user),
-                detail,
-            ));
+            out.push(Finding {
+                services: missing,
+                ..finding(RuleId::BackupMissingServices, Some(backup.user), detail)
+            });
         }
     }
 }
@@ -204,6 +213,8 @@ fn overloaded_primary(s: &Snapshot, ctx: &RuleContext, out: &mut Vec<Finding>) {
                 pidsl: None,
                 user: Some(admin),
                 detail: reasons.join("; "),
+                services: Services::EMPTY,
+                remediation: String::new(),
             });
         }
     }

@@ -31,6 +31,8 @@ pub fn check(s: &Snapshot, ctx: &RuleContext, out: &mut Vec<Finding>) {
             pidsl: None,
             user: None,
             detail,
+            services: crate::domain::Services::EMPTY,
+            remediation: String::new(),
         });
     }
 }

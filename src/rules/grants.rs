@@ -17,10 +17,15 @@ pub fn check(s: &Snapshot, ctx: &RuleContext, out: &mut Vec<Finding>) {
                 pidsl: Some(pidsl),
                 user: Some(row.user),
                 detail,
+                services: Services::EMPTY,
+                remediation: String::new(),
             };
-            let reasons = overbroad_reasons(s, ctx, record, not_allowed, row);
+            let (reasons, to_remove) = overbroad_reasons(s, ctx, record, not_allowed, row);
             if !reasons.is_empty() {
-                out.push(finding(RuleId::OverbroadGrant, reasons.join("; ")));
+                out.push(Finding {
+                    services: to_remove,
+                    ..finding(RuleId::OverbroadGrant, reasons.join("; "))
+                });
             }
             if row.role == Role::Subordinate && !row.services.contains(ServiceCode::Portal) {
                 let detail = "subordinate lacks PORTAL (Portal Services), which every user holds"
@@ -50,15 +55,17 @@ fn ordinary_services() -> Services {
     Services::of(&ServiceCode::ALL).minus(ADMIN_SERVICES)
 }
 
-/// Every reason the row's grant is broader than the job needs; empty when it is not.
+/// Every reason the row's grant is broader than the job needs (empty when it is not), and the
+/// services to move to Available Services (empty when the job has no profile to say which).
 fn overbroad_reasons(
     s: &Snapshot,
     ctx: &RuleContext,
     record: &PidSlRecord,
     not_allowed: Services,
     row: &Access,
-) -> Vec<String> {
+) -> (Vec<String>, Services) {
     let mut reasons = Vec::new();
+    let mut to_remove = Services::EMPTY;
     if row.role == Role::Subordinate {
         let job_role = s.user(row.user).job_role.as_deref();
         match job_role.and_then(|name| ctx.roles.get(name).map(|profile| (name, profile))) {
@@ -67,6 +74,7 @@ fn overbroad_reasons(
                 allowed.insert(ServiceCode::Portal);
                 let outside = row.services.minus(allowed);
                 if !outside.is_empty() {
+                    to_remove = to_remove.union(outside);
                     reasons.push(format!(
                         "holds {} outside the {name} profile",
                         service_codes(outside)
@@ -90,6 +98,7 @@ fn overbroad_reasons(
     }
     let restricted = row.services.intersection(not_allowed);
     if !restricted.is_empty() {
+        to_remove = to_remove.union(restricted);
         let kind = match record.provider_type.as_str() {
             "" => "no provider type".to_string(),
             kind => format!("provider type {kind}"),
@@ -99,7 +108,7 @@ fn overbroad_reasons(
             service_codes(restricted)
         ));
     }
-    reasons
+    (reasons, to_remove)
 }
 
 #[cfg(test)]

@@ -56,6 +56,8 @@ pub fn check(s: &Snapshot, ctx: &RuleContext, out: &mut Vec<Finding>) {
             pidsl: None,
             user: Some(user),
             detail: why.join("; "),
+            services: crate::domain::Services::EMPTY,
+            remediation: String::new(),
         });
     }
 }

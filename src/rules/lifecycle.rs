@@ -2,7 +2,7 @@
 //! used, and accounts whose owner never accepted the Terms and Conditions.
 
 use super::{active_pidsl_rows, days, users_with_access, Finding, RuleContext, RuleId};
-use crate::domain::{days_before, UserStatus};
+use crate::domain::{days_before, Services, UserStatus};
 use crate::snapshot::{Access, Snapshot, User};
 
 pub fn check(s: &Snapshot, ctx: &RuleContext, out: &mut Vec<Finding>) {
@@ -29,6 +29,8 @@ fn user_finding(rule: RuleId, index: u32, user: &User, detail: String) -> Findin
         pidsl: None,
         user: Some(index),
         detail,
+        services: Services::EMPTY,
+        remediation: String::new(),
     }
 }
 
@@ -39,6 +41,8 @@ fn access_finding(s: &Snapshot, rule: RuleId, row: &Access, detail: String) -> F
         pidsl: Some(row.pidsl),
         user: Some(row.user),
         detail,
+        services: Services::EMPTY,
+        remediation: String::new(),
     }
 }
 

@@ -9,10 +9,11 @@ mod cadence;
 mod grants;
 mod identity;
 mod lifecycle;
+mod remediation;
 #[cfg(test)]
 mod testkit;
 
-use crate::domain::posc::manage_subordinates;
+use crate::domain::posc;
 use crate::domain::{RuleId, Services, Severity};
 use crate::snapshot::{Access, Snapshot};
 use chrono::NaiveDate;
@@ -42,6 +43,12 @@ pub struct Finding {
     pub user: Option<u32>,
     /// One line; never personal data.
     pub detail: String,
+    /// The services the remediation moves (to Available Services when the user holds too
+    /// many, to Assigned Services when too few); empty when it moves none or cannot say.
+    pub services: Services,
+    /// The steps that fix this finding, with its PID/SL, user and services filled in
+    /// ([`remediation`]); `evaluate` writes it after the rules have run.
+    pub remediation: String,
 }
 
 /// What a rule's finding is about.
@@ -80,120 +87,165 @@ pub static RULES: [Rule; 15] = [
         severity: Severity::Critical,
         unit: Unit::PidSl,
         checks: "No active user holds the role primary on the PID/SL.",
-        policy: PolicyQuote { quote: "Each PID/SL must have one Primary User who administers its POSC access.", source: "" },
-        remediation: "Designate a Primary User for the PID/SL: the organization's authorized signer submits the Primary User designation to MassHealth Customer Service; until then the backup administers the PID/SL.",
+        policy: PolicyQuote {
+            quote: "Ensure that both the Primary User and backup Primary User roles are filled and actively managing access to the organization’s information at all times.",
+            source: "All Provider Bulletin, POSC Primary User Policy, Organization Responsibilities",
+        },
+        remediation: concat!("Establish a Primary User for the PID/SL: ", posc::modify_primary_user!(), "; until MassHealth has done so, the backup Primary User manages access to the PID/SL."),
     },
     Rule {
         id: RuleId::MissingBackup,
         severity: Severity::High,
         unit: Unit::PidSl,
         checks: "No active user holds the role backup on the PID/SL.",
-        policy: PolicyQuote { quote: "Each PID/SL must have a backup Primary User who can act when the Primary User is unavailable.", source: "" },
-        remediation: concat!("Appoint a backup Primary User: ", manage_subordinates!("the user", "Update Subordinate panel > grant Primary Portal User and Manage Subordinate Accounts and every service the Primary User holds > Save"), "."),
+        policy: PolicyQuote {
+            quote: "Immediately assign a backup Primary User to perform Primary User responsibilities in the Primary User’s absence.",
+            source: "All Provider Bulletin, POSC Primary User Policy, Primary User Responsibilities",
+        },
+        remediation: concat!("Assign a backup Primary User, with the Manage Subordinate role and all roles of the Primary User: ", posc::update_subordinate!("the backup designee", "move Primary Portal User, Manage Subordinate Accounts and every service the Primary User holds to Assigned Services, then click Submit"), ". A designee without a user ID gets one first: ", posc::search_results!("New Subordinate"), "."),
     },
     Rule {
         id: RuleId::ExcessPrimary,
         severity: Severity::High,
         unit: Unit::PidSl,
         checks: "More than one active primary, more than one active backup, or more than two active holders of Primary Portal User on the PID/SL.",
-        policy: PolicyQuote { quote: "A PID/SL has one Primary User and one backup; Primary Portal User may be held by at most two users.", source: "" },
-        remediation: concat!("Keep one Primary User and one backup: ", manage_subordinates!("each extra holder", "Update Subordinate panel > move Primary Portal User and Manage Subordinate Accounts to Available Services > Save"), "."),
+        policy: PolicyQuote {
+            quote: "Assign a single Primary User to manage access to the organization’s information within the POSC and a single backup Primary User to manage access to the organization’s information if the Primary User is unavailable.",
+            source: "All Provider Bulletin, POSC Primary User Policy, Organization Responsibilities",
+        },
+        remediation: concat!("Keep a single Primary User and a single backup Primary User (the Update Subordinate panel: there is a limit of two Primary users); for each other holder: ", posc::update_subordinate!("the holder", "move Primary Portal User and Manage Subordinate Accounts to Available Services, then click Submit"), ". To change which user is the Primary User, ", posc::modify_primary_user!(), "."),
     },
     Rule {
         id: RuleId::ManageSubordinatesMisassigned,
         severity: Severity::High,
         unit: Unit::PidSlUser,
         checks: "A subordinate holds Manage Subordinate Accounts or Primary Portal User.",
-        policy: PolicyQuote { quote: "Only the Primary User and the backup may hold Primary Portal User and Manage Subordinate Accounts.", source: "" },
-        remediation: concat!(manage_subordinates!("the subordinate", "Update Subordinate panel > move Manage Subordinate Accounts and Primary Portal User to Available Services > Save"), "."),
+        policy: PolicyQuote {
+            quote: "The Primary User and backup Primary User must not grant access to the “Manage Subordinates” function to any other user.",
+            source: "All Provider Bulletin, POSC Primary User Policy, Primary User Responsibilities",
+        },
+        remediation: concat!(posc::update_subordinate!("the subordinate", "move Manage Subordinate Accounts and Primary Portal User to Available Services, then click Submit"), "."),
     },
     Rule {
         id: RuleId::BackupMissingServices,
         severity: Severity::Medium,
         unit: Unit::PidSlUser,
         checks: "An active backup lacks a service that an active Primary User of the PID/SL holds.",
-        policy: PolicyQuote { quote: "The backup Primary User should hold every service the Primary User holds.", source: "" },
-        remediation: concat!(manage_subordinates!("the backup", "Update Subordinate panel > move the missing services to Assigned Services > Save"), "."),
+        policy: PolicyQuote {
+            quote: "Grant the backup Primary User access to perform all functions that the Primary User can perform.",
+            source: "All Provider Bulletin, POSC Primary User Policy, Primary User Responsibilities",
+        },
+        remediation: concat!(posc::update_subordinate!("the backup", "move the services the Primary User holds and the backup lacks to Assigned Services, then click Submit"), "."),
     },
     Rule {
         id: RuleId::TerminatedUserActive,
         severity: Severity::Critical,
         unit: Unit::User,
         checks: "A user who has left the organization still has an active Virtual Gateway account.",
-        policy: PolicyQuote { quote: "When a user leaves the organization, the Primary User must deactivate the user's account promptly.", source: "" },
-        remediation: concat!("Deactivate the user ID: ", manage_subordinates!("the user", "Deactivate User ID"), ". A Primary User who has left is deactivated by MassHealth Customer Service at the organization's request."),
+        policy: PolicyQuote {
+            quote: "User IDs are inactivated on a timely basis once a staff person or affiliate has left the organization or been terminated.",
+            source: "All Provider Bulletin, POSC Primary User Policy, Organization Responsibilities",
+        },
+        remediation: concat!("Delete the subordinate's account (Guide for the Primary User, Delete Subordinate Accounts): 1. remove the user from your account, on each PID/SL where the user has access: ", posc::update_subordinate!("the user", "click Remove"), "; ", posc::delete_subordinate_rest!(), ". If the user was a Primary User: ", posc::delete_primary_user!(), "."),
     },
     Rule {
         id: RuleId::TerminatedUserAccess,
         severity: Severity::Critical,
         unit: Unit::PidSlUser,
         checks: "A terminated user, active or not, still has access to the PID/SL.",
-        policy: PolicyQuote { quote: "Access of users who have left must be removed; a linked user's own organization must report the departure.", source: "" },
-        remediation: concat!("Remove the access: ", manage_subordinates!("the user", "Remove"), ". For a linked user, ask the user's own organization to deactivate the account."),
+        policy: PolicyQuote {
+            quote: "When a subordinate leaves your organization for any reason, you must remove his or her access to the POSC immediately, and ensure that all linked parties know to remove the user’s access from their accounts as well.",
+            source: "Provider Online Service Center Guide for the Primary User, Delete Subordinate Accounts",
+        },
+        remediation: concat!("Delete the subordinate's account (Guide for the Primary User, Delete Subordinate Accounts): 1. remove the user from your account: ", posc::update_subordinate!("the user", "click Remove"), "; ", posc::delete_subordinate_rest!(), ". If the user was the Primary User: ", posc::delete_primary_user!(), "."),
     },
     Rule {
         id: RuleId::ExpiredLink,
         severity: Severity::High,
         unit: Unit::PidSlUser,
         checks: "An access row whose expires_on (the end of the affiliation or contract that justifies it) is on or before the review date.",
-        policy: PolicyQuote { quote: "Access must end when the affiliation or contract that justified it ends.", source: "" },
-        remediation: concat!("Remove the link: ", manage_subordinates!("the user", "Remove"), "; or record the renewed contract's end date."),
+        policy: PolicyQuote {
+            quote: "User access is modified on a timely basis once a staff person’s role has changed within the organization, or the contractual relationship with an affiliate has been modified.",
+            source: "All Provider Bulletin, POSC Primary User Policy, Organization Responsibilities",
+        },
+        remediation: concat!("Remove the user whose affiliation or contract ended: ", posc::update_subordinate!("the user", "click Remove"), "; or, if the contract was renewed, record its new end date (expires_on in access.csv)."),
     },
     Rule {
         id: RuleId::StaleUser,
         severity: Severity::Medium,
         unit: Unit::User,
         checks: "An active user with access has not signed in within the configured number of days, or never signed in after the grace period for new accounts.",
-        policy: PolicyQuote { quote: "Accounts no longer in use must be deactivated.", source: "" },
-        remediation: concat!("Confirm with the user's manager whether the access is still needed; if not: ", manage_subordinates!("the user", "Deactivate User ID"), "."),
+        policy: PolicyQuote {
+            quote: "Validate which users are actively performing services for the organization (staff and affiliates) and which users have left the organization or any affiliate organization.",
+            source: "All Provider Bulletin, POSC Primary User Policy, Primary User Responsibilities",
+        },
+        remediation: concat!("Confirm with the user's manager whether the user still performs services for the organization; if not, remove the user, on each PID/SL where the user has access: ", posc::update_subordinate!("the user", "click Remove"), "; then contact ", posc::customer_service!(), " to ensure that the user's security profile has been updated (the POSC has no button to inactivate a user ID)."),
     },
     Rule {
         id: RuleId::OverloadedPrimary,
         severity: Severity::Medium,
         unit: Unit::User,
         checks: "A user is primary or backup on more PID/SLs, or for more users, than the configured limits.",
-        policy: PolicyQuote { quote: "A Primary User must be able to administer every PID/SL and user in their charge; large groups spread the work over several Primary Users.", source: "" },
-        remediation: concat!("Designate other Primary Users or backups for some of these PID/SLs: ", manage_subordinates!("the new administrator", "Update Subordinate panel > grant Primary Portal User and Manage Subordinate Accounts > Save"), "."),
+        policy: PolicyQuote {
+            quote: "Organizations must ensure that there is not a single Primary User responsible for managing access to a large provider organization’s information for an excessive number of PID/SLs.",
+            source: "All Provider Bulletin, POSC Primary User Policy, Organization Responsibilities",
+        },
+        remediation: concat!("Align the PID/SLs across multiple Primary Users: for each PID/SL to hand over, ", posc::modify_primary_user!(), " to modify its Primary User; its new Primary User then assigns a backup Primary User: ", posc::update_subordinate!("the backup designee", "move Primary Portal User, Manage Subordinate Accounts and every service the Primary User holds to Assigned Services, then click Submit"), "."),
     },
     Rule {
         id: RuleId::OverbroadGrant,
         severity: Severity::Medium,
         unit: Unit::PidSlUser,
         checks: "A subordinate holds services outside the job-role profile, a restricted service (SCO/PACE, MMQ) the provider type does not allow, or nearly every service without a profile.",
-        policy: PolicyQuote { quote: "Users receive only the services their job requires (least privilege).", source: "" },
-        remediation: concat!(manage_subordinates!("the subordinate", "Update Subordinate panel > move the services the job does not need to Available Services > Save"), "."),
+        policy: PolicyQuote {
+            quote: "Validate that each active user only has access to perform the services that they are required to perform on behalf of the organization.",
+            source: "All Provider Bulletin, POSC Primary User Policy, Primary User Responsibilities",
+        },
+        remediation: concat!(posc::update_subordinate!("the subordinate", "move the services the job does not need to Available Services, then click Submit"), "."),
     },
     Rule {
         id: RuleId::MissingPortalServices,
         severity: Severity::Low,
         unit: Unit::PidSlUser,
         checks: "A subordinate lacks Portal Services.",
-        policy: PolicyQuote { quote: "Every POSC user holds Portal Services.", source: "" },
-        remediation: concat!(manage_subordinates!("the subordinate", "Update Subordinate panel > move Portal Services to Assigned Services > Save"), "."),
+        policy: PolicyQuote {
+            quote: "Assign this role to all subordinates.",
+            source: "Provider Online Service Center Guide for the Primary User, POSC Roles and Services: Portal Services",
+        },
+        remediation: concat!(posc::update_subordinate!("the subordinate", "move Portal Services to Assigned Services, then click Submit"), "."),
     },
     Rule {
         id: RuleId::TermsNotAccepted,
         severity: Severity::Low,
         unit: Unit::User,
         checks: "An active user with access never accepted the Virtual Gateway Terms and Conditions after the grace period for new accounts.",
-        policy: PolicyQuote { quote: "Every user must accept the Virtual Gateway Terms and Conditions.", source: "" },
-        remediation: concat!("Ask the user to sign in to the Virtual Gateway and accept the Terms and Conditions; if the account is not needed: ", manage_subordinates!("the user", "Deactivate User ID"), "."),
+        policy: PolicyQuote {
+            quote: "Each user is prompted to agree to the VG Terms and Conditions upon initial sign-in.",
+            source: "All Provider Bulletin, POSC Primary User Policy, Primary User Assignment and Maintenance",
+        },
+        remediation: concat!("Ask the user to sign in to the POSC, where they are prompted to agree to the VG Terms and Conditions; if the account is not needed, remove the user, on each PID/SL where the user has access: ", posc::update_subordinate!("the user", "click Remove"), "; then contact ", posc::customer_service!(), " to ensure that the user's security profile has been updated (the POSC has no button to inactivate a user ID)."),
     },
     Rule {
         id: RuleId::DuplicateIdentity,
         severity: Severity::Medium,
         unit: Unit::User,
         checks: "Two or more active users share an email address, or a name with the same day of birth and SSN digits.",
-        policy: PolicyQuote { quote: "User IDs are personal: each person has one user ID and never shares it.", source: "" },
-        remediation: concat!("Keep one user ID per person: link the person's remaining user ID to each PID/SL they need (", manage_subordinates!(), " > choose the PID/SL > Link Subordinate), then deactivate the duplicate user ID."),
+        policy: PolicyQuote {
+            quote: "The Primary User within each organization must ensure that each person who requires access is assigned a unique user ID.",
+            source: "Job aid: Update Subordinate Accounts, introduction",
+        },
+        remediation: concat!("Keep one user ID per person: link the person's remaining user ID to each PID/SL they need (", posc::search_results!("Link Subordinate"), "); remove the duplicate user ID from each PID/SL (", posc::update_subordinate!("the duplicate user ID", "click Remove"), "); then contact ", posc::customer_service!(), " to ensure that the duplicate user ID's security profile has been updated."),
     },
     Rule {
         id: RuleId::ReviewOverdue,
         severity: Severity::Medium,
         unit: Unit::Organization,
         checks: "The organization's last completed access review is older than its cadence allows (92, 183 or 366 days).",
-        policy: PolicyQuote { quote: "Organizations review all user access quarterly, semiannually or annually and keep a report on the status of user access.", source: "" },
-        remediation: "Complete this review: have each PID/SL's Primary User work through the action list, record decisions in the review workbook, and keep the workbook as the access-review record.",
+        policy: PolicyQuote {
+            quote: "Organizations must also establish and maintain a quarterly, semiannual, or annual review of all POSC user access to ensure that only those individuals who should have access to the organization's data can view, submit, or receive information on behalf of the organization.",
+            source: "All Provider Bulletin, POSC Primary User Policy, Organization Responsibilities",
+        },
+        remediation: "Complete this review: each PID/SL's Primary User validates which users are actively performing services for the organization and that each active user only has access to the services they are required to perform, makes the changes on the action list in the POSC, and picks a Decision for each finding in the review workbook; keep the workbook, with its User Access sheet, as the report on the status of User access.",
     },
 ];
 
@@ -274,6 +326,7 @@ pub fn evaluate(snapshot: &Snapshot, ctx: &RuleContext, scope: Option<&[bool]>) 
     if let Some(in_scope) = scope {
         findings.retain(|f| in_scope[f.org as usize]);
     }
+    remediation::fill(snapshot, ctx, &mut findings);
     // Most severe first, then in a stable order so runs compare and diff cleanly.
     findings.sort_by(|a, b| {
         b.rule
@@ -289,6 +342,39 @@ mod tests {
     use super::testkit::{Kit, ALL_SERVICES};
     use super::*;
     use crate::domain::{Role, UserStatus};
+
+    /// The five source documents (tests/fixtures/seeds, copied from the public MassHealth
+    /// documents the product is built from).
+    const SEEDS: [&str; 5] = [
+        include_str!("../../tests/fixtures/seeds/000_76d9cc9d84c67861.txt"),
+        include_str!("../../tests/fixtures/seeds/001_56263292421906f3.txt"),
+        include_str!("../../tests/fixtures/seeds/002_7eaae03bf28de9a2.txt"),
+        include_str!("../../tests/fixtures/seeds/003_b3a50134d287e543.txt"),
+        include_str!("../../tests/fixtures/seeds/004_3bdecef00cfcf200.txt"),
+    ];
+
+    fn normalized(text: &str) -> String {
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn every_policy_quote_is_a_source_documents_own_sentence() {
+        let seeds: Vec<String> = SEEDS.iter().map(|s| normalized(s)).collect();
+        for rule in &RULES {
+            let quote = normalized(rule.policy.quote);
+            assert!(
+                seeds.iter().any(|seed| seed.contains(&quote)),
+                "{}: the quote is in no source document: {quote}",
+                rule.id
+            );
+            assert!(
+                rule.policy.source.contains(", "),
+                "{}: the source should say \"document, section\": {:?}",
+                rule.id,
+                rule.policy.source
+            );
+        }
+    }
 
     #[test]
     fn the_rule_table_is_indexed_by_rule_id() {

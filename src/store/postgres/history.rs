@@ -13,7 +13,7 @@ use sqlx::Row;
 const RUN_COLUMNS: &str = "id, as_of, cadence, org_ids, scope_key, started_at, finished_at, \
      status, error, out_dir, counts, owner";
 const FINDING_COLUMNS: &str = "run_id, fingerprint, rule, severity, status, org_id, pidsl, \
-     username, user_name, detail, first_seen";
+     username, user_name, detail, first_seen, remediation";
 
 /// Renews a run's heartbeat; no row when `owner` no longer holds the run (another process
 /// found it gone and recorded it as failed).
@@ -56,13 +56,14 @@ fn run_from_row(row: &PgRow) -> anyhow::Result<RunRecord> {
 
 fn finding_from_row(row: &PgRow) -> anyhow::Result<FindingRow> {
     Ok(from_row!(row.try_get => FindingRow {
-        run_id, fingerprint, org_id, pidsl, username, user_name, detail;
+        run_id, fingerprint, org_id, pidsl, username, user_name, detail, remediation;
         rule: parsed(row, "findings", "rule", RuleId::parse)?,
         severity: parsed(row, "findings", "severity", Severity::parse)?,
         status: parsed(row, "findings", "status", FindingStatus::parse)?,
         first_seen: required_date(row, "findings", "first_seen")?,
         decision: None,
-    }))
+    })
+    .with_generic_remediation())
 }
 
 impl PgStore {
@@ -140,7 +141,7 @@ impl PgStore {
         insert_batched(
             &mut tx,
             &format!("INSERT INTO findings ({FINDING_COLUMNS})"),
-            11,
+            12,
             "",
             done.findings,
             |q, f| {
@@ -155,6 +156,7 @@ impl PgStore {
                     .bind(f.user_name.as_str())
                     .bind(f.detail.as_str())
                     .bind(date_text(f.first_seen))
+                    .bind(f.remediation.as_str())
             },
         )
         .await?;

@@ -438,6 +438,7 @@ async fn a_run_and_its_claim_go_through_their_states() {
         username: String::new(),
         user_name: String::new(),
         detail: "no backup".into(),
+        remediation: "Assign a backup Primary User of 110012345A: ...".into(),
         first_seen: run.as_of,
         decision: None,
     };
