@@ -72,7 +72,7 @@ fn the_second_review_draws_the_trend_and_lists_each_organization_by_name() {
         // Two points of four severities, and the legend's four dots.
         assert_eq!(svg.matches("<circle").count(), 12, "[{}] {svg}", db.backend);
         assert_eq!(
-            svg.matches(">\n2026-10-01\n</text>").count(),
+            svg.matches(">\nOct 1\n</text>").count(),
             2,
             "[{}]",
             db.backend
