@@ -20,7 +20,9 @@ use crate::mail::compose::{ComposedMail, MailOut, OrgProblem};
 use crate::report;
 use crate::rules::{self, Finding, RuleContext};
 use crate::snapshot::Snapshot;
-use crate::store::{FindingRow, NewRun, OutgoingMail, PriorDecision, RunCounts, RunRecord, Store};
+use crate::store::{
+    FindingRow, NewRun, OutgoingMail, PriorDecision, RunCounts, RunRecord, Store, TrendPoint,
+};
 use crate::templates::Templates;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -292,6 +294,7 @@ impl RunContext<'_> {
         let decisions = store.latest_decisions(&run.id).await?;
         let (rows, counts) = classify(snapshot, &run, findings, &previous, &decisions);
         run.counts = counts;
+        let trends = self.trends(&run, &rows).await?;
 
         let RunFolders {
             work: work_dir,
@@ -308,7 +311,7 @@ impl RunContext<'_> {
             MailOut::Eml(&eml_dir)
         };
         let (mut files, mails, problems) = self
-            .write_outputs(&work_dir, mail_out, &run, &rows, &previous)
+            .write_outputs(&work_dir, mail_out, &run, &rows, &previous, trends)
             .with_context(|| format!("cannot write the run's files into {}", work_dir.display()))?;
         self.observer
             .reached(ReviewStage::OutputsWritten, &run)
@@ -399,6 +402,47 @@ impl RunContext<'_> {
         })
     }
 
+    /// The run's trends: the scope's last [`TREND_REVIEWS`] reviews (each the sum of its
+    /// organizations') and each organization's in scope, this run's own point last, computed
+    /// from its classified rows in one pass; two queries for the history, whatever the number
+    /// of organizations.
+    async fn trends(&self, run: &RunRecord, rows: &[FindingRow]) -> anyhow::Result<Trends> {
+        let started = std::time::Instant::now();
+        let earlier = TREND_REVIEWS - 1;
+        let point = |open| TrendPoint {
+            run_id: run.id.clone(),
+            as_of: run.as_of,
+            open,
+        };
+        let mut scope = self
+            .store
+            .scope_trend(&run.scope_key, &run.id, earlier)
+            .await?;
+        scope.push(point(crate::store::open_counts(rows)));
+        let org_ids: Vec<String> = self
+            .snapshot
+            .orgs
+            .iter()
+            .zip(self.in_scope)
+            .filter(|(_, in_scope)| **in_scope)
+            .map(|(o, _)| o.org_id.clone())
+            .collect();
+        let mut by_org = self.store.org_trends(&org_ids, &run.id, earlier).await?;
+        let mut open = crate::store::open_counts_by_org(rows);
+        for org_id in org_ids {
+            let own = open
+                .remove(org_id.as_str())
+                .unwrap_or_else(crate::store::zero_counts);
+            by_org.entry(org_id).or_default().push(point(own));
+        }
+        tracing::info!(
+            organizations = by_org.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "trends read"
+        );
+        Ok(Trends { scope, by_org })
+    }
+
     /// Writes the run's files into `dir` and composes its mail, each message written out as
     /// soon as it is composed (see [`MailOut`]). The csv files and the whole-run workbook are
     /// written on a thread of their own while the organizations' workbooks and messages are
@@ -410,9 +454,11 @@ impl RunContext<'_> {
         run: &RunRecord,
         rows: &[FindingRow],
         previous: &[FindingRow],
+        trends: Trends,
     ) -> anyhow::Result<(Vec<PathBuf>, Vec<ComposedMail>, Vec<OrgProblem>)> {
         crate::files::create_dir_all(dir)?;
-        let summary = report::summary::Summary::new(run, rows, self.snapshot);
+        let mut summary = report::summary::Summary::new(run, rows, self.snapshot);
+        summary.trend = trends.scope;
         let access = report::run_access_rows(self.snapshot, self.in_scope);
         let bars = indicatif::MultiProgress::new();
         let orgs = self.in_scope.iter().filter(|s| **s).count() as u64;
@@ -436,7 +482,7 @@ impl RunContext<'_> {
                 previous,
                 snapshot: self.snapshot,
                 in_scope: self.in_scope,
-                trends: &HashMap::new(),
+                trends: &trends.by_org,
                 dir,
                 out: mail_out,
                 progress: mail_bar.as_ref(),
@@ -736,6 +782,15 @@ pub async fn reconcile_runs(store: &dyn Store, now: DateTime<Utc>) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+/// How many reviews a trend shows, this one included.
+pub const TREND_REVIEWS: usize = 8;
+
+/// A run's trends, this run's point last: its scope's, and each organization's in scope.
+struct Trends {
+    scope: Vec<TrendPoint>,
+    by_org: HashMap<String, Vec<TrendPoint>>,
 }
 
 /// The folder of a `--send` run's composed messages, removed when the run is done with it.

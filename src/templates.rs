@@ -72,6 +72,8 @@ impl Templates {
         env.add_filter("count", |n: minijinja::Value, noun: String| {
             crate::output::count(n, &noun)
         });
+        // `{{ n | thousands }}`: 20,000 rather than 20000, on every count people read.
+        env.add_filter("thousands", thousands);
         env.set_fuel(Some(FUEL));
         for (name, source) in BUILTIN {
             let source = match override_source(template_dir, name)? {
@@ -95,6 +97,32 @@ impl Templates {
             .render(minijinja::Value::from(minijinja::value::Serde(&context)))
             .with_context(|| format!("cannot render template {name}"))
     }
+}
+
+/// A whole number with a comma between each group of three digits (`1234567` →
+/// `1,234,567`, `-1234` → `-1,234`); anything else (text, a fraction, none) is shown as it
+/// is, so the filter never fails a rendering.
+pub fn thousands(value: minijinja::Value) -> String {
+    match i128::try_from(value.clone()) {
+        Ok(n) if value.is_integer() => group_digits(n),
+        _ => value.to_string(),
+    }
+}
+
+/// `n` with its digits grouped by three, separated by commas.
+pub fn group_digits(n: i128) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The text of `name` in `template_dir`, if there is such a file in that folder.
@@ -127,6 +155,34 @@ fn override_source(template_dir: &str, name: &str) -> anyhow::Result<Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_get_a_comma_every_three_digits() {
+        let render = |n: serde_json::Value| {
+            let mut env = Environment::new();
+            env.add_filter("thousands", thousands);
+            let context = serde_json::json!({ "n": n });
+            env.render_str(
+                "{{ n | thousands }}",
+                minijinja::Value::from(minijinja::value::Serde(&context)),
+            )
+            .unwrap()
+        };
+        for (n, text) in [
+            (serde_json::json!(0), "0"),
+            (serde_json::json!(999), "999"),
+            (serde_json::json!(1000), "1,000"),
+            (serde_json::json!(20000), "20,000"),
+            (serde_json::json!(1234567), "1,234,567"),
+            (serde_json::json!(-1234), "-1,234"),
+            (serde_json::json!(1.5), "1.5"),
+            (serde_json::json!("ORG-1000"), "ORG-1000"),
+        ] {
+            assert_eq!(render(n.clone()), text, "{n}");
+        }
+        assert_eq!(group_digits(100_000), "100,000");
+        assert_eq!(group_digits(u64::MAX.into()), "18,446,744,073,709,551,615");
+    }
 
     #[test]
     fn builtin_templates_compile() {

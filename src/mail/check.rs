@@ -11,7 +11,7 @@ use crate::config::MailSettings;
 use crate::domain::{
     Cadence, FindingStatus, OrgKind, PidSl, Role, RuleId, RunStatus, Services, UserStatus,
 };
-use crate::records::{FindingRow, RunCounts, RunRecord};
+use crate::records::{FindingRow, RunCounts, RunRecord, TrendPoint};
 use crate::report::html::render_summary;
 use crate::report::summary::Summary;
 use crate::snapshot::{Access, Org, PidSlRecord, Snapshot, User};
@@ -34,11 +34,14 @@ pub fn check_templates(
         org_id: "ORG-B".into(),
         error: "a sample problem".into(),
     }];
-    render_summary(
-        templates,
-        &Summary::new(&run, &findings, &snapshot),
-        &problems,
-    )?;
+    // A trend of two points, so that the page's chart renders; and a second organization in
+    // scope, so that the per-organization table does too.
+    let trend = sample_trend(&run, &findings);
+    let mut summary = Summary::new(&run, &findings, &snapshot);
+    summary.trend = trend.clone();
+    summary.organizations = 2;
+    render_summary(templates, &summary, &problems)?;
+    let trends = std::collections::HashMap::from([("SAMPLE".to_string(), trend)]);
     let dir = tempfile::tempdir().context("cannot create a folder for the template check")?;
     let mail = dir.path().join("mail");
     let (_, problems) = compose_run_mail(&RunMail {
@@ -52,7 +55,7 @@ pub fn check_templates(
         previous: &previous,
         snapshot: &snapshot,
         in_scope: &[true],
-        trends: &Default::default(),
+        trends: &trends,
         dir: dir.path(),
         out: MailOut::Eml(&mail),
         progress: None,
@@ -63,6 +66,24 @@ pub fn check_templates(
         anyhow::bail!(problem.error);
     }
     Ok(())
+}
+
+/// The sample's trend: a review 91 days before, then this run.
+fn sample_trend(run: &RunRecord, findings: &[FindingRow]) -> Vec<TrendPoint> {
+    let mut before = crate::store::open_counts(findings);
+    before.values_mut().for_each(|n| *n += 1);
+    vec![
+        TrendPoint {
+            run_id: "20260702-001".into(),
+            as_of: run.as_of - chrono::Duration::days(91),
+            open: before,
+        },
+        TrendPoint {
+            run_id: run.id.clone(),
+            as_of: run.as_of,
+            open: crate::store::open_counts(findings),
+        },
+    ]
 }
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {

@@ -361,10 +361,21 @@ fn orgs_in_scope(run: &RunRecord, snapshot: &Snapshot) -> usize {
 /// "every organization (4 organizations)", "organizations ORG-A, ORG-B on the quarterly
 /// cadence (1 organization)".
 fn describe_scope(run: &RunRecord, snapshot: &Snapshot) -> String {
+    // Each organization named as the organization's own summary names it: "ORG-B (name)".
+    let named = |org_id: &String| match snapshot
+        .org_index(org_id)
+        .map(|i| snapshot.orgs[i as usize].name.as_str())
+    {
+        Some(name) if !name.is_empty() => format!("{org_id} ({name})"),
+        _ => org_id.clone(),
+    };
     let mut text = match run.org_ids.as_slice() {
         [] => "every organization".to_string(),
-        [one] => format!("organization {one}"),
-        many => format!("organizations {}", many.join(", ")),
+        [one] => format!("organization {}", named(one)),
+        many => format!(
+            "organizations {}",
+            many.iter().map(named).collect::<Vec<_>>().join(", ")
+        ),
     };
     if let Some(cadence) = &run.cadence {
         text.push_str(&format!(" on the {cadence} cadence"));
@@ -543,6 +554,17 @@ pub(crate) mod tests {
         assert_eq!(summary.scope, "organization ORG-B (ORG-B name)");
         assert_eq!(summary.organizations, 1);
         assert_eq!(summary.status.resolved, 2);
+    }
+
+    #[test]
+    fn the_scope_of_a_run_of_named_organizations_gives_their_names() {
+        let mut r = run(0);
+        r.org_ids = vec!["ORG-A".into(), "ORG-B".into()];
+        let summary = Summary::new(&r, &[], &snapshot());
+        assert_eq!(
+            summary.scope,
+            "organizations ORG-A (ORG-A name), ORG-B (ORG-B name) (2 organizations)"
+        );
     }
 
     #[test]

@@ -627,3 +627,278 @@ pub(super) async fn a_stale_claim_of_a_completed_run_is_closed(store: &dyn Store
         .unwrap();
     assert!(matches!(held, ClaimOutcome::Held(_)), "{held:?}");
 }
+
+/// A run of `scope_key` started at `started` (New York time), completed at once with
+/// `findings` (org_id, severity, status), having reviewed `reviewed`.
+async fn review_with(
+    store: &dyn Store,
+    started: DateTime<Utc>,
+    scope_key: &str,
+    reviewed: &[&str],
+    findings: &[(&str, crate::domain::Severity, crate::domain::FindingStatus)],
+) -> RunRecord {
+    let zone: Tz = "America/New_York".parse().unwrap();
+    let local = started.with_timezone(&zone);
+    let run = store
+        .start_run(&NewRun {
+            started: local,
+            as_of: local.date_naive(),
+            cadence: None,
+            org_ids: &[],
+            scope_key,
+            owner: "host:1:review",
+            out_root: "/out",
+            first_sequence: 1,
+        })
+        .await
+        .unwrap();
+    let rows: Vec<FindingRow> = findings
+        .iter()
+        .enumerate()
+        .map(|(i, (org_id, severity, status))| FindingRow {
+            run_id: run.id.clone(),
+            fingerprint: format!("fp-{i}"),
+            rule: crate::domain::RuleId::StaleUser,
+            severity: *severity,
+            status: *status,
+            org_id: org_id.to_string(),
+            pidsl: String::new(),
+            username: format!("user{i}"),
+            user_name: format!("User {i}"),
+            detail: "not signed in".into(),
+            first_seen: run.as_of,
+            decision: None,
+        })
+        .collect();
+    let reviewed: Vec<String> = reviewed.iter().map(|s| s.to_string()).collect();
+    let out_dir = format!("/out/{}", run.id);
+    store
+        .complete_run(
+            &run,
+            &CompletedRun {
+                findings: &rows,
+                reviewed_org_ids: &reviewed,
+                out_dir: &out_dir,
+                finished_at: started + chrono::Duration::minutes(1),
+                outbox: &[],
+                problems: None,
+            },
+        )
+        .await
+        .unwrap();
+    run
+}
+
+/// critical, high, medium, low as a trend point's counts.
+pub(super) fn open(
+    counts: [usize; 4],
+) -> std::collections::BTreeMap<crate::domain::Severity, usize> {
+    use crate::domain::Severity::*;
+    [Critical, High, Medium, Low]
+        .into_iter()
+        .zip(counts)
+        .collect()
+}
+
+/// Each point's run and counts.
+pub(super) fn points(trend: &[TrendPoint]) -> Vec<(&str, [usize; 4])> {
+    use crate::domain::Severity::*;
+    trend
+        .iter()
+        .map(|p| {
+            (
+                p.run_id.as_str(),
+                [Critical, High, Medium, Low].map(|s| p.open[&s]),
+            )
+        })
+        .collect()
+}
+
+/// `complete_run` records each reviewed organization's open findings (new and open, not
+/// accepted; zeros for one without findings); `org_trends` returns each organization's last
+/// reviews before a run, whatever their scope, oldest first, and `scope_trend` the sums of one
+/// scope's runs. A failed run is no point of either.
+pub(super) async fn trends_count_open_findings_of_the_last_reviews(store: &dyn Store) {
+    use crate::domain::FindingStatus::{Accepted, New, Open};
+    use crate::domain::Severity::{Critical, High, Low, Medium};
+    let run1 = review_with(
+        store,
+        utc("2026-10-01T12:00:00Z"),
+        "all",
+        &["ORG-A", "ORG-B"],
+        &[
+            ("ORG-A", Critical, New),
+            ("ORG-A", High, Open),
+            ("ORG-A", Low, Accepted),
+        ],
+    )
+    .await;
+    let run2 = review_with(
+        store,
+        utc("2026-10-01T13:00:00Z"),
+        "org:ORG-A",
+        &["ORG-A"],
+        &[("ORG-A", Medium, New)],
+    )
+    .await;
+    let failed = start(store, utc("2026-10-01T13:30:00Z"), 1).await;
+    store
+        .fail_run(&failed.id, "interrupted", utc("2026-10-01T13:31:00Z"), None)
+        .await
+        .unwrap();
+    let run3 = review_with(
+        store,
+        utc("2026-10-01T14:00:00Z"),
+        "all",
+        &["ORG-A", "ORG-B"],
+        &[
+            ("ORG-A", High, Open),
+            ("ORG-A", High, New),
+            ("ORG-B", Low, New),
+            // Not reviewed (its report could not be made): no point for ORG-C.
+            ("ORG-C", Critical, New),
+        ],
+    )
+    .await;
+    let run4 = start(store, utc("2026-10-01T15:00:00Z"), 1).await;
+    let orgs = ["ORG-A", "ORG-B", "ORG-C"].map(String::from);
+
+    let trends = store.org_trends(&orgs, &run4.id, 7).await.unwrap();
+    assert_eq!(
+        points(&trends["ORG-A"]),
+        [
+            (run1.id.as_str(), [1, 1, 0, 0]),
+            (run2.id.as_str(), [0, 0, 1, 0]),
+            (run3.id.as_str(), [0, 2, 0, 0]),
+        ]
+    );
+    assert_eq!(
+        points(&trends["ORG-B"]),
+        [
+            (run1.id.as_str(), [0, 0, 0, 0]),
+            (run3.id.as_str(), [0, 0, 0, 1])
+        ]
+    );
+    assert!(!trends.contains_key("ORG-C"), "{trends:?}");
+    assert_eq!(trends["ORG-A"][0].as_of, run1.as_of);
+    assert_eq!(trends["ORG-A"][0].open, open([1, 1, 0, 0]));
+
+    let last_two = store.org_trends(&orgs[..1], &run4.id, 2).await.unwrap();
+    assert_eq!(
+        points(&last_two["ORG-A"]),
+        [
+            (run2.id.as_str(), [0, 0, 1, 0]),
+            (run3.id.as_str(), [0, 2, 0, 0])
+        ]
+    );
+    let before_run3 = store.org_trends(&orgs, &run3.id, 7).await.unwrap();
+    assert_eq!(before_run3["ORG-A"].len(), 2);
+    assert_eq!(before_run3["ORG-B"].len(), 1);
+    assert!(store.org_trends(&[], &run4.id, 7).await.unwrap().is_empty());
+
+    let all = store.scope_trend("all", &run4.id, 7).await.unwrap();
+    assert_eq!(
+        points(&all),
+        [
+            (run1.id.as_str(), [1, 1, 0, 0]),
+            (run3.id.as_str(), [0, 2, 0, 1])
+        ]
+    );
+    assert_eq!(all[1].as_of, run3.as_of);
+    assert_eq!(
+        points(&store.scope_trend("all", &run4.id, 1).await.unwrap()),
+        [(run3.id.as_str(), [0, 2, 0, 1])]
+    );
+    assert_eq!(
+        points(&store.scope_trend("org:ORG-A", &run4.id, 7).await.unwrap()),
+        [(run2.id.as_str(), [0, 0, 1, 0])]
+    );
+    assert!(store
+        .scope_trend("all", &run1.id, 7)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// The trend queries over 20,000 organizations and 8 reviews of them all stay one query each:
+/// returns how long `org_trends` and `scope_trend` took.
+pub(super) async fn trends_of_twenty_thousand_organizations(
+    store: &dyn Store,
+) -> (std::time::Duration, std::time::Duration) {
+    use crate::domain::FindingStatus::New;
+    use crate::domain::Severity::High;
+    let orgs: Vec<String> = (0..20_000).map(|i| format!("ORG-{i:05}")).collect();
+    let reviewed: Vec<&str> = orgs.iter().map(String::as_str).collect();
+    let findings: Vec<(&str, crate::domain::Severity, crate::domain::FindingStatus)> = reviewed
+        .iter()
+        .step_by(10)
+        .map(|o| (*o, High, New))
+        .collect();
+    for hour in 0..8 {
+        review_with(
+            store,
+            utc("2026-10-01T04:00:00Z") + chrono::Duration::hours(hour),
+            "all",
+            &reviewed,
+            &findings,
+        )
+        .await;
+    }
+    let next = start(store, utc("2026-10-01T15:00:00Z"), 1).await;
+    let started = std::time::Instant::now();
+    let trends = store.org_trends(&orgs, &next.id, 7).await.unwrap();
+    let org_time = started.elapsed();
+    assert_eq!(trends.len(), 20_000);
+    assert!(trends.values().all(|t| t.len() == 7));
+    assert_eq!(trends["ORG-00010"][6].open, open([0, 1, 0, 0]));
+    let started = std::time::Instant::now();
+    let scope = store.scope_trend("all", &next.id, 7).await.unwrap();
+    let scope_time = started.elapsed();
+    assert_eq!(scope.len(), 7);
+    assert_eq!(scope[6].open, open([0, 2_000, 0, 0]));
+    (org_time, scope_time)
+}
+
+/// What the trends migration made of the history in `BEFORE_TRENDS` (both backends' tests
+/// insert it): ORG-A's two runs in run order (`-999` before `-1000`), ORG-B's zeros, and the
+/// scope's sums.
+pub(super) async fn history_from_before_trends_is_counted(store: &dyn Store) {
+    let orgs = ["ORG-A", "ORG-B"].map(String::from);
+    let trends = store.org_trends(&orgs, "20261002-001", 8).await.unwrap();
+    assert_eq!(
+        points(&trends["ORG-A"]),
+        [
+            ("20261001-999", [1, 0, 1, 0]),
+            ("20261001-1000", [0, 1, 0, 2])
+        ]
+    );
+    assert_eq!(points(&trends["ORG-B"]), [("20261001-999", [0, 0, 0, 0])]);
+    assert_eq!(
+        points(&store.scope_trend("all", "20261002-001", 8).await.unwrap()),
+        [
+            ("20261001-999", [1, 0, 1, 0]),
+            ("20261001-1000", [0, 1, 0, 2])
+        ]
+    );
+}
+
+/// Two completed runs of scope `all` (one of ORG-A and ORG-B, one of ORG-A only, the 1,000th
+/// of its day) and their findings, as a store before the trends migration held them.
+pub(super) const BEFORE_TRENDS: &str = "
+    INSERT INTO runs (id, as_of, cadence, org_ids, scope_key, started_at, finished_at, status,
+                      error, out_dir, counts)
+    VALUES ('20261001-999', '2026-10-01', NULL, '', 'all', '2026-10-01T12:00:00.000000Z',
+            '2026-10-01T12:01:00.000000Z', 'completed', NULL, '/out/20261001-999', '{}'),
+           ('20261001-1000', '2026-10-01', NULL, '', 'all', '2026-10-01T13:00:00.000000Z',
+            '2026-10-01T13:01:00.000000Z', 'completed', NULL, '/out/20261001-1000', '{}');
+    INSERT INTO run_orgs (run_id, org_id)
+    VALUES ('20261001-999', 'ORG-A'), ('20261001-999', 'ORG-B'), ('20261001-1000', 'ORG-A');
+    INSERT INTO findings (run_id, fingerprint, rule, severity, status, org_id, pidsl, username,
+                          user_name, detail, first_seen)
+    VALUES ('20261001-999', 'f1', 'missing-primary', 'critical', 'new', 'ORG-A', '', '', '', '', '2026-10-01'),
+           ('20261001-999', 'f2', 'stale-user', 'medium', 'open', 'ORG-A', '', 'u', 'U', '', '2026-10-01'),
+           ('20261001-999', 'f3', 'stale-user', 'medium', 'accepted', 'ORG-A', '', 'v', 'V', '', '2026-10-01'),
+           ('20261001-1000', 'f4', 'missing-backup', 'high', 'open', 'ORG-A', '', '', '', '', '2026-10-01'),
+           ('20261001-1000', 'f5', 'stale-user', 'low', 'new', 'ORG-A', '', 'w', 'W', '', '2026-10-01'),
+           ('20261001-1000', 'f6', 'stale-user', 'low', 'new', 'ORG-A', '', 'x', 'X', '', '2026-10-01');
+";

@@ -40,7 +40,7 @@ use crate::snapshot::Snapshot;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -503,6 +503,113 @@ pub(crate) fn add_known_user(
         .or_default()
         .push(id);
     known.max_user_id = known.max_user_id.max(id);
+}
+
+/// Open findings (new and open; accepted ones are not open) by severity, every severity
+/// present, zeros included: one point of a trend, from a run's findings.
+pub fn open_counts<'a>(
+    findings: impl IntoIterator<Item = &'a FindingRow>,
+) -> BTreeMap<crate::domain::Severity, usize> {
+    let mut counts = zero_counts();
+    for f in findings {
+        if matches!(
+            f.status,
+            crate::domain::FindingStatus::New | crate::domain::FindingStatus::Open
+        ) {
+            *counts.entry(f.severity).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// Every organization's [`open_counts`] in one pass over the findings; an organization with
+/// no open finding is absent.
+pub fn open_counts_by_org(
+    findings: &[FindingRow],
+) -> HashMap<&str, BTreeMap<crate::domain::Severity, usize>> {
+    let mut by_org: HashMap<&str, BTreeMap<crate::domain::Severity, usize>> = HashMap::new();
+    for f in findings {
+        if matches!(
+            f.status,
+            crate::domain::FindingStatus::New | crate::domain::FindingStatus::Open
+        ) {
+            *by_org
+                .entry(f.org_id.as_str())
+                .or_insert_with(zero_counts)
+                .entry(f.severity)
+                .or_default() += 1;
+        }
+    }
+    by_org
+}
+
+/// Every severity with a count of zero.
+pub fn zero_counts() -> BTreeMap<crate::domain::Severity, usize> {
+    crate::domain::Severity::ALL
+        .iter()
+        .map(|&s| (s, 0))
+        .collect()
+}
+
+/// `run_orgs.open_counts` of each organization a run reviewed, in `reviewed_org_ids`' order:
+/// `{"critical":n,"high":n,"medium":n,"low":n}`, as the migration's backfill writes it; an
+/// organization without open findings gets zeros.
+pub(crate) fn open_counts_json(
+    findings: &[FindingRow],
+    reviewed_org_ids: &[String],
+) -> Vec<String> {
+    use crate::domain::Severity;
+    let by_org = open_counts_by_org(findings);
+    let zeros = zero_counts();
+    reviewed_org_ids
+        .iter()
+        .map(|org_id| {
+            let c = by_org.get(org_id.as_str()).unwrap_or(&zeros);
+            let n = |s: Severity| c.get(&s).copied().unwrap_or(0);
+            format!(
+                r#"{{"critical":{},"high":{},"medium":{},"low":{}}}"#,
+                n(Severity::Critical),
+                n(Severity::High),
+                n(Severity::Medium),
+                n(Severity::Low)
+            )
+        })
+        .collect()
+}
+
+/// A trend point from the four counts (critical, high, medium, low) a trend query returns.
+pub(crate) fn trend_point(run_id: String, as_of: NaiveDate, sums: [i64; 4]) -> TrendPoint {
+    use crate::domain::Severity;
+    let open = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ]
+    .into_iter()
+    .zip(sums)
+    .map(|(s, n)| (s, usize::try_from(n).unwrap_or(0)))
+    .collect();
+    TrendPoint {
+        run_id,
+        as_of,
+        open,
+    }
+}
+
+/// The rows of an organizations' trend query (org_id, run_id, as_of, and the open counts
+/// critical, high, medium, low; each organization's oldest first) grouped by organization.
+pub(crate) fn group_org_trends(
+    rows: Vec<(String, String, NaiveDate, [i64; 4])>,
+) -> HashMap<String, Vec<TrendPoint>> {
+    let mut trends: HashMap<String, Vec<TrendPoint>> = HashMap::new();
+    for (org_id, run_id, as_of, counts) in rows {
+        trends
+            .entry(org_id)
+            .or_default()
+            .push(trend_point(run_id, as_of, counts));
+    }
+    trends
 }
 
 /// A run id as a number for SQL to order and compare by (`YYYYMMDD` × 10⁹ + the sequence): as

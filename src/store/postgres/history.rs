@@ -3,12 +3,16 @@
 
 use super::{date_text, insert_batched, parsed, required_date, PgStore};
 use crate::domain::{Cadence, FindingStatus, RuleId, RunStatus, Severity};
-use crate::store::{run_order, running_run, CompletedRun, FindingRow, HeldRun, NewRun, RunRecord};
+use crate::store::{
+    group_org_trends, run_order, running_run, trend_point, CompletedRun, FindingRow, HeldRun,
+    NewRun, RunRecord, TrendPoint,
+};
 use anyhow::Context;
 use chrono::NaiveDate;
 use futures_util::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
+use std::collections::HashMap;
 
 const RUN_COLUMNS: &str = "id, as_of, cadence, org_ids, scope_key, started_at, finished_at, \
      status, error, out_dir, counts, owner";
@@ -160,13 +164,19 @@ impl PgStore {
             },
         )
         .await?;
+        let open = crate::store::open_counts_json(done.findings, done.reviewed_org_ids);
+        let run_orgs: Vec<(&String, String)> = done.reviewed_org_ids.iter().zip(open).collect();
         insert_batched(
             &mut tx,
-            "INSERT INTO run_orgs (run_id, org_id)",
-            2,
+            "INSERT INTO run_orgs (run_id, org_id, open_counts)",
+            3,
             "",
-            done.reviewed_org_ids,
-            |q, org_id| q.bind(run.id.clone()).bind(org_id.as_str()),
+            &run_orgs,
+            |q, (org_id, open_counts)| {
+                q.bind(run.id.clone())
+                    .bind(org_id.as_str())
+                    .bind(open_counts.as_str())
+            },
         )
         .await?;
         super::outbox::queue_mail(&mut tx, done.outbox, done.finished_at).await?;
@@ -256,6 +266,103 @@ impl PgStore {
         );
         self.read_all(query, "the review history", |row| {
             Ok((row.try_get("org_id")?, required_date(row, "runs", "as_of")?))
+        })
+        .await
+    }
+
+    /// Each of `org_ids`' open findings at its last `limit` completed reviews before
+    /// `before_run`, oldest first: one query (`= ANY($1)`), each organization's runs numbered
+    /// by a window function.
+    pub(super) async fn org_trends(
+        &self,
+        org_ids: &[String],
+        before_run: &str,
+        limit: usize,
+    ) -> anyhow::Result<HashMap<String, Vec<TrendPoint>>> {
+        if org_ids.is_empty() || limit == 0 {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "WITH r AS (SELECT id, as_of, {run} AS run_order FROM runs \
+                        WHERE status = 'completed' AND {run} < {before}) \
+             SELECT org_id, run_id, as_of, \
+                    COALESCE((counts ->> 'critical')::bigint, 0) AS critical, \
+                    COALESCE((counts ->> 'high')::bigint, 0) AS high, \
+                    COALESCE((counts ->> 'medium')::bigint, 0) AS medium, \
+                    COALESCE((counts ->> 'low')::bigint, 0) AS low FROM ( \
+               SELECT o.org_id, r.id AS run_id, r.as_of, o.open_counts::json AS counts, \
+                      ROW_NUMBER() OVER (PARTITION BY o.org_id ORDER BY r.run_order DESC) AS n \
+               FROM r JOIN run_orgs o ON o.run_id = r.id \
+               WHERE o.org_id = ANY($1) AND o.open_counts IS NOT NULL) t \
+             WHERE n <= $3 ORDER BY org_id, n DESC",
+            run = run_order("id"),
+            before = run_order("$2::text"),
+        );
+        let query = sqlx::query(&sql)
+            .bind(org_ids)
+            .bind(before_run)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        let rows = self
+            .read_all(query, "the review history for the trends", |row| {
+                Ok((
+                    row.try_get("org_id")?,
+                    row.try_get("run_id")?,
+                    required_date(row, "runs", "as_of")?,
+                    [
+                        row.try_get("critical")?,
+                        row.try_get("high")?,
+                        row.try_get("medium")?,
+                        row.try_get("low")?,
+                    ],
+                ))
+            })
+            .await?;
+        Ok(group_org_trends(rows))
+    }
+
+    /// The open findings of the last `limit` completed runs of `scope_key` before
+    /// `before_run`, each summed over its organizations in SQL, oldest first.
+    pub(super) async fn scope_trend(
+        &self,
+        scope_key: &str,
+        before_run: &str,
+        limit: usize,
+    ) -> anyhow::Result<Vec<TrendPoint>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sum = |s: &str| {
+            format!("COALESCE(SUM((o.open_counts::json ->> '{s}')::bigint), 0)::bigint AS {s}")
+        };
+        let sql = format!(
+            "SELECT r.id AS run_id, r.as_of, {}, {}, {}, {} \
+             FROM (SELECT id, as_of FROM runs WHERE scope_key = $1 AND status = 'completed' \
+                   AND {run} < {before} ORDER BY {run} DESC LIMIT $3) r \
+             LEFT JOIN run_orgs o ON o.run_id = r.id \
+             GROUP BY r.id, r.as_of ORDER BY {run_r}",
+            sum("critical"),
+            sum("high"),
+            sum("medium"),
+            sum("low"),
+            run = run_order("id"),
+            before = run_order("$2::text"),
+            run_r = run_order("r.id"),
+        );
+        let query = sqlx::query(&sql)
+            .bind(scope_key)
+            .bind(before_run)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        self.read_all(query, "the review history for the trend", |row| {
+            Ok(trend_point(
+                row.try_get("run_id")?,
+                required_date(row, "runs", "as_of")?,
+                [
+                    row.try_get("critical")?,
+                    row.try_get("high")?,
+                    row.try_get("medium")?,
+                    row.try_get("low")?,
+                ],
+            ))
         })
         .await
     }

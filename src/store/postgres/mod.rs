@@ -571,20 +571,20 @@ impl Store for PgStore {
 
     async fn org_trends(
         &self,
-        _org_ids: &[String],
-        _before_run: &str,
-        _limit: usize,
+        org_ids: &[String],
+        before_run: &str,
+        limit: usize,
     ) -> anyhow::Result<HashMap<String, Vec<TrendPoint>>> {
-        todo!()
+        PgStore::org_trends(self, org_ids, before_run, limit).await
     }
 
     async fn scope_trend(
         &self,
-        _scope_key: &str,
-        _before_run: &str,
-        _limit: usize,
+        scope_key: &str,
+        before_run: &str,
+        limit: usize,
     ) -> anyhow::Result<Vec<TrendPoint>> {
-        todo!()
+        PgStore::scope_trend(self, scope_key, before_run, limit).await
     }
 }
 

@@ -814,3 +814,54 @@ async fn a_store_from_before_operations_gets_an_identity() {
     assert_eq!(problems[0].problem, crate::domain::MailAlert::Failed);
     store.close().await;
 }
+
+#[tokio::test]
+async fn trends_count_open_findings_of_the_last_reviews() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.open().await;
+    conformance::trends_count_open_findings_of_the_last_reviews(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn trends_of_twenty_thousand_organizations_are_one_query_each() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.open().await;
+    let (orgs, scope) = conformance::trends_of_twenty_thousand_organizations(&store).await;
+    eprintln!(
+        "PostgreSQL, 20,000 organizations x 8 reviews: org_trends {orgs:?}, scope_trend {scope:?}"
+    );
+    store.close().await;
+}
+
+/// The trends migration on a store written before it (the same history as SQLite's test).
+#[tokio::test]
+async fn a_store_from_before_trends_gets_its_history_counted() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let before_trends = Migrator {
+        migrations: Cow::Owned(
+            MIGRATOR
+                .iter()
+                .filter(|m| m.version < 20261202000014)
+                .cloned()
+                .collect(),
+        ),
+        ..Migrator::DEFAULT
+    };
+    let mut conn = PgConnection::connect(&db.url).await.unwrap();
+    before_trends.run(&mut conn).await.unwrap();
+    sqlx::raw_sql(conformance::BEFORE_TRENDS)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let store = db.open().await;
+    conformance::history_from_before_trends_is_counted(&store).await;
+    store.close().await;
+}

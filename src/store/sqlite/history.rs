@@ -3,10 +3,14 @@
 
 use super::{all_rows, first_row, split_list, SqlDate, SqlTime};
 use crate::domain::{FindingStatus, RuleId, RunStatus};
-use crate::store::{run_order, CompletedRun, FindingRow, HeldRun, OutgoingMail, RunRecord};
+use crate::store::{
+    group_org_trends, run_order, trend_point, CompletedRun, FindingRow, HeldRun, OutgoingMail,
+    RunRecord, TrendPoint,
+};
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, Row, TransactionBehavior};
+use std::collections::HashMap;
 
 /// A [`CompletedRun`] that a blocking thread can own.
 pub(super) struct OwnedCompletedRun {
@@ -172,11 +176,13 @@ pub(super) fn complete_run(
                 ])
                 .context("cannot write the findings table")?;
         }
-        let mut insert =
-            tx.prepare_cached("INSERT INTO run_orgs (run_id, org_id) VALUES (?1, ?2)")?;
-        for org_id in &done.reviewed_org_ids {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO run_orgs (run_id, org_id, open_counts) VALUES (?1, ?2, ?3)",
+        )?;
+        let open = crate::store::open_counts_json(&done.findings, &done.reviewed_org_ids);
+        for (org_id, open_counts) in done.reviewed_org_ids.iter().zip(open) {
             insert
-                .execute(params![run.id, org_id])
+                .execute(params![run.id, org_id, open_counts])
                 .context("cannot write the run_orgs table")?;
         }
     }
@@ -293,4 +299,110 @@ pub(super) fn last_completed_review_per_org(
         |row| Ok((row.get("org_id")?, row.get::<_, SqlDate>("as_of")?.0)),
     )
     .context("cannot read the runs table")
+}
+
+/// Each of `org_ids`' open findings at its last `limit` completed reviews before `before_run`,
+/// oldest first: one query, the organizations passed as one JSON array (`json_each`), each
+/// organization's runs numbered by a window function.
+pub(super) fn org_trends(
+    conn: &Connection,
+    org_ids: &[String],
+    before_run: &str,
+    limit: usize,
+) -> anyhow::Result<HashMap<String, Vec<TrendPoint>>> {
+    if org_ids.is_empty() || limit == 0 {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "WITH r AS (SELECT id, as_of, {run} AS run_order FROM runs \
+                    WHERE status = 'completed' AND {run} < {before}) \
+         SELECT org_id, run_id, as_of, \
+                json_extract(open_counts, '$.critical') AS critical, \
+                json_extract(open_counts, '$.high') AS high, \
+                json_extract(open_counts, '$.medium') AS medium, \
+                json_extract(open_counts, '$.low') AS low FROM ( \
+           SELECT o.org_id AS org_id, r.id AS run_id, r.as_of AS as_of, \
+                  o.open_counts AS open_counts, \
+                  ROW_NUMBER() OVER (PARTITION BY o.org_id ORDER BY r.run_order DESC) AS n \
+           FROM r JOIN run_orgs o ON o.run_id = r.id \
+           WHERE o.org_id IN (SELECT value FROM json_each(?1)) \
+             AND o.open_counts IS NOT NULL) \
+         WHERE n <= ?3 ORDER BY org_id, n DESC",
+        run = run_order("id"),
+        before = run_order("?2"),
+    );
+    let rows = all_rows(
+        conn,
+        &sql,
+        params![
+            serde_json::to_string(org_ids)?,
+            before_run,
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ],
+        |row| {
+            Ok((
+                row.get("org_id")?,
+                row.get("run_id")?,
+                row.get::<_, SqlDate>("as_of")?.0,
+                [
+                    row.get::<_, Option<i64>>("critical")?.unwrap_or(0),
+                    row.get::<_, Option<i64>>("high")?.unwrap_or(0),
+                    row.get::<_, Option<i64>>("medium")?.unwrap_or(0),
+                    row.get::<_, Option<i64>>("low")?.unwrap_or(0),
+                ],
+            ))
+        },
+    )
+    .context("cannot read the review history for the trends")?;
+    Ok(group_org_trends(rows))
+}
+
+/// The open findings of the last `limit` completed runs of `scope_key` before `before_run`,
+/// each summed over its organizations in SQL, oldest first.
+pub(super) fn scope_trend(
+    conn: &Connection,
+    scope_key: &str,
+    before_run: &str,
+    limit: usize,
+) -> anyhow::Result<Vec<TrendPoint>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let sum = |s: &str| format!("COALESCE(SUM(json_extract(o.open_counts, '$.{s}')), 0) AS {s}");
+    let sql = format!(
+        "SELECT r.id AS run_id, r.as_of AS as_of, {}, {}, {}, {} \
+         FROM (SELECT id, as_of FROM runs WHERE scope_key = ?1 AND status = 'completed' \
+               AND {run} < {before} ORDER BY {run} DESC LIMIT ?3) r \
+         LEFT JOIN run_orgs o ON o.run_id = r.id \
+         GROUP BY r.id, r.as_of ORDER BY {run_r}",
+        sum("critical"),
+        sum("high"),
+        sum("medium"),
+        sum("low"),
+        run = run_order("id"),
+        before = run_order("?2"),
+        run_r = run_order("r.id"),
+    );
+    all_rows(
+        conn,
+        &sql,
+        params![
+            scope_key,
+            before_run,
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ],
+        |row| {
+            Ok(trend_point(
+                row.get("run_id")?,
+                row.get::<_, SqlDate>("as_of")?.0,
+                [
+                    row.get("critical")?,
+                    row.get("high")?,
+                    row.get("medium")?,
+                    row.get("low")?,
+                ],
+            ))
+        },
+    )
+    .context("cannot read the review history for the trend")
 }

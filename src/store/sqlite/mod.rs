@@ -693,19 +693,23 @@ impl Store for SqliteStore {
 
     async fn org_trends(
         &self,
-        _org_ids: &[String],
-        _before_run: &str,
-        _limit: usize,
+        org_ids: &[String],
+        before_run: &str,
+        limit: usize,
     ) -> anyhow::Result<HashMap<String, Vec<TrendPoint>>> {
-        todo!()
+        let (org_ids, before_run) = (org_ids.to_vec(), before_run.to_string());
+        self.call(move |conn| history::org_trends(conn, &org_ids, &before_run, limit))
+            .await
     }
 
     async fn scope_trend(
         &self,
-        _scope_key: &str,
-        _before_run: &str,
-        _limit: usize,
+        scope_key: &str,
+        before_run: &str,
+        limit: usize,
     ) -> anyhow::Result<Vec<TrendPoint>> {
-        todo!()
+        let (scope_key, before_run) = (scope_key.to_string(), before_run.to_string());
+        self.call(move |conn| history::scope_trend(conn, &scope_key, &before_run, limit))
+            .await
     }
 }

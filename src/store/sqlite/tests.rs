@@ -425,3 +425,41 @@ async fn a_store_from_before_operations_gets_an_identity() {
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].problem, crate::domain::MailAlert::Failed);
 }
+
+#[tokio::test]
+async fn trends_count_open_findings_of_the_last_reviews() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir).await;
+    conformance::trends_count_open_findings_of_the_last_reviews(&store).await;
+}
+
+#[tokio::test]
+async fn trends_of_twenty_thousand_organizations_are_one_query_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir).await;
+    let (orgs, scope) = conformance::trends_of_twenty_thousand_organizations(&store).await;
+    eprintln!(
+        "SQLite, 20,000 organizations x 8 reviews: org_trends {orgs:?}, scope_trend {scope:?}"
+    );
+}
+
+/// The trends migration on a store written before it: each reviewed organization of each run
+/// gets its open findings (new and open, not accepted) from the findings table, zeros when it
+/// had none, so the first trend after the upgrade already has its history.
+#[tokio::test]
+async fn a_store_from_before_trends_gets_its_history_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut conn = Connection::open(dir.path().join("store.db")).unwrap();
+        migrate::run(
+            &mut conn,
+            migrate::MIGRATOR
+                .iter()
+                .filter(|m| m.version < 20261202000014),
+        )
+        .unwrap();
+        conn.execute_batch(conformance::BEFORE_TRENDS).unwrap();
+    }
+    let store = new_store(&dir).await;
+    conformance::history_from_before_trends_is_counted(&store).await;
+}
