@@ -2,8 +2,8 @@
 //! SVG (for summary.html) and PNG (for mail, as an inline image: mail clients block SVG), with
 //! a font built into the binary, so a server without fonts draws the same chart.
 //!
-//! The font is DejaVu Sans (`assets/fonts/DejaVuSans.ttf`, Bitstream Vera licence with the
-//! DejaVu changes in the public domain; the text is `assets/fonts/LICENSE-DejaVu.txt`). plotters
+//! The font is DejaVu Sans (`src/report/fonts/DejaVuSans.ttf`, Bitstream Vera licence with the
+//! DejaVu changes in the public domain; the text is `src/report/fonts/LICENSE-DejaVu.txt`). plotters
 //! is built without its `ttf` feature, so it links no font-kit and never reads a system font:
 //! it lays out and rasterizes text with ab_glyph from the registered bytes only. The SVG names
 //! the family `sans-serif` (the browser draws SVG text with its own sans-serif; the layout was
@@ -26,7 +26,7 @@ pub const WIDTH: u32 = 640;
 pub const HEIGHT: u32 = 320;
 
 /// The font every text of the chart is measured and drawn with.
-static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
 
 /// The family the font is registered as, and the SVG names.
 const FAMILY: &str = "sans-serif";
