@@ -666,6 +666,7 @@ async fn review_with(
             username: format!("user{i}"),
             user_name: format!("User {i}"),
             detail: "not signed in".into(),
+            remediation: String::new(),
             first_seen: run.as_of,
             decision: None,
         })
