@@ -121,12 +121,15 @@ pub struct Snapshot {
 
 /// See [`Snapshot::org_index`].
 #[derive(Debug, Clone, Default)]
-pub struct Lookup(OnceLock<LookupMaps>);
+pub struct Lookup(OnceLock<LookupMaps>, OnceLock<UserPidsls>);
+
+/// Users by lower-case username, and each user's PID/SLs.
+type UserPidsls = (HashMap<String, u32>, Vec<Vec<u32>>);
 
 impl Lookup {
     /// The indices a loader already built, by org_id and by PID/SL text.
     pub(crate) fn from_maps(orgs: HashMap<String, u32>, pidsls: HashMap<String, u32>) -> Lookup {
-        Lookup(OnceLock::from(LookupMaps { orgs, pidsls }))
+        Lookup(OnceLock::from(LookupMaps { orgs, pidsls }), OnceLock::new())
     }
 }
 
@@ -159,6 +162,26 @@ impl Snapshot {
     /// The index in `pidsls` of this PID/SL (as stored: upper case); see [`Self::org_index`].
     pub fn pidsl_index(&self, pidsl: &str) -> Option<u32> {
         self.lookup().pidsls.get(pidsl).copied()
+    }
+
+    /// The PID/SLs (indices, ascending) on which the user named `username` (any letter case)
+    /// has access; see [`Self::org_index`]. Built on first use in one pass over the access rows.
+    pub fn pidsls_of_user(&self, username: &str) -> &[u32] {
+        let (names, pidsls) = self.lookup.1.get_or_init(|| {
+            let names = (0..)
+                .zip(&self.users)
+                .map(|(i, u)| (u.username.to_lowercase(), i))
+                .collect();
+            let mut pidsls = vec![Vec::new(); self.users.len()];
+            for a in &self.access {
+                pidsls[a.user as usize].push(a.pidsl);
+            }
+            (names, pidsls)
+        });
+        names
+            .get(&username.to_lowercase())
+            .map(|&u| pidsls[u as usize].as_slice())
+            .unwrap_or_default()
     }
 
     pub fn org_of_pidsl(&self, pidsl: u32) -> &Org {
