@@ -723,3 +723,112 @@ fn body(text: String, html: String, parts: Parts) -> anyhow::Result<MultiPart> {
 fn to_value(value: impl Serialize) -> Value {
     Value::from(minijinja::value::Serde(value))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::RuleId;
+
+    fn finding(status: FindingStatus, first_seen: &str) -> FindingRow {
+        FindingRow {
+            run_id: "20261001-001".into(),
+            fingerprint: "f".into(),
+            rule: RuleId::StaleUser,
+            severity: RuleId::StaleUser.severity(),
+            status,
+            org_id: "ORG".into(),
+            pidsl: String::new(),
+            username: "ann".into(),
+            user_name: "Ann Able".into(),
+            detail: "detail".into(),
+            first_seen: first_seen.parse().unwrap(),
+            decision: None,
+        }
+    }
+
+    #[test]
+    fn a_finding_says_whether_it_is_new_or_how_long_it_has_been_open() {
+        let as_of = "2026-10-01".parse().unwrap();
+        assert_eq!(
+            age(&finding(FindingStatus::New, "2026-10-01"), as_of),
+            "new"
+        );
+        assert_eq!(
+            age(&finding(FindingStatus::Open, "2026-08-17"), as_of),
+            "open 45 days"
+        );
+        assert_eq!(
+            age(&finding(FindingStatus::Open, "2026-09-30"), as_of),
+            "open 1 day"
+        );
+        assert_eq!(
+            age(&finding(FindingStatus::Accepted, "2026-01-01"), as_of),
+            "accepted"
+        );
+    }
+
+    #[test]
+    fn a_posc_path_becomes_numbered_steps_and_what_follows_a_note() {
+        let (lead, list, note) = steps(
+            "Remove the access: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Remove. For a linked user, ask its organization.",
+        );
+        assert_eq!(lead, "Remove the access:");
+        assert_eq!(
+            list,
+            [
+                "Administer Account",
+                "Manage Subordinate Accounts",
+                "choose the PID/SL",
+                "Remove"
+            ]
+        );
+        assert_eq!(note, "For a linked user, ask its organization.");
+        let text = "Keep one user ID (Administer Account > Link Subordinate), then deactivate.";
+        assert_eq!(steps(text), (text.to_string(), vec![], String::new()));
+    }
+
+    #[test]
+    fn a_trend_chart_is_an_inline_image_of_the_html_part() {
+        let parts = Parts {
+            attachment: Some(("book.xlsx".into(), b"PK".to_vec())),
+            trend: Some(b"\x89PNG fake".to_vec()),
+        };
+        let html = format!("<p><img src=\"cid:{TREND_CID}\"></p>");
+        let body = body("text".into(), html, parts).unwrap();
+        let message = Message::builder()
+            .from("a@example.org".parse().unwrap())
+            .to("b@example.org".parse().unwrap())
+            .subject("s")
+            .multipart(body)
+            .unwrap();
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        for needle in [
+            "multipart/mixed",
+            "multipart/alternative",
+            "multipart/related",
+            "Content-Type: image/png",
+            &format!("Content-ID: <{TREND_CID}>"),
+            "Content-Disposition: inline",
+        ] {
+            assert!(raw.contains(needle), "{needle} in {raw}");
+        }
+        // The related part (HTML and chart) comes after the plain text, inside the alternative.
+        assert!(raw.find("text/plain").unwrap() < raw.find("multipart/related").unwrap());
+    }
+
+    #[test]
+    fn the_inlined_html_keeps_no_style_block_and_no_custom_property() {
+        let templates = Templates::load("").unwrap();
+        let html = templates
+            .render(
+                "_mail.html.j2",
+                minijinja::context! { generator => "posc-review" },
+            )
+            .unwrap();
+        assert!(html.contains("<style>"));
+        let inlined = inline_css(&html).unwrap();
+        assert!(!inlined.contains("<style"), "{inlined}");
+        assert!(!inlined.contains("var("), "{inlined}");
+        assert!(inlined.contains("style=\""), "{inlined}");
+    }
+}
