@@ -528,6 +528,71 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_user_level_finding_belongs_to_the_active_pidsls_of_its_organization_where_the_user_has_access(
+    ) {
+        use crate::domain::{Role, Services, UserStatus};
+        use crate::snapshot::{Access, User};
+        let pidsl = |code: &str, org: u32, active: bool| PidSlRecord {
+            pidsl: PidSl::parse(code).unwrap(),
+            org,
+            name: String::new(),
+            provider_type: String::new(),
+            active,
+        };
+        let mut snapshot = snapshot();
+        snapshot.pidsls = vec![
+            pidsl("110000001A", 0, true),
+            pidsl("110000002A", 0, false),
+            pidsl("110000003A", 1, true),
+            pidsl("110000004A", 0, true),
+        ];
+        snapshot.users = vec![User {
+            username: "ann".into(),
+            first_name: "Ann".into(),
+            last_name: "Able".into(),
+            middle_initial: String::new(),
+            phone: String::new(),
+            email: "ann@a.example".into(),
+            org: 0,
+            job_role: None,
+            status: UserStatus::Active,
+            created_on: None,
+            last_login_at: None,
+            last_login_on: None,
+            terms_accepted_on: None,
+            terminated_on: None,
+            dob_mmdd: None,
+            ssn_last4: None,
+        }];
+        snapshot.access = (0..3)
+            .map(|p| Access {
+                user: 0,
+                pidsl: p,
+                role: Role::Subordinate,
+                services: Services::parse_list("PORTAL").unwrap(),
+                granted_on: None,
+                expires_on: None,
+            })
+            .collect();
+        let mut stale = finding(StaleUser, "ORG-A", "", Open);
+        stale.username = "Ann".into();
+        // Not the inactive 2A, not ORG-B's 3A, not 4A where she has no access.
+        assert_eq!(pidsls_of_finding(&snapshot, &stale), [0]);
+        let mut overloaded = finding(RuleId::OverloadedPrimary, "ORG-A", "", Open);
+        overloaded.username = "ann".into();
+        assert!(pidsls_of_finding(&snapshot, &overloaded).is_empty());
+        let named = finding(MissingBackup, "ORG-A", "110000002A", Open);
+        assert_eq!(pidsls_of_finding(&snapshot, &named), [1]);
+        let summary = Summary::new(&run(0), &[stale, named], &snapshot);
+        let counts: Vec<(&str, usize)> = summary
+            .top_pidsls
+            .iter()
+            .map(|p| (p.pidsl.as_str(), p.findings))
+            .collect();
+        assert_eq!(counts, [("110000001A", 1), ("110000002A", 1)]);
+    }
+
+    #[test]
     fn top_pidsls_are_the_ten_with_most_findings_with_their_names() {
         let mut findings = Vec::new();
         for i in 1..=12u32 {
