@@ -755,6 +755,13 @@ fn no_output_of_a_run_contains_dob_or_ssn_values() {
         .filter(|v| !v.is_empty())
         .collect();
     assert!(personal.len() > 20);
+    // The management report lists each Primary User's and backup's work phone, contact data
+    // the POSC account holds; gpatel's 617-555-0101 ends in ppark's day of birth, 0101.
+    let phones: Vec<String> = read_csv(&scenario4().join("users.csv"))
+        .into_iter()
+        .map(|u| u["phone"].clone())
+        .filter(|v| !v.is_empty())
+        .collect();
     let out = tempfile::tempdir().unwrap();
     let run_dir = review(&scenario4(), out.path());
 
@@ -782,6 +789,9 @@ fn no_output_of_a_run_contains_dob_or_ssn_values() {
                 message.body_text(0).unwrap_or_default(),
                 strip_tags(&message.body_html(0).unwrap_or_default())
             );
+            let decoded = phones.iter().fold(decoded, |text, phone| {
+                text.replace(phone.as_str(), "(phone)")
+            });
             vec![(name.clone(), decoded)]
         } else {
             let bytes = std::fs::read(&file).unwrap();
