@@ -121,12 +121,23 @@ pub struct Snapshot {
 
 /// See [`Snapshot::org_index`] and [`Snapshot::pidsls_of`].
 #[derive(Debug, Clone, Default)]
-pub struct Lookup(OnceLock<LookupMaps>, OnceLock<Vec<Vec<u32>>>);
+pub struct Lookup(
+    OnceLock<LookupMaps>,
+    OnceLock<Vec<Vec<u32>>>,
+    OnceLock<UserPidsls>,
+);
+
+/// Users by lower-case username, and each user's PID/SLs.
+type UserPidsls = (HashMap<String, u32>, Vec<Vec<u32>>);
 
 impl Lookup {
     /// The indices a loader already built, by org_id and by PID/SL text.
     pub(crate) fn from_maps(orgs: HashMap<String, u32>, pidsls: HashMap<String, u32>) -> Lookup {
-        Lookup(OnceLock::from(LookupMaps { orgs, pidsls }), OnceLock::new())
+        Lookup(
+            OnceLock::from(LookupMaps { orgs, pidsls }),
+            OnceLock::new(),
+            OnceLock::new(),
+        )
     }
 }
 
@@ -175,6 +186,26 @@ impl Snapshot {
             by_org
         });
         by_org.get(org as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// The PID/SLs (indices, ascending) on which the user named `username` (any letter case)
+    /// has access; see [`Self::org_index`]. Built on first use in one pass over the access rows.
+    pub fn pidsls_of_user(&self, username: &str) -> &[u32] {
+        let (names, pidsls) = self.lookup.2.get_or_init(|| {
+            let names = (0..)
+                .zip(&self.users)
+                .map(|(i, u)| (u.username.to_lowercase(), i))
+                .collect();
+            let mut pidsls = vec![Vec::new(); self.users.len()];
+            for a in &self.access {
+                pidsls[a.user as usize].push(a.pidsl);
+            }
+            (names, pidsls)
+        });
+        names
+            .get(&username.to_lowercase())
+            .map(|&u| pidsls[u as usize].as_slice())
+            .unwrap_or_default()
     }
 
     pub fn org_of_pidsl(&self, pidsl: u32) -> &Org {

@@ -23,6 +23,11 @@ const BUILTIN: &[(&str, &str)] = &[
         "_summary.html.j2",
         include_str!("../templates/_summary.html.j2"),
     ),
+    ("_mail.html.j2", include_str!("../templates/_mail.html.j2")),
+    (
+        "_mail_parts.html.j2",
+        include_str!("../templates/_mail_parts.html.j2"),
+    ),
     (
         "summary.html.j2",
         include_str!("../templates/summary.html.j2"),
@@ -74,6 +79,17 @@ impl Templates {
         });
         // `{{ n | thousands }}`: 20,000 rather than 20000, on every count people read.
         env.add_filter("thousands", thousands);
+        // Plain-text mail: `{{ text | wrap(4) }}` wraps at 76 columns for text that starts at
+        // column 4, indenting the lines it adds; `ljust(n)` and `rjust(n)` pad columns.
+        env.add_filter("wrap", |text: String, indent: Option<usize>| {
+            wrap(&text, indent.unwrap_or(0), WRAP_AT)
+        });
+        env.add_filter("ljust", |v: minijinja::Value, width: usize| {
+            format!("{:<width$}", v.to_string())
+        });
+        env.add_filter("rjust", |v: minijinja::Value, width: usize| {
+            format!("{:>width$}", v.to_string())
+        });
         env.set_fuel(Some(FUEL));
         for (name, source) in BUILTIN {
             let source = match override_source(template_dir, name)? {
@@ -121,6 +137,31 @@ pub fn group_digits(n: i128) -> String {
             out.push(',');
         }
         out.push(c);
+    }
+    out
+}
+
+/// The widest line of a plain-text message.
+pub const WRAP_AT: usize = 76;
+
+/// `text` in lines of at most `width` characters when it starts at column `indent`: the lines
+/// after the first start with `indent` spaces. A word longer than a line stays whole.
+pub fn wrap(text: &str, indent: usize, width: usize) -> String {
+    let room = width.saturating_sub(indent).max(20);
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut line = 0;
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if line > 0 && line + 1 + len > room {
+            out.push('\n');
+            out.extend(std::iter::repeat_n(' ', indent));
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += len;
     }
     out
 }
@@ -182,6 +223,20 @@ mod tests {
         }
         assert_eq!(group_digits(100_000), "100,000");
         assert_eq!(group_digits(u64::MAX.into()), "18,446,744,073,709,551,615");
+    }
+
+    #[test]
+    fn wrapped_text_keeps_to_76_columns_and_indents_what_it_adds() {
+        let text = "word ".repeat(40);
+        let wrapped = wrap(&text, 4, 76);
+        let lines: Vec<&str> = wrapped.lines().collect();
+        assert!(lines.len() > 2);
+        assert!(lines
+            .iter()
+            .all(|l| l.len() + 4 <= 76 || l.starts_with("    ")));
+        assert!(lines.iter().all(|l| l.chars().count() <= 76));
+        assert!(lines[1..].iter().all(|l| l.starts_with("    word")));
+        assert_eq!(wrap("a  b\n c", 0, 76), "a b c");
     }
 
     #[test]

@@ -124,7 +124,7 @@ fn a_review_with_send_delivers_each_organizations_report_and_each_action_list() 
         let (_, text, _) = text_of(action);
         assert!(
             text.contains("missing-backup")
-                && text.contains("Administer Account > Manage Subordinate Accounts")
+                && text.contains("1.  Administer Account\n      2.  Manage Subordinate Accounts")
         );
 
         // Nothing personal anywhere.
@@ -489,6 +489,10 @@ fn a_clean_review_still_sends_the_management_report() {
     let (subject, text, _) = text_of(&messages[0]);
     assert!(subject.ends_with("no findings"), "{subject}");
     assert!(text.contains("No findings"));
+    assert!(
+        text.contains("Reviewed: 1 active PID/SL, 2 users and 2 access rows."),
+        "a clean review says what was reviewed: {text}"
+    );
 }
 
 #[test]
@@ -517,14 +521,14 @@ fn long_lists_are_cut_and_a_large_workbook_is_named_not_attached() {
         "critical and high: {text}"
     );
     assert!(
-        text.contains("... and 21 more in the workbook"),
-        "new: {text}"
+        text.contains("... and 11 more in the workbook"),
+        "new medium and low: {text}"
     );
     assert!(
-        text.contains("- [critical] missing-primary 110000001C: no active Primary User"),
+        text.contains("- [critical] missing-primary, 110000001C (new)\n  no active Primary User"),
         "{text}"
     );
-    assert!(text.contains("too large to attach"));
+    assert!(text.replace('\n', " ").contains("too large to attach"));
     assert_eq!(management.parsed().attachments().count(), 0);
     let action = messages
         .iter()
@@ -596,6 +600,7 @@ fn a_pidsl_without_an_active_primary_or_backup_has_its_action_list_sent_to_manag
         .expect("an action list");
     assert_eq!(action.rcpt_to, ["boss@lone.example", "audit@lone.example"]);
     let (_, text, html) = text_of(action);
+    let text = text.replace("\r\n", " ").replace('\n', " ");
     assert!(text.contains("has no active Primary User or backup, so this action list goes to the organization's management"), "{text}");
     assert!(text.contains("missing-primary") && text.contains("missing-backup"));
     assert!(html.contains("has no active Primary User or backup"));
@@ -812,5 +817,200 @@ fn send_alerts_the_operator_once_of_a_message_that_failed_for_good() {
         assert!(listed
             .iter()
             .any(|m| m["kind"] == "alert" && m["state"] == "sent"));
+    }
+}
+
+/// A dry run of the scenario4 fixture as of 2026-10-01: the run's folder.
+fn dry_run(work: &Path) -> std::path::PathBuf {
+    let db = TestDb::sqlite();
+    let bin = setup(&db, work, free_port(), "");
+    let out = bin.run(&[
+        "review",
+        "--as-of",
+        "2026-10-01",
+        "--out",
+        work.join("out").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    work.join("out").join(run_id(work))
+}
+
+/// The plain-text and HTML parts of a written message.
+fn parts_of(eml: &Path) -> (String, String) {
+    let raw = std::fs::read(eml).unwrap();
+    let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    (
+        parsed
+            .body_text(0)
+            .unwrap_or_default()
+            .replace("\r\n", "\n"),
+        parsed
+            .body_html(0)
+            .unwrap_or_default()
+            .replace("\r\n", "\n"),
+    )
+}
+
+#[test]
+fn the_management_report_lists_each_finding_once_and_who_administers_each_pidsl() {
+    let work = tempfile::tempdir().unwrap();
+    let run = dry_run(work.path());
+    let (text, html) = parts_of(&run.join("mail/management-ORG-GP.eml"));
+    // On a first run every finding is new: the critical and high ones are listed once, not
+    // again under what is new.
+    for line in [
+        "- [critical] terminated-user-access, 110000001A, oleft (new)",
+        "- [high] missing-backup, 110000001B (new)",
+        "- [medium] stale-user, cjones",
+    ] {
+        assert_eq!(text.matches(line).count(), 1, "{line:?} once in:\n{text}");
+    }
+    assert_eq!(html.matches("(oleft)").count(), 1, "{html}");
+    // Who administers what: 110000001B has no backup, 110000001C no Primary User.
+    assert!(
+        text.contains("110000001B (Riverbend North Site)\n  Primary User: Mei Chen (mchen), mchen@riverbend.example\n  Backup:       none"),
+        "{text}"
+    );
+    assert!(
+        text.contains("110000001C (Riverbend South Site)\n  Primary User: none"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Grace Patel (gpatel), gpatel@riverbend.example, 617-555-0101"),
+        "email and phone: {text}"
+    );
+    assert!(
+        html.contains("id=\"admins\"") && html.contains(">none</td>"),
+        "{html}"
+    );
+    assert!(text.contains("Reviewed: 4 active PID/SLs, 21 users and 34 access rows."));
+}
+
+/// Each row of summary.html's "PID/SLs with the most findings": (PID/SL, findings).
+fn summary_pidsl_counts(summary: &str) -> Vec<(String, usize)> {
+    let table = &summary[summary.find("id=\"top-pidsls\"").expect("the PID/SL table")..];
+    let table = &table[..table.find("</table>").unwrap()];
+    table
+        .split("<tr>")
+        .filter_map(|row| {
+            let cells: Vec<&str> = row
+                .split("<td")
+                .skip(1)
+                .map(|c| {
+                    let c = &c[c.find('>').unwrap() + 1..];
+                    &c[..c.find("</td>").unwrap()]
+                })
+                .collect();
+            (cells.len() >= 4).then(|| (cells[0].to_string(), cells[3].trim().parse().unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn each_action_list_counts_the_findings_the_summary_counts_for_its_pidsl() {
+    let work = tempfile::tempdir().unwrap();
+    let run = dry_run(work.path());
+    let summary = std::fs::read_to_string(run.join("summary.html")).unwrap();
+    let counts = summary_pidsl_counts(&summary);
+    assert!(counts.len() >= 5, "{counts:?}");
+    let mut lists = 0;
+    for (pidsl, count) in &counts {
+        let eml = run.join(format!("mail/action-list-{pidsl}.eml"));
+        if !eml.exists() {
+            continue;
+        }
+        lists += 1;
+        let (text, html) = parts_of(&eml);
+        let found = format!("found {count} finding");
+        assert!(
+            text.replace('\n', " ").contains(&found),
+            "{pidsl}: the summary counts {count}:\n{text}"
+        );
+        assert!(html.replace('\n', " ").contains(&found), "{pidsl}: {html}");
+        // Nobody asks the Primary User to write in a workbook they do not receive.
+        for part in [&text, &html] {
+            assert!(!part.contains("record why"), "{pidsl}: {part}");
+        }
+        assert!(
+            text.contains("(new)"),
+            "each says whether it is new: {text}"
+        );
+        assert!(
+            text.lines().all(|l| l.chars().count() <= 76),
+            "{pidsl}: lines of at most 76 characters:\n{text}"
+        );
+    }
+    assert_eq!(lists, 5, "1A, 1B, 1C, 1D and 2A have action lists");
+}
+
+#[test]
+fn the_mail_html_carries_its_colours_in_style_attributes_not_in_a_style_block() {
+    let work = tempfile::tempdir().unwrap();
+    let run = dry_run(work.path());
+    for name in ["management-ORG-GP.eml", "action-list-110000001C.eml"] {
+        let (text, html) = parts_of(&run.join("mail").join(name));
+        assert!(!html.contains("var("), "{name}: no custom properties");
+        assert!(
+            !html.contains("<style"),
+            "{name}: no <style> block to ignore"
+        );
+        assert!(!html.contains("class=\"card"), "{name}: no flex cards");
+        assert!(
+            html.contains("background-color:#c00000") || html.contains("background-color: #c00000"),
+            "{name}: critical in its colour, inline: {html}"
+        );
+        assert!(html.contains("bgcolor=\"#c00000\""), "{name}: for Outlook");
+        for tag in ["<td", "<p>", "<br", "&amp;", "&lt;", "</"] {
+            assert!(
+                !text.contains(tag),
+                "{name}: no HTML in the plain text: {tag}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_mail_html_shows_the_severity_colours_in_chromium() {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs chromium (apt-get install chromium)"
+        );
+        eprintln!("skipped: no chromium (apt-get install chromium)");
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let run = dry_run(work.path());
+    for name in ["management-ORG-GP.eml", "action-list-110000001C.eml"] {
+        let (_, html) = parts_of(&run.join("mail").join(name));
+        // The page writes each severity cell's computed colours into the DOM Chromium dumps.
+        let probe = "<script>document.body.setAttribute('data-colours', \
+            Array.from(document.querySelectorAll('td.sev')).map(function (td) { \
+            var s = getComputedStyle(td); return td.textContent + '=' + s.backgroundColor + '/' + s.color; \
+            }).join(';'));</script>";
+        let page = work.path().join(format!("{name}.html"));
+        std::fs::write(&page, html.replace("</body>", &format!("{probe}</body>"))).unwrap();
+        let out = std::process::Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--virtual-time-budget=2000",
+                "--dump-dom",
+            ])
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .unwrap();
+        let dom = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            dom.contains("CRITICAL=rgb(192, 0, 0)/rgb(255, 255, 255)"),
+            "{name}: the critical cell is red with white text: {}",
+            dom.lines()
+                .find(|l| l.contains("data-colours"))
+                .unwrap_or(&dom)
+        );
     }
 }

@@ -10,11 +10,12 @@
 //! organization's fault and would recur for each.
 
 use crate::config::MailSettings;
-use crate::domain::{FindingStatus, Role, RuleId};
+use crate::domain::{FindingStatus, Role};
 use crate::records::{FindingRow, MessageFile, OutgoingMail, RunRecord};
 use crate::report::html::generator;
-use crate::report::summary::{ListedFinding, Summary, SummaryOptions};
+use crate::report::summary::{pidsls_of_finding, ListedFinding, Summary, SummaryOptions};
 use crate::report::xlsx;
+use crate::report::PidSlAdmins;
 use crate::snapshot::Snapshot;
 use crate::templates::Templates;
 use anyhow::Context;
@@ -34,14 +35,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub const MANAGEMENT: &str = "management";
 pub const ACTION_LIST: &str = "action-list";
 
-/// User-level rules whose findings a PID/SL's Primary User can act on (the user has access
-/// there); the others (overloaded-primary, review-overdue) are for management.
-const USER_RULES_FOR_ACTION_LISTS: [RuleId; 4] = [
-    RuleId::StaleUser,
-    RuleId::TerminatedUserActive,
-    RuleId::TermsNotAccepted,
-    RuleId::DuplicateIdentity,
-];
+/// The Content-ID of the management report's trend chart (an inline PNG).
+pub const TREND_CID: &str = "trend@posc-review";
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
@@ -191,11 +186,71 @@ struct AttachmentNote {
     size_mb: String,
 }
 
+/// A finding as a message lists it: with how long it has been open.
 #[derive(Serialize)]
-struct ActionItem<'a> {
+struct MailFinding {
     #[serde(flatten)]
     finding: ListedFinding,
-    remediation: &'a str,
+    /// "new", "open 45 days" (since first seen, to the review date) or "accepted".
+    age: String,
+}
+
+impl MailFinding {
+    fn new(f: &FindingRow, as_of: chrono::NaiveDate) -> MailFinding {
+        MailFinding {
+            finding: ListedFinding::from(f),
+            age: age(f, as_of),
+        }
+    }
+}
+
+/// "new", "open 1 day", "open 45 days" or "accepted".
+fn age(f: &FindingRow, as_of: chrono::NaiveDate) -> String {
+    match f.status {
+        FindingStatus::New => "new".into(),
+        FindingStatus::Accepted => "accepted".into(),
+        FindingStatus::Open | FindingStatus::Resolved => match (as_of - f.first_seen).num_days() {
+            ..=0 => format!("open since {}", f.first_seen),
+            days => format!("open {}", crate::output::count(days, "day")),
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct ActionItem {
+    #[serde(flatten)]
+    finding: MailFinding,
+    /// The remediation up to its POSC path, and the path's steps, to number.
+    lead: String,
+    steps: Vec<String>,
+    /// What follows the steps, if anything.
+    note: String,
+}
+
+/// A remediation as a lead, numbered steps and a closing note: "Remove the access:
+/// Administer Account > ... > Remove. For a linked user, ..." becomes ("Remove the access:",
+/// ["Administer Account", ..., "Remove"], "For a linked user, ..."). Text whose POSC path does
+/// not follow its lead (or has none) stays whole, as the lead.
+fn steps(remediation: &str) -> (String, Vec<String>, String) {
+    const START: &str = "Administer Account > ";
+    let (lead, path) = match remediation.find(START) {
+        Some(0) => ("In the POSC:", remediation),
+        Some(at) if remediation[..at].ends_with(": ") => {
+            (remediation[..at].trim_end(), &remediation[at..])
+        }
+        _ => return (remediation.to_string(), Vec::new(), String::new()),
+    };
+    let mut steps: Vec<String> = path.split(" > ").map(|s| s.trim().to_string()).collect();
+    let mut note = String::new();
+    if let Some(last) = steps.last_mut() {
+        if let Some(end) = last.find(". ") {
+            note = last[end + 2..].trim().to_string();
+            last.truncate(end);
+        }
+        let trimmed = last.trim_end_matches('.').len();
+        last.truncate(trimmed);
+    }
+    (lead.to_string(), steps, note)
 }
 
 /// An organization whose workbook or messages could not be produced, and why.
@@ -234,6 +289,11 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
     for (i, p) in snapshot.pidsls.iter().enumerate().filter(|(_, p)| p.active) {
         active_pidsls_by_org[p.org as usize].push(i as u32);
     }
+    let admins_by_org = crate::report::administrators_by_org(snapshot, input.run.as_of);
+    let mut users_by_org = vec![0usize; snapshot.orgs.len()];
+    for u in &snapshot.users {
+        users_by_org[u.org as usize] += 1;
+    }
     let workbook_dir = input.dir.join("organizations");
     crate::files::create_dir_all(&workbook_dir)?;
 
@@ -261,23 +321,23 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
             .get(org.org_id.as_str())
             .map(Vec::as_slice)
             .unwrap_or_default();
+        let reviewed = Reviewed {
+            pidsls: active_pidsls_by_org[org_index].len(),
+            users: users_by_org[org_index],
+            access: access_by_org[org_index].len(),
+        };
         mails.push(management_report(
             input,
             org_index as u32,
             findings,
             resolved,
             &access_by_org[org_index],
+            &admins_by_org[org_index],
+            reviewed,
             &workbook_dir,
             writer,
         )?);
-        action_lists(
-            input,
-            org_index as u32,
-            &active_pidsls_by_org[org_index],
-            findings,
-            writer,
-            mails,
-        )
+        action_lists(input, org_index as u32, findings, writer, mails)
     };
     // The organization's messages, or its problem once what it had produced is removed.
     let compose_or_drop =
@@ -345,12 +405,26 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
     Ok((mails, problems))
 }
 
+/// What a management report says was reviewed.
+#[derive(Serialize, Clone, Copy)]
+struct Reviewed {
+    /// The organization's active PID/SLs.
+    pidsls: usize,
+    /// Its users.
+    users: usize,
+    /// The access rows on its PID/SLs or of its users.
+    access: usize,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn management_report(
     input: &RunMail,
     org: u32,
     findings: &[FindingRow],
     resolved: &[&FindingRow],
     access_rows: &[u32],
+    admins: &[PidSlAdmins],
+    reviewed: Reviewed,
     workbook_dir: &Path,
     writer: &mut MessageWriter,
 ) -> anyhow::Result<ComposedMail> {
@@ -372,16 +446,33 @@ fn management_report(
     let mut options = SummaryOptions::for_org(snapshot, &o.org_id, resolved.len());
     options.max_listed = max;
     let summary = Summary::build(input.run, findings, snapshot, &options);
-    let new: Vec<ListedFinding> = findings
+    let as_of = input.run.as_of;
+    // Each finding once: the critical and high ones (whatever their status), then the new
+    // medium and low ones.
+    let mut urgent: Vec<&FindingRow> = findings
         .iter()
-        .filter(|f| f.status == FindingStatus::New)
-        .take(max)
-        .map(ListedFinding::from)
+        .filter(|f| f.severity >= crate::domain::Severity::High)
         .collect();
-    let new_total = findings
+    urgent.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let other_new: Vec<&FindingRow> = findings
         .iter()
-        .filter(|f| f.status == FindingStatus::New)
-        .count();
+        .filter(|f| f.severity < crate::domain::Severity::High && f.status == FindingStatus::New)
+        .collect();
+    let listed = |list: &[&FindingRow]| -> Vec<MailFinding> {
+        list.iter()
+            .take(max)
+            .map(|f| MailFinding::new(f, as_of))
+            .collect()
+    };
+    let trend = input
+        .trends
+        .get(&o.org_id)
+        .filter(|points| points.len() >= 2)
+        .map(|points| {
+            crate::report::trend::png(points, &format!("Open findings of {}", o.name))
+                .context("cannot draw the trend chart")
+        })
+        .transpose()?;
     let file_name = workbook
         .file_name()
         .unwrap_or_default()
@@ -392,8 +483,13 @@ fn management_report(
     let context = minijinja::context! {
         summary => to_value(&summary),
         org => to_value(OrgRef { org_id: &o.org_id, name: &o.name }),
-        new_findings => to_value(&new),
-        new_more => new_total.saturating_sub(max),
+        reviewed => to_value(reviewed),
+        urgent => to_value(listed(&urgent)),
+        urgent_more => urgent.len().saturating_sub(max),
+        other_new => to_value(listed(&other_new)),
+        other_new_more => other_new.len().saturating_sub(max),
+        admins => to_value(admins),
+        trend_cid => trend.as_ref().map(|_| TREND_CID),
         resolved => to_value(
             resolved.iter().take(max).map(|f| ListedFinding::from(*f)).collect::<Vec<_>>(),
         ),
@@ -429,65 +525,47 @@ fn management_report(
         subject,
         "management",
         &context,
-        attachment,
+        Parts { attachment, trend },
         writer,
     )
 }
 
 /// The action lists of one organization, pushed to `mails` one by one (so that a failure
-/// part-way leaves the ones written known); `active_pidsls` are its active PID/SLs.
+/// part-way leaves the ones written known): one per active PID/SL of the organization with a
+/// finding to fix.
 fn action_lists(
     input: &RunMail,
     org: u32,
-    active_pidsls: &[u32],
     findings: &[FindingRow],
     writer: &mut MessageWriter,
     mails: &mut Vec<ComposedMail>,
 ) -> anyhow::Result<()> {
     let snapshot = input.snapshot;
     let as_of = input.run.as_of;
-    let pidsl_index: HashMap<&str, u32> = active_pidsls
-        .iter()
-        .map(|&p| (snapshot.pidsl(p).pidsl.as_str(), p))
-        .collect();
+    // Every finding of the PID/SL as the summary counts it (report::summary::pidsls_of_finding);
+    // the accepted ones are counted, not listed.
     let mut items: HashMap<u32, Vec<&FindingRow>> = HashMap::new();
-    let mut user_pidsls: HashMap<String, Vec<u32>> = HashMap::new();
-    if findings
-        .iter()
-        .any(|f| f.pidsl.is_empty() && !f.username.is_empty())
-    {
-        for &p in pidsl_index.values() {
-            for a in snapshot.access_on(p) {
-                user_pidsls
-                    .entry(snapshot.user(a.user).username.to_lowercase())
-                    .or_default()
-                    .push(p);
-            }
-        }
-    }
-    for f in findings
-        .iter()
-        .filter(|f| f.status != FindingStatus::Accepted)
-    {
-        if let Some(&p) = pidsl_index.get(f.pidsl.as_str()) {
-            items.entry(p).or_default().push(f);
-        } else if f.pidsl.is_empty() && USER_RULES_FOR_ACTION_LISTS.contains(&f.rule) {
-            for &p in user_pidsls
-                .get(&f.username.to_lowercase())
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
+    for f in findings {
+        for p in pidsls_of_finding(snapshot, f) {
+            let record = snapshot.pidsl(p);
+            if record.active && record.org == org {
                 items.entry(p).or_default().push(f);
             }
         }
     }
+    items.retain(|_, list| list.iter().any(|f| f.status != FindingStatus::Accepted));
     let mut pidsls: Vec<u32> = items.keys().copied().collect();
     pidsls.sort_unstable();
     let o = &snapshot.orgs[org as usize];
     let max = input.mail.max_findings_listed;
     for p in pidsls {
         let record = snapshot.pidsl(p);
-        let mut list = items.remove(&p).unwrap_or_default();
+        let all = items.remove(&p).unwrap_or_default();
+        let total = all.len();
+        let mut list: Vec<&FindingRow> = all
+            .into_iter()
+            .filter(|f| f.status != FindingStatus::Accepted)
+            .collect();
         list.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let administrators: Vec<String> = snapshot
             .access_on(p)
@@ -505,9 +583,14 @@ fn action_lists(
         let listed: Vec<ActionItem> = list
             .iter()
             .take(max)
-            .map(|f| ActionItem {
-                finding: ListedFinding::from(*f),
-                remediation: &f.remediation,
+            .map(|f| {
+                let (lead, steps, note) = steps(&f.remediation);
+                ActionItem {
+                    finding: MailFinding::new(f, as_of),
+                    lead,
+                    steps,
+                    note,
+                }
             })
             .collect();
         let context = minijinja::context! {
@@ -515,7 +598,9 @@ fn action_lists(
             org => to_value(OrgRef { org_id: &o.org_id, name: &o.name }),
             pidsl => minijinja::context! { pidsl => record.pidsl.as_str(), name => &record.name },
             findings => to_value(&listed),
-            total => list.len(),
+            total => total,
+            to_fix => list.len(),
+            accepted => total - list.len(),
             more => list.len().saturating_sub(max),
             fallback => fallback,
             update_path => format!("In the POSC: {}", crate::domain::posc::UPDATE_SUBORDINATE),
@@ -535,11 +620,38 @@ fn action_lists(
             subject,
             "action_list",
             &context,
-            None,
+            Parts::default(),
             writer,
         )?);
     }
     Ok(())
+}
+
+/// What a message carries besides its text: a workbook to attach (name, bytes) and a trend
+/// chart (PNG) shown inline.
+#[derive(Default)]
+struct Parts {
+    attachment: Option<(String, Vec<u8>)>,
+    trend: Option<Vec<u8>>,
+}
+
+/// The mail stylesheet's inliner: it never fetches a stylesheet (the crate is built without
+/// its http and file features, and remote loading is off), and drops the `<style>` block
+/// once its rules are in style= attributes.
+static INLINER: std::sync::LazyLock<css_inline::CSSInliner<'static>> =
+    std::sync::LazyLock::new(|| {
+        css_inline::CSSInliner::options()
+            .load_remote_stylesheets(false)
+            .keep_style_tags(false)
+            .keep_link_tags(false)
+            .build()
+    });
+
+/// `html` with its stylesheet inlined into style= attributes, as Outlook and Gmail need.
+pub fn inline_css(html: &str) -> anyhow::Result<String> {
+    INLINER
+        .inline(html)
+        .context("cannot inline the mail stylesheet")
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -551,15 +663,17 @@ fn build(
     subject: String,
     template: &str,
     context: &Value,
-    attachment: Option<(String, Vec<u8>)>,
+    parts: Parts,
     writer: &mut MessageWriter,
 ) -> anyhow::Result<ComposedMail> {
     let text = input
         .templates
         .render(&format!("{template}.txt.j2"), context)?;
-    let html = input
-        .templates
-        .render(&format!("{template}.html.j2"), context)?;
+    let html = inline_css(
+        &input
+            .templates
+            .render(&format!("{template}.html.j2"), context)?,
+    )?;
     let key = format!("{}:{kind}:{unit}", input.run.id);
     let mut builder = Message::builder()
         .from(input.mail.from.clone())
@@ -570,15 +684,7 @@ fn build(
         let email = crate::domain::Email::parse(address).map_err(anyhow::Error::msg)?;
         builder = builder.to(Mailbox::from(email.address().clone()));
     }
-    let body = MultiPart::alternative_plain_html(text, html);
-    let message = match attachment {
-        Some((name, bytes)) => builder.multipart(
-            MultiPart::mixed()
-                .multipart(body)
-                .singlepart(Attachment::new(name).body(bytes, ContentType::parse(XLSX)?)),
-        )?,
-        None => builder.multipart(body)?,
-    };
+    let message = builder.multipart(body(text, html, parts)?)?;
     let file = writer.write(kind, &unit, &message.formatted())?;
     Ok(ComposedMail {
         kind,
@@ -589,7 +695,140 @@ fn build(
     })
 }
 
+/// The message's body: the plain-text and HTML alternatives (the HTML with its trend chart in
+/// a multipart/related part, referred to as `cid:`[`TREND_CID`]), and the workbook attached.
+fn body(text: String, html: String, parts: Parts) -> anyhow::Result<MultiPart> {
+    let alternative = match parts.trend {
+        Some(png) => MultiPart::alternative()
+            .singlepart(lettre::message::SinglePart::plain(text))
+            .multipart(
+                MultiPart::related()
+                    .singlepart(lettre::message::SinglePart::html(html))
+                    .singlepart(
+                        Attachment::new_inline(TREND_CID.to_string())
+                            .body(png, ContentType::parse("image/png")?),
+                    ),
+            ),
+        None => MultiPart::alternative_plain_html(text, html),
+    };
+    Ok(match parts.attachment {
+        Some((name, bytes)) => MultiPart::mixed()
+            .multipart(alternative)
+            .singlepart(Attachment::new(name).body(bytes, ContentType::parse(XLSX)?)),
+        None => alternative,
+    })
+}
+
 /// A template value of anything serializable.
 fn to_value(value: impl Serialize) -> Value {
     Value::from(minijinja::value::Serde(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::RuleId;
+
+    fn finding(status: FindingStatus, first_seen: &str) -> FindingRow {
+        FindingRow {
+            run_id: "20261001-001".into(),
+            fingerprint: "f".into(),
+            rule: RuleId::StaleUser,
+            severity: RuleId::StaleUser.severity(),
+            status,
+            org_id: "ORG".into(),
+            pidsl: String::new(),
+            username: "ann".into(),
+            user_name: "Ann Able".into(),
+            detail: "detail".into(),
+            first_seen: first_seen.parse().unwrap(),
+            decision: None,
+        }
+    }
+
+    #[test]
+    fn a_finding_says_whether_it_is_new_or_how_long_it_has_been_open() {
+        let as_of = "2026-10-01".parse().unwrap();
+        assert_eq!(
+            age(&finding(FindingStatus::New, "2026-10-01"), as_of),
+            "new"
+        );
+        assert_eq!(
+            age(&finding(FindingStatus::Open, "2026-08-17"), as_of),
+            "open 45 days"
+        );
+        assert_eq!(
+            age(&finding(FindingStatus::Open, "2026-09-30"), as_of),
+            "open 1 day"
+        );
+        assert_eq!(
+            age(&finding(FindingStatus::Accepted, "2026-01-01"), as_of),
+            "accepted"
+        );
+    }
+
+    #[test]
+    fn a_posc_path_becomes_numbered_steps_and_what_follows_a_note() {
+        let (lead, list, note) = steps(
+            "Remove the access: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Remove. For a linked user, ask its organization.",
+        );
+        assert_eq!(lead, "Remove the access:");
+        assert_eq!(
+            list,
+            [
+                "Administer Account",
+                "Manage Subordinate Accounts",
+                "choose the PID/SL",
+                "Remove"
+            ]
+        );
+        assert_eq!(note, "For a linked user, ask its organization.");
+        let text = "Keep one user ID (Administer Account > Link Subordinate), then deactivate.";
+        assert_eq!(steps(text), (text.to_string(), vec![], String::new()));
+    }
+
+    #[test]
+    fn a_trend_chart_is_an_inline_image_of_the_html_part() {
+        let parts = Parts {
+            attachment: Some(("book.xlsx".into(), b"PK".to_vec())),
+            trend: Some(b"\x89PNG fake".to_vec()),
+        };
+        let html = format!("<p><img src=\"cid:{TREND_CID}\"></p>");
+        let body = body("text".into(), html, parts).unwrap();
+        let message = Message::builder()
+            .from("a@example.org".parse().unwrap())
+            .to("b@example.org".parse().unwrap())
+            .subject("s")
+            .multipart(body)
+            .unwrap();
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        for needle in [
+            "multipart/mixed",
+            "multipart/alternative",
+            "multipart/related",
+            "Content-Type: image/png",
+            &format!("Content-ID: <{TREND_CID}>"),
+            "Content-Disposition: inline",
+        ] {
+            assert!(raw.contains(needle), "{needle} in {raw}");
+        }
+        // The related part (HTML and chart) comes after the plain text, inside the alternative.
+        assert!(raw.find("text/plain").unwrap() < raw.find("multipart/related").unwrap());
+    }
+
+    #[test]
+    fn the_inlined_html_keeps_no_style_block_and_no_custom_property() {
+        let templates = Templates::load("").unwrap();
+        let html = templates
+            .render(
+                "_mail.html.j2",
+                minijinja::context! { generator => "posc-review" },
+            )
+            .unwrap();
+        assert!(html.contains("<style>"));
+        let inlined = inline_css(&html).unwrap();
+        assert!(!inlined.contains("<style"), "{inlined}");
+        assert!(!inlined.contains("var("), "{inlined}");
+        assert!(inlined.contains("style=\""), "{inlined}");
+    }
 }

@@ -28,6 +28,42 @@ pub const SEVERITIES: [Severity; 4] = [
     Severity::Low,
 ];
 
+/// The rules whose findings name a user but no PID/SL and still belong to PID/SLs: those of
+/// the user's organization where the user has access, whose Primary User can act on them
+/// (remove the user, or fix the account). The others that name no PID/SL (overloaded-primary,
+/// review-overdue) are for management.
+pub const USER_RULES_ON_PIDSLS: [RuleId; 4] = [
+    RuleId::StaleUser,
+    RuleId::TerminatedUserActive,
+    RuleId::TermsNotAccepted,
+    RuleId::DuplicateIdentity,
+];
+
+/// The PID/SLs (indices into `snapshot.pidsls`) a finding belongs to, the one definition the
+/// summary's per-PID/SL counts and the Primary User action lists share: the PID/SL it names;
+/// or, for a finding of [`USER_RULES_ON_PIDSLS`] that names none, every active PID/SL of the
+/// finding's organization on which its user has access. Findings of every status count.
+pub fn pidsls_of_finding(snapshot: &Snapshot, f: &FindingRow) -> Vec<u32> {
+    if !f.pidsl.is_empty() {
+        return snapshot.pidsl_index(&f.pidsl).into_iter().collect();
+    }
+    if f.username.is_empty() || !USER_RULES_ON_PIDSLS.contains(&f.rule) {
+        return Vec::new();
+    }
+    let Some(org) = snapshot.org_index(&f.org_id) else {
+        return Vec::new();
+    };
+    snapshot
+        .pidsls_of_user(&f.username)
+        .iter()
+        .copied()
+        .filter(|&p| {
+            let record = snapshot.pidsl(p);
+            record.active && record.org == org
+        })
+        .collect()
+}
+
 /// What a summary covers and how much it lists, when it is not the whole run's.
 #[derive(Debug, Clone)]
 pub struct SummaryOptions {
@@ -224,7 +260,7 @@ impl Summary {
     ) -> Summary {
         let mut by_severity: HashMap<Severity, usize> = HashMap::new();
         let mut by_rule: HashMap<RuleId, usize> = HashMap::new();
-        let mut by_pidsl: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut by_pidsl: HashMap<u32, usize> = HashMap::new();
         let mut status = StatusCounts::default();
         let mut decisions = DecisionCounts::default();
         // Per organization: its cadence length (looked up once per organization met: a
@@ -245,10 +281,8 @@ impl Summary {
             decisions.add(f, org.0, run.as_of);
             *by_severity.entry(f.severity).or_default() += 1;
             *by_rule.entry(f.rule).or_default() += 1;
-            if !f.pidsl.is_empty() {
-                *by_pidsl
-                    .entry((f.pidsl.as_str(), f.org_id.as_str()))
-                    .or_default() += 1;
+            for p in pidsls_of_finding(snapshot, f) {
+                *by_pidsl.entry(p).or_default() += 1;
             }
             match f.status {
                 FindingStatus::New => status.new += 1,
@@ -258,18 +292,18 @@ impl Summary {
         }
         status.resolved = options.resolved.unwrap_or(run.counts.resolved);
 
-        let mut top: Vec<((&str, &str), usize)> = by_pidsl.into_iter().collect();
-        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut top: Vec<(&str, u32, usize)> = by_pidsl
+            .into_iter()
+            .map(|(p, count)| (snapshot.pidsl(p).pidsl.as_str(), p, count))
+            .collect();
+        top.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
         top.truncate(TOP_PIDSLS);
         let top_pidsls = top
             .into_iter()
-            .map(|((pidsl, org_id), count)| PidSlCount {
+            .map(|(pidsl, p, count)| PidSlCount {
                 pidsl: pidsl.to_string(),
-                name: snapshot
-                    .pidsl_index(pidsl)
-                    .map(|p| snapshot.pidsl(p).name.clone())
-                    .unwrap_or_default(),
-                org_id: org_id.to_string(),
+                name: snapshot.pidsl(p).name.clone(),
+                org_id: snapshot.org_of_pidsl(p).org_id.clone(),
                 findings: count,
             })
             .collect();
@@ -506,6 +540,71 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_user_level_finding_belongs_to_the_active_pidsls_of_its_organization_where_the_user_has_access(
+    ) {
+        use crate::domain::{Role, Services, UserStatus};
+        use crate::snapshot::{Access, User};
+        let pidsl = |code: &str, org: u32, active: bool| PidSlRecord {
+            pidsl: PidSl::parse(code).unwrap(),
+            org,
+            name: String::new(),
+            provider_type: String::new(),
+            active,
+        };
+        let mut snapshot = snapshot();
+        snapshot.pidsls = vec![
+            pidsl("110000001A", 0, true),
+            pidsl("110000002A", 0, false),
+            pidsl("110000003A", 1, true),
+            pidsl("110000004A", 0, true),
+        ];
+        snapshot.users = vec![User {
+            username: "ann".into(),
+            first_name: "Ann".into(),
+            last_name: "Able".into(),
+            middle_initial: String::new(),
+            phone: String::new(),
+            email: "ann@a.example".into(),
+            org: 0,
+            job_role: None,
+            status: UserStatus::Active,
+            created_on: None,
+            last_login_at: None,
+            last_login_on: None,
+            terms_accepted_on: None,
+            terminated_on: None,
+            dob_mmdd: None,
+            ssn_last4: None,
+        }];
+        snapshot.access = (0..3)
+            .map(|p| Access {
+                user: 0,
+                pidsl: p,
+                role: Role::Subordinate,
+                services: Services::parse_list("PORTAL").unwrap(),
+                granted_on: None,
+                expires_on: None,
+            })
+            .collect();
+        let mut stale = finding(StaleUser, "ORG-A", "", Open);
+        stale.username = "Ann".into();
+        // Not the inactive 2A, not ORG-B's 3A, not 4A where she has no access.
+        assert_eq!(pidsls_of_finding(&snapshot, &stale), [0]);
+        let mut overloaded = finding(RuleId::OverloadedPrimary, "ORG-A", "", Open);
+        overloaded.username = "ann".into();
+        assert!(pidsls_of_finding(&snapshot, &overloaded).is_empty());
+        let named = finding(MissingBackup, "ORG-A", "110000002A", Open);
+        assert_eq!(pidsls_of_finding(&snapshot, &named), [1]);
+        let summary = Summary::new(&run(0), &[stale, named], &snapshot);
+        let counts: Vec<(&str, usize)> = summary
+            .top_pidsls
+            .iter()
+            .map(|p| (p.pidsl.as_str(), p.findings))
+            .collect();
+        assert_eq!(counts, [("110000001A", 1), ("110000002A", 1)]);
+    }
+
+    #[test]
     fn top_pidsls_are_the_ten_with_most_findings_with_their_names() {
         let mut findings = Vec::new();
         for i in 1..=12u32 {
@@ -518,10 +617,22 @@ pub(crate) mod tests {
             findings.push(finding(StaleUser, "ORG-A", "", New));
         }
         findings.push(finding(MissingBackup, "ORG-A", "110000001A", New));
-        let summary = Summary::new(&run(0), &findings, &snapshot());
+        let mut snapshot = snapshot();
+        snapshot.pidsls = (1..=12u32)
+            .map(|i| PidSlRecord {
+                pidsl: PidSl::parse(&format!("1100000{i:02}A")).unwrap(),
+                org: 0,
+                name: format!("Office {i}"),
+                provider_type: String::new(),
+                active: true,
+            })
+            .collect();
+        let summary = Summary::new(&run(0), &findings, &snapshot);
         assert_eq!(summary.top_pidsls.len(), TOP_PIDSLS);
         assert_eq!(summary.top_pidsls[0].pidsl, "110000012A");
         assert_eq!(summary.top_pidsls[0].findings, 12);
+        assert_eq!(summary.top_pidsls[0].name, "Office 12");
+        assert_eq!(summary.top_pidsls[0].org_id, "ORG-A");
         assert!(summary.top_pidsls.iter().all(|p| !p.pidsl.is_empty()));
         assert!(summary
             .top_pidsls
