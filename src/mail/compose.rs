@@ -741,6 +741,7 @@ mod tests {
             username: "ann".into(),
             user_name: "Ann Able".into(),
             detail: "detail".into(),
+            remediation: RuleId::StaleUser.rule().remediation.into(),
             first_seen: first_seen.parse().unwrap(),
             decision: None,
         }
