@@ -334,7 +334,7 @@ fn one_is_singular_and_other_counts_plural_in_the_output_and_the_mail() {
         }
         // A PID/SL with one finding: its action list says so in the singular.
         assert!(
-            texts.iter().any(|t| t.contains("found 1 problem on")),
+            texts.iter().any(|t| t.contains("found 1 finding on")),
             "[{}] no action list with exactly one finding",
             db.backend
         );

@@ -227,29 +227,57 @@ struct ActionItem {
     note: String,
 }
 
-/// A remediation as a lead, numbered steps and a closing note: "Remove the access:
-/// Administer Account > ... > Remove. For a linked user, ..." becomes ("Remove the access:",
-/// ["Administer Account", ..., "Remove"], "For a linked user, ..."). Text whose POSC path does
-/// not follow its lead (or has none) stays whole, as the lead.
+/// A remediation as a lead, numbered steps and a closing note.
+///
+/// - The Guide's numbered steps ("Delete the subordinate's account (...): 1. remove the user
+///   ...; 2. inform ...; 3. contact ...") are the list, each step whole.
+/// - One POSC path ("Remove Sam Fox (sfox): Administer Account > ... > on the Confirmation
+///   panel, click Close after verifying that your update has been performed; then contact
+///   ...") becomes its steps, with what precedes it as the lead ("In the POSC:" when nothing
+///   does) and what follows it as the note.
+/// - Anything else (several paths, a path in parentheses) stays whole, as the lead.
 fn steps(remediation: &str) -> (String, Vec<String>, String) {
     const START: &str = "Administer Account > ";
-    let (lead, path) = match remediation.find(START) {
-        Some(0) => ("In the POSC:", remediation),
-        Some(at) if remediation[..at].ends_with(": ") => {
-            (remediation[..at].trim_end(), &remediation[at..])
+    const DONE: &str = "your update has been performed";
+    let whole = || (remediation.to_string(), Vec::new(), String::new());
+    if let Some(at) = remediation.find(": 1. ") {
+        let mut items = Vec::new();
+        let mut rest = &remediation[at + ": 1. ".len()..];
+        for n in 2.. {
+            match rest.find(&format!("; {n}. ")) {
+                Some(end) => {
+                    items.push(rest[..end].to_string());
+                    rest = &rest[end + format!("; {n}. ").len()..];
+                }
+                None => break,
+            }
         }
-        _ => return (remediation.to_string(), Vec::new(), String::new()),
-    };
-    let mut steps: Vec<String> = path.split(" > ").map(|s| s.trim().to_string()).collect();
-    let mut note = String::new();
-    if let Some(last) = steps.last_mut() {
-        if let Some(end) = last.find(". ") {
-            note = last[end + 2..].trim().to_string();
-            last.truncate(end);
-        }
-        let trimmed = last.trim_end_matches('.').len();
-        last.truncate(trimmed);
+        items.push(rest.trim_end_matches('.').to_string());
+        return (remediation[..=at].to_string(), items, String::new());
     }
+    let Some(start) = remediation.find(START) else {
+        return whole();
+    };
+    let lead = remediation[..start].trim_end();
+    if remediation.matches(START).count() > 1 || lead.ends_with('(') {
+        return whole();
+    }
+    let path = &remediation[start..];
+    let end = match path.find(DONE) {
+        Some(at) => at + DONE.len(),
+        None => path.find(". ").unwrap_or(path.len()),
+    };
+    let steps = path[..end]
+        .trim_end_matches('.')
+        .split(" > ")
+        .map(|s| s.trim().to_string())
+        .collect();
+    let note = path[end..].trim_start_matches([';', '.', ' ']).to_string();
+    let lead = if lead.is_empty() {
+        "In the POSC:"
+    } else {
+        lead
+    };
     (lead.to_string(), steps, note)
 }
 
@@ -771,21 +799,62 @@ mod tests {
     #[test]
     fn a_posc_path_becomes_numbered_steps_and_what_follows_a_note() {
         let (lead, list, note) = steps(
-            "Remove the access: Administer Account > Manage Subordinate Accounts > choose the PID/SL > Remove. For a linked user, ask its organization.",
+            "Remove Sam Fox (sfox): Administer Account > Manage Subordinate Accounts > choose \
+             110000001A from the Provider dropdown > Search > click the name of Sam Fox (sfox) > \
+             on the Update Subordinate panel, click Remove > on the Confirmation panel, click \
+             Close after verifying that your update has been performed; or, if the contract was \
+             renewed, record its new end date.",
         );
-        assert_eq!(lead, "Remove the access:");
+        assert_eq!(lead, "Remove Sam Fox (sfox):");
         assert_eq!(
             list,
             [
                 "Administer Account",
                 "Manage Subordinate Accounts",
-                "choose the PID/SL",
-                "Remove"
+                "choose 110000001A from the Provider dropdown",
+                "Search",
+                "click the name of Sam Fox (sfox)",
+                "on the Update Subordinate panel, click Remove",
+                "on the Confirmation panel, click Close after verifying that your update has \
+                 been performed",
             ]
         );
-        assert_eq!(note, "For a linked user, ask its organization.");
+        assert_eq!(
+            note,
+            "or, if the contract was renewed, record its new end date."
+        );
+        let (lead, list, _) = steps("Administer Account > Manage Subordinate Accounts > Search.");
+        assert_eq!(
+            (lead.as_str(), list.len()),
+            ("In the POSC:", 3),
+            "a path alone"
+        );
         let text = "Keep one user ID (Administer Account > Link Subordinate), then deactivate.";
         assert_eq!(steps(text), (text.to_string(), vec![], String::new()));
+    }
+
+    #[test]
+    fn the_guides_numbered_steps_are_the_list_each_whole() {
+        let (lead, list, note) = steps(
+            "Delete the subordinate's account (Guide for the Primary User, Delete Subordinate \
+             Accounts): 1. remove the user from your account: Administer Account > Remove; 2. \
+             inform other organizations; 3. contact MassHealth Customer Service at \
+             1-800-841-2900.",
+        );
+        assert_eq!(
+            lead,
+            "Delete the subordinate's account (Guide for the Primary User, Delete Subordinate \
+             Accounts):"
+        );
+        assert_eq!(
+            list,
+            [
+                "remove the user from your account: Administer Account > Remove",
+                "inform other organizations",
+                "contact MassHealth Customer Service at 1-800-841-2900",
+            ]
+        );
+        assert_eq!(note, "");
     }
 
     #[test]
