@@ -32,6 +32,16 @@ fn summary_html(run: &Path) -> String {
     std::fs::read_to_string(run.join("summary.html")).unwrap()
 }
 
+/// The raw management report of Riverbend Family Health Group (ORG-GP) in a dry run.
+fn management_mail(run: &Path) -> String {
+    let path = std::fs::read_dir(run.join("mail"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("management-ORG-GP"))
+        .expect("ORG-GP's management report");
+    std::fs::read_to_string(path).unwrap()
+}
+
 /// The trend chart of the page, from `<svg` to `</svg>`.
 fn chart(html: &str) -> &str {
     let start = html.find("<svg").expect("the page has the trend chart");
@@ -45,13 +55,20 @@ fn the_second_review_draws_the_trend_and_lists_each_organization_by_name() {
         let bin = Bin::new(&db);
         import(&bin, &scenario4());
         let out = tempfile::tempdir().unwrap();
-        let first = summary_html(&review(&bin, out.path()));
+        let first_run = review(&bin, out.path());
+        let first = summary_html(&first_run);
         assert!(
             first.contains("The trend starts at the next review."),
             "[{}]",
             db.backend
         );
         assert!(!first.contains("<svg"), "[{}]", db.backend);
+        let trend_image = "Content-Type: image/png";
+        assert!(
+            !management_mail(&first_run).contains(trend_image),
+            "[{}] one review draws no trend in the mail",
+            db.backend
+        );
 
         // Fix one problem between the reviews: 110000001B gets a backup.
         let fixed = copy_snapshot(&scenario4());
@@ -60,7 +77,17 @@ fn the_second_review_draws_the_trend_and_lists_each_organization_by_name() {
         text.push_str("sdubois,110000001B,backup,PRIMARY_USER;MANAGE_SUBORDINATES;PORTAL;CLAIMS;REPORTS;FINANCIAL;REFERRALS;BATCH;SERVICE_AUTH;CONTRACTS;ELIGIBILITY;PROFILE,2026-10-02,\n");
         std::fs::write(&path, text).unwrap();
         import(&bin, fixed.path());
-        let second = summary_html(&review(&bin, out.path()));
+        let second_run = review(&bin, out.path());
+        let second = summary_html(&second_run);
+        // The management mail carries the organization's chart as an inline image.
+        let mail = management_mail(&second_run);
+        assert!(mail.contains(trend_image), "[{}]", db.backend);
+        assert!(
+            mail.contains("Content-ID: <trend@posc-review>"),
+            "[{}]",
+            db.backend
+        );
+        assert!(mail.contains("cid:trend@posc-review"), "[{}]", db.backend);
 
         assert!(
             !second.contains("The trend starts at the next review."),
