@@ -648,10 +648,13 @@ fn smtp_config(dir: &Path, base: Option<&Path>, port: u16, operator: bool) -> Pa
         ""
     };
     let path = dir.join("config.toml");
+    // The default 30 s: with 5 s, a server that answers the end of a message late (aiosmtpd on
+    // a machine loaded by CI) made the client give up after the server had the message, and
+    // the retry delivered it twice: SMTP's one window (README, Mail), not a lock.
     std::fs::write(
         &path,
         format!(
-            "{base}\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 5\n\n\
+            "{base}\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 30\n\n\
              [mail]\nfrom = \"POSC Review <review@posc.example>\"\n{operator}"
         ),
     )
