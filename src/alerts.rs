@@ -194,7 +194,7 @@ impl AlertWriter<'_> {
         }
         let first = messages[0];
         let key = format!("alert:mail-{problem}:{}", first.idempotency_key);
-        self.alert(key, &first.run_id.clone(), subject, body, clock)
+        self.alert(key, &first.run_id, subject, body, clock)
     }
 
     fn alert(

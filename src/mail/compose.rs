@@ -313,11 +313,6 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
         resolved.entry(f.org_id.as_str()).or_default().push(f);
     }
     let access_by_org = crate::report::access_rows_by_org(snapshot);
-    let mut active_pidsls_by_org: Vec<Vec<u32>> = vec![Vec::new(); snapshot.orgs.len()];
-    for (i, p) in snapshot.pidsls.iter().enumerate().filter(|(_, p)| p.active) {
-        active_pidsls_by_org[p.org as usize].push(i as u32);
-    }
-    let admins_by_org = crate::report::administrators_by_org(snapshot, input.run.as_of);
     let mut users_by_org = vec![0usize; snapshot.orgs.len()];
     for u in &snapshot.users {
         users_by_org[u.org as usize] += 1;
@@ -349,8 +344,11 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
             .get(org.org_id.as_str())
             .map(Vec::as_slice)
             .unwrap_or_default();
+        // One entry per active PID/SL of the organization.
+        let admins =
+            crate::report::administrators_of_org(snapshot, org_index as u32, input.run.as_of);
         let reviewed = Reviewed {
-            pidsls: active_pidsls_by_org[org_index].len(),
+            pidsls: admins.len(),
             users: users_by_org[org_index],
             access: access_by_org[org_index].len(),
         };
@@ -360,7 +358,7 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
             findings,
             resolved,
             &access_by_org[org_index],
-            &admins_by_org[org_index],
+            &admins,
             reviewed,
             &workbook_dir,
             writer,

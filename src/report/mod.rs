@@ -33,24 +33,9 @@ pub struct Admin {
     pub phone: String,
 }
 
-/// Per organization (same index as `snapshot.orgs`), the administrators of each of its active
-/// PID/SLs in PID/SL order: its active Primary User and backup as of `as_of`. One pass over
-/// the snapshot, for every organization at once.
-pub fn administrators_by_org(snapshot: &Snapshot, as_of: NaiveDate) -> Vec<Vec<PidSlAdmins>> {
-    let mut by_org = vec![Vec::new(); snapshot.orgs.len()];
-    for p in 0..snapshot.pidsls.len() as u32 {
-        if let Some(admins) = pidsl_admins(snapshot, p, as_of) {
-            by_org[snapshot.pidsl(p).org as usize].push(admins);
-        }
-    }
-    for admins in &mut by_org {
-        admins.sort_by(|a, b| a.pidsl.cmp(&b.pidsl));
-    }
-    by_org
-}
-
-/// One organization's part of [`administrators_by_org`] (its workbook's Administrators sheet),
-/// from its own PID/SLs only.
+/// The administrators of each active PID/SL of the organization `org` (index into
+/// `snapshot.orgs`), in PID/SL order: its active Primary User and backup as of `as_of`. For its
+/// workbook's Administrators sheet and its management report; reads only its own PID/SLs.
 pub fn administrators_of_org(snapshot: &Snapshot, org: u32, as_of: NaiveDate) -> Vec<PidSlAdmins> {
     let mut admins: Vec<PidSlAdmins> = snapshot
         .pidsls_of(org)
