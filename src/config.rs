@@ -59,6 +59,12 @@ pub struct ReviewSettings {
     pub file_mode: crate::files::FileMode,
     /// The longest an accepted risk may hold after its run's as_of, in days.
     pub max_accept_days: u32,
+    /// Days after a review when the Primary User and backup of each PID/SL with undecided
+    /// findings are reminded.
+    pub remind_after_days: u32,
+    /// Days after a review when the organization's management gets one escalation listing its
+    /// PID/SLs with undecided findings.
+    pub escalate_after_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,7 +117,7 @@ pub struct MailSettings {
 /// value outside its range is refused with the key and the range, never wrapped or left to
 /// overflow later (`smtp.timeout_secs = 10000000000000000` once made every delivery panic).
 /// README's Configuration section lists the same ranges (a test compares them).
-pub const NUMBER_RANGES: [(&str, u64, u64); 13] = [
+pub const NUMBER_RANGES: [(&str, u64, u64); 15] = [
     ("database.connect_timeout_secs", 1, 300),
     ("review.stale_after_days", 1, 3_650),
     ("review.new_account_grace_days", 0, 365),
@@ -121,6 +127,8 @@ pub const NUMBER_RANGES: [(&str, u64, u64); 13] = [
     ("review.broad_grant_threshold", 1, 12),
     // Ten years.
     ("review.max_accept_days", 1, 3_660),
+    ("review.remind_after_days", 1, 366),
+    ("review.escalate_after_days", 1, 366),
     ("smtp.port", 1, 65_535),
     ("smtp.timeout_secs", 1, 3_600),
     ("mail.max_findings_listed", 1, 10_000),
@@ -219,7 +227,7 @@ impl Settings {
     }
 
     /// The numeric keys' values, named and ordered as in [`NUMBER_RANGES`].
-    fn numbers(&self) -> [(&'static str, u64); 13] {
+    fn numbers(&self) -> [(&'static str, u64); 15] {
         let r = &self.review;
         [
             (
@@ -244,6 +252,8 @@ impl Settings {
                 r.broad_grant_threshold.into(),
             ),
             ("review.max_accept_days", r.max_accept_days.into()),
+            ("review.remind_after_days", r.remind_after_days.into()),
+            ("review.escalate_after_days", r.escalate_after_days.into()),
             ("smtp.port", self.smtp.port.into()),
             ("smtp.timeout_secs", self.smtp.timeout_secs),
             (

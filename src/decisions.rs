@@ -26,7 +26,7 @@ use std::path::Path;
 
 /// A Decision cell's label, case-insensitive and trimmed.
 fn parse_decision(text: &str) -> Result<Decision, String> {
-    Decision::parse(text).map_err(|_| {
+    Decision::from_label(text).map_err(|_| {
         let labels: Vec<&str> = Decision::ALL.iter().map(|d| d.as_str()).collect();
         let (last, first) = labels.split_last().expect("decisions");
         format!(
@@ -55,7 +55,7 @@ pub fn stamp(prior: &PriorDecision, zone: Tz) -> String {
 fn stamped_decision(text: &str) -> Option<Decision> {
     let (label, rest) = text.trim().split_once(" (")?;
     rest.ends_with(')')
-        .then(|| Decision::parse(label).ok())
+        .then(|| Decision::from_label(label).ok())
         .flatten()
 }
 
@@ -218,11 +218,14 @@ pub async fn import_decisions(
             (named, _) => named.to_string(),
         };
         let justification = row.justification.trim().to_string();
+        if decision.needs_justification() && justification.is_empty() {
+            errors.push(format!(
+                "{}: {decision} needs a justification: say why",
+                row.place
+            ));
+            continue;
+        }
         let accepted_until = if decision == Decision::AcceptRisk {
-            if justification.is_empty() {
-                errors.push(format!("{}: Accept risk needs a justification", row.place));
-                continue;
-            }
             match accepted_until(&row, run, finding, &cadences, max_accept_days) {
                 Ok(date) => Some(date),
                 Err(e) => {
@@ -250,6 +253,7 @@ pub async fn import_decisions(
             reviewer,
             decided_at: now,
             accepted_until,
+            facts: finding.facts.clone(),
         });
     }
     if !errors.is_empty() {
@@ -465,21 +469,29 @@ mod tests {
     #[test]
     fn decisions_parse_case_insensitively() {
         assert_eq!(parse_decision(" accept RISK "), Ok(Decision::AcceptRisk));
-        assert_eq!(parse_decision("remove access"), Ok(Decision::RemoveAccess));
+        assert_eq!(parse_decision("fix in posc"), Ok(Decision::FixInPosc));
+        assert_eq!(parse_decision("Not a problem"), Ok(Decision::NotAProblem));
         assert_eq!(
             parse_decision("Maybe"),
             Err(
-                "unknown decision \"Maybe\": expected Keep, Remove access, Change services or Accept risk"
+                "unknown decision \"Maybe\": expected Fix in POSC, Accept risk or Not a problem"
                     .into()
             )
         );
     }
 
     #[test]
+    fn the_earlier_labels_are_read_as_today_s_decisions() {
+        assert_eq!(parse_decision("Remove access"), Ok(Decision::FixInPosc));
+        assert_eq!(parse_decision(" change SERVICES"), Ok(Decision::FixInPosc));
+        assert_eq!(parse_decision("Keep"), Ok(Decision::NotAProblem));
+    }
+
+    #[test]
     fn a_prefilled_stamp_is_recognised() {
         assert_eq!(
             stamped_decision("Keep (2026-10-05, alice)"),
-            Some(Decision::Keep)
+            Some(Decision::NotAProblem)
         );
         assert_eq!(stamped_decision("Keep"), None);
         assert_eq!(stamped_decision("Maybe (2026-10-05, alice)"), None);
@@ -493,6 +505,7 @@ mod tests {
             reviewer: "alice".into(),
             decided_at: "2026-10-06T02:30:00Z".parse().unwrap(),
             accepted_until: NaiveDate::from_ymd_opt(2026, 12, 31),
+            facts: String::new(),
         };
         let text = stamp(&prior, chrono_tz::America::New_York);
         assert_eq!(text, "Accept risk (2026-10-05, alice, until 2026-12-31)");

@@ -175,6 +175,9 @@ pub struct RunCounts {
     pub new: usize,
     pub open: usize,
     pub accepted: usize,
+    /// Findings a reviewer called Not a problem whose facts have not changed since.
+    #[serde(default)]
+    pub suppressed: usize,
     pub resolved: usize,
 }
 
@@ -245,6 +248,9 @@ pub struct FindingRow {
     /// generic steps for a finding stored before the column existed).
     pub remediation: String,
     pub first_seen: NaiveDate,
+    /// A hash of what the finding says: its detail and the services its user holds (see
+    /// `review::facts`). A Not a problem decision holds while it stays the same.
+    pub facts: String,
     /// The reviewer's last decision on this fingerprint, as a run carries it over from the
     /// decisions recorded before it (not stored with the finding: `None` when read back).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -334,6 +340,27 @@ pub struct NewDecision {
     pub reviewer: String,
     pub decided_at: DateTime<Utc>,
     pub accepted_until: Option<NaiveDate>,
+    /// The finding's facts when it was decided (its `FindingRow::facts`).
+    pub facts: String,
+}
+
+/// An organization's last completed review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgReview {
+    pub org_id: String,
+    pub run_id: String,
+    pub as_of: NaiveDate,
+}
+
+/// A reminder or escalation in the outbox: about which run's findings, to whom (a PID/SL for
+/// a reminder, an org_id for an escalation), and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FollowUp {
+    pub run_id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub state: crate::domain::OutboxState,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A recorded decision with the finding it is about, as `decisions list` shows it.
@@ -360,6 +387,10 @@ pub struct PriorDecision {
     pub reviewer: String,
     pub decided_at: DateTime<Utc>,
     pub accepted_until: Option<NaiveDate>,
+    /// The finding's facts when it was decided; empty for a decision recorded before facts
+    /// were kept (it never suppresses).
+    #[serde(skip)]
+    pub facts: String,
 }
 
 impl PriorDecision {
@@ -367,6 +398,11 @@ impl PriorDecision {
     pub fn accepts_on(&self, as_of: NaiveDate) -> bool {
         self.decision == Decision::AcceptRisk
             && self.accepted_until.is_some_and(|until| as_of <= until)
+    }
+
+    /// Whether this is a Not a problem decision on the same facts as `facts` now.
+    pub fn suppresses(&self, facts: &str) -> bool {
+        self.decision == Decision::NotAProblem && !self.facts.is_empty() && self.facts == facts
     }
 }
 

@@ -83,6 +83,38 @@ pub fn fingerprint(rule: &str, org_id: &str, pidsl: &str, username: &str) -> Str
         .collect()
 }
 
+/// A hash of what a finding says: its detail and the services its user holds on its PID/SL
+/// (on every PID/SL, for a finding about no PID/SL). A Not a problem decision holds while it
+/// stays the same.
+pub fn facts(snapshot: &Snapshot, finding: &Finding) -> String {
+    let mut hash = Sha256::new();
+    hash.update(finding.detail.as_bytes());
+    if let Some(user) = finding.user {
+        let pidsls: Vec<u32> = match finding.pidsl {
+            Some(p) => vec![p],
+            None => snapshot
+                .pidsls_of_user(&snapshot.user(user).username)
+                .to_vec(),
+        };
+        let mut held: Vec<(&str, String)> = pidsls
+            .into_iter()
+            .flat_map(|p| snapshot.access_on(p).iter().filter(move |a| a.user == user))
+            .map(|a| (snapshot.pidsl(a.pidsl).pidsl.as_str(), a.services.to_string()))
+            .collect();
+        held.sort_unstable();
+        for (pidsl, services) in held {
+            hash.update([0]);
+            hash.update(pidsl.as_bytes());
+            hash.update([0]);
+            hash.update(services.as_bytes());
+        }
+    }
+    hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn scope_key(request: &ReviewRequest) -> String {
     let mut orgs = request.org_ids.clone();
     orgs.sort();
@@ -837,13 +869,18 @@ fn classify(
                 }
                 None => (FindingStatus::New, run.as_of),
             };
-            let decision = decisions
-                .get(&fingerprint)
-                .filter(|d| d.decision != Decision::AcceptRisk || d.accepts_on(run.as_of));
-            let status = if decision.is_some_and(|d| d.accepts_on(run.as_of)) {
-                FindingStatus::Accepted
-            } else {
-                status
+            let facts = facts(snapshot, &f);
+            // An acceptance that ran out, or a Not a problem whose facts changed since, is no
+            // decision any more: the finding needs a new one.
+            let decision = decisions.get(&fingerprint).filter(|d| match d.decision {
+                Decision::AcceptRisk => d.accepts_on(run.as_of),
+                Decision::NotAProblem => d.facts.is_empty() || d.suppresses(&facts),
+                Decision::FixInPosc => true,
+            });
+            let status = match decision {
+                Some(d) if d.accepts_on(run.as_of) => FindingStatus::Accepted,
+                Some(d) if d.suppresses(&facts) => FindingStatus::Suppressed,
+                _ => status,
             };
             FindingRow {
                 run_id: run.id.clone(),
@@ -858,6 +895,7 @@ fn classify(
                 detail: f.detail,
                 remediation: f.remediation,
                 first_seen,
+                facts,
                 decision: decision.cloned(),
             }
         })
@@ -869,6 +907,7 @@ fn classify(
         match row.status {
             FindingStatus::New => counts.new += 1,
             FindingStatus::Accepted => counts.accepted += 1,
+            FindingStatus::Suppressed => counts.suppressed += 1,
             FindingStatus::Open | FindingStatus::Resolved => counts.open += 1,
         }
     }

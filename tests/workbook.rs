@@ -403,6 +403,7 @@ fn finding(rule: RuleId, org_id: &str, pidsl: &str, username: &str, detail: &str
         detail: detail.into(),
         remediation: rule.rule().remediation.into(),
         first_seen: date(2026, 7, 4),
+        facts: String::new(),
         decision: None,
     }
 }

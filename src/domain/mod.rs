@@ -297,44 +297,61 @@ text_enum!(
 );
 
 text_enum!(
-    /// Where a finding stands across runs: first seen in this run, seen before, accepted as a
-    /// risk until a date that has not passed, or gone since the previous run.
+    /// Where a finding stands across runs: first seen in the organization's review, seen in
+    /// its previous one, accepted as a risk until a date that has not passed, suppressed (a
+    /// reviewer said Not a problem and its facts have not changed since), or gone since the
+    /// organization's previous review.
     FindingStatus, "finding status", {
         New => "new",
         Open => "open",
         Accepted => "accepted",
+        Suppressed => "suppressed",
         Resolved => "resolved",
     }
 );
 
 text_enum!(
-    /// What a reviewer decided about a finding: the Findings sheet's drop-down labels.
+    /// What a reviewer decided about a finding: the Decision drop-down's labels.
     Decision, "decision", {
-        Keep => "Keep",
-        RemoveAccess => "Remove access",
-        ChangeServices => "Change services",
+        FixInPosc => "Fix in POSC",
         AcceptRisk => "Accept risk",
+        NotAProblem => "Not a problem",
     }
 );
 
 impl Decision {
+    /// A Decision cell's label, case-insensitive: today's labels, or those of workbooks and
+    /// CSV files made before them (*Remove access* and *Change services* are Fix in POSC,
+    /// *Keep* is Not a problem).
+    pub fn from_label(text: &str) -> Result<Decision, String> {
+        let label = text.trim();
+        match label.to_ascii_lowercase().as_str() {
+            "remove access" | "change services" => Ok(Decision::FixInPosc),
+            "keep" => Ok(Decision::NotAProblem),
+            _ => Decision::parse(label),
+        }
+    }
+
+    /// Whether the decision needs a justification.
+    pub fn needs_justification(self) -> bool {
+        matches!(self, Decision::AcceptRisk | Decision::NotAProblem)
+    }
+
     /// What a reviewer says by choosing this decision (the workbook's "How to decide" sheet).
     pub fn meaning(self) -> &'static str {
         match self {
-            Decision::Keep => "The access is right as it is: the finding is known and the access is needed.",
-            Decision::RemoveAccess => "The user should no longer have this access to the PID/SL (or the account should be deactivated).",
-            Decision::ChangeServices => "The user keeps access to the PID/SL, but with other services or another role.",
-            Decision::AcceptRisk => "The access stays although the finding applies: a risk accepted for a time. A justification is required.",
+            Decision::FixInPosc => "The access will be removed or changed in the POSC: the user loses the PID/SL, the services, the role or the account that the finding is about.",
+            Decision::AcceptRisk => "The access stays although the finding applies: a risk accepted until a date. A justification is required.",
+            Decision::NotAProblem => "The finding is wrong for this user (the data is wrong, or the access is justified). A justification is required.",
         }
     }
 
     /// What happens once the reviewed workbook is imported (`posc-review decisions import`).
     pub fn next_step(self) -> &'static str {
         match self {
-            Decision::Keep => "Recorded. Later reviews still list the finding while it applies, with this decision filled in and counted as decided.",
-            Decision::RemoveAccess => "The Primary User removes the access in POSC with the steps under remediation (and on the Rules sheet); the next review counts the finding as resolved once the access is gone.",
-            Decision::ChangeServices => "The Primary User changes the services in POSC with the steps under remediation (and on the Rules sheet); the next review counts the finding as resolved once it no longer applies.",
+            Decision::FixInPosc => "The Primary User fixes it in the POSC with the steps under remediation; the finding must be gone at the next review, or it is reported as decided but not done. `posc-review decisions apply` makes the same change in this store for removals.",
             Decision::AcceptRisk => "The finding shows as accepted and leaves the Primary Users' action lists until accepted_until (by default the next review period, at most review.max_accept_days after the review); then it is open again and needs a new decision.",
+            Decision::NotAProblem => "The finding shows as suppressed and leaves the action lists for as long as its facts stay the same (its detail and the user's services); when they change, it is open again and needs a new decision.",
         }
     }
 }

@@ -150,6 +150,7 @@ fn finding(rule: RuleId, pidsl: &str, username: &str, status: FindingStatus) -> 
         detail: format!("sample {rule}"),
         remediation: rule.rule().remediation.to_string(),
         first_seen: date(2026, 7, 1),
+        facts: String::new(),
         decision: None,
     }
 }

@@ -209,6 +209,7 @@ fn age(f: &FindingRow, as_of: chrono::NaiveDate) -> String {
     match f.status {
         FindingStatus::New => "new".into(),
         FindingStatus::Accepted => "accepted".into(),
+        FindingStatus::Suppressed => "not a problem".into(),
         FindingStatus::Open | FindingStatus::Resolved => match (as_of - f.first_seen).num_days() {
             ..=0 => format!("open since {}", f.first_seen),
             days => format!("open {}", crate::output::count(days, "day")),
@@ -769,6 +770,7 @@ mod tests {
             detail: "detail".into(),
             remediation: RuleId::StaleUser.rule().remediation.into(),
             first_seen: first_seen.parse().unwrap(),
+            facts: String::new(),
             decision: None,
         }
     }

@@ -203,6 +203,7 @@ pub struct StatusCounts {
     pub new: usize,
     pub open: usize,
     pub accepted: usize,
+    pub suppressed: usize,
     pub resolved: usize,
 }
 
@@ -287,6 +288,7 @@ impl Summary {
             match f.status {
                 FindingStatus::New => status.new += 1,
                 FindingStatus::Accepted => status.accepted += 1,
+                FindingStatus::Suppressed => status.suppressed += 1,
                 FindingStatus::Open | FindingStatus::Resolved => status.open += 1,
             }
         }
@@ -481,6 +483,7 @@ pub(crate) mod tests {
             detail: "detail".into(),
             remediation: rule.rule().remediation.into(),
             first_seen: NaiveDate::from_ymd_opt(2026, 7, 1).unwrap(),
+            facts: String::new(),
             decision: None,
         }
     }
@@ -533,6 +536,7 @@ pub(crate) mod tests {
                 new: 1,
                 open: 1,
                 accepted: 1,
+                suppressed: 0,
                 resolved: 4
             }
         );

@@ -668,6 +668,7 @@ async fn review_with(
             detail: "not signed in".into(),
             remediation: String::new(),
             first_seen: run.as_of,
+            facts: String::new(),
             decision: None,
         })
         .collect();

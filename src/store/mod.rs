@@ -169,6 +169,16 @@ pub trait Store: Send + Sync {
     /// The last completed run of the same scope, for what changed since.
     async fn previous_completed_run(&self, scope_key: &str) -> anyhow::Result<Option<RunRecord>>;
 
+    /// The findings of each of `org_ids` at its previous review: the last completed run before
+    /// `before_run`, whatever its scope, that reviewed it (`run_orgs`), only that
+    /// organization's findings of it. An organization never reviewed before has none. What a
+    /// run's findings are `new`, `open` and `resolved` against.
+    async fn previous_org_findings(
+        &self,
+        org_ids: &[String],
+        before_run: &str,
+    ) -> anyhow::Result<Vec<FindingRow>>;
+
     /// Every run, oldest first.
     async fn runs(&self) -> anyhow::Result<Vec<RunRecord>>;
 
@@ -260,6 +270,21 @@ pub trait Store: Send + Sync {
         &self,
         before_run: &str,
     ) -> anyhow::Result<HashMap<String, PriorDecision>>;
+
+    /// Each organization's last completed review (its run and as_of), by `run_orgs`.
+    async fn latest_org_reviews(&self) -> anyhow::Result<Vec<OrgReview>>;
+
+    /// The reminders and escalations queued about the findings of `run_ids` (outbox kinds
+    /// [`REMINDER_KIND`] and [`ESCALATION_KIND`], whatever their state).
+    async fn follow_ups(&self, run_ids: &[String]) -> anyhow::Result<Vec<FollowUp>>;
+
+    /// Queues each message whose idempotency key is not in the outbox yet (a reminder is never
+    /// sent twice), in one transaction; returns the keys it queued.
+    async fn queue_follow_ups(
+        &self,
+        mails: &[OutgoingMail],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<String>>;
 
     /// Each organization's review cadence, by org_id.
     async fn org_cadences(&self) -> anyhow::Result<HashMap<String, crate::domain::Cadence>>;
@@ -470,6 +495,14 @@ impl<'a> QueuedMessage<'a> {
         }
     }
 }
+
+/// The outbox kind of a reminder to a PID/SL's Primary User and backup (its recipient: the
+/// PID/SL).
+pub const REMINDER_KIND: &str = "reminder";
+
+/// The outbox kind of an escalation to an organization's management (its recipient: the
+/// org_id).
+pub const ESCALATION_KIND: &str = "escalation";
 
 /// The outbox kind of an operator alert; `unalerted_mail` never reports one.
 pub(crate) const ALERT_KIND: &str = "alert";

@@ -16,11 +16,12 @@ impl PgStore {
         insert_batched(
             &mut tx,
             "INSERT INTO decisions (run_id, fingerprint, decision, justification, reviewer, \
-             decided_at, accepted_until)",
-            7,
+             decided_at, accepted_until, facts)",
+            8,
             "ON CONFLICT (run_id, fingerprint) DO UPDATE SET decision = excluded.decision, \
              justification = excluded.justification, reviewer = excluded.reviewer, \
-             decided_at = excluded.decided_at, accepted_until = excluded.accepted_until",
+             decided_at = excluded.decided_at, accepted_until = excluded.accepted_until, \
+             facts = excluded.facts",
             decisions,
             |q, d| {
                 q.bind(d.run_id.as_str())
@@ -30,6 +31,7 @@ impl PgStore {
                     .bind(d.reviewer.as_str())
                     .bind(d.decided_at)
                     .bind(d.accepted_until.map(date_text))
+                    .bind(d.facts.as_str())
             },
         )
         .await?;
@@ -68,8 +70,8 @@ impl PgStore {
         before_run: &str,
     ) -> anyhow::Result<HashMap<String, PriorDecision>> {
         let rows = sqlx::query(&format!(
-            "SELECT fingerprint, decision, justification, reviewer, decided_at, accepted_until \
-             FROM decisions WHERE {run} < {before} ORDER BY decided_at, {run}",
+            "SELECT fingerprint, decision, justification, reviewer, decided_at, accepted_until, \
+             facts FROM decisions WHERE {run} < {before} ORDER BY decided_at, {run}",
             run = run_order("run_id"),
             before = run_order("$1"),
         ))
@@ -87,6 +89,7 @@ impl PgStore {
                     reviewer: row.try_get("reviewer")?,
                     decided_at: row.try_get("decided_at")?,
                     accepted_until: accepted_until(row)?,
+                    facts: row.try_get("facts")?,
                 },
             );
         }

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 const RUN_COLUMNS: &str = "id, as_of, cadence, org_ids, scope_key, started_at, finished_at, \
      status, error, out_dir, counts, owner";
 const FINDING_COLUMNS: &str = "run_id, fingerprint, rule, severity, status, org_id, pidsl, \
-     username, user_name, detail, first_seen, remediation";
+     username, user_name, detail, first_seen, remediation, facts";
 
 /// Renews a run's heartbeat; no row when `owner` no longer holds the run (another process
 /// found it gone and recorded it as failed).
@@ -60,7 +60,7 @@ fn run_from_row(row: &PgRow) -> anyhow::Result<RunRecord> {
 
 fn finding_from_row(row: &PgRow) -> anyhow::Result<FindingRow> {
     Ok(from_row!(row.try_get => FindingRow {
-        run_id, fingerprint, org_id, pidsl, username, user_name, detail, remediation;
+        run_id, fingerprint, org_id, pidsl, username, user_name, detail, remediation, facts;
         rule: parsed(row, "findings", "rule", RuleId::parse)?,
         severity: parsed(row, "findings", "severity", Severity::parse)?,
         status: parsed(row, "findings", "status", FindingStatus::parse)?,
@@ -145,7 +145,7 @@ impl PgStore {
         insert_batched(
             &mut tx,
             &format!("INSERT INTO findings ({FINDING_COLUMNS})"),
-            12,
+            13,
             "",
             done.findings,
             |q, f| {
@@ -161,6 +161,7 @@ impl PgStore {
                     .bind(f.detail.as_str())
                     .bind(date_text(f.first_seen))
                     .bind(f.remediation.as_str())
+                    .bind(f.facts.as_str())
             },
         )
         .await?;

@@ -460,6 +460,30 @@ impl Store for PgStore {
         PgStore::latest_decisions(self, before_run).await
     }
 
+    async fn previous_org_findings(
+        &self,
+        _org_ids: &[String],
+        _before_run: &str,
+    ) -> anyhow::Result<Vec<FindingRow>> {
+        todo!("issue 19, part 1")
+    }
+
+    async fn latest_org_reviews(&self) -> anyhow::Result<Vec<OrgReview>> {
+        todo!("issue 19, part 3")
+    }
+
+    async fn follow_ups(&self, _run_ids: &[String]) -> anyhow::Result<Vec<FollowUp>> {
+        todo!("issue 19, part 5")
+    }
+
+    async fn queue_follow_ups(
+        &self,
+        _mails: &[OutgoingMail],
+        _now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<String>> {
+        todo!("issue 19, part 3")
+    }
+
     async fn org_cadences(&self) -> anyhow::Result<HashMap<String, crate::domain::Cadence>> {
         PgStore::org_cadences(self).await
     }

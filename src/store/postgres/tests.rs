@@ -440,6 +440,7 @@ async fn a_run_and_its_claim_go_through_their_states() {
         detail: "no backup".into(),
         remediation: "Assign a backup Primary User of 110012345A: ...".into(),
         first_seen: run.as_of,
+        facts: String::new(),
         decision: None,
     };
     store
@@ -533,11 +534,12 @@ async fn a_run_and_its_claim_go_through_their_states() {
         .record_decisions(&[NewDecision {
             run_id: run.id.clone(),
             fingerprint: "fp1".into(),
-            decision: Decision::Keep,
+            decision: Decision::NotAProblem,
             justification: "needed".into(),
             reviewer: "carol".into(),
             decided_at,
             accepted_until: None,
+            facts: "f1".into(),
         }])
         .await
         .unwrap();
@@ -546,10 +548,9 @@ async fn a_run_and_its_claim_go_through_their_states() {
     assert_eq!(decisions[0].decided_at, decided_at);
     assert_eq!(decisions[0].accepted_until, None);
     assert!(store.latest_decisions(&run.id).await.unwrap().is_empty());
-    assert_eq!(
-        store.latest_decisions("20261002-001").await.unwrap()["fp1"].decision,
-        Decision::Keep
-    );
+    let latest = store.latest_decisions("20261002-001").await.unwrap();
+    assert_eq!(latest["fp1"].decision, Decision::NotAProblem);
+    assert_eq!(latest["fp1"].facts, "f1");
     store.close().await;
 }
 

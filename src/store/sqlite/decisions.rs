@@ -18,10 +18,11 @@ pub(super) fn record_decisions(
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO decisions (run_id, fingerprint, decision, justification, reviewer, \
-             decided_at, accepted_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             decided_at, accepted_until, facts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
              ON CONFLICT (run_id, fingerprint) DO UPDATE SET decision = excluded.decision, \
              justification = excluded.justification, reviewer = excluded.reviewer, \
-             decided_at = excluded.decided_at, accepted_until = excluded.accepted_until",
+             decided_at = excluded.decided_at, accepted_until = excluded.accepted_until, \
+             facts = excluded.facts",
         )?;
         for d in decisions {
             insert
@@ -33,6 +34,7 @@ pub(super) fn record_decisions(
                     d.reviewer,
                     SqlTime(d.decided_at),
                     d.accepted_until.map(SqlDate),
+                    d.facts,
                 ])
                 .with_context(|| {
                     format!(
@@ -94,8 +96,8 @@ pub(super) fn latest_decisions(
     let rows = all_rows(
         conn,
         &format!(
-            "SELECT fingerprint, decision, justification, reviewer, decided_at, accepted_until \
-             FROM decisions WHERE {run} < {before} ORDER BY decided_at, {run}",
+            "SELECT fingerprint, decision, justification, reviewer, decided_at, accepted_until, \
+             facts FROM decisions WHERE {run} < {before} ORDER BY decided_at, {run}",
             run = run_order("run_id"),
             before = run_order("?1"),
         ),
@@ -109,6 +111,7 @@ pub(super) fn latest_decisions(
                     reviewer: row.get("reviewer")?,
                     decided_at: row.get::<_, SqlTime>("decided_at")?.0,
                     accepted_until: accepted_until(row)?,
+                    facts: row.get("facts")?,
                 },
             ))
         },

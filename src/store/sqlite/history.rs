@@ -155,8 +155,8 @@ pub(super) fn complete_run(
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO findings (run_id, fingerprint, rule, severity, status, org_id, pidsl, \
-             username, user_name, detail, first_seen, remediation) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             username, user_name, detail, first_seen, remediation, facts) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?;
         for f in &done.findings {
             insert
@@ -173,6 +173,7 @@ pub(super) fn complete_run(
                     f.detail,
                     SqlDate(f.first_seen),
                     f.remediation,
+                    f.facts,
                 ])
                 .context("cannot write the findings table")?;
         }
@@ -271,13 +272,13 @@ pub(super) fn findings(
     all_rows(
         conn,
         "SELECT run_id, fingerprint, rule, severity, status, org_id, pidsl, username, user_name, \
-         detail, first_seen, remediation FROM findings WHERE run_id = ?1 AND (?2 IS NULL OR rule = ?2) \
+         detail, first_seen, remediation, facts FROM findings WHERE run_id = ?1 AND (?2 IS NULL OR rule = ?2) \
          AND (?3 IS NULL OR status = ?3)",
         params![run_id, rule, status],
         |row| {
             Ok(from_row!(row.get => FindingRow {
                 run_id, fingerprint, rule, severity, status, org_id, pidsl, username, user_name,
-                detail, remediation;
+                detail, remediation, facts;
                 first_seen: row.get::<_, SqlDate>("first_seen")?.0,
                 decision: None,
             })
