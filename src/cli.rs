@@ -103,7 +103,8 @@ pub enum Command {
     /// recorded in an audit log.
     Accounts(AccountsArgs),
 
-    /// Reviewer decisions: import a reviewed workbook or CSV, list what was decided.
+    /// Reviewer decisions: import a reviewed workbook or CSV, list what was decided, apply the
+    /// Fix in POSC decisions that remove access.
     Decisions(DecisionsArgs),
 
     /// Run as a long-lived scheduler: one review per cadence period, on the [schedule] cron

@@ -12,6 +12,7 @@
 //! fingerprint is refused. A Decision cell that still holds the stamp a run pre-filled
 //! ("Keep (2026-10-05, alice)") is the earlier decision, unchanged: it records nothing.
 
+pub mod apply;
 mod workbook;
 
 use crate::domain::{parse_date, Cadence, Decision, RunStatus};

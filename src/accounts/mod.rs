@@ -18,7 +18,7 @@ mod operations;
 mod policy;
 mod views;
 
-pub use operations::{change_text, perform, perform_in};
+pub use operations::{change_text, perform, perform_as, perform_in, Mode};
 pub use policy::{check_actor, check_grant, check_primary_user_limit, user_is_active};
 pub use views::{list, show, AccessView, UserView};
 

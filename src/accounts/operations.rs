@@ -15,8 +15,30 @@ pub async fn perform(
     operation: Operation,
     time: &OperationTime,
 ) -> anyhow::Result<Outcome> {
+    perform_as(store, actor, operation, time, Mode::default()).await
+}
+
+/// How an operation ends.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mode<'a> {
+    /// Every check is made and every row written, then the transaction is rolled back: what
+    /// the operation would do, changing nothing (`decisions apply --dry-run`).
+    pub rehearse: bool,
+    /// Why it was done, appended to its audit events' detail (e.g. the decision it applies).
+    pub because: Option<&'a str>,
+}
+
+/// [`perform`], ending as `mode` says.
+pub async fn perform_as(
+    store: &dyn Store,
+    actor: &str,
+    operation: Operation,
+    time: &OperationTime,
+    mode: Mode<'_>,
+) -> anyhow::Result<Outcome> {
     let performed =
-        async { perform_in(store.begin_write().await?, actor, operation, time).await }.await;
+        async { perform_in_as(store.begin_write().await?, actor, operation, time, mode).await }
+            .await;
     let Some(reason) = performed
         .as_ref()
         .err()
@@ -44,6 +66,16 @@ pub async fn perform_in(
     actor: &str,
     operation: Operation,
     time: &OperationTime,
+) -> anyhow::Result<Outcome> {
+    perform_in_as(tx, actor, operation, time, Mode::default()).await
+}
+
+async fn perform_in_as(
+    tx: Box<dyn AccountsTx>,
+    actor: &str,
+    operation: Operation,
+    time: &OperationTime,
+    mode: Mode<'_>,
 ) -> anyhow::Result<Outcome> {
     let mut op = Op {
         tx,
@@ -74,10 +106,16 @@ pub async fn perform_in(
         Operation::Reactivate { username } => op.set_status(&username, UserStatus::Active).await?,
         Operation::SetBackup { username, pidsl } => op.set_backup(&username, &pidsl).await?,
     };
-    for event in &outcome.events {
+    let mut outcome = outcome;
+    for event in &mut outcome.events {
+        if let Some(because) = mode.because {
+            event.detail = format!("{}; {because}", event.detail);
+        }
         op.tx.record_audit(event).await?;
     }
-    op.tx.commit().await.context("cannot commit the change")?;
+    if !mode.rehearse {
+        op.tx.commit().await.context("cannot commit the change")?;
+    }
     Ok(outcome)
 }
 

@@ -1,6 +1,6 @@
 //! `posc-review decisions import|list`.
 
-use crate::cli::{DecisionsArgs, DecisionsCommand, OutputFormat};
+use crate::cli::{DecisionsApplyArgs, DecisionsArgs, DecisionsCommand, OutputFormat};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::error::UsageError;
@@ -42,9 +42,39 @@ pub async fn decisions_command(
         DecisionsCommand::List(args) => {
             list(store.as_ref(), args.run.as_deref(), args.format, settings).await
         }
+        DecisionsCommand::Apply(args) => apply(store.as_ref(), args, settings, clock).await,
     };
     store.close().await;
     result
+}
+
+async fn apply(
+    store: &dyn Store,
+    args: DecisionsApplyArgs,
+    settings: &Settings,
+    clock: &SharedClock,
+) -> anyhow::Result<()> {
+    use crate::decisions::apply::{apply_decisions, report_text, Effect};
+    crate::review::reconcile_runs(store, clock.now()).await?;
+    let time = crate::accounts::OperationTime::read(clock.as_ref(), settings.review.time_zone);
+    let report = apply_decisions(store, args.run.as_deref(), &args.by, &time, args.dry_run).await?;
+    match args.format {
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&report)?)?,
+        OutputFormat::Text => outln!("{}", report_text(&report).trim_end())?,
+    }
+    match report.count(Effect::Refused) {
+        0 => Ok(()),
+        refused => Err(UsageError(format!(
+            "{} refused, the reasons above; the others {}",
+            count(refused, "decision"),
+            if args.dry_run {
+                "would apply"
+            } else {
+                "were applied"
+            }
+        ))
+        .into()),
+    }
 }
 
 async fn list(
