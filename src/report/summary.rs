@@ -561,7 +561,7 @@ fn describe_scope(run: &RunRecord, snapshot: &Snapshot) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::domain::{OrgKind, PidSl, RunStatus};
-    use crate::records::RunCounts;
+    use crate::records::{PriorDecision, RunCounts};
     use crate::snapshot::{Org, PidSlRecord};
     use FindingStatus::{Accepted, New, Open};
     use RuleId::{MissingBackup, MissingPrimary, StaleUser};
@@ -813,6 +813,109 @@ pub(crate) mod tests {
             summary.scope,
             "organizations ORG-A (ORG-A name), ORG-B (ORG-B name) (2 organizations)"
         );
+    }
+
+    fn prior(decision: crate::domain::Decision) -> PriorDecision {
+        PriorDecision {
+            decision,
+            justification: "why".into(),
+            reviewer: "carol".into(),
+            decided_at: "2026-10-02T10:00:00Z".parse().unwrap(),
+            accepted_until: None,
+            facts: String::new(),
+        }
+    }
+
+    fn follow_up(run_id: &str, kind: &str, recipient: &str, state: OutboxState) -> FollowUp {
+        FollowUp {
+            run_id: run_id.into(),
+            kind: kind.into(),
+            recipient: recipient.into(),
+            state,
+            created_at: "2026-10-15T10:00:00Z".parse().unwrap(),
+        }
+    }
+
+    /// Remediated: gone now and decided Fix in POSC; reminded: the organization's PID/SLs
+    /// reminded about its own previous review, once each, a failed reminder not; escalated.
+    #[test]
+    fn follow_ups_count_for_each_organization_its_own_previous_review() {
+        use crate::domain::Decision::{AcceptRisk, FixInPosc};
+        let mut snapshot = snapshot();
+        snapshot.pidsls.push(PidSlRecord {
+            pidsl: PidSl::parse("110000002A").unwrap(),
+            org: 1,
+            name: String::new(),
+            provider_type: String::new(),
+            active: true,
+        });
+        let mut previous = vec![
+            finding(MissingBackup, "ORG-A", "110000001A", Open),
+            finding(MissingPrimary, "ORG-A", "110000001A", Open),
+            finding(StaleUser, "ORG-A", "", Open),
+            finding(MissingBackup, "ORG-B", "110000002A", New),
+        ];
+        previous[3].run_id = "20260901-001".into();
+        let current = vec![finding(MissingPrimary, "ORG-A", "110000001A", Open)];
+        let decisions = HashMap::from([
+            (previous[0].fingerprint.clone(), prior(FixInPosc)),
+            (previous[1].fingerprint.clone(), prior(FixInPosc)),
+            (previous[2].fingerprint.clone(), prior(AcceptRisk)),
+            (previous[3].fingerprint.clone(), prior(FixInPosc)),
+        ]);
+        let ups = [
+            follow_up("20261001-001", REMINDER_KIND, "110000001A", OutboxState::Sent),
+            follow_up("20261001-001", REMINDER_KIND, "110000001A", OutboxState::Pending),
+            follow_up("20261001-001", ESCALATION_KIND, "ORG-A", OutboxState::Sent),
+            // ORG-B's previous review is another run; a failed reminder was not received.
+            follow_up("20261001-001", ESCALATION_KIND, "ORG-B", OutboxState::Sent),
+            follow_up("20260901-001", REMINDER_KIND, "110000002A", OutboxState::Failed),
+            follow_up("20260901-001", REMINDER_KIND, "110099999A", OutboxState::Sent),
+        ];
+        let counts = follow_up_counts(&snapshot, &previous, &current, &decisions, &ups);
+        assert_eq!(
+            counts["ORG-A"],
+            FollowUpCounts {
+                reminded: 1,
+                escalated: true,
+                remediated: 1
+            }
+        );
+        assert_eq!(
+            counts["ORG-B"],
+            FollowUpCounts {
+                reminded: 0,
+                escalated: false,
+                remediated: 1
+            }
+        );
+        assert_eq!(counts.len(), 2);
+
+        // Added to the summary: ORG-A's row and the totals; ORG-B, without findings now, gets
+        // a row after it.
+        let mut now = current.clone();
+        now[0].decision = Some(prior(FixInPosc));
+        let mut summary = Summary::new(&run(0), &now, &snapshot);
+        summary.add_follow_ups(&snapshot, &counts);
+        let d = &summary.decisions;
+        assert_eq!(
+            (d.decided, d.pending, d.not_done, d.remediated, d.reminded, d.escalated),
+            (1, 0, 1, 2, 1, 1)
+        );
+        let orgs: Vec<(&str, usize, usize, usize)> = summary
+            .by_org
+            .iter()
+            .map(|o| {
+                (
+                    o.org_id.as_str(),
+                    o.total,
+                    o.decisions.remediated,
+                    o.decisions.escalated,
+                )
+            })
+            .collect();
+        assert_eq!(orgs, [("ORG-A", 1, 1, 1), ("ORG-B", 0, 1, 0)]);
+        assert_eq!(summary.by_org[1].name, "ORG-B name");
     }
 
     #[test]
