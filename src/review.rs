@@ -100,7 +100,12 @@ pub fn facts(snapshot: &Snapshot, finding: &Finding) -> String {
         let mut held: Vec<(&str, String)> = pidsls
             .into_iter()
             .flat_map(|p| snapshot.access_on(p).iter().filter(move |a| a.user == user))
-            .map(|a| (snapshot.pidsl(a.pidsl).pidsl.as_str(), a.services.to_string()))
+            .map(|a| {
+                (
+                    snapshot.pidsl(a.pidsl).pidsl.as_str(),
+                    a.services.to_string(),
+                )
+            })
             .collect();
         held.sort_unstable();
         for (pidsl, services) in held {

@@ -58,12 +58,7 @@ fn key(f: &Row) -> (String, String, String, String) {
 /// Checks each of `rows` (a run as of `as_of`) against its organization's last review,
 /// `last[org_id]`: open with that review's first_seen if it was there, else new and first seen
 /// now. Returns how many were open.
-fn check_against(
-    tag: &str,
-    rows: &[Row],
-    last: &HashMap<String, Vec<Row>>,
-    as_of: &str,
-) -> usize {
+fn check_against(tag: &str, rows: &[Row], last: &HashMap<String, Vec<Row>>, as_of: &str) -> usize {
     let mut open = 0;
     for f in rows {
         let before = last
@@ -116,7 +111,11 @@ fn a_finding_seen_at_the_organizations_last_review_is_open_whatever_that_runs_sc
         assert!(!rows
             .iter()
             .any(|f| f["org_id"] == "ORG-LTC" && f["rule"] == "review-overdue"));
-        assert_eq!(counts(&whole), (rows.len() as u64 - 1, 1, 1), "[{tag}] {whole}");
+        assert_eq!(
+            counts(&whole),
+            (rows.len() as u64 - 1, 1, 1),
+            "[{tag}] {whole}"
+        );
         let all = ["ORG-GP", "ORG-BILL", "ORG-LTC", "ORG-HOSP"];
         reviewed(&mut last, &all, &rows);
 
@@ -125,7 +124,11 @@ fn a_finding_seen_at_the_organizations_last_review_is_open_whatever_that_runs_sc
         // new; nothing resolved.
         let (org_run, gp) = review(&bin, out.path(), "2026-10-15", &["--org", "ORG-GP"]);
         let open = check_against(tag, &gp, &last, "2026-10-15");
-        assert!(open > 10 && open < gp.len(), "[{tag}] {open} of {}", gp.len());
+        assert!(
+            open > 10 && open < gp.len(),
+            "[{tag}] {open} of {}",
+            gp.len()
+        );
         assert_eq!(
             counts(&org_run),
             ((gp.len() - open) as u64, open as u64, 0),
@@ -205,5 +208,9 @@ fn findings_can_be_listed_by_every_stored_status_and_no_other() {
     }
     let resolved = bin.run(&["findings", "--status", "resolved"]);
     assert_eq!(resolved.status.code(), Some(2));
-    assert!(stderr(&resolved).contains("suppressed"), "{}", stderr(&resolved));
+    assert!(
+        stderr(&resolved).contains("suppressed"),
+        "{}",
+        stderr(&resolved)
+    );
 }

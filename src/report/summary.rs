@@ -8,9 +8,9 @@
 
 use crate::domain::{Cadence, Decision, FindingStatus, OutboxState, RuleId, Severity};
 use crate::records::{FindingRow, FollowUp, PriorDecision, RunRecord};
-use crate::store::{ESCALATION_KIND, REMINDER_KIND};
 use crate::rules::RULES;
 use crate::snapshot::Snapshot;
+use crate::store::{ESCALATION_KIND, REMINDER_KIND};
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -172,10 +172,16 @@ impl DecisionCounts {
     /// Counts one finding; `cadence_days` is its organization's cadence length, if known.
     fn add(&mut self, f: &FindingRow, cadence_days: Option<i64>, as_of: NaiveDate) {
         if f.decision.is_some()
-            || matches!(f.status, FindingStatus::Accepted | FindingStatus::Suppressed)
+            || matches!(
+                f.status,
+                FindingStatus::Accepted | FindingStatus::Suppressed
+            )
         {
             self.decided += 1;
-            if f.decision.as_ref().is_some_and(|d| d.decision == Decision::FixInPosc) {
+            if f.decision
+                .as_ref()
+                .is_some_and(|d| d.decision == Decision::FixInPosc)
+            {
                 self.not_done += 1;
             }
             return;
@@ -864,13 +870,33 @@ pub(crate) mod tests {
             (previous[3].fingerprint.clone(), prior(FixInPosc)),
         ]);
         let ups = [
-            follow_up("20261001-001", REMINDER_KIND, "110000001A", OutboxState::Sent),
-            follow_up("20261001-001", REMINDER_KIND, "110000001A", OutboxState::Pending),
+            follow_up(
+                "20261001-001",
+                REMINDER_KIND,
+                "110000001A",
+                OutboxState::Sent,
+            ),
+            follow_up(
+                "20261001-001",
+                REMINDER_KIND,
+                "110000001A",
+                OutboxState::Pending,
+            ),
             follow_up("20261001-001", ESCALATION_KIND, "ORG-A", OutboxState::Sent),
             // ORG-B's previous review is another run; a failed reminder was not received.
             follow_up("20261001-001", ESCALATION_KIND, "ORG-B", OutboxState::Sent),
-            follow_up("20260901-001", REMINDER_KIND, "110000002A", OutboxState::Failed),
-            follow_up("20260901-001", REMINDER_KIND, "110099999A", OutboxState::Sent),
+            follow_up(
+                "20260901-001",
+                REMINDER_KIND,
+                "110000002A",
+                OutboxState::Failed,
+            ),
+            follow_up(
+                "20260901-001",
+                REMINDER_KIND,
+                "110099999A",
+                OutboxState::Sent,
+            ),
         ];
         let counts = follow_up_counts(&snapshot, &previous, &current, &decisions, &ups);
         assert_eq!(
@@ -899,7 +925,14 @@ pub(crate) mod tests {
         summary.add_follow_ups(&snapshot, &counts);
         let d = &summary.decisions;
         assert_eq!(
-            (d.decided, d.pending, d.not_done, d.remediated, d.reminded, d.escalated),
+            (
+                d.decided,
+                d.pending,
+                d.not_done,
+                d.remediated,
+                d.reminded,
+                d.escalated
+            ),
             (1, 0, 1, 2, 1, 1)
         );
         let orgs: Vec<(&str, usize, usize, usize)> = summary

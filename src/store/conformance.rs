@@ -1078,7 +1078,14 @@ pub(super) async fn follow_ups_are_read_by_run(store: &dyn Store, dir: &Path) {
     ups.sort_by(|a, b| a.kind.cmp(&b.kind));
     let seen: Vec<(&str, &str, &str, crate::domain::OutboxState)> = ups
         .iter()
-        .map(|u| (u.run_id.as_str(), u.kind.as_str(), u.recipient.as_str(), u.state))
+        .map(|u| {
+            (
+                u.run_id.as_str(),
+                u.kind.as_str(),
+                u.recipient.as_str(),
+                u.state,
+            )
+        })
         .collect();
     assert_eq!(
         seen,

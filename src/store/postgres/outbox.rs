@@ -227,12 +227,16 @@ impl PgStore {
         .bind(run_ids)
         .bind(REMINDER_KIND)
         .bind(ESCALATION_KIND);
-        self.read_all(query, "the reminders and escalations in the outbox", |row| {
-            Ok(from_row!(row.try_get => FollowUp {
-                run_id, kind, recipient, created_at;
-                state: parsed(row, "outbox", "state", OutboxState::parse)?,
-            }))
-        })
+        self.read_all(
+            query,
+            "the reminders and escalations in the outbox",
+            |row| {
+                Ok(from_row!(row.try_get => FollowUp {
+                    run_id, kind, recipient, created_at;
+                    state: parsed(row, "outbox", "state", OutboxState::parse)?,
+                }))
+            },
+        )
         .await
     }
 

@@ -233,7 +233,11 @@ pub(super) fn follow_ups(conn: &Connection, run_ids: &[String]) -> anyhow::Resul
         "SELECT run_id, kind, recipient, state, created_at FROM outbox \
          WHERE run_id IN (SELECT value FROM json_each(?1)) AND kind IN (?2, ?3) \
          ORDER BY created_at, idempotency_key",
-        params![serde_json::to_string(run_ids)?, REMINDER_KIND, ESCALATION_KIND],
+        params![
+            serde_json::to_string(run_ids)?,
+            REMINDER_KIND,
+            ESCALATION_KIND
+        ],
         |row| {
             Ok(from_row!(row.get => FollowUp {
                 run_id, kind, recipient, state;
