@@ -361,9 +361,11 @@ impl RunContext<'_> {
                 mail_out,
                 &run,
                 &rows,
-                &previous,
-                &follow_ups,
-                trends,
+                History {
+                    previous: &previous,
+                    follow_ups,
+                    trends,
+                },
             )
             .with_context(|| format!("cannot write the run's files into {}", work_dir.display()))?;
         self.observer
@@ -455,10 +457,6 @@ impl RunContext<'_> {
         })
     }
 
-    /// The run's trends: the scope's last [`TREND_REVIEWS`] reviews (each the sum of its
-    /// organizations') and each organization's in scope, this run's own point last, computed
-    /// from its classified rows in one pass; two queries for the history, whatever the number
-    /// of organizations.
     /// What the review loop did about each organization's previous review: reminders and
     /// escalations (one query for every previous review), and the findings decided Fix in POSC
     /// that are gone now.
@@ -484,6 +482,10 @@ impl RunContext<'_> {
         ))
     }
 
+    /// The run's trends: the scope's last [`TREND_REVIEWS`] reviews (each the sum of its
+    /// organizations') and each organization's in scope, this run's own point last, computed
+    /// from its classified rows in one pass; two queries for the history, whatever the number
+    /// of organizations.
     async fn trends(
         &self,
         run: &RunRecord,
@@ -528,13 +530,16 @@ impl RunContext<'_> {
         mail_out: MailOut,
         run: &RunRecord,
         rows: &[FindingRow],
-        previous: &[FindingRow],
-        follow_ups: &HashMap<String, FollowUpCounts>,
-        trends: Trends,
+        history: History,
     ) -> anyhow::Result<(Vec<PathBuf>, Vec<ComposedMail>, Vec<OrgProblem>)> {
         crate::files::create_dir_all(dir)?;
+        let History {
+            previous,
+            follow_ups,
+            trends,
+        } = history;
         let mut summary = report::summary::Summary::new(run, rows, self.snapshot);
-        summary.add_follow_ups(self.snapshot, follow_ups);
+        summary.add_follow_ups(self.snapshot, &follow_ups);
         summary.trend = trends.scope;
         let access = report::run_access_rows(self.snapshot, self.in_scope);
         let bars = indicatif::MultiProgress::new();
@@ -557,7 +562,7 @@ impl RunContext<'_> {
                 run,
                 findings: rows,
                 previous,
-                follow_ups,
+                follow_ups: &follow_ups,
                 snapshot: self.snapshot,
                 in_scope: self.in_scope,
                 trends: &trends.by_org,
@@ -869,6 +874,14 @@ pub const TREND_REVIEWS: usize = 8;
 struct Trends {
     scope: Vec<TrendPoint>,
     by_org: HashMap<String, Vec<TrendPoint>>,
+}
+
+/// What a run's outputs show of the organizations' past: their previous reviews' findings,
+/// what the review loop did about those reviews, and the trends.
+struct History<'a> {
+    previous: &'a [FindingRow],
+    follow_ups: HashMap<String, FollowUpCounts>,
+    trends: Trends,
 }
 
 /// The folder of a `--send` run's composed messages, removed when the run is done with it.

@@ -1074,7 +1074,10 @@ pub(super) async fn follow_ups_are_read_by_run(store: &dyn Store, dir: &Path) {
         .mark_failed(&reminder, "mailbox unavailable", finished, None)
         .await
         .unwrap();
-    let mut ups = store.follow_ups(&[run1.id.clone()]).await.unwrap();
+    let mut ups = store
+        .follow_ups(std::slice::from_ref(&run1.id))
+        .await
+        .unwrap();
     ups.sort_by(|a, b| a.kind.cmp(&b.kind));
     let seen: Vec<(&str, &str, &str, crate::domain::OutboxState)> = ups
         .iter()

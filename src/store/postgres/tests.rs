@@ -504,7 +504,7 @@ async fn a_run_and_its_claim_go_through_their_states() {
             .previous_org_findings(&orgs, "20261002-001")
             .await
             .unwrap(),
-        [finding.clone()]
+        std::slice::from_ref(&finding)
     );
     assert!(store
         .previous_org_findings(&orgs, &run.id)
