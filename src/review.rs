@@ -334,7 +334,13 @@ impl RunContext<'_> {
             .filter(|(_, in_scope)| **in_scope)
             .map(|(o, _)| o.org_id.clone())
             .collect();
+        let reading = std::time::Instant::now();
         let previous = store.previous_org_findings(&org_ids, &run.id).await?;
+        tracing::info!(
+            findings = previous.len(),
+            elapsed_ms = reading.elapsed().as_millis() as u64,
+            "previous reviews read"
+        );
         let decisions = store.latest_decisions(&run.id).await?;
         let (rows, counts) = classify(snapshot, &run, findings, &previous, &decisions);
         run.counts = counts;
