@@ -280,7 +280,7 @@ fn print_counts(run: &RunRecord) -> anyhow::Result<()> {
         severity_line(run)
     )?;
     outln!(
-        "  {} new, {} open, {} accepted; {} resolved since the previous run",
+        "  {} new, {} open, {} accepted; {} resolved since each organization's last review",
         run.counts.new,
         run.counts.open,
         run.counts.accepted,

@@ -1,5 +1,5 @@
-//! One review run: load the snapshot, evaluate the rules, compare with the previous run of the
-//! same scope, write the outputs, and record the run and its findings.
+//! One review run: load the snapshot, evaluate the rules, compare each organization's findings
+//! with its previous review, write the outputs, and record the run and its findings.
 //!
 //! **Crashes.** A run writes into `OUT/.<run-id>.partial/` (and a `--send` run composes into
 //! `OUT/.<run-id>.outbox/`), stores its findings in one transaction, and only then renames the
@@ -18,6 +18,7 @@ use crate::error::UsageError;
 use crate::liveness::{AbortOnDrop, Owner, HEARTBEAT, STALE_AFTER_SECS};
 use crate::mail::compose::{ComposedMail, MailOut, OrgProblem};
 use crate::report;
+use crate::report::summary::FollowUpCounts;
 use crate::rules::{self, Finding, RuleContext};
 use crate::snapshot::Snapshot;
 use crate::store::{
@@ -324,14 +325,27 @@ impl RunContext<'_> {
             "rules evaluated"
         );
 
-        let previous = match store.previous_completed_run(&run.scope_key).await? {
-            Some(prev) => store.findings(&prev.id, None, None).await?,
-            None => Vec::new(),
-        };
+        // Each organization's findings are compared with its own previous review, whatever
+        // that run's scope.
+        let org_ids: Vec<String> = snapshot
+            .orgs
+            .iter()
+            .zip(self.in_scope)
+            .filter(|(_, in_scope)| **in_scope)
+            .map(|(o, _)| o.org_id.clone())
+            .collect();
+        let reading = std::time::Instant::now();
+        let previous = store.previous_org_findings(&org_ids, &run.id).await?;
+        tracing::info!(
+            findings = previous.len(),
+            elapsed_ms = reading.elapsed().as_millis() as u64,
+            "previous reviews read"
+        );
         let decisions = store.latest_decisions(&run.id).await?;
         let (rows, counts) = classify(snapshot, &run, findings, &previous, &decisions);
         run.counts = counts;
-        let trends = self.trends(&run, &rows).await?;
+        let follow_ups = self.follow_ups(&previous, &rows, &decisions).await?;
+        let trends = self.trends(&run, &rows, org_ids).await?;
 
         let RunFolders {
             work: work_dir,
@@ -348,7 +362,17 @@ impl RunContext<'_> {
             MailOut::Eml(&eml_dir)
         };
         let (mut files, mails, problems) = self
-            .write_outputs(&work_dir, mail_out, &run, &rows, &previous, trends)
+            .write_outputs(
+                &work_dir,
+                mail_out,
+                &run,
+                &rows,
+                History {
+                    previous: &previous,
+                    follow_ups,
+                    trends,
+                },
+            )
             .with_context(|| format!("cannot write the run's files into {}", work_dir.display()))?;
         self.observer
             .reached(ReviewStage::OutputsWritten, &run)
@@ -439,11 +463,41 @@ impl RunContext<'_> {
         })
     }
 
+    /// What the review loop did about each organization's previous review: reminders and
+    /// escalations (one query for every previous review), and the findings decided Fix in POSC
+    /// that are gone now.
+    async fn follow_ups(
+        &self,
+        previous: &[FindingRow],
+        rows: &[FindingRow],
+        decisions: &HashMap<String, PriorDecision>,
+    ) -> anyhow::Result<HashMap<String, FollowUpCounts>> {
+        let mut run_ids: Vec<String> = report::summary::previous_reviews(previous)
+            .into_values()
+            .map(str::to_string)
+            .collect();
+        run_ids.sort_unstable();
+        run_ids.dedup();
+        let sent = self.store.follow_ups(&run_ids).await?;
+        Ok(report::summary::follow_up_counts(
+            self.snapshot,
+            previous,
+            rows,
+            decisions,
+            &sent,
+        ))
+    }
+
     /// The run's trends: the scope's last [`TREND_REVIEWS`] reviews (each the sum of its
     /// organizations') and each organization's in scope, this run's own point last, computed
     /// from its classified rows in one pass; two queries for the history, whatever the number
     /// of organizations.
-    async fn trends(&self, run: &RunRecord, rows: &[FindingRow]) -> anyhow::Result<Trends> {
+    async fn trends(
+        &self,
+        run: &RunRecord,
+        rows: &[FindingRow],
+        org_ids: Vec<String>,
+    ) -> anyhow::Result<Trends> {
         let started = std::time::Instant::now();
         let earlier = TREND_REVIEWS - 1;
         let point = |open| TrendPoint {
@@ -456,14 +510,6 @@ impl RunContext<'_> {
             .scope_trend(&run.scope_key, &run.id, earlier)
             .await?;
         scope.push(point(crate::store::open_counts(rows)));
-        let org_ids: Vec<String> = self
-            .snapshot
-            .orgs
-            .iter()
-            .zip(self.in_scope)
-            .filter(|(_, in_scope)| **in_scope)
-            .map(|(o, _)| o.org_id.clone())
-            .collect();
         let mut by_org = self.store.org_trends(&org_ids, &run.id, earlier).await?;
         let mut open = crate::store::open_counts_by_org(rows);
         for org_id in org_ids {
@@ -490,11 +536,16 @@ impl RunContext<'_> {
         mail_out: MailOut,
         run: &RunRecord,
         rows: &[FindingRow],
-        previous: &[FindingRow],
-        trends: Trends,
+        history: History,
     ) -> anyhow::Result<(Vec<PathBuf>, Vec<ComposedMail>, Vec<OrgProblem>)> {
         crate::files::create_dir_all(dir)?;
+        let History {
+            previous,
+            follow_ups,
+            trends,
+        } = history;
         let mut summary = report::summary::Summary::new(run, rows, self.snapshot);
+        summary.add_follow_ups(self.snapshot, &follow_ups);
         summary.trend = trends.scope;
         let access = report::run_access_rows(self.snapshot, self.in_scope);
         let bars = indicatif::MultiProgress::new();
@@ -517,6 +568,7 @@ impl RunContext<'_> {
                 run,
                 findings: rows,
                 previous,
+                follow_ups: &follow_ups,
                 snapshot: self.snapshot,
                 in_scope: self.in_scope,
                 trends: &trends.by_org,
@@ -830,6 +882,14 @@ struct Trends {
     by_org: HashMap<String, Vec<TrendPoint>>,
 }
 
+/// What a run's outputs show of the organizations' past: their previous reviews' findings,
+/// what the review loop did about those reviews, and the trends.
+struct History<'a> {
+    previous: &'a [FindingRow],
+    follow_ups: HashMap<String, FollowUpCounts>,
+    trends: Trends,
+}
+
 /// The folder of a `--send` run's composed messages, removed when the run is done with it.
 struct Spool(PathBuf);
 
@@ -840,7 +900,8 @@ impl Drop for Spool {
 }
 
 /// Turns the rules' findings into stored rows: fingerprint, status across runs, first_seen;
-/// counts what is new, open and resolved since `previous`. A finding whose latest decision
+/// counts what is new, open and resolved since `previous` (each organization's findings at its
+/// previous review, whatever that run's scope). A finding whose latest decision
 /// (`decisions`, by fingerprint) accepts the risk until a date not passed is `accepted`; the
 /// latest decision, unless an expired acceptance, is carried on the row.
 fn classify(

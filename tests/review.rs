@@ -542,11 +542,14 @@ fn the_thousandth_run_of_a_day_follows_the_999th_and_the_next_ones_too() {
         let day = first_id
             .strip_suffix("-001")
             .expect("the day's first run is -001");
-        // As if the day had had 999 runs: the 999th completed, without findings.
+        // As if the day had had 999 runs: the 999th completed, reviewing the same
+        // organizations, without findings.
         db.execute(&format!(
             "INSERT INTO runs (id, as_of, cadence, org_ids, scope_key, started_at, finished_at, \
              status, error, out_dir, counts) SELECT '{day}-999', as_of, cadence, org_ids, scope_key, \
-             started_at, finished_at, status, error, out_dir, counts FROM runs WHERE id = '{first_id}'"
+             started_at, finished_at, status, error, out_dir, counts FROM runs WHERE id = '{first_id}'; \
+             INSERT INTO run_orgs (run_id, org_id, open_counts) SELECT '{day}-999', org_id, \
+             open_counts FROM run_orgs WHERE run_id = '{first_id}'"
         ));
 
         let thousandth = review_json(&bin, out.path());

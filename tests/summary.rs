@@ -173,3 +173,209 @@ fn a_whole_store_review_of_scenario4_lists_its_organizations() {
     assert_eq!(per_org, total);
     assert!(!html.contains("more organization"));
 }
+
+/// The text of a cell (numbers as whole numbers).
+fn cell_text(cell: &calamine::Data) -> String {
+    match cell {
+        calamine::Data::Float(n) => format!("{n}"),
+        other => other.to_string(),
+    }
+}
+
+/// A written message's plain-text and HTML parts.
+fn mail_parts(raw: &str) -> (String, String) {
+    let parsed = mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .unwrap();
+    (
+        parsed
+            .body_text(0)
+            .unwrap_or_default()
+            .replace("\r\n", "\n"),
+        parsed
+            .body_html(0)
+            .unwrap_or_default()
+            .replace("\r\n", "\n"),
+    )
+}
+
+/// The management report of `org_id` in a dry run.
+fn org_mail(run: &Path, org_id: &str) -> String {
+    let path = std::fs::read_dir(run.join("mail"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.to_string_lossy()
+                .contains(&format!("management-{org_id}"))
+        })
+        .unwrap_or_else(|| panic!("{org_id}'s management report"));
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// The number in `html` after `id="ID">`.
+fn counted(html: &str, id: &str) -> String {
+    html.split(&format!(r#"id="{id}">"#))
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap_or_else(|| panic!("no {id}"))
+        .to_string()
+}
+
+/// The review loop in the reports: after a review, two Fix in POSC decisions (one carried out
+/// before the next review, one not), reminders to two of Riverbend's PID/SLs and its
+/// escalation, and a reminder to Maple Grove that failed. The next review's summary.html,
+/// Summary sheet and Riverbend's management report say the same per organization and in all;
+/// Maple Grove's report carries none of Riverbend's.
+#[test]
+fn the_reports_show_each_organizations_decisions_and_follow_up() {
+    for db in TestDb::all() {
+        let tag = db.backend;
+        let bin = Bin::new(&db);
+        import(&bin, &scenario4());
+        let out = tempfile::tempdir().unwrap();
+        let first = review(&bin, out.path());
+        let run_id = first.file_name().unwrap().to_str().unwrap().to_string();
+        let findings = common::read_csv(&first.join("findings.csv"));
+        let fingerprint = |rule: &str, pidsl: &str| {
+            findings
+                .iter()
+                .find(|f| f["rule"] == rule && f["pidsl"] == pidsl)
+                .map(|f| f["fingerprint"].clone())
+                .unwrap()
+        };
+        let csv = out.path().join("decisions.csv");
+        std::fs::write(
+            &csv,
+            format!(
+                "run_id,fingerprint,decision,justification,reviewer,accepted_until\n\
+                 {run_id},{},Fix in POSC,,carol,\n{run_id},{},Fix in POSC,,carol,\n",
+                fingerprint("missing-backup", "110000001B"),
+                fingerprint("missing-primary", "110000001C"),
+            ),
+        )
+        .unwrap();
+        let imported = bin.run(&["decisions", "import", csv.to_str().unwrap()]);
+        assert!(imported.status.success(), "[{tag}] {}", stderr(&imported));
+
+        // The follow-ups as the reminder step queues them (outbox kinds reminder and
+        // escalation, keys <run>:<kind>:<unit>).
+        let at = common::sql_time("2026-10-15T14:00:00Z".parse().unwrap());
+        let mut sql = String::new();
+        for (kind, unit, state) in [
+            ("reminder", "110000001A", "sent"),
+            ("reminder", "110000001B", "pending"),
+            ("escalation", "ORG-GP", "sent"),
+            ("reminder", "110000002A", "failed"),
+        ] {
+            let key = format!("{run_id}:{kind}:{unit}");
+            sql.push_str(&format!(
+                "INSERT INTO outbox (idempotency_key, run_id, kind, recipient, to_addresses, \
+                 subject, state, attempts, next_attempt_at, created_at) VALUES ('{key}', \
+                 '{run_id}', '{kind}', '{unit}', 'a@example.org', 'Reminder', '{state}', 1, \
+                 {at}, {at});\n\
+                 INSERT INTO outbox_messages (idempotency_key, message) VALUES ('{key}', 'x');\n"
+            ));
+        }
+        db.execute(&sql);
+
+        // The backup decided for 110000001B is in place by the next review.
+        let fixed = copy_snapshot(&scenario4());
+        let path = fixed.path().join("access.csv");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("sdubois,110000001B,backup,PRIMARY_USER;MANAGE_SUBORDINATES;PORTAL;CLAIMS;REPORTS;FINANCIAL;REFERRALS;BATCH;SERVICE_AUTH;CONTRACTS;ELIGIBILITY;PROFILE,2026-10-02,\n");
+        std::fs::write(&path, text).unwrap();
+        import(&bin, fixed.path());
+        let second = review(&bin, out.path());
+
+        // summary.html: the totals, and Riverbend's row.
+        let html = summary_html(&second);
+        for (id, expected) in [
+            ("count-decided", "1"),
+            ("count-not-done", "1"),
+            ("count-remediated", "1"),
+            ("count-reminded", "2"),
+            ("count-escalated", "1"),
+        ] {
+            assert_eq!(counted(&html, id), expected, "[{tag}] {id}");
+        }
+        let table_start = html.find(r#"<table id="organizations">"#).unwrap();
+        let table = &html[table_start..html[table_start..].find("</table>").unwrap() + table_start];
+        let row = |org_id: &str| -> Vec<String> {
+            let start = table.find(&format!("<td>{org_id}</td>")).unwrap();
+            let end = table[start..].find("</tr>").unwrap() + start;
+            table[start..end]
+                .split("<td")
+                .skip(1)
+                .map(|c| {
+                    c.split('>')
+                        .nth(1)
+                        .unwrap()
+                        .split('<')
+                        .next()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect()
+        };
+        // Findings, 4 severities, decided, pending, overdue, not done, remediated, reminded,
+        // escalated.
+        let gp = row("ORG-GP");
+        assert_eq!(gp[6], "1", "[{tag}] {gp:?}");
+        assert_eq!(gp[9..], ["1", "1", "2", "yes"], "[{tag}] {gp:?}");
+        assert_eq!(row("ORG-LTC")[9..], ["0", "0", "0", "no"], "[{tag}]");
+
+        // The Summary sheet: the totals in its decisions table and Riverbend's line.
+        let second_id = second.file_name().unwrap().to_str().unwrap();
+        let workbook = second.join(posc_review::report::xlsx::workbook_file_name(second_id));
+        let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(&workbook).unwrap();
+        let sheet = calamine::Reader::worksheet_range(&mut workbook, "Summary").unwrap();
+        let value = |label: &str| {
+            sheet
+                .rows()
+                .find(|r| cell_text(&r[0]) == label)
+                .map(|r| cell_text(&r[1]))
+                .unwrap_or_else(|| panic!("[{tag}] no row {label}"))
+        };
+        assert_eq!(
+            value("Decided but not done (Fix in POSC, still found)"),
+            "1"
+        );
+        assert_eq!(value("Remediated after a decision"), "1");
+        assert_eq!(value("PID/SLs reminded about the last review"), "2");
+        assert_eq!(value("Organizations escalated about the last review"), "1");
+        let riverbend = sheet
+            .rows()
+            .find(|r| cell_text(&r[0]) == "Riverbend Family Health Group (ORG-GP)")
+            .map(|r| cell_text(&r[6]))
+            .unwrap();
+        assert!(
+            riverbend
+                .contains("1 decided but not done; 1 remediated; 2 PID/SLs reminded; escalated"),
+            "[{tag}] {riverbend}"
+        );
+
+        // Riverbend's management report: its own counts, in both parts.
+        let (text, html) = mail_parts(&org_mail(&second, "ORG-GP"));
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            text.contains("1 decided but not done")
+                && text.contains(
+                    "1 remediated after a decision; 2 PID/SLs reminded; escalated to management."
+                ),
+            "[{tag}] {text}"
+        );
+        assert_eq!(counted(&html, "loop-not-done"), "1");
+        assert_eq!(counted(&html, "loop-remediated"), "1");
+        assert_eq!(counted(&html, "loop-reminded"), "2");
+        assert_eq!(counted(&html, "loop-escalated"), "yes");
+        // Maple Grove's: its failed reminder does not count, and nothing of Riverbend's.
+        let (text, html) = mail_parts(&org_mail(&second, "ORG-LTC"));
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            text.contains("0 remediated after a decision; 0 PID/SLs reminded; not escalated."),
+            "[{tag}] {text}"
+        );
+        assert_eq!(counted(&html, "loop-reminded"), "0");
+        assert!(!html.contains("ORG-GP") && !text.contains("Riverbend"));
+    }
+}

@@ -13,7 +13,7 @@ use posc_review::domain::{
     UserStatus,
 };
 use posc_review::report::csv::FINDINGS_COLUMNS;
-use posc_review::report::summary::Summary;
+use posc_review::report::summary::{Summary, SummaryOptions};
 use posc_review::report::xlsx::{self, WorkbookInput};
 use posc_review::rules::RULES;
 use posc_review::snapshot::{Access, Org, Personal, PidSlRecord, Snapshot, User};
@@ -736,7 +736,12 @@ fn an_organization_workbook_holds_only_its_findings_and_access_rows() {
         &snapshot,
         org_b as u32,
         &access[org_b],
-        0,
+        &Summary::build(
+            &run,
+            &own,
+            &snapshot,
+            &SummaryOptions::for_org(&snapshot, "ORG-B", 0),
+        ),
         chrono_tz::America::New_York,
     )
     .unwrap();
@@ -798,7 +803,12 @@ fn write_org(dir: &Path, snapshot: &Snapshot, org_id: &str) -> PathBuf {
         snapshot,
         org,
         &access[org as usize],
-        0,
+        &Summary::build(
+            &run(),
+            &own,
+            snapshot,
+            &SummaryOptions::for_org(snapshot, org_id, 0),
+        ),
         chrono_tz::America::New_York,
     )
     .unwrap();

@@ -42,6 +42,15 @@ pub fn check_templates(
     summary.organizations = 2;
     render_summary(templates, &summary, &problems)?;
     let trends = std::collections::HashMap::from([("SAMPLE".to_string(), trend)]);
+    // Every follow-up, so that each count renders.
+    let follow_ups = std::collections::HashMap::from([(
+        "SAMPLE".to_string(),
+        crate::report::summary::FollowUpCounts {
+            reminded: 1,
+            escalated: true,
+            remediated: 1,
+        },
+    )]);
     let dir = tempfile::tempdir().context("cannot create a folder for the template check")?;
     let mail = dir.path().join("mail");
     let (_, problems) = compose_run_mail(&RunMail {
@@ -53,6 +62,7 @@ pub fn check_templates(
         run: &run,
         findings: &findings,
         previous: &previous,
+        follow_ups: &follow_ups,
         snapshot: &snapshot,
         in_scope: &[true],
         trends: &trends,

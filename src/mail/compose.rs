@@ -52,8 +52,10 @@ pub struct RunMail<'a> {
     pub templates: &'a Templates,
     pub run: &'a RunRecord,
     pub findings: &'a [FindingRow],
-    /// The previous run's findings of the same scope, for what is resolved.
+    /// Each organization's findings at its previous review, for what is resolved.
     pub previous: &'a [FindingRow],
+    /// What the review loop did about each organization's previous review, by org_id.
+    pub follow_ups: &'a HashMap<String, crate::report::summary::FollowUpCounts>,
     pub snapshot: &'a Snapshot,
     pub in_scope: &'a [bool],
     /// Each organization's open findings by severity at its last reviews, oldest first, this
@@ -458,6 +460,11 @@ fn management_report(
     let snapshot = input.snapshot;
     let o = &snapshot.orgs[org as usize];
     let max = input.mail.max_findings_listed;
+    let mut options = SummaryOptions::for_org(snapshot, &o.org_id, resolved.len());
+    options.max_listed = max;
+    let mut summary = Summary::build(input.run, findings, snapshot, &options);
+    // Its own organization's follow-ups only.
+    summary.add_follow_ups(snapshot, input.follow_ups.get_key_value(&o.org_id));
     let (workbook, bytes) = xlsx::write_org_workbook(
         workbook_dir,
         input.run,
@@ -465,14 +472,11 @@ fn management_report(
         snapshot,
         org,
         access_rows,
-        resolved.len(),
+        &summary,
         input.zone,
     )?;
     let size = bytes.len() as u64;
     let attach = size <= input.mail.max_attachment_mb * 1024 * 1024;
-    let mut options = SummaryOptions::for_org(snapshot, &o.org_id, resolved.len());
-    options.max_listed = max;
-    let summary = Summary::build(input.run, findings, snapshot, &options);
     let as_of = input.run.as_of;
     // Each finding once: the critical and high ones (whatever their status), then the new
     // medium and low ones.

@@ -6,13 +6,14 @@
 //! run's findings, so the same code makes the whole run's summary and one organization's (give
 //! it only that organization's findings and a [`SummaryOptions::for_org`]).
 
-use crate::domain::{Cadence, FindingStatus, RuleId, Severity};
-use crate::records::{FindingRow, RunRecord};
+use crate::domain::{Cadence, Decision, FindingStatus, OutboxState, RuleId, Severity};
+use crate::records::{FindingRow, FollowUp, PriorDecision, RunRecord};
 use crate::rules::RULES;
 use crate::snapshot::Snapshot;
+use crate::store::{ESCALATION_KIND, REMINDER_KIND};
 use chrono::NaiveDate;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// How many PID/SLs the "most findings" list holds.
 pub const TOP_PIDSLS: usize = 10;
@@ -138,30 +139,51 @@ pub struct Summary {
     pub urgent_total: usize,
     /// How many of them `urgent` leaves out.
     pub urgent_more: usize,
-    /// Reviewer decisions on these findings: made, pending, overdue.
+    /// Reviewer decisions on these findings and what the review loop did (see
+    /// [`DecisionCounts`]); the follow-ups once [`Summary::add_follow_ups`] added them.
     pub decisions: DecisionCounts,
-    /// Every organization with findings, most findings first (then by org_id).
+    /// Every organization with findings or follow-ups, most findings first (then by org_id).
     pub by_org: Vec<OrgCount>,
     /// Open findings (new and open) by severity at the scope's last reviews, oldest first,
     /// this run last; empty until the review fills it in (`Summary::build` has no history).
     pub trend: Vec<crate::records::TrendPoint>,
 }
 
-/// Findings with a reviewer decision carried from an earlier import (`decided`), without one
-/// (`pending`), and those of `pending` first seen more than the organization's cadence length
-/// (92, 183 or 366 days) before as_of (`overdue`).
+/// The review loop's counts (README, "The review loop"). Of the findings: those carrying a
+/// reviewer decision (`decided`: a decision carried from an earlier import, or accepted or
+/// suppressed by one), those without one (`pending`), those of `pending` first seen more than
+/// the organization's cadence length (92, 183 or 366 days) before as_of (`overdue`), and those
+/// of `decided` whose decision is Fix in POSC (`not_done`: decided but not done). Of the
+/// organizations' previous reviews: the findings decided Fix in POSC that are gone now
+/// (`remediated`), the PID/SLs whose Primary User was reminded (`reminded`) and the
+/// organizations whose management got the escalation (`escalated`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DecisionCounts {
     pub decided: usize,
     pub pending: usize,
     pub overdue: usize,
+    pub not_done: usize,
+    pub remediated: usize,
+    pub reminded: usize,
+    pub escalated: usize,
 }
 
 impl DecisionCounts {
     /// Counts one finding; `cadence_days` is its organization's cadence length, if known.
     fn add(&mut self, f: &FindingRow, cadence_days: Option<i64>, as_of: NaiveDate) {
-        if f.decision.is_some() {
+        if f.decision.is_some()
+            || matches!(
+                f.status,
+                FindingStatus::Accepted | FindingStatus::Suppressed
+            )
+        {
             self.decided += 1;
+            if f.decision
+                .as_ref()
+                .is_some_and(|d| d.decision == Decision::FixInPosc)
+            {
+                self.not_done += 1;
+            }
             return;
         }
         self.pending += 1;
@@ -169,6 +191,79 @@ impl DecisionCounts {
             self.overdue += 1;
         }
     }
+
+    /// Adds what the loop did about one organization's previous review.
+    fn add_follow_up(&mut self, f: &FollowUpCounts) {
+        self.remediated += f.remediated;
+        self.reminded += f.reminded;
+        self.escalated += usize::from(f.escalated);
+    }
+}
+
+/// What the review loop did about one organization's previous review.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FollowUpCounts {
+    /// Its PID/SLs whose Primary User and backup got a reminder.
+    pub reminded: usize,
+    /// Its management got the escalation.
+    pub escalated: bool,
+    /// Its findings whose latest decision is Fix in POSC and that are gone now.
+    pub remediated: usize,
+}
+
+/// Each organization's [`FollowUpCounts`] (those with something to count), from its previous
+/// review's findings (`previous`, see `Store::previous_org_findings`), this run's `current`
+/// findings, the latest decisions before this run by fingerprint, and the reminders and
+/// escalations about the previous reviews (`Store::follow_ups`): a reminder's PID/SL counts
+/// for its organization in `snapshot`, and a follow-up counts only if it is about that
+/// organization's previous review and was not given up on (state failed). One pass over each.
+pub fn follow_up_counts(
+    snapshot: &Snapshot,
+    previous: &[FindingRow],
+    current: &[FindingRow],
+    decisions: &HashMap<String, PriorDecision>,
+    follow_ups: &[FollowUp],
+) -> HashMap<String, FollowUpCounts> {
+    let reviews = previous_reviews(previous);
+    let present: HashSet<&str> = current.iter().map(|f| f.fingerprint.as_str()).collect();
+    let mut counts: HashMap<String, FollowUpCounts> = HashMap::new();
+    for f in previous {
+        let fixed = decisions
+            .get(&f.fingerprint)
+            .is_some_and(|d| d.decision == Decision::FixInPosc);
+        if fixed && !present.contains(f.fingerprint.as_str()) {
+            counts.entry(f.org_id.clone()).or_default().remediated += 1;
+        }
+    }
+    let mut reminded: HashSet<(&str, &str)> = HashSet::new();
+    for up in follow_ups.iter().filter(|u| u.state != OutboxState::Failed) {
+        let org_id = match up.kind.as_str() {
+            REMINDER_KIND => snapshot
+                .pidsl_index(&up.recipient)
+                .map(|p| snapshot.org_of_pidsl(p).org_id.as_str()),
+            ESCALATION_KIND => Some(up.recipient.as_str()),
+            _ => None,
+        };
+        let Some(org_id) = org_id.filter(|o| reviews.get(o) == Some(&up.run_id.as_str())) else {
+            continue;
+        };
+        let entry = counts.entry(org_id.to_string()).or_default();
+        if up.kind == ESCALATION_KIND {
+            entry.escalated = true;
+        } else if reminded.insert((org_id, up.recipient.as_str())) {
+            entry.reminded += 1;
+        }
+    }
+    counts
+}
+
+/// Each organization's previous review (its run id), as its previous findings name it: an
+/// organization whose previous review found nothing had nothing to follow up.
+pub fn previous_reviews(previous: &[FindingRow]) -> HashMap<&str, &str> {
+    previous
+        .iter()
+        .map(|f| (f.org_id.as_str(), f.run_id.as_str()))
+        .collect()
 }
 
 /// One organization's findings in a run: by severity (most serious first) and by decision.
@@ -322,10 +417,7 @@ impl Summary {
             .into_iter()
             .map(|(org_id, (_, counts, decisions))| OrgCount {
                 org_id: org_id.to_string(),
-                name: snapshot
-                    .org_index(org_id)
-                    .map(|i| snapshot.orgs[i as usize].name.clone())
-                    .unwrap_or_default(),
+                name: org_name(snapshot, org_id),
                 total: counts.iter().sum(),
                 by_severity: SEVERITIES
                     .iter()
@@ -335,7 +427,7 @@ impl Summary {
                 decisions,
             })
             .collect();
-        by_org.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.org_id.cmp(&b.org_id)));
+        sort_orgs(&mut by_org);
 
         Summary {
             run_id: run.id.clone(),
@@ -383,6 +475,53 @@ impl Summary {
             .find(|c| c.severity == severity)
             .map_or(0, |c| c.count)
     }
+
+    /// Adds what the review loop did about the previous reviews of the organizations given,
+    /// to their rows (an organization without findings now gets one, after those with
+    /// findings) and to the totals. Give only the organizations this summary covers.
+    pub fn add_follow_ups<'a>(
+        &mut self,
+        snapshot: &Snapshot,
+        follow_ups: impl IntoIterator<Item = (&'a String, &'a FollowUpCounts)>,
+    ) {
+        let mut position: HashMap<String, usize> = self
+            .by_org
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.org_id.clone(), i))
+            .collect();
+        for (org_id, counts) in follow_ups {
+            let i = *position.entry(org_id.clone()).or_insert_with(|| {
+                self.by_org.push(OrgCount {
+                    org_id: org_id.clone(),
+                    name: org_name(snapshot, org_id),
+                    total: 0,
+                    by_severity: SEVERITIES
+                        .iter()
+                        .map(|&severity| SeverityCount { severity, count: 0 })
+                        .collect(),
+                    decisions: DecisionCounts::default(),
+                });
+                self.by_org.len() - 1
+            });
+            self.by_org[i].decisions.add_follow_up(counts);
+            self.decisions.add_follow_up(counts);
+        }
+        sort_orgs(&mut self.by_org);
+    }
+}
+
+/// Most findings first, then by org_id.
+fn sort_orgs(orgs: &mut [OrgCount]) {
+    orgs.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.org_id.cmp(&b.org_id)));
+}
+
+/// The organization's name in the store (empty when it has none or is unknown).
+fn org_name(snapshot: &Snapshot, org_id: &str) -> String {
+    snapshot
+        .org_index(org_id)
+        .map(|i| snapshot.orgs[i as usize].name.clone())
+        .unwrap_or_default()
 }
 
 fn run_covers(run: &RunRecord, org: &crate::snapshot::Org) -> bool {
@@ -428,7 +567,7 @@ fn describe_scope(run: &RunRecord, snapshot: &Snapshot) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::domain::{OrgKind, PidSl, RunStatus};
-    use crate::records::RunCounts;
+    use crate::records::{PriorDecision, RunCounts};
     use crate::snapshot::{Org, PidSlRecord};
     use FindingStatus::{Accepted, New, Open};
     use RuleId::{MissingBackup, MissingPrimary, StaleUser};
@@ -680,6 +819,136 @@ pub(crate) mod tests {
             summary.scope,
             "organizations ORG-A (ORG-A name), ORG-B (ORG-B name) (2 organizations)"
         );
+    }
+
+    fn prior(decision: crate::domain::Decision) -> PriorDecision {
+        PriorDecision {
+            decision,
+            justification: "why".into(),
+            reviewer: "carol".into(),
+            decided_at: "2026-10-02T10:00:00Z".parse().unwrap(),
+            accepted_until: None,
+            facts: String::new(),
+        }
+    }
+
+    fn follow_up(run_id: &str, kind: &str, recipient: &str, state: OutboxState) -> FollowUp {
+        FollowUp {
+            run_id: run_id.into(),
+            kind: kind.into(),
+            recipient: recipient.into(),
+            state,
+            created_at: "2026-10-15T10:00:00Z".parse().unwrap(),
+        }
+    }
+
+    /// Remediated: gone now and decided Fix in POSC; reminded: the organization's PID/SLs
+    /// reminded about its own previous review, once each, a failed reminder not; escalated.
+    #[test]
+    fn follow_ups_count_for_each_organization_its_own_previous_review() {
+        use crate::domain::Decision::{AcceptRisk, FixInPosc};
+        let mut snapshot = snapshot();
+        snapshot.pidsls.push(PidSlRecord {
+            pidsl: PidSl::parse("110000002A").unwrap(),
+            org: 1,
+            name: String::new(),
+            provider_type: String::new(),
+            active: true,
+        });
+        let mut previous = vec![
+            finding(MissingBackup, "ORG-A", "110000001A", Open),
+            finding(MissingPrimary, "ORG-A", "110000001A", Open),
+            finding(StaleUser, "ORG-A", "", Open),
+            finding(MissingBackup, "ORG-B", "110000002A", New),
+        ];
+        previous[3].run_id = "20260901-001".into();
+        let current = vec![finding(MissingPrimary, "ORG-A", "110000001A", Open)];
+        let decisions = HashMap::from([
+            (previous[0].fingerprint.clone(), prior(FixInPosc)),
+            (previous[1].fingerprint.clone(), prior(FixInPosc)),
+            (previous[2].fingerprint.clone(), prior(AcceptRisk)),
+            (previous[3].fingerprint.clone(), prior(FixInPosc)),
+        ]);
+        let ups = [
+            follow_up(
+                "20261001-001",
+                REMINDER_KIND,
+                "110000001A",
+                OutboxState::Sent,
+            ),
+            follow_up(
+                "20261001-001",
+                REMINDER_KIND,
+                "110000001A",
+                OutboxState::Pending,
+            ),
+            follow_up("20261001-001", ESCALATION_KIND, "ORG-A", OutboxState::Sent),
+            // ORG-B's previous review is another run; a failed reminder was not received.
+            follow_up("20261001-001", ESCALATION_KIND, "ORG-B", OutboxState::Sent),
+            follow_up(
+                "20260901-001",
+                REMINDER_KIND,
+                "110000002A",
+                OutboxState::Failed,
+            ),
+            follow_up(
+                "20260901-001",
+                REMINDER_KIND,
+                "110099999A",
+                OutboxState::Sent,
+            ),
+        ];
+        let counts = follow_up_counts(&snapshot, &previous, &current, &decisions, &ups);
+        assert_eq!(
+            counts["ORG-A"],
+            FollowUpCounts {
+                reminded: 1,
+                escalated: true,
+                remediated: 1
+            }
+        );
+        assert_eq!(
+            counts["ORG-B"],
+            FollowUpCounts {
+                reminded: 0,
+                escalated: false,
+                remediated: 1
+            }
+        );
+        assert_eq!(counts.len(), 2);
+
+        // Added to the summary: ORG-A's row and the totals; ORG-B, without findings now, gets
+        // a row after it.
+        let mut now = current.clone();
+        now[0].decision = Some(prior(FixInPosc));
+        let mut summary = Summary::new(&run(0), &now, &snapshot);
+        summary.add_follow_ups(&snapshot, &counts);
+        let d = &summary.decisions;
+        assert_eq!(
+            (
+                d.decided,
+                d.pending,
+                d.not_done,
+                d.remediated,
+                d.reminded,
+                d.escalated
+            ),
+            (1, 0, 1, 2, 1, 1)
+        );
+        let orgs: Vec<(&str, usize, usize, usize)> = summary
+            .by_org
+            .iter()
+            .map(|o| {
+                (
+                    o.org_id.as_str(),
+                    o.total,
+                    o.decisions.remediated,
+                    o.decisions.escalated,
+                )
+            })
+            .collect();
+        assert_eq!(orgs, [("ORG-A", 1, 1, 1), ("ORG-B", 0, 1, 0)]);
+        assert_eq!(summary.by_org[1].name, "ORG-B name");
     }
 
     #[test]

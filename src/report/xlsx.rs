@@ -30,7 +30,7 @@
 //! in Excel does not turn it into one.
 //! Personal data (dob_mmdd, ssn_last4) is never read here.
 
-use super::summary::{Summary, SummaryOptions, SEVERITIES};
+use super::summary::{Summary, SEVERITIES};
 use super::PidSlAdmins;
 use crate::domain::{Decision, RuleId, ServiceCode, Severity};
 use crate::records::{FindingRow, RunRecord};
@@ -164,8 +164,8 @@ pub fn org_workbook_file_name(run_id: &str, org_id: &str) -> String {
 
 /// Writes one organization's workbook, `dir/review-<run-id>-<org_id>.xlsx`: its own findings
 /// (`findings` must be that organization's only), the access rows on its PID/SLs or of its
-/// users (`access_rows`, from [`super::access_rows_by_org`]), and a summary of its own, with
-/// `resolved` as its count of resolved findings, and an Administrators sheet of its active
+/// users (`access_rows`, from [`super::access_rows_by_org`]), its own `summary` (see
+/// [`super::summary::SummaryOptions::for_org`]), and an Administrators sheet of its active
 /// PID/SLs. Returns the file and its bytes, for the management report to attach without
 /// reading the file back.
 #[allow(clippy::too_many_arguments)]
@@ -176,19 +176,13 @@ pub fn write_org_workbook(
     snapshot: &Snapshot,
     org: u32,
     access_rows: &[u32],
-    resolved: usize,
+    summary: &Summary,
     zone: Tz,
 ) -> anyhow::Result<(PathBuf, Vec<u8>)> {
     let org_id = &snapshot.orgs[org as usize].org_id;
-    let summary = Summary::build(
-        run,
-        findings,
-        snapshot,
-        &SummaryOptions::for_org(snapshot, org_id, resolved),
-    );
     let path = dir.join(org_workbook_file_name(&run.id, org_id));
     let administrators = super::administrators_of_org(snapshot, org, run.as_of);
-    let input = WorkbookInput::new(&summary, findings, snapshot, zone)
+    let input = WorkbookInput::new(summary, findings, snapshot, zone)
         .with_access(access_rows)
         .with_administrators(&administrators);
     let write = || -> anyhow::Result<Vec<u8>> {
@@ -536,20 +530,32 @@ const INDENT_WIDTH: f64 = 2.0;
 const SUMMARY_WIDE_WIDTH: f64 = 3.0 * SUMMARY_NUMBER_WIDTH + SUMMARY_TEXT_WIDTH;
 
 /// The Summary's labels in column A: those written by [`write_summary_sheet`] itself.
-const SUMMARY_LABELS: [&str; 12] = [
+const SUMMARY_LABELS: [&str; 16] = [
     "Critical and high findings",
-    "Since the previous run",
+    SINCE_LAST_REVIEW,
     "Open (seen before)",
-    "Resolved (gone since the previous run)",
+    RESOLVED_SINCE,
     "Reviewer decisions",
     "Pending (no decision)",
     "Overdue (no decision, older than the cadence)",
+    NOT_DONE,
+    REMEDIATED,
+    REMINDED,
+    ESCALATED,
     "Open findings at the last reviews",
     "Findings per organization",
     "Findings per rule",
     "PID/SLs with the most findings",
     "Organization",
 ];
+
+/// The Summary's status table and the review loop's counts (see `DecisionCounts`).
+const SINCE_LAST_REVIEW: &str = "Since each organization's last review";
+const RESOLVED_SINCE: &str = "Resolved (gone since the organization's last review)";
+const NOT_DONE: &str = "Decided but not done (Fix in POSC, still found)";
+const REMEDIATED: &str = "Remediated after a decision";
+const REMINDED: &str = "PID/SLs reminded about the last review";
+const ESCALATED: &str = "Organizations escalated about the last review";
 
 /// Summary: the run, its counts beside a chart of the findings per severity (the first
 /// screen), the trend of open findings, the organizations and the PID/SLs with the most
@@ -626,14 +632,14 @@ fn write_summary_sheet(
     // The first screen: three small tables in A and B, the chart of the severities beside them.
     let mut row = 9;
     let chart_row = row;
-    sheet.write_string_with_format(row, 0, "Since the previous run", &formats.header)?;
+    sheet.write_string_with_format(row, 0, SINCE_LAST_REVIEW, &formats.header)?;
     sheet.write_string_with_format(row, 1, "Findings", &formats.header_count)?;
     let status = &summary.status;
     for (label, count) in [
         ("New", status.new),
         ("Open (seen before)", status.open),
         ("Accepted", status.accepted),
-        ("Resolved (gone since the previous run)", status.resolved),
+        (RESOLVED_SINCE, status.resolved),
     ] {
         row += 1;
         sheet.write_string_with_format(row, 0, label, &formats.text)?;
@@ -847,8 +853,8 @@ fn write_trend(
     Ok(row + 2 + 16)
 }
 
-/// The organizations with the most findings (at most [`TOP_ORGS`]), by severity and decision,
-/// from `row` on; returns the last row used.
+/// The organizations with the most findings (at most [`TOP_ORGS`]), by severity, decision and
+/// follow-up, from `row` on; returns the last row used.
 fn write_org_counts(
     sheet: &mut Worksheet,
     mut row: u32,
@@ -894,13 +900,7 @@ fn write_org_counts(
                 .map_or(0, |c| c.count);
             write_count(sheet, row, 2 + i as u16, count, formats)?;
         }
-        let d = &org.decisions;
-        let decisions = format!(
-            "{} decided, {} pending ({} overdue)",
-            thousands(d.decided),
-            thousands(d.pending),
-            thousands(d.overdue)
-        );
+        let decisions = org_decisions(&org.decisions);
         sheet.write_string_with_format(row, 6, &decisions, &formats.wrap_indented)?;
         fit_row(
             sheet,
@@ -912,6 +912,26 @@ fn write_org_counts(
         )?;
     }
     Ok(row)
+}
+
+/// An organization's reviewer decisions and follow-up in words: "3 decided, 2 pending (1
+/// overdue); 1 decided but not done; 2 remediated; 1 PID/SL reminded; escalated".
+fn org_decisions(d: &crate::report::summary::DecisionCounts) -> String {
+    let mut text = format!(
+        "{} decided, {} pending ({} overdue); {} decided but not done; {} remediated; {} reminded",
+        thousands(d.decided),
+        thousands(d.pending),
+        thousands(d.overdue),
+        thousands(d.not_done),
+        thousands(d.remediated),
+        crate::output::count(thousands(d.reminded), "PID/SL"),
+    );
+    text.push_str(if d.escalated > 0 {
+        "; escalated"
+    } else {
+        "; not escalated"
+    });
+    text
 }
 
 /// `1234567` as "1,234,567", for counts inside text.
@@ -944,6 +964,10 @@ fn write_decision_counts(
             "Overdue (no decision, older than the cadence)",
             decisions.overdue,
         ),
+        (NOT_DONE, decisions.not_done),
+        (REMEDIATED, decisions.remediated),
+        (REMINDED, decisions.reminded),
+        (ESCALATED, decisions.escalated),
     ] {
         row += 1;
         sheet.write_string_with_format(row, 0, label, &formats.text)?;

@@ -904,3 +904,314 @@ pub(super) const BEFORE_TRENDS: &str = "
            ('20261001-1000', 'f5', 'stale-user', 'low', 'new', 'ORG-A', '', 'w', 'W', '', '2026-10-01'),
            ('20261001-1000', 'f6', 'stale-user', 'low', 'new', 'ORG-A', '', 'x', 'X', '', '2026-10-01');
 ";
+
+/// Each organization's previous review is its last completed run before the given one that
+/// reviewed it (`run_orgs`), whatever that run's scope; only its own findings of that run come
+/// back. A failed run, a run that stored an organization's findings without reviewing it (its
+/// report could not be made) and an organization never reviewed give nothing.
+pub(super) async fn previous_org_findings_are_each_organizations_last_review(store: &dyn Store) {
+    use crate::domain::FindingStatus::New;
+    use crate::domain::Severity::{Critical, High, Low, Medium};
+    let run1 = review_with(
+        store,
+        utc("2026-10-01T12:00:00Z"),
+        "all",
+        &["ORG-A", "ORG-B"],
+        &[("ORG-A", High, New), ("ORG-B", Low, New)],
+    )
+    .await;
+    let run2 = review_with(
+        store,
+        utc("2026-10-01T13:00:00Z"),
+        "org:ORG-A",
+        &["ORG-A"],
+        &[("ORG-A", Medium, New)],
+    )
+    .await;
+    let failed = start(store, utc("2026-10-01T13:30:00Z"), 1).await;
+    store
+        .fail_run(&failed.id, "interrupted", utc("2026-10-01T13:31:00Z"), None)
+        .await
+        .unwrap();
+    let run3 = review_with(
+        store,
+        utc("2026-10-01T14:00:00Z"),
+        "all",
+        &["ORG-A"],
+        &[("ORG-C", Critical, New)],
+    )
+    .await;
+    let run4 = start(store, utc("2026-10-01T15:00:00Z"), 1).await;
+    let orgs = ["ORG-A", "ORG-B", "ORG-C"].map(String::from);
+    let previous = |before: &RunRecord| {
+        let before = before.id.clone();
+        let orgs = orgs.clone();
+        async move {
+            let mut found: Vec<(String, String, crate::domain::Severity)> = store
+                .previous_org_findings(&orgs, &before)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|f| (f.org_id, f.run_id, f.severity))
+                .collect();
+            found.sort();
+            found
+        }
+    };
+    // ORG-A's last review (run3) found nothing of it; ORG-B's is the whole-store run1.
+    assert_eq!(
+        previous(&run4).await,
+        [("ORG-B".into(), run1.id.clone(), Low)]
+    );
+    assert_eq!(
+        previous(&run3).await,
+        [
+            ("ORG-A".into(), run2.id.clone(), Medium),
+            ("ORG-B".into(), run1.id.clone(), Low)
+        ]
+    );
+    assert_eq!(
+        previous(&run2).await,
+        [
+            ("ORG-A".into(), run1.id.clone(), High),
+            ("ORG-B".into(), run1.id.clone(), Low)
+        ]
+    );
+    assert!(previous(&run1).await.is_empty());
+    let only_b = store
+        .previous_org_findings(&["ORG-B".to_string()], &run4.id)
+        .await
+        .unwrap();
+    assert_eq!(only_b.len(), 1);
+    assert_eq!(only_b[0].username, "user1");
+    assert_eq!(only_b[0].first_seen, run1.as_of);
+    assert!(store
+        .previous_org_findings(&[], &run4.id)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// `previous_org_findings` for 20,000 organizations, each last reviewed by one of two runs, is
+/// one query: returns how long it took.
+pub(super) async fn previous_findings_of_twenty_thousand_organizations(
+    store: &dyn Store,
+) -> std::time::Duration {
+    use crate::domain::FindingStatus::New;
+    use crate::domain::Severity::High;
+    let orgs: Vec<String> = (0..20_000).map(|i| format!("ORG-{i:05}")).collect();
+    let all: Vec<&str> = orgs.iter().map(String::as_str).collect();
+    let findings: Vec<(&str, crate::domain::Severity, crate::domain::FindingStatus)> =
+        all.iter().map(|o| (*o, High, New)).collect();
+    review_with(store, utc("2026-10-01T04:00:00Z"), "all", &all, &findings).await;
+    // The second half is reviewed again, by a run of its own scope.
+    let half = &all[10_000..];
+    let last = review_with(
+        store,
+        utc("2026-10-01T05:00:00Z"),
+        "org:half",
+        half,
+        &findings[10_000..],
+    )
+    .await;
+    let next = start(store, utc("2026-10-01T15:00:00Z"), 1).await;
+    let started = std::time::Instant::now();
+    let previous = store.previous_org_findings(&orgs, &next.id).await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(previous.len(), 20_000);
+    assert_eq!(
+        previous.iter().filter(|f| f.run_id == last.id).count(),
+        10_000
+    );
+    elapsed
+}
+
+/// The reminders and escalations of the given runs, whatever their state; not another run's,
+/// not a management report.
+pub(super) async fn follow_ups_are_read_by_run(store: &dyn Store, dir: &Path) {
+    let mail = |run: &RunRecord, kind: &str, recipient: &str| {
+        let key = format!("{}:{kind}:{recipient}", run.id);
+        let message = format!("Subject: {key}\r\n\r\nPlease decide.\r\n");
+        let path = dir.join(format!("{key}.eml").replace(':', "_"));
+        std::fs::write(&path, &message).unwrap();
+        OutgoingMail {
+            idempotency_key: key,
+            run_id: run.id.clone(),
+            kind: kind.into(),
+            recipient: recipient.into(),
+            to_addresses: vec!["a@example.org".into()],
+            subject: "Reminder".into(),
+            message_file: MessageFile::whole(path, message.len()),
+        }
+    };
+    let finished = utc("2026-10-01T12:01:00Z");
+    let run1 = start(store, utc("2026-10-01T12:00:00Z"), 1).await;
+    let run2 = start(store, utc("2026-10-01T12:00:30Z"), 1).await;
+    for (run, outbox) in [
+        (
+            &run1,
+            vec![
+                mail(&run1, "management", "ORG-A"),
+                mail(&run1, REMINDER_KIND, "110000001A"),
+                mail(&run1, ESCALATION_KIND, "ORG-A"),
+            ],
+        ),
+        (&run2, vec![mail(&run2, REMINDER_KIND, "110000002A")]),
+    ] {
+        let out_dir = format!("/out/{}", run.id);
+        let done = CompletedRun {
+            findings: &[],
+            reviewed_org_ids: &[],
+            out_dir: &out_dir,
+            finished_at: finished,
+            outbox: &outbox,
+            problems: None,
+        };
+        store.complete_run(run, &done).await.unwrap();
+    }
+    let reminder = format!("{}:{REMINDER_KIND}:110000001A", run1.id);
+    store
+        .mark_failed(&reminder, "mailbox unavailable", finished, None)
+        .await
+        .unwrap();
+    let mut ups = store
+        .follow_ups(std::slice::from_ref(&run1.id))
+        .await
+        .unwrap();
+    ups.sort_by(|a, b| a.kind.cmp(&b.kind));
+    let seen: Vec<(&str, &str, &str, crate::domain::OutboxState)> = ups
+        .iter()
+        .map(|u| {
+            (
+                u.run_id.as_str(),
+                u.kind.as_str(),
+                u.recipient.as_str(),
+                u.state,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                run1.id.as_str(),
+                ESCALATION_KIND,
+                "ORG-A",
+                crate::domain::OutboxState::Pending
+            ),
+            (
+                run1.id.as_str(),
+                REMINDER_KIND,
+                "110000001A",
+                crate::domain::OutboxState::Failed
+            ),
+        ]
+    );
+    assert_eq!(ups[0].created_at, finished);
+    let both = store
+        .follow_ups(&[run1.id.clone(), run2.id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(both.len(), 3);
+    assert!(store.follow_ups(&[]).await.unwrap().is_empty());
+}
+
+/// History as the binary before status per organization stored it: a whole-store run of ORG-A
+/// and ORG-B (10-01), an `--org ORG-A` run (10-15) that compared with no earlier run of its
+/// scope (everything `new`, first seen 10-15, f2 fixed but not counted resolved), a failed run,
+/// and a whole-store run (11-01) compared with the first one only (f4 and f6 new to it, f2
+/// resolved), which also stored ORG-C's finding without reviewing it.
+pub(super) const BEFORE_STATUS_PER_ORG: &str = r#"
+    INSERT INTO runs (id, as_of, cadence, org_ids, scope_key, started_at, finished_at, status,
+                      error, out_dir, counts)
+    VALUES ('20261001-001', '2026-10-01', NULL, '', 'all', '2026-10-01T12:00:00.000000Z',
+            '2026-10-01T12:01:00.000000Z', 'completed', NULL, '/out/20261001-001',
+            '{"findings":3,"by_severity":{},"by_rule":{},"new":3,"open":0,"accepted":0,"resolved":0}'),
+           ('20261015-001', '2026-10-15', NULL, 'ORG-A', 'org:ORG-A', '2026-10-15T12:00:00.000000Z',
+            '2026-10-15T12:01:00.000000Z', 'completed', NULL, '/out/20261015-001',
+            '{"findings":3,"by_severity":{},"by_rule":{},"new":2,"open":0,"accepted":1,"resolved":0}'),
+           ('20261020-001', '2026-10-20', NULL, '', 'all', '2026-10-20T12:00:00.000000Z',
+            '2026-10-20T12:01:00.000000Z', 'failed', 'interrupted', NULL,
+            '{"findings":0,"by_severity":{},"by_rule":{},"new":0,"open":0,"accepted":0,"resolved":0}'),
+           ('20261101-001', '2026-11-01', NULL, '', 'all', '2026-11-01T12:00:00.000000Z',
+            '2026-11-01T12:01:00.000000Z', 'completed', NULL, '/out/20261101-001',
+            '{"findings":6,"by_severity":{},"by_rule":{},"new":3,"open":2,"accepted":1,"resolved":1}');
+    INSERT INTO run_orgs (run_id, org_id, open_counts)
+    VALUES ('20261001-001', 'ORG-A', NULL), ('20261001-001', 'ORG-B', NULL),
+           ('20261015-001', 'ORG-A', NULL),
+           ('20261101-001', 'ORG-A', NULL), ('20261101-001', 'ORG-B', NULL);
+    INSERT INTO findings (run_id, fingerprint, rule, severity, status, org_id, pidsl, username,
+                          user_name, detail, first_seen)
+    VALUES ('20261001-001', 'f1', 'stale-user', 'medium', 'new', 'ORG-A', '', 'a1', 'A1', '', '2026-10-01'),
+           ('20261001-001', 'f2', 'stale-user', 'medium', 'new', 'ORG-A', '', 'a2', 'A2', '', '2026-10-01'),
+           ('20261001-001', 'f3', 'stale-user', 'medium', 'new', 'ORG-B', '', 'b3', 'B3', '', '2026-10-01'),
+           ('20261015-001', 'f1', 'stale-user', 'medium', 'new', 'ORG-A', '', 'a1', 'A1', '', '2026-10-15'),
+           ('20261015-001', 'f4', 'stale-user', 'medium', 'new', 'ORG-A', '', 'a4', 'A4', '', '2026-10-15'),
+           ('20261015-001', 'f6', 'stale-user', 'medium', 'accepted', 'ORG-A', '', 'a6', 'A6', '', '2026-10-15'),
+           ('20261101-001', 'f1', 'stale-user', 'medium', 'open', 'ORG-A', '', 'a1', 'A1', '', '2026-10-01'),
+           ('20261101-001', 'f4', 'stale-user', 'medium', 'new', 'ORG-A', '', 'a4', 'A4', '', '2026-11-01'),
+           ('20261101-001', 'f6', 'stale-user', 'medium', 'accepted', 'ORG-A', '', 'a6', 'A6', '', '2026-11-01'),
+           ('20261101-001', 'f3', 'stale-user', 'medium', 'open', 'ORG-B', '', 'b3', 'B3', '', '2026-10-01'),
+           ('20261101-001', 'f5', 'stale-user', 'medium', 'new', 'ORG-B', '', 'b5', 'B5', '', '2026-11-01'),
+           ('20261101-001', 'f7', 'stale-user', 'medium', 'new', 'ORG-C', '', 'c7', 'C7', '', '2026-11-01');
+"#;
+
+/// What the status migration made of [`BEFORE_STATUS_PER_ORG`]: each finding against its
+/// organization's previous review, its first_seen from when it was first seen in a row of its
+/// organization's reviews, and each run's counts to match.
+pub(super) async fn history_from_before_status_per_org_is_recomputed(store: &dyn Store) {
+    let statuses = |run_id: &'static str| async move {
+        let mut rows: Vec<(String, &'static str, String)> = store
+            .findings(run_id, None, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.fingerprint, f.status.as_str(), f.first_seen.to_string()))
+            .collect();
+        rows.sort();
+        rows
+    };
+    let row = |fp: &str, status: &'static str, first_seen: &str| {
+        (fp.to_string(), status, first_seen.to_string())
+    };
+    assert_eq!(
+        statuses("20261001-001").await,
+        [
+            row("f1", "new", "2026-10-01"),
+            row("f2", "new", "2026-10-01"),
+            row("f3", "new", "2026-10-01")
+        ]
+    );
+    // ORG-A's previous review is the whole-store run: f1 was there.
+    assert_eq!(
+        statuses("20261015-001").await,
+        [
+            row("f1", "open", "2026-10-01"),
+            row("f4", "new", "2026-10-15"),
+            row("f6", "accepted", "2026-10-15")
+        ]
+    );
+    // ORG-A's previous review is the --org run, ORG-B's the first whole-store run; ORG-C was
+    // never reviewed.
+    assert_eq!(
+        statuses("20261101-001").await,
+        [
+            row("f1", "open", "2026-10-01"),
+            row("f3", "open", "2026-10-01"),
+            row("f4", "open", "2026-10-15"),
+            row("f5", "new", "2026-11-01"),
+            row("f6", "accepted", "2026-10-15"),
+            row("f7", "new", "2026-11-01")
+        ]
+    );
+    let counts = |run: RunRecord| {
+        let c = run.counts;
+        (c.findings, c.new, c.open, c.accepted, c.resolved)
+    };
+    let run = |id: &'static str| async move { store.run(id).await.unwrap().unwrap() };
+    assert_eq!(counts(run("20261001-001").await), (3, 3, 0, 0, 0));
+    // f2, fixed before the --org run, is resolved there.
+    assert_eq!(counts(run("20261015-001").await), (3, 1, 1, 1, 1));
+    assert_eq!(counts(run("20261101-001").await), (6, 2, 3, 1, 0));
+    assert_eq!(run("20261020-001").await.counts.new, 0);
+}

@@ -166,9 +166,6 @@ pub trait Store: Send + Sync {
         seen_heartbeat: Option<DateTime<Utc>>,
     ) -> anyhow::Result<bool>;
 
-    /// The last completed run of the same scope, for what changed since.
-    async fn previous_completed_run(&self, scope_key: &str) -> anyhow::Result<Option<RunRecord>>;
-
     /// The findings of each of `org_ids` at its previous review: the last completed run before
     /// `before_run`, whatever its scope, that reviewed it (`run_orgs`), only that
     /// organization's findings of it. An organization never reviewed before has none. What a

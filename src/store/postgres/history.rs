@@ -205,19 +205,52 @@ impl PgStore {
         Ok(())
     }
 
-    /// The latest completed run, of one scope if given (the one a new run of that scope is
-    /// compared with).
-    pub(super) async fn last_completed_run(
-        &self,
-        scope_key: Option<&str>,
-    ) -> anyhow::Result<Option<RunRecord>> {
+    pub(super) async fn latest_completed_run(&self) -> anyhow::Result<Option<RunRecord>> {
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'completed' \
-             AND ($1::text IS NULL OR scope_key = $1) ORDER BY {} DESC LIMIT 1",
+            "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'completed' ORDER BY {} DESC LIMIT 1",
             run_order("id")
         );
-        let query = sqlx::query(&sql).bind(scope_key);
-        self.read_optional(query, "the runs", run_from_row).await
+        self.read_optional(sqlx::query(&sql), "the runs", run_from_row)
+            .await
+    }
+
+    /// Each of `org_ids`' findings at its previous review (its last completed run before
+    /// `before_run` by `run_orgs`, whatever the scope): one query (`= ANY($1)`), each
+    /// organization's reviews numbered by a window function.
+    pub(super) async fn previous_org_findings(
+        &self,
+        org_ids: &[String],
+        before_run: &str,
+    ) -> anyhow::Result<Vec<FindingRow>> {
+        if org_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "WITH previous AS ( \
+               SELECT org_id, run_id FROM ( \
+                 SELECT o.org_id, o.run_id, \
+                        ROW_NUMBER() OVER (PARTITION BY o.org_id ORDER BY {run} DESC) AS n \
+                 FROM run_orgs o JOIN runs r ON r.id = o.run_id \
+                 WHERE r.status = 'completed' AND {run} < {before} \
+                   AND o.org_id = ANY($1)) t \
+               WHERE n = 1) \
+             SELECT {FINDING_COLUMNS} FROM previous JOIN findings USING (run_id, org_id)",
+            run = run_order("r.id"),
+            before = run_order("$2::text"),
+        );
+        let mut rows = sqlx::query(&sql)
+            .bind(org_ids)
+            .bind(before_run)
+            .fetch(&self.pool);
+        let mut findings = Vec::new();
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .context("cannot read the organizations' previous reviews")?
+        {
+            findings.push(finding_from_row(&row)?);
+        }
+        Ok(findings)
     }
 
     pub(super) async fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {

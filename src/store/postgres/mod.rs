@@ -355,10 +355,6 @@ impl Store for PgStore {
         Ok(self.write(query, "record the failed run").await? == 1)
     }
 
-    async fn previous_completed_run(&self, scope_key: &str) -> anyhow::Result<Option<RunRecord>> {
-        self.last_completed_run(Some(scope_key)).await
-    }
-
     async fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
         PgStore::runs(self).await
     }
@@ -368,7 +364,7 @@ impl Store for PgStore {
     }
 
     async fn latest_completed_run(&self) -> anyhow::Result<Option<RunRecord>> {
-        self.last_completed_run(None).await
+        PgStore::latest_completed_run(self).await
     }
 
     async fn findings(
@@ -462,18 +458,18 @@ impl Store for PgStore {
 
     async fn previous_org_findings(
         &self,
-        _org_ids: &[String],
-        _before_run: &str,
+        org_ids: &[String],
+        before_run: &str,
     ) -> anyhow::Result<Vec<FindingRow>> {
-        todo!("issue 19, part 1")
+        PgStore::previous_org_findings(self, org_ids, before_run).await
     }
 
     async fn latest_org_reviews(&self) -> anyhow::Result<Vec<OrgReview>> {
         todo!("issue 19, part 3")
     }
 
-    async fn follow_ups(&self, _run_ids: &[String]) -> anyhow::Result<Vec<FollowUp>> {
-        todo!("issue 19, part 5")
+    async fn follow_ups(&self, run_ids: &[String]) -> anyhow::Result<Vec<FollowUp>> {
+        PgStore::follow_ups(self, run_ids).await
     }
 
     async fn queue_follow_ups(

@@ -6,8 +6,8 @@
 use super::{insert_batched, parsed, PgStore};
 use crate::domain::{MailAlert, OutboxState};
 use crate::store::{
-    still_unalerted, AlertMail, ClaimedMail, MailProblem, OutboxEntry, OutgoingMail, QueuedMessage,
-    Undelivered, ALERT_KIND,
+    still_unalerted, AlertMail, ClaimedMail, FollowUp, MailProblem, OutboxEntry, OutgoingMail,
+    QueuedMessage, Undelivered, ALERT_KIND, ESCALATION_KIND, REMINDER_KIND,
 };
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -212,6 +212,32 @@ impl PgStore {
         );
         self.read_all(sqlx::query(&sql).bind(run_id), "the outbox", entry)
             .await
+    }
+
+    /// The reminders and escalations about the findings of `run_ids`, whatever their state:
+    /// one query (`= ANY($1)`).
+    pub(super) async fn follow_ups(&self, run_ids: &[String]) -> anyhow::Result<Vec<FollowUp>> {
+        if run_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = sqlx::query(
+            "SELECT run_id, kind, recipient, state, created_at FROM outbox \
+             WHERE run_id = ANY($1) AND kind IN ($2, $3) ORDER BY created_at, idempotency_key",
+        )
+        .bind(run_ids)
+        .bind(REMINDER_KIND)
+        .bind(ESCALATION_KIND);
+        self.read_all(
+            query,
+            "the reminders and escalations in the outbox",
+            |row| {
+                Ok(from_row!(row.try_get => FollowUp {
+                    run_id, kind, recipient, created_at;
+                    state: parsed(row, "outbox", "state", OutboxState::parse)?,
+                }))
+            },
+        )
+        .await
     }
 
     /// When the next message falls due: the earliest next attempt of a pending message, or

@@ -497,15 +497,20 @@ async fn a_run_and_its_claim_go_through_their_states() {
         store.run(&failing.id).await.unwrap().unwrap().status,
         RunStatus::Failed
     );
+    // ORG2 was not reviewed (its report could not be made): it has no previous review.
+    let orgs = ["ORG1", "ORG2"].map(String::from);
     assert_eq!(
         store
-            .previous_completed_run("ORG1")
+            .previous_org_findings(&orgs, "20261002-001")
             .await
-            .unwrap()
-            .unwrap()
-            .id,
-        run.id
+            .unwrap(),
+        std::slice::from_ref(&finding)
     );
+    assert!(store
+        .previous_org_findings(&orgs, &run.id)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         store.latest_completed_run().await.unwrap().unwrap().id,
         run.id
@@ -864,5 +869,65 @@ async fn a_store_from_before_trends_gets_its_history_counted() {
     conn.close().await.unwrap();
     let store = db.open().await;
     conformance::history_from_before_trends_is_counted(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn previous_org_findings_are_each_organizations_last_review() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.open().await;
+    conformance::previous_org_findings_are_each_organizations_last_review(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn previous_findings_of_twenty_thousand_organizations_are_one_query() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.open().await;
+    let took = conformance::previous_findings_of_twenty_thousand_organizations(&store).await;
+    eprintln!("PostgreSQL, previous_org_findings of 20,000 organizations: {took:?}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn follow_ups_are_read_by_run() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    conformance::follow_ups_are_read_by_run(&store, dir.path()).await;
+    store.close().await;
+}
+
+/// The status migration on history the previous binary wrote (the same as SQLite's test).
+#[tokio::test]
+async fn a_store_from_before_status_per_org_gets_its_history_recomputed() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let before = Migrator {
+        migrations: Cow::Owned(
+            MIGRATOR
+                .iter()
+                .filter(|m| m.version < 20261205000017)
+                .cloned()
+                .collect(),
+        ),
+        ..Migrator::DEFAULT
+    };
+    let mut conn = PgConnection::connect(&db.url).await.unwrap();
+    before.run(&mut conn).await.unwrap();
+    sqlx::raw_sql(conformance::BEFORE_STATUS_PER_ORG)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let store = db.open().await;
+    conformance::history_from_before_status_per_org_is_recomputed(&store).await;
     store.close().await;
 }

@@ -212,21 +212,37 @@ pub(super) fn complete_run(
     tx.commit().context("cannot commit the run")
 }
 
-/// The latest completed run of the same scope, the one a new run is compared with.
-pub(super) fn previous_completed_run(
-    conn: &mut Connection,
-    scope_key: &str,
-) -> anyhow::Result<Option<RunRecord>> {
-    first_row(
+/// Each of `org_ids`' findings at its previous review (its last completed run before
+/// `before_run` by `run_orgs`, whatever the scope): one query, the organizations passed as one
+/// JSON array (`json_each`), each organization's reviews numbered by a window function.
+pub(super) fn previous_org_findings(
+    conn: &Connection,
+    org_ids: &[String],
+    before_run: &str,
+) -> anyhow::Result<Vec<FindingRow>> {
+    if org_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "WITH previous AS ( \
+           SELECT org_id, run_id FROM ( \
+             SELECT o.org_id AS org_id, o.run_id AS run_id, \
+                    ROW_NUMBER() OVER (PARTITION BY o.org_id ORDER BY {run} DESC) AS n \
+             FROM run_orgs o JOIN runs r ON r.id = o.run_id \
+             WHERE r.status = 'completed' AND {run} < {before} \
+               AND o.org_id IN (SELECT value FROM json_each(?1))) \
+           WHERE n = 1) \
+         SELECT {FINDING_COLUMNS} FROM previous JOIN findings USING (run_id, org_id)",
+        run = run_order("r.id"),
+        before = run_order("?2"),
+    );
+    all_rows(
         conn,
-        &format!(
-            "{RUN_SELECT} WHERE scope_key = ?1 AND status = 'completed' ORDER BY {} DESC LIMIT 1",
-            run_order("id")
-        ),
-        [scope_key],
-        run_from_row,
+        &sql,
+        params![serde_json::to_string(org_ids)?, before_run],
+        finding_from_row,
     )
-    .context("cannot read the runs table")
+    .context("cannot read the organizations' previous reviews")
 }
 
 pub(super) fn runs(conn: &mut Connection) -> anyhow::Result<Vec<RunRecord>> {
@@ -262,6 +278,20 @@ pub(super) fn latest_completed_run(conn: &mut Connection) -> anyhow::Result<Opti
     .context("cannot read the runs table")
 }
 
+/// The columns of a [`FindingRow`].
+const FINDING_COLUMNS: &str = "run_id, fingerprint, rule, severity, status, org_id, pidsl, \
+     username, user_name, detail, first_seen, remediation, facts";
+
+fn finding_from_row(row: &Row<'_>) -> anyhow::Result<FindingRow> {
+    Ok(from_row!(row.get => FindingRow {
+        run_id, fingerprint, rule, severity, status, org_id, pidsl, username, user_name,
+        detail, remediation, facts;
+        first_seen: row.get::<_, SqlDate>("first_seen")?.0,
+        decision: None,
+    })
+    .with_generic_remediation())
+}
+
 /// A run's findings, optionally of one rule and one status.
 pub(super) fn findings(
     conn: &mut Connection,
@@ -271,19 +301,12 @@ pub(super) fn findings(
 ) -> anyhow::Result<Vec<FindingRow>> {
     all_rows(
         conn,
-        "SELECT run_id, fingerprint, rule, severity, status, org_id, pidsl, username, user_name, \
-         detail, first_seen, remediation, facts FROM findings WHERE run_id = ?1 AND (?2 IS NULL OR rule = ?2) \
-         AND (?3 IS NULL OR status = ?3)",
+        &format!(
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE run_id = ?1 \
+             AND (?2 IS NULL OR rule = ?2) AND (?3 IS NULL OR status = ?3)"
+        ),
         params![run_id, rule, status],
-        |row| {
-            Ok(from_row!(row.get => FindingRow {
-                run_id, fingerprint, rule, severity, status, org_id, pidsl, username, user_name,
-                detail, remediation, facts;
-                first_seen: row.get::<_, SqlDate>("first_seen")?.0,
-                decision: None,
-            })
-            .with_generic_remediation())
-        },
+        finding_from_row,
     )
     .context("cannot read the findings table")
 }

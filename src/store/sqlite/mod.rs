@@ -437,12 +437,6 @@ impl Store for SqliteStore {
         Ok(self.write(history::FAIL_RUN, params, what).await? == 1)
     }
 
-    async fn previous_completed_run(&self, scope_key: &str) -> anyhow::Result<Option<RunRecord>> {
-        let scope_key = scope_key.to_string();
-        self.call(move |conn| history::previous_completed_run(conn, &scope_key))
-            .await
-    }
-
     async fn runs(&self) -> anyhow::Result<Vec<RunRecord>> {
         self.call(history::runs).await
     }
@@ -565,18 +559,22 @@ impl Store for SqliteStore {
 
     async fn previous_org_findings(
         &self,
-        _org_ids: &[String],
-        _before_run: &str,
+        org_ids: &[String],
+        before_run: &str,
     ) -> anyhow::Result<Vec<FindingRow>> {
-        todo!("issue 19, part 1")
+        let (org_ids, before_run) = (org_ids.to_vec(), before_run.to_string());
+        self.call(move |conn| history::previous_org_findings(conn, &org_ids, &before_run))
+            .await
     }
 
     async fn latest_org_reviews(&self) -> anyhow::Result<Vec<OrgReview>> {
         todo!("issue 19, part 3")
     }
 
-    async fn follow_ups(&self, _run_ids: &[String]) -> anyhow::Result<Vec<FollowUp>> {
-        todo!("issue 19, part 5")
+    async fn follow_ups(&self, run_ids: &[String]) -> anyhow::Result<Vec<FollowUp>> {
+        let run_ids = run_ids.to_vec();
+        self.call(move |conn| outbox::follow_ups(conn, &run_ids))
+            .await
     }
 
     async fn queue_follow_ups(

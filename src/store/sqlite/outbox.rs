@@ -6,8 +6,8 @@
 use super::{all_rows, first_row, split_list, SqlTime};
 use crate::domain::{MailAlert, OutboxState};
 use crate::store::{
-    still_unalerted, AlertMail, ClaimedMail, MailProblem, OutboxEntry, OutgoingMail, QueuedMessage,
-    Undelivered, ALERT_KIND,
+    still_unalerted, AlertMail, ClaimedMail, FollowUp, MailProblem, OutboxEntry, OutgoingMail,
+    QueuedMessage, Undelivered, ALERT_KIND, ESCALATION_KIND, REMINDER_KIND,
 };
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -220,6 +220,32 @@ pub(super) fn outbox(
         },
     )
     .context("cannot read the outbox table")
+}
+
+/// The reminders and escalations about the findings of `run_ids`, whatever their state: one
+/// query, the runs passed as one JSON array.
+pub(super) fn follow_ups(conn: &Connection, run_ids: &[String]) -> anyhow::Result<Vec<FollowUp>> {
+    if run_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    all_rows(
+        conn,
+        "SELECT run_id, kind, recipient, state, created_at FROM outbox \
+         WHERE run_id IN (SELECT value FROM json_each(?1)) AND kind IN (?2, ?3) \
+         ORDER BY created_at, idempotency_key",
+        params![
+            serde_json::to_string(run_ids)?,
+            REMINDER_KIND,
+            ESCALATION_KIND
+        ],
+        |row| {
+            Ok(from_row!(row.get => FollowUp {
+                run_id, kind, recipient, state;
+                created_at: row.get::<_, SqlTime>("created_at")?.0,
+            }))
+        },
+    )
+    .context("cannot read the reminders and escalations in the outbox")
 }
 
 /// When the next message falls due: the earliest next attempt of a pending message, or the

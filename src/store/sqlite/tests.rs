@@ -463,3 +463,46 @@ async fn a_store_from_before_trends_gets_its_history_counted() {
     let store = new_store(&dir).await;
     conformance::history_from_before_trends_is_counted(&store).await;
 }
+
+#[tokio::test]
+async fn previous_org_findings_are_each_organizations_last_review() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir).await;
+    conformance::previous_org_findings_are_each_organizations_last_review(&store).await;
+}
+
+#[tokio::test]
+async fn previous_findings_of_twenty_thousand_organizations_are_one_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir).await;
+    let took = conformance::previous_findings_of_twenty_thousand_organizations(&store).await;
+    eprintln!("SQLite, previous_org_findings of 20,000 organizations: {took:?}");
+}
+
+#[tokio::test]
+async fn follow_ups_are_read_by_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir).await;
+    conformance::follow_ups_are_read_by_run(&store, dir.path()).await;
+}
+
+/// The status migration on history the previous binary wrote (each run compared with the last
+/// of its own scope): statuses, first_seen and the runs' counts per organization.
+#[tokio::test]
+async fn a_store_from_before_status_per_org_gets_its_history_recomputed() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut conn = Connection::open(dir.path().join("store.db")).unwrap();
+        migrate::run(
+            &mut conn,
+            migrate::MIGRATOR
+                .iter()
+                .filter(|m| m.version < 20261205000017),
+        )
+        .unwrap();
+        conn.execute_batch(conformance::BEFORE_STATUS_PER_ORG)
+            .unwrap();
+    }
+    let store = new_store(&dir).await;
+    conformance::history_from_before_status_per_org_is_recomputed(&store).await;
+}
