@@ -179,8 +179,17 @@ fn fix_in_posc_on_removal_findings_is_applied_audited_and_resolved_at_the_next_r
         );
         assert!(text.contains("ALREADY IN EFFECT: oleft on 110000001A (terminated-user-access, decided by Dana Compliance): oleft has no access to 110000001A any more"), "{text}");
 
-        // The next review finds the applied ones gone.
-        let second = findings(&review(&bin, &out, "2026-10-02"));
+        // The next review finds the applied ones gone, and counts them remediated after a
+        // decision.
+        let second_dir = review(&bin, &out, "2026-10-02");
+        let html = std::fs::read_to_string(second_dir.join("summary.html")).unwrap();
+        let remediated = html
+            .split(r#"id="count-remediated">"#)
+            .nth(1)
+            .and_then(|s| s.split('<').next())
+            .expect("summary.html counts the remediated findings");
+        assert_eq!(remediated, "3", "{html}");
+        let second = findings(&second_dir);
         for gone in [
             ("terminated-user-access", "110000001A", "oleft"),
             ("expired-link", "110000001A", "sfox"),
