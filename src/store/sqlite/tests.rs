@@ -463,3 +463,10 @@ async fn a_store_from_before_trends_gets_its_history_counted() {
     let store = new_store(&dir).await;
     conformance::history_from_before_trends_is_counted(&store).await;
 }
+
+#[tokio::test]
+async fn follow_ups_are_queued_once_per_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir).await;
+    conformance::follow_ups_are_queued_once_per_key(&store, dir.path()).await;
+}
