@@ -422,7 +422,16 @@ async fn remind_command(
         out_dir: args.out.unwrap_or_else(|| settings.review.out_dir.clone()),
     };
     let store = open_for_writing(settings, clock).await?;
-    let outcome = crate::remind::remind(store.as_ref(), settings, &request, clock).await;
+    let outcome = async {
+        let mut outcome = crate::remind::remind(store.as_ref(), settings, &request, clock).await?;
+        if outcome.queued > 0 {
+            let queued = outcome.queued;
+            outcome.delivery =
+                Some(crate::mail::deliver_queued(store.as_ref(), settings, clock, queued).await);
+        }
+        anyhow::Ok(outcome)
+    }
+    .await;
     store.close().await;
     let outcome = outcome?;
     unless_closed(match args.format {

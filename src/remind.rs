@@ -39,7 +39,8 @@ use std::path::{Path, PathBuf};
 pub struct RemindRequest {
     /// The pass's date: days are counted from each review's as_of to it.
     pub as_of: NaiveDate,
-    /// Queue the messages and deliver them; otherwise write previews under `out_dir`.
+    /// Queue the messages in the outbox (for the caller to deliver); otherwise write previews
+    /// under `out_dir`.
     pub send: bool,
     pub out_dir: PathBuf,
 }
@@ -74,6 +75,7 @@ pub struct RemindOutcome {
     pub preview_dir: Option<PathBuf>,
     /// Queued in the outbox (`send`).
     pub queued: usize,
+    /// The delivery that followed (`remind --send`; the scheduler's courier delivers its own).
     pub delivery: Option<DeliveryReport>,
     /// Organizations whose messages could not be made, and why.
     pub problems: Vec<OrgProblem>,
@@ -98,7 +100,6 @@ pub async fn remind(
     request: &RemindRequest,
     clock: &SharedClock,
 ) -> anyhow::Result<RemindOutcome> {
-    let templates = crate::mail::checked_templates(settings, request.send, clock)?;
     let mut outcome = RemindOutcome {
         as_of: Some(request.as_of),
         ..RemindOutcome::default()
@@ -113,6 +114,8 @@ pub async fn remind(
     if reviews.is_empty() {
         return Ok(outcome);
     }
+    // Checked once something is due: a pass with nothing to send needs no mail settings.
+    let templates = crate::mail::checked_templates(settings, request.send, clock)?;
     let snapshot = store.load_snapshot(settings.review.time_zone).await?;
     let store_id = store.store_info().await?.store_id;
 
@@ -210,10 +213,6 @@ pub async fn remind(
                 .messages
                 .retain(|m| keys.contains(&format!("{}:{}:{}", m.run_id, m.kind, m.recipient)));
             outcome.queued = keys.len();
-            if !keys.is_empty() {
-                outcome.delivery =
-                    Some(crate::mail::deliver_queued(store, settings, clock, keys.len()).await);
-            }
         }
     }
     Ok(outcome)
