@@ -141,6 +141,7 @@ fn main() {
                 detail: format!("finding number {i}: a one-line detail of typical length"),
                 remediation: rule.rule().remediation.to_string(),
                 first_seen: day,
+                facts: String::new(),
                 decision: None,
             }
         })
