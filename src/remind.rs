@@ -18,8 +18,8 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::domain::FindingStatus;
 use crate::mail::compose::{
-    action_items, administrators_of_pidsl, build, to_value, ComposedMail, MailOut, MessageWriter,
-    OrgProblem, OrgRef, Parts, Sender,
+    action_items, administrators_of_pidsl, build, compose_each, to_value, ComposedMail, MailOut,
+    MessageWriter, OrgProblem, OrgRef, Parts, Sender,
 };
 use crate::mail::DeliveryReport;
 use crate::records::{FindingRow, OrgReview};
@@ -125,7 +125,27 @@ pub async fn remind(
     for r in &reviews {
         by_run.entry(r.run_id.as_str()).or_default().push(r);
     }
-    let mut composed: Vec<(ComposedMail, FollowUpMessage)> = Vec::new();
+    let mut loaded: Vec<(Vec<&OrgReview>, Vec<FindingRow>)> = Vec::new();
+    let mut queued: HashSet<String> = HashSet::new();
+    for (run_id, org_reviews) in by_run {
+        let findings = store.findings(run_id, None, None).await?;
+        loaded.push((org_reviews, undecided(store, run_id, findings).await?));
+        queued.extend(
+            store
+                .outbox(Some(run_id))
+                .await?
+                .into_iter()
+                .filter(|e| e.kind == REMINDER_KIND || e.kind == ESCALATION_KIND)
+                .map(|e| e.idempotency_key),
+        );
+    }
+    let dues: Vec<OrgDue> = loaded
+        .iter()
+        .flat_map(|(org_reviews, findings)| {
+            orgs_due(&snapshot, org_reviews, findings, request.as_of)
+        })
+        .collect();
+
     let work = tempfile::tempdir().context("cannot create a folder for the reminders")?;
     let preview = if request.send {
         None
@@ -136,58 +156,46 @@ pub async fn remind(
         Some(p) => MailOut::Eml(&p.partial),
         None => MailOut::Spool(work.path()),
     };
-    let mut writer = MessageWriter::new(out, 0)?;
-    for (run_id, org_reviews) in by_run {
-        let findings = store.findings(run_id, None, None).await?;
-        let undecided = undecided(store, run_id, &findings).await?;
-        let queued: HashSet<String> = store
-            .outbox(Some(run_id))
-            .await?
-            .into_iter()
-            .filter(|e| e.kind == REMINDER_KIND || e.kind == ESCALATION_KIND)
-            .map(|e| e.idempotency_key)
-            .collect();
+    let date = clock.now();
+    let composed = compose_each(&dues, out, None, |due, writer| {
         let sender = Sender {
             mail: &settings.mail,
-            date: clock.now(),
+            date,
             store_id: &store_id,
             templates: &templates,
-            run_id,
+            run_id: &due.review.run_id,
         };
-        for due in orgs_due(&snapshot, &org_reviews, &undecided, request.as_of) {
-            let before = composed.len();
-            let Err(e) = compose_org(
-                &sender,
-                steps,
-                &snapshot,
-                &due,
-                &queued,
-                &mut writer,
-                &mut composed,
-            ) else {
-                continue;
-            };
-            if e.chain().any(|cause| cause.is::<std::io::Error>()) {
-                return Err(e);
+        let mut mails = Vec::new();
+        let Err(e) = compose_org(&sender, steps, &snapshot, due, &queued, writer, &mut mails)
+        else {
+            return Ok(Ok(mails));
+        };
+        if e.chain().any(|cause| cause.is::<std::io::Error>()) {
+            return Err(e);
+        }
+        // An organization's messages are all made or none: drop what it had made.
+        if preview.is_some() {
+            for (mail, _) in &mails {
+                let _ = std::fs::remove_file(&mail.file.path);
             }
-            // An organization's messages are all made or none: drop what it had made.
-            for (mail, _) in composed.drain(before..) {
-                if preview.is_some() {
-                    let _ = std::fs::remove_file(&mail.file.path);
-                }
-            }
-            let org_id = &snapshot.orgs[due.org as usize].org_id;
-            let error = format!("{e:#}");
-            tracing::error!(org_id = %org_id, error = %error,
-                "the organization's reminders could not be made; the others go on");
-            outcome.problems.push(OrgProblem {
-                org_id: org_id.clone(),
-                error,
-            });
+        }
+        let org_id = &snapshot.orgs[due.org as usize].org_id;
+        let error = format!("{e:#}");
+        tracing::error!(org_id = %org_id, error = %error,
+            "the organization's reminders could not be made; the others go on");
+        Ok(Err(OrgProblem {
+            org_id: org_id.clone(),
+            error,
+        }))
+    })?;
+    let mut all = Vec::new();
+    for result in composed {
+        match result {
+            Ok(mails) => all.extend(mails),
+            Err(problem) => outcome.problems.push(problem),
         }
     }
-    writer.finish()?;
-    let (mails, messages): (Vec<ComposedMail>, Vec<FollowUpMessage>) = composed.into_iter().unzip();
+    let (mails, messages): (Vec<ComposedMail>, Vec<FollowUpMessage>) = all.into_iter().unzip();
     outcome.messages = messages;
     match preview {
         Some(folder) => {
@@ -221,11 +229,11 @@ pub async fn remind(
 /// The findings of `findings` (one run's) that are undecided: new or open, no decision carried
 /// into the run ([`crate::review::current_decision`] of the latest one before it, as the run
 /// classified them) and none recorded on the run since.
-async fn undecided<'a>(
+async fn undecided(
     store: &dyn Store,
     run_id: &str,
-    findings: &'a [FindingRow],
-) -> anyhow::Result<Vec<&'a FindingRow>> {
+    findings: Vec<FindingRow>,
+) -> anyhow::Result<Vec<FindingRow>> {
     let Some(run) = store.run(run_id).await? else {
         return Ok(Vec::new());
     };
@@ -237,7 +245,7 @@ async fn undecided<'a>(
         .collect();
     let carried = store.latest_decisions(run_id).await?;
     Ok(findings
-        .iter()
+        .into_iter()
         .filter(|f| matches!(f.status, FindingStatus::New | FindingStatus::Open))
         .filter(|f| !recorded.contains(&f.fingerprint))
         .filter(|f| {
@@ -253,7 +261,7 @@ async fn undecided<'a>(
 fn orgs_due<'a>(
     snapshot: &Snapshot,
     reviews: &[&'a OrgReview],
-    undecided: &[&'a FindingRow],
+    undecided: &'a [FindingRow],
     as_of: NaiveDate,
 ) -> Vec<OrgDue<'a>> {
     let mut by_org: HashMap<&str, Vec<&'a FindingRow>> = HashMap::new();

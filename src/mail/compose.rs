@@ -314,8 +314,7 @@ pub struct OrgProblem {
     pub error: String,
 }
 
-/// One organization's messages, or its problem, with its position in the run's order.
-type OrgMail = (usize, OrgMailResult);
+/// One organization's messages, or its problem.
 type OrgMailResult = Result<Vec<ComposedMail>, OrgProblem>;
 
 /// Every message of the run, and the organizations whose output could not be produced.
@@ -350,15 +349,9 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
         MailOut::Eml(dir) | MailOut::Spool(dir) => crate::files::create_dir_all(dir)?,
     }
 
-    // Organizations are independent: every core takes the next one until none is left (their
-    // sizes vary a hundredfold), then the messages are put back in organization order.
     let orgs: Vec<usize> = (0..snapshot.orgs.len())
         .filter(|&i| input.in_scope[i])
         .collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(orgs.len().max(1));
-    let next = AtomicUsize::new(0);
     let empty = Vec::new();
     let compose_org = |org_index: usize,
                        writer: &mut MessageWriter,
@@ -417,24 +410,55 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
                 error,
             }))
         };
-    let composer = |composer: usize| -> anyhow::Result<Vec<OrgMail>> {
-        let mut writer = MessageWriter::new(input.out, composer)?;
+    let composed = compose_each(&orgs, input.out, input.progress, |&org_index, writer| {
+        compose_or_drop(org_index, writer)
+    })?;
+    let mut mails = Vec::new();
+    let mut problems = Vec::new();
+    for result in composed {
+        match result {
+            Ok(org_mails) => mails.extend(org_mails),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    Ok((mails, problems))
+}
+
+/// `compose` run on each of `items` (organizations: independent, their sizes varying a
+/// hundredfold) by every core, each taking the next item until none is left and writing through
+/// a [`MessageWriter`] of its own to `out`; the results in `items`' order. `progress` is advanced
+/// by one per item.
+pub(crate) fn compose_each<I: Sync, T: Send>(
+    items: &[I],
+    out: MailOut,
+    progress: Option<&ProgressBar>,
+    compose: impl Fn(&I, &mut MessageWriter) -> anyhow::Result<T> + Sync,
+) -> anyhow::Result<Vec<T>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len().max(1));
+    let next = AtomicUsize::new(0);
+    let composer = |composer: usize| -> anyhow::Result<Vec<(usize, T)>> {
+        let mut writer = MessageWriter::new(out, composer)?;
         let mut done = Vec::new();
         loop {
             let position = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&org_index) = orgs.get(position) else {
+            let Some(item) = items.get(position) else {
                 writer.finish()?;
                 return Ok(done);
             };
-            done.push((position, compose_or_drop(org_index, &mut writer)?));
-            if let Some(bar) = input.progress {
+            done.push((position, compose(item, &mut writer)?));
+            if let Some(bar) = progress {
                 bar.inc(1);
             }
         }
     };
-    let parts: Vec<anyhow::Result<Vec<OrgMail>>> = std::thread::scope(|scope| {
+    let parts: Vec<anyhow::Result<Vec<(usize, T)>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
-            .map(|i| scope.spawn(move || composer(i)))
+            .map(|i| {
+                let composer = &composer;
+                scope.spawn(move || composer(i))
+            })
             .collect();
         handles
             .into_iter()
@@ -446,15 +470,7 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
         composed.extend(part?);
     }
     composed.sort_unstable_by_key(|(position, _)| *position);
-    let mut mails = Vec::new();
-    let mut problems = Vec::new();
-    for (_, result) in composed {
-        match result {
-            Ok(org_mails) => mails.extend(org_mails),
-            Err(problem) => problems.push(problem),
-        }
-    }
-    Ok((mails, problems))
+    Ok(composed.into_iter().map(|(_, result)| result).collect())
 }
 
 /// What a management report says was reviewed.
