@@ -116,6 +116,7 @@ pub async fn remind(
     }
     // Checked once something is due: a pass with nothing to send needs no mail settings.
     let templates = crate::mail::checked_templates(settings, request.send, clock)?;
+    let started = std::time::Instant::now();
     let snapshot = store.load_snapshot(settings.review.time_zone).await?;
     let store_id = store.store_info().await?.store_id;
 
@@ -139,6 +140,11 @@ pub async fn remind(
                 .map(|e| e.idempotency_key),
         );
     }
+    tracing::info!(
+        reviews = reviews.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "snapshot and undecided findings read"
+    );
     let dues: Vec<OrgDue> = loaded
         .iter()
         .flat_map(|(org_reviews, findings)| {
@@ -157,6 +163,7 @@ pub async fn remind(
         None => MailOut::Spool(work.path()),
     };
     let date = clock.now();
+    let started = std::time::Instant::now();
     let composed = compose_each(&dues, out, None, |due, writer| {
         let sender = Sender {
             mail: &settings.mail,
@@ -188,6 +195,11 @@ pub async fn remind(
             error,
         }))
     })?;
+    tracing::info!(
+        organizations = dues.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "reminders composed"
+    );
     let mut all = Vec::new();
     for result in composed {
         match result {
@@ -211,11 +223,17 @@ pub async fn remind(
                 .zip(&outcome.messages)
                 .map(|(mail, message)| mail.outgoing(&message.run_id))
                 .collect();
+            let started = std::time::Instant::now();
             let keys: HashSet<String> = store
                 .queue_follow_ups(&outgoing, clock.now())
                 .await?
                 .into_iter()
                 .collect();
+            tracing::info!(
+                queued = keys.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "reminders queued"
+            );
             // Another pass may have queued some meanwhile: list only this one's.
             outcome
                 .messages
