@@ -121,7 +121,7 @@ pub async fn remind(
     let store_id = store.store_info().await?.store_id;
 
     // Per reviewed run: its findings, the decisions that make them decided, and the
-    // follow-ups queued before; three queries a run, whatever its size.
+    // follow-ups queued before; five queries a run, whatever its size.
     let mut by_run: BTreeMap<&str, Vec<&OrgReview>> = BTreeMap::new();
     for r in &reviews {
         by_run.entry(r.run_id.as_str()).or_default().push(r);
@@ -152,16 +152,25 @@ pub async fn remind(
         })
         .collect();
 
-    let work = tempfile::tempdir().context("cannot create a folder for the reminders")?;
-    let preview = if request.send {
-        None
+    // `send` composes into a spool beside the runs' folders (as a review does), removed once
+    // the messages are queued; a dry run into its preview folder.
+    let written = if request.send {
+        crate::files::create_dir_all(&request.out_dir)
+            .with_context(|| format!("cannot create {}", request.out_dir.display()))?;
+        let spool = tempfile::Builder::new()
+            .prefix(".reminders-")
+            .suffix(".outbox")
+            .tempdir_in(&request.out_dir)
+            .with_context(|| format!("cannot create a spool in {}", request.out_dir.display()))?;
+        Written::Spool(spool)
     } else {
-        Some(PreviewFolder::create(&request.out_dir, request.as_of)?)
+        Written::Preview(PreviewFolder::create(&request.out_dir, request.as_of)?)
     };
-    let out = match &preview {
-        Some(p) => MailOut::Eml(&p.partial),
-        None => MailOut::Spool(work.path()),
+    let out = match &written {
+        Written::Preview(folder) => MailOut::Eml(&folder.partial),
+        Written::Spool(spool) => MailOut::Spool(spool.path()),
     };
+    let preview = matches!(written, Written::Preview(_));
     let date = clock.now();
     let started = std::time::Instant::now();
     let composed = compose_each(&dues, out, None, |due, writer| {
@@ -181,7 +190,7 @@ pub async fn remind(
             return Err(e);
         }
         // An organization's messages are all made or none: drop what it had made.
-        if preview.is_some() {
+        if preview {
             for (mail, _) in &mails {
                 let _ = std::fs::remove_file(&mail.file.path);
             }
@@ -209,15 +218,16 @@ pub async fn remind(
     }
     let (mails, messages): (Vec<ComposedMail>, Vec<FollowUpMessage>) = all.into_iter().unzip();
     outcome.messages = messages;
-    match preview {
-        Some(folder) => {
+    match written {
+        Written::Preview(folder) => {
             for (message, mail) in outcome.messages.iter_mut().zip(&mails) {
                 let name = mail.file.path.file_name().unwrap_or_default();
                 message.file = Some(folder.done.join(name));
             }
             outcome.preview_dir = folder.finish(!mails.is_empty())?;
         }
-        None => {
+        // The spool is read as the messages are queued, and removed after.
+        Written::Spool(_spool) => {
             let outgoing: Vec<_> = mails
                 .into_iter()
                 .zip(&outcome.messages)
@@ -481,6 +491,12 @@ pub(crate) fn compose_org(
         mails.push((mail, m));
     }
     Ok(())
+}
+
+/// Where a pass writes its messages.
+enum Written {
+    Preview(PreviewFolder),
+    Spool(tempfile::TempDir),
 }
 
 /// A dry run's folder of previews, `OUT/reminders-<as-of>-NNN/`: written as

@@ -77,6 +77,15 @@ fn remind(bin: &Bin, out: &Path, as_of: &str, send: bool) -> Value {
     serde_json::from_str(&stdout(&result)).unwrap()
 }
 
+/// The hidden entries of `out`: a `.partial` preview folder or a spool left behind.
+fn hidden(out: &Path) -> Vec<String> {
+    std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect()
+}
+
 /// (kind, recipient) of each message of an outcome, sorted.
 fn sent(outcome: &Value) -> Vec<(String, String)> {
     let mut list: Vec<(String, String)> = outcome["messages"]
@@ -222,18 +231,14 @@ fn reminders_from_day_14_escalation_from_day_30_each_once_and_none_for_decided_p
                 "reminder-110000001D.eml"
             ]
         );
-        let leftovers: Vec<String> = std::fs::read_dir(&out)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".partial"))
-            .collect();
-        assert_eq!(leftovers, Vec::<String>::new());
+        assert_eq!(hidden(&out), Vec::<String>::new());
         assert_eq!(follow_ups(&bin), [], "[{backend}] a dry run queued mail");
         assert!(smtp.messages().is_empty());
 
         // Day 14 for real: the reminders go to each PID/SL's Primary User and backup.
         let day14 = remind(&bin, &out, "2026-10-15", true);
         assert_eq!(sent(&day14), gp, "[{backend}]");
+        assert_eq!(hidden(&out), Vec::<String>::new(), "the spool is removed");
         assert_eq!(day14["queued"], 4);
         assert_eq!(day14["delivery"]["sent"], 4, "[{backend}] {day14}");
         let messages = wait_received(&smtp, 4);
