@@ -392,7 +392,9 @@ fn the_schedulers_midnight_pass_queues_the_reminders_due_that_day() {
                 options,
                 signals,
             ));
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            // The pass at start takes milliseconds when nothing is due; then the task naps
+            // towards midnight, re-reading the clock.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
             let before = store.outbox(None).await.unwrap();
             clock.advance(chrono::Duration::seconds(3));
             let start = Instant::now();
