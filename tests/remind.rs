@@ -310,6 +310,12 @@ fn reminders_from_day_14_escalation_from_day_30_each_once_and_none_for_decided_p
             assert!(text.contains(needle), "{needle} in {text}");
         }
         assert!(!text.contains("110000002A"), "{text}");
+        // The HTML part's table: a row per undecided PID/SL, with how to reach its Primary User.
+        let html = escalation.parsed().body_html(0).unwrap().into_owned();
+        let table = &html[html.find("id=\"undecided\"").expect("the table")..];
+        let table = &table[..table.find("</table>").unwrap()];
+        assert_eq!(table.matches("<tr valign").count(), 4, "{table}");
+        assert!(table.contains("617-555-0101"), "{table}");
 
         // Day 31: nothing more; the outbox holds each follow-up once, sent.
         assert_eq!(sent(&remind(&bin, &out, "2026-11-01", true)), []);
