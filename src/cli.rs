@@ -107,6 +107,24 @@ pub enum Command {
     /// Fix in POSC decisions that remove access.
     Decisions(DecisionsArgs),
 
+    /// Remind the Primary Users of findings nobody has decided, and escalate to management.
+    ///
+    /// For each organization's latest review: from review.remind_after_days (14) after it, the
+    /// Primary User and backup of each PID/SL with undecided findings (new or open, no
+    /// decision) get one reminder listing them, with the POSC steps and the PID/SL's decision
+    /// workbook to fill in; from review.escalate_after_days (30), the organization's
+    /// management_emails get one escalation listing those PID/SLs, their counts and their
+    /// administrators. Findings decided meanwhile (`decisions import`) are left out; nothing is
+    /// sent for a PID/SL without undecided findings. Each message is queued once (key
+    /// <run-id>:reminder:<pidsl> or <run-id>:escalation:<org-id>), so running it daily, or
+    /// beside `schedule` (which runs this pass itself at each midnight), sends nothing twice.
+    ///
+    /// Without --send it is a dry run: the messages are written as .eml files into
+    /// OUT/reminders-<as-of>-NNN/ and nothing is recorded. Exit status: 0 done; 1 a message was
+    /// not delivered (`posc-review send` retries it) or an organization's messages could not be
+    /// made; 2 bad usage.
+    Remind(RemindArgs),
+
     /// Run as a long-lived scheduler: one review per cadence period, on the [schedule] cron
     /// expressions in review.time_zone.
     ///
@@ -196,6 +214,28 @@ pub struct SendArgs {
     pub list: bool,
 
     /// The outbox listing: text, or json for scripts.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RemindArgs {
+    /// The pass's date (YYYY-MM-DD): days are counted from each review's date to it; default
+    /// today in review.time_zone.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+
+    /// Queue the reminders and escalations in the outbox and deliver them over SMTP. Without
+    /// it they are written as .eml files into OUT/reminders-<as-of>-NNN/ (a dry run).
+    #[arg(long)]
+    pub send: bool,
+
+    /// The folder for the dry run's OUT/reminders-<as-of>-NNN/, beside the reviews'
+    /// OUT/<run-id>/ (default review.out_dir).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// What was sent, or would be: text, or json for scripts.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }

@@ -3,8 +3,8 @@
 //! [`crate::output`], so a closed pipe ends the command quietly and tables stay aligned.
 
 use crate::cli::{
-    Cli, Command, DemoArgs, FindingsArgs, FindingsFormat, ImportArgs, OutputFormat, ReviewArgs,
-    RunsArgs, ScheduleArgs, SendArgs, StatusArgs, StatusFormat,
+    Cli, Command, DemoArgs, FindingsArgs, FindingsFormat, ImportArgs, OutputFormat, RemindArgs,
+    ReviewArgs, RunsArgs, ScheduleArgs, SendArgs, StatusArgs, StatusFormat,
 };
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
@@ -34,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Findings(args) => findings_command(&settings, args).await,
         Command::Accounts(args) => accounts::accounts_command(&settings, args, &clock).await,
         Command::Decisions(args) => decisions::decisions_command(&settings, args, &clock).await,
+        Command::Remind(args) => remind_command(&settings, args, &clock).await,
         Command::Schedule(args) => schedule_command(settings, args).await,
         Command::Status(args) => status_command(&settings, args, &clock).await,
         Command::Demo(args) => demo_command(&settings, args, &clock).await,
@@ -408,6 +409,113 @@ async fn deliver(
         crate::mail::deliver_pending(store, &settings.smtp, &settings.mail, clock, args.now)
             .await?;
     Ok((report, store.undelivered_mail().await?))
+}
+
+async fn remind_command(
+    settings: &Settings,
+    args: RemindArgs,
+    clock: &SharedClock,
+) -> anyhow::Result<()> {
+    let request = crate::remind::RemindRequest {
+        as_of: as_of(settings, args.as_of.as_deref(), clock)?,
+        send: args.send,
+        out_dir: args.out.unwrap_or_else(|| settings.review.out_dir.clone()),
+    };
+    let store = open_for_writing(settings, clock).await?;
+    let outcome = async {
+        let mut outcome = crate::remind::remind(store.as_ref(), settings, &request, clock).await?;
+        if outcome.queued > 0 {
+            let queued = outcome.queued;
+            outcome.delivery =
+                Some(crate::mail::deliver_queued(store.as_ref(), settings, clock, queued).await);
+        }
+        anyhow::Ok(outcome)
+    }
+    .await;
+    store.close().await;
+    let outcome = outcome?;
+    unless_closed(match args.format {
+        OutputFormat::Json => outln!("{}", json_in_zone(&outcome, settings.review.time_zone)?),
+        OutputFormat::Text => print_remind(&outcome, settings, request.as_of),
+    })?;
+    for problem in &outcome.problems {
+        eprintln!(
+            "warning: {}: no reminders or escalation: {}",
+            problem.org_id, problem.error
+        );
+    }
+    if let Some(delivery) = &outcome.delivery {
+        let undelivered = delivery.retrying + delivery.failed;
+        if undelivered > 0 {
+            for error in &delivery.errors {
+                eprintln!("  {error}");
+            }
+            anyhow::bail!(
+                "{} not delivered; `posc-review send` retries them",
+                were(undelivered, "message")
+            );
+        }
+    }
+    if !outcome.problems.is_empty() {
+        anyhow::bail!(
+            "the messages of {} could not be made (listed above): correct their data, import again and run remind again",
+            count(outcome.problems.len(), "organization")
+        );
+    }
+    Ok(())
+}
+
+fn print_remind(
+    outcome: &crate::remind::RemindOutcome,
+    settings: &Settings,
+    as_of: NaiveDate,
+) -> anyhow::Result<()> {
+    let kind_count = |kind: &str| outcome.messages.iter().filter(|m| m.kind == kind).count();
+    let (reminders, escalations) = (
+        kind_count(crate::store::REMINDER_KIND),
+        kind_count(crate::store::ESCALATION_KIND),
+    );
+    if outcome.messages.is_empty() {
+        return outln!(
+            "Nothing to send as of {as_of}: no PID/SL has findings undecided {} days after its organization's latest review that were not reminded of already (escalation after {} days)",
+            settings.review.remind_after_days,
+            settings.review.escalate_after_days
+        );
+    }
+    let what = format!(
+        "{} and {}",
+        count(reminders, "reminder"),
+        count(escalations, "escalation")
+    );
+    match &outcome.delivery {
+        Some(d) => outln!(
+            "As of {as_of}: {what} queued; {} sent, {} to retry, {} failed",
+            d.sent,
+            d.retrying,
+            d.failed
+        )?,
+        None => {
+            outln!("As of {as_of}: {what} to send (a dry run; --send queues and delivers them)")?
+        }
+    }
+    let mut table = Table::new(&["KIND", "REVIEW", "DAYS", "ORG", "ABOUT", "UNDECIDED", "TO"])
+        .right_aligned(&[2, 5]);
+    for m in &outcome.messages {
+        table.row([
+            m.kind.to_string(),
+            m.run_id.clone(),
+            m.days.to_string(),
+            m.org_id.clone(),
+            m.recipient.clone(),
+            m.undecided.to_string(),
+            m.to.join(", "),
+        ]);
+    }
+    table.print()?;
+    match &outcome.preview_dir {
+        Some(dir) => outln!("Previews (.eml) in {}", dir.display()),
+        None => Ok(()),
+    }
 }
 
 async fn runs_command(settings: &Settings, args: RunsArgs) -> anyhow::Result<()> {

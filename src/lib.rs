@@ -18,6 +18,7 @@ pub mod mail;
 pub mod output;
 pub mod progress;
 pub mod records;
+pub mod remind;
 pub mod report;
 pub mod review;
 pub mod rules;

@@ -209,22 +209,7 @@ pub async fn run_review_observed(
 ) -> anyhow::Result<ReviewOutcome> {
     let store = shared_store.as_ref();
     // A broken template is reported before the run starts, not after the rules have run.
-    let template_error = |e: anyhow::Error| UsageError(format!("mail.template_dir: {e:#}"));
-    let templates = Templates::load(&settings.mail.template_dir).map_err(template_error)?;
-    crate::mail::check_templates(&templates, &settings.mail, settings.review.time_zone, clock)
-        .map_err(|e| {
-            // A full disk or an unwritable temporary folder is a failure, not a bad template.
-            if e.chain().any(|cause| cause.is::<std::io::Error>()) {
-                e.context("the template check could not write its sample run")
-            } else {
-                template_error(e).into()
-            }
-        })?;
-    if request.send {
-        // Likewise a mail configuration that cannot work (bad from, no password).
-        crate::mail::Smtp::new(&settings.smtp, &settings.mail.from)
-            .map_err(|e| UsageError(format!("{e:#}")))?;
-    }
+    let templates = crate::mail::checked_templates(settings, request.send, clock)?;
     let store_id = store.store_info().await?.store_id;
     let loading = std::time::Instant::now();
     let snapshot = store.load_snapshot(settings.review.time_zone).await?;
@@ -282,18 +267,9 @@ pub async fn run_review_observed(
     if request.send {
         // The run is complete and its mail queued: a delivery problem leaves the messages
         // pending for `posc-review send`, it does not undo the run.
-        let delivery =
-            match crate::mail::deliver_pending(store, &settings.smtp, &settings.mail, clock, false)
-                .instrument(span)
-                .await
-            {
-                Ok(report) => report,
-                Err(e) => crate::mail::DeliveryReport {
-                    retrying: outcome.mail.queued,
-                    errors: vec![format!("{e:#}")],
-                    ..Default::default()
-                },
-            };
+        let delivery = crate::mail::deliver_queued(store, settings, clock, outcome.mail.queued)
+            .instrument(span)
+            .await;
         outcome.mail.delivery = Some(delivery);
     }
     Ok(outcome)
@@ -936,13 +912,7 @@ fn classify(
                 None => (FindingStatus::New, run.as_of),
             };
             let facts = facts(snapshot, &f);
-            // An acceptance that ran out, or a Not a problem whose facts changed since, is no
-            // decision any more: the finding needs a new one.
-            let decision = decisions.get(&fingerprint).filter(|d| match d.decision {
-                Decision::AcceptRisk => d.accepts_on(run.as_of),
-                Decision::NotAProblem => d.facts.is_empty() || d.suppresses(&facts),
-                Decision::FixInPosc => true,
-            });
+            let decision = current_decision(decisions.get(&fingerprint), &facts, run.as_of);
             let status = match decision {
                 Some(d) if d.accepts_on(run.as_of) => FindingStatus::Accepted,
                 Some(d) if d.suppresses(&facts) => FindingStatus::Suppressed,
@@ -979,6 +949,22 @@ fn classify(
     }
     counts.resolved = previous.len() - still_present;
     (rows, counts)
+}
+
+/// The latest decision on a finding whose facts are `facts` now, if it still holds on `as_of`:
+/// an acceptance that ran out, or a Not a problem whose facts changed since, is no decision any
+/// more (the finding needs a new one). What a run carries on its rows, and what a reminder
+/// pass counts as decided.
+pub(crate) fn current_decision<'a>(
+    decision: Option<&'a PriorDecision>,
+    facts: &str,
+    as_of: NaiveDate,
+) -> Option<&'a PriorDecision> {
+    decision.filter(|d| match d.decision {
+        Decision::AcceptRisk => d.accepts_on(as_of),
+        Decision::NotAProblem => d.facts.is_empty() || d.suppresses(facts),
+        Decision::FixInPosc => true,
+    })
 }
 
 /// The rules' thresholds and job-role profiles, from `[review]` and `[roles]`.

@@ -38,10 +38,15 @@
 //! Two couriers (two schedulers, or a `send` beside one) never send a message twice: each
 //! message is claimed in the store before it is sent.
 //!
+//! **Reminders.** A third task runs the reminder pass (`crate::remind`, as `posc-review remind
+//! --send` does) at start and then at each local midnight of `review.time_zone`, so reminders
+//! and escalations are queued on the day they fall due; the courier delivers them. A pass
+//! queues each message once (by its key), so a restart or a second scheduler repeats nothing.
+//!
 //! **Shutdown.** On SIGINT/SIGTERM no new review starts; reviews in progress (tracked in a
 //! `JoinSet`) get a grace period, then are aborted and recorded as failed, their partial output
 //! removed (findings are written in one transaction, so none are half-written). The courier
-//! finishes its pass within the same grace period.
+//! and the reminder pass finish within the same grace period.
 
 use crate::clock::{Clock, SharedClock};
 use crate::config::Settings;
@@ -280,6 +285,7 @@ struct Scheduler {
     tickets: HashMap<tokio::task::Id, Ticket>,
     pending: Vec<Pending>,
     courier: Courier,
+    reminders: Reminders,
 }
 
 /// The task that delivers the outbox between reviews (see the module documentation).
@@ -310,6 +316,106 @@ impl Courier {
         {
             tracing::warn!("grace period over: the delivery pass in progress is abandoned; its message is retried once its claim is stale");
             self.task.abort();
+        }
+    }
+}
+
+/// The task that runs the reminder pass at start and at each local midnight.
+struct Reminders {
+    task: tokio::task::JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl Reminders {
+    fn start(
+        store: Arc<dyn Store>,
+        settings: Arc<Settings>,
+        clock: SharedClock,
+        out_dir: PathBuf,
+        courier: Arc<tokio::sync::Notify>,
+    ) -> Reminders {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(
+            remind_daily(store, settings, clock, out_dir, courier, stopped)
+                .instrument(tracing::info_span!("reminders")),
+        );
+        Reminders { task, stop }
+    }
+
+    /// Lets the pass in progress finish until `deadline`, then stops the task.
+    async fn stop(mut self, deadline: tokio::time::Instant) {
+        self.stop.send_replace(true);
+        if tokio::time::timeout_at(deadline, &mut self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period over: the reminder pass in progress is abandoned; the next start runs it again");
+            self.task.abort();
+        }
+    }
+}
+
+/// The first instant of the local day after `date` in `tz` (the first instant after midnight
+/// when a DST change skips it).
+fn next_midnight(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let next = date
+        .succ_opt()
+        .unwrap_or(date)
+        .and_time(chrono::NaiveTime::MIN);
+    (0..24)
+        .find_map(|hour| {
+            tz.from_local_datetime(&(next + chrono::Duration::hours(hour)))
+                .earliest()
+        })
+        .map_or_else(|| next.and_utc(), |t| t.with_timezone(&Utc))
+}
+
+/// The reminder task's loop: a pass for today, then a sleep until the next local midnight in
+/// naps of at most [`MAX_NAP`] (re-reading the clock), or a retry in five minutes after a pass
+/// that failed.
+async fn remind_daily(
+    store: Arc<dyn Store>,
+    settings: Arc<Settings>,
+    clock: SharedClock,
+    out_dir: PathBuf,
+    courier: Arc<tokio::sync::Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let tz = settings.review.time_zone;
+    while !*stop.borrow() {
+        let today = clock.now().with_timezone(&tz).date_naive();
+        let request = crate::remind::RemindRequest {
+            as_of: today,
+            send: true,
+            out_dir: out_dir.clone(),
+        };
+        let next = match crate::remind::remind(store.as_ref(), &settings, &request, &clock).await {
+            Ok(outcome) => {
+                tracing::info!(as_of = %today, queued = outcome.queued, "reminder pass");
+                for problem in &outcome.problems {
+                    tracing::error!(org_id = %problem.org_id, error = %problem.error,
+                        "the organization's reminders could not be made");
+                }
+                if outcome.queued > 0 {
+                    courier.notify_one();
+                }
+                next_midnight(today, tz)
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "the reminder pass failed; trying again in five minutes");
+                clock.now() + chrono::Duration::minutes(5)
+            }
+        };
+        while !*stop.borrow() && clock.now() < next {
+            let nap = (next - clock.now())
+                .to_std()
+                .unwrap_or_default()
+                .clamp(Duration::from_millis(5), MAX_NAP);
+            tokio::select! {
+                _ = tokio::time::sleep(nap) => {}
+                _ = stop.changed() => {}
+            }
         }
     }
 }
@@ -386,6 +492,13 @@ pub async fn run(
     let schedules = CadenceSchedule::from_settings(&settings);
     let tz = settings.review.time_zone;
     let courier = Courier::start(store.clone(), settings.clone(), clock.clone());
+    let reminders = Reminders::start(
+        store.clone(),
+        settings.clone(),
+        clock.clone(),
+        options.out_dir.clone(),
+        courier.wake.clone(),
+    );
     let mut s = Scheduler {
         store,
         settings,
@@ -396,6 +509,7 @@ pub async fn run(
         tickets: HashMap::new(),
         pending: Vec::new(),
         courier,
+        reminders,
     };
     let now = s.clock.now();
     tracing::info!(
@@ -696,6 +810,7 @@ impl Scheduler {
                 }
             }
         }
+        self.reminders.stop(deadline).await;
         self.courier.stop(deadline).await;
         tracing::info!("scheduler stopped");
     }
@@ -892,6 +1007,28 @@ mod tests {
     }
 
     const QUARTERLY: &str = "0 0 6 1 1,4,7,10 *";
+
+    #[test]
+    fn the_reminder_pass_runs_at_each_local_midnight_even_across_a_dst_change() {
+        let date = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        assert_eq!(
+            next_midnight(date(11, 29), New_York),
+            ny(2026, 11, 30, 0, 0)
+        );
+        // The night the clocks go back (1 November 2026) and the one they go forward.
+        assert_eq!(next_midnight(date(10, 31), New_York), ny(2026, 11, 1, 0, 0));
+        assert_eq!(next_midnight(date(3, 7), New_York), ny(2026, 3, 8, 0, 0));
+        // Where a DST change skips midnight itself (Santiago, September 2026), the first
+        // local hour of the day.
+        let santiago: Tz = "America/Santiago".parse().unwrap();
+        let skipped = next_midnight(date(9, 5), santiago);
+        assert_eq!(
+            skipped.with_timezone(&santiago).date_naive(),
+            date(9, 6),
+            "{skipped}"
+        );
+        assert_eq!(skipped.with_timezone(&santiago).hour(), 1);
+    }
 
     #[test]
     fn calendar_periods_name_the_quarter_half_and_year() {

@@ -48,6 +48,22 @@ const BUILTIN: &[(&str, &str)] = &[
         "action_list.txt.j2",
         include_str!("../templates/action_list.txt.j2"),
     ),
+    (
+        "reminder.html.j2",
+        include_str!("../templates/reminder.html.j2"),
+    ),
+    (
+        "reminder.txt.j2",
+        include_str!("../templates/reminder.txt.j2"),
+    ),
+    (
+        "escalation.html.j2",
+        include_str!("../templates/escalation.html.j2"),
+    ),
+    (
+        "escalation.txt.j2",
+        include_str!("../templates/escalation.txt.j2"),
+    ),
 ];
 
 /// The work one rendering may do: about one unit per instruction and per 64 bytes of data

@@ -189,6 +189,10 @@ const EVERY_TWO_SECONDS: (&str, &str) = ("POSC_REVIEW__SCHEDULE__QUARTERLY", "*/
 /// Schedules that never fire around the tests' dates (no catch-up either).
 const NO_SEMIANNUAL: (&str, &str) = ("POSC_REVIEW__SCHEDULE__SEMIANNUAL", "0 0 6 1 1 * 2099");
 const NO_ANNUAL: (&str, &str) = ("POSC_REVIEW__SCHEDULE__ANNUAL", "0 0 6 1 1 * 2099");
+/// The scheduler's reminder pass (at start and each midnight) sends nothing for a review of
+/// 2026-10-01 before 2027-10-02: for a test that counts the review's own messages.
+const NO_REMINDERS: (&str, &str) = ("POSC_REVIEW__REVIEW__REMIND_AFTER_DAYS", "366");
+const NO_ESCALATION: (&str, &str) = ("POSC_REVIEW__REVIEW__ESCALATE_AFTER_DAYS", "366");
 
 fn reviewed_periods(s: &Scheduler, prefix: &str) -> usize {
     s.logged("period reviewed")
@@ -1421,7 +1425,7 @@ fn mail_undelivered_past_the_threshold_is_alerted_once_then_delivered() {
             &bin,
             &out,
             &["--now", &later],
-            &[never, NO_SEMIANNUAL, NO_ANNUAL],
+            &[never, NO_SEMIANNUAL, NO_ANNUAL, NO_REMINDERS, NO_ESCALATION],
         );
         s.wait_for(
             "the messages and the alert",

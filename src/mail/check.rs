@@ -11,6 +11,7 @@ use crate::config::MailSettings;
 use crate::domain::{
     Cadence, FindingStatus, OrgKind, PidSl, Role, RuleId, RunStatus, Services, UserStatus,
 };
+use crate::error::UsageError;
 use crate::records::{FindingRow, RunCounts, RunRecord, TrendPoint};
 use crate::report::html::render_summary;
 use crate::report::summary::Summary;
@@ -19,6 +20,31 @@ use crate::templates::Templates;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+
+/// The templates of `mail.template_dir`, checked ([`check_templates`]) before anything is
+/// reviewed or sent: a broken template (or, with `send`, a mail configuration that cannot
+/// work: a bad from, no password) is a usage error.
+pub fn checked_templates(
+    settings: &crate::config::Settings,
+    send: bool,
+    clock: &SharedClock,
+) -> anyhow::Result<Templates> {
+    let template_error = |e: anyhow::Error| UsageError(format!("mail.template_dir: {e:#}"));
+    let templates = Templates::load(&settings.mail.template_dir).map_err(template_error)?;
+    check_templates(&templates, &settings.mail, settings.review.time_zone, clock).map_err(|e| {
+        // A full disk or an unwritable temporary folder is a failure, not a bad template.
+        if e.chain().any(|cause| cause.is::<std::io::Error>()) {
+            e.context("the template check could not write its sample run")
+        } else {
+            template_error(e).into()
+        }
+    })?;
+    if send {
+        super::Smtp::new(&settings.smtp, &settings.mail.from)
+            .map_err(|e| UsageError(format!("{e:#}")))?;
+    }
+    Ok(templates)
+}
 
 /// Renders every template against the sample run, started now; the error names the template.
 pub fn check_templates(
@@ -75,7 +101,69 @@ pub fn check_templates(
     if let Some(problem) = problems.into_iter().next() {
         anyhow::bail!(problem.error);
     }
-    Ok(())
+    check_follow_ups(
+        templates,
+        mail_settings,
+        now,
+        &snapshot,
+        &run,
+        &findings,
+        &mail,
+    )
+}
+
+/// Renders a reminder for each of the sample's PID/SLs (one has no Primary User, so its
+/// reminder goes to management) and an escalation, as on the escalation day.
+fn check_follow_ups(
+    templates: &Templates,
+    mail_settings: &MailSettings,
+    now: DateTime<Utc>,
+    snapshot: &Snapshot,
+    run: &RunRecord,
+    findings: &[FindingRow],
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    use crate::remind::{compose_org, OrgDue, Steps};
+    let review = crate::records::OrgReview {
+        org_id: "SAMPLE".into(),
+        run_id: run.id.clone(),
+        as_of: run.as_of,
+    };
+    let steps = Steps {
+        remind: 14,
+        escalate: 30,
+    };
+    let mut pidsls: Vec<(u32, Vec<&FindingRow>)> = vec![(0, Vec::new()), (1, Vec::new())];
+    for f in findings {
+        if let Some(p) = snapshot.pidsl_index(&f.pidsl) {
+            pidsls[p as usize].1.push(f);
+        }
+    }
+    let due = OrgDue {
+        review: &review,
+        org: 0,
+        days: steps.escalate,
+        pidsls,
+    };
+    let sender = super::compose::Sender {
+        mail: mail_settings,
+        date: now,
+        store_id: "0000000000000000",
+        templates,
+        run_id: &run.id,
+    };
+    let mut writer = super::compose::MessageWriter::new(MailOut::Eml(dir), 0)?;
+    let mut mails = Vec::new();
+    compose_org(
+        &sender,
+        steps,
+        snapshot,
+        &due,
+        &Default::default(),
+        &mut writer,
+        &mut mails,
+    )?;
+    writer.finish()
 }
 
 /// The sample's trend: a review 91 days before, then this run.

@@ -70,6 +70,31 @@ pub struct RunMail<'a> {
     pub progress: Option<&'a ProgressBar>,
 }
 
+impl RunMail<'_> {
+    /// What every message of the run is sent with.
+    fn sender(&self) -> Sender<'_> {
+        Sender {
+            mail: self.mail,
+            date: self.date,
+            store_id: self.store_id,
+            templates: self.templates,
+            run_id: &self.run.id,
+        }
+    }
+}
+
+/// What a message is sent with, whatever it is about: a run's mail, or a reminder about a run.
+pub(crate) struct Sender<'a> {
+    pub mail: &'a MailSettings,
+    /// The message's Date.
+    pub date: DateTime<Utc>,
+    /// The store's random id, which every Message-ID carries.
+    pub store_id: &'a str,
+    pub templates: &'a Templates,
+    /// The run the message is about, the first part of its key.
+    pub run_id: &'a str,
+}
+
 /// Where composed messages are written.
 #[derive(Clone, Copy)]
 pub enum MailOut<'a> {
@@ -82,7 +107,7 @@ pub enum MailOut<'a> {
 }
 
 /// One composing thread's way of writing messages out.
-enum MessageWriter {
+pub(crate) enum MessageWriter {
     Eml(PathBuf),
     Spool {
         path: PathBuf,
@@ -92,7 +117,7 @@ enum MessageWriter {
 }
 
 impl MessageWriter {
-    fn new(out: MailOut, composer: usize) -> anyhow::Result<MessageWriter> {
+    pub(crate) fn new(out: MailOut, composer: usize) -> anyhow::Result<MessageWriter> {
         Ok(match out {
             MailOut::Eml(dir) => MessageWriter::Eml(dir.to_path_buf()),
             MailOut::Spool(dir) => {
@@ -131,7 +156,7 @@ impl MessageWriter {
     }
 
     /// Everything written is in the file.
-    fn finish(self) -> anyhow::Result<()> {
+    pub(crate) fn finish(self) -> anyhow::Result<()> {
         if let MessageWriter::Spool { path, mut file, .. } = self {
             file.flush()
                 .with_context(|| format!("cannot write {}", path.display()))?;
@@ -176,9 +201,9 @@ fn file_name(kind: &str, unit: &str) -> String {
 }
 
 #[derive(Serialize)]
-struct OrgRef<'a> {
-    org_id: &'a str,
-    name: &'a str,
+pub(crate) struct OrgRef<'a> {
+    pub org_id: &'a str,
+    pub name: &'a str,
 }
 
 #[derive(Serialize)]
@@ -220,7 +245,7 @@ fn age(f: &FindingRow, as_of: chrono::NaiveDate) -> String {
 }
 
 #[derive(Serialize)]
-struct ActionItem {
+pub(crate) struct ActionItem {
     #[serde(flatten)]
     finding: MailFinding,
     /// The remediation up to its POSC path, and the path's steps, to number.
@@ -291,8 +316,7 @@ pub struct OrgProblem {
     pub error: String,
 }
 
-/// One organization's messages, or its problem, with its position in the run's order.
-type OrgMail = (usize, OrgMailResult);
+/// One organization's messages, or its problem.
 type OrgMailResult = Result<Vec<ComposedMail>, OrgProblem>;
 
 /// Every message of the run, and the organizations whose output could not be produced.
@@ -327,15 +351,9 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
         MailOut::Eml(dir) | MailOut::Spool(dir) => crate::files::create_dir_all(dir)?,
     }
 
-    // Organizations are independent: every core takes the next one until none is left (their
-    // sizes vary a hundredfold), then the messages are put back in organization order.
     let orgs: Vec<usize> = (0..snapshot.orgs.len())
         .filter(|&i| input.in_scope[i])
         .collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(orgs.len().max(1));
-    let next = AtomicUsize::new(0);
     let empty = Vec::new();
     let compose_org = |org_index: usize,
                        writer: &mut MessageWriter,
@@ -394,24 +412,55 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
                 error,
             }))
         };
-    let composer = |composer: usize| -> anyhow::Result<Vec<OrgMail>> {
-        let mut writer = MessageWriter::new(input.out, composer)?;
+    let composed = compose_each(&orgs, input.out, input.progress, |&org_index, writer| {
+        compose_or_drop(org_index, writer)
+    })?;
+    let mut mails = Vec::new();
+    let mut problems = Vec::new();
+    for result in composed {
+        match result {
+            Ok(org_mails) => mails.extend(org_mails),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    Ok((mails, problems))
+}
+
+/// `compose` run on each of `items` (organizations: independent, their sizes varying a
+/// hundredfold) by every core, each taking the next item until none is left and writing through
+/// a [`MessageWriter`] of its own to `out`; the results in `items`' order. `progress` is advanced
+/// by one per item.
+pub(crate) fn compose_each<I: Sync, T: Send>(
+    items: &[I],
+    out: MailOut,
+    progress: Option<&ProgressBar>,
+    compose: impl Fn(&I, &mut MessageWriter) -> anyhow::Result<T> + Sync,
+) -> anyhow::Result<Vec<T>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len().max(1));
+    let next = AtomicUsize::new(0);
+    let composer = |composer: usize| -> anyhow::Result<Vec<(usize, T)>> {
+        let mut writer = MessageWriter::new(out, composer)?;
         let mut done = Vec::new();
         loop {
             let position = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&org_index) = orgs.get(position) else {
+            let Some(item) = items.get(position) else {
                 writer.finish()?;
                 return Ok(done);
             };
-            done.push((position, compose_or_drop(org_index, &mut writer)?));
-            if let Some(bar) = input.progress {
+            done.push((position, compose(item, &mut writer)?));
+            if let Some(bar) = progress {
                 bar.inc(1);
             }
         }
     };
-    let parts: Vec<anyhow::Result<Vec<OrgMail>>> = std::thread::scope(|scope| {
+    let parts: Vec<anyhow::Result<Vec<(usize, T)>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
-            .map(|i| scope.spawn(move || composer(i)))
+            .map(|i| {
+                let composer = &composer;
+                scope.spawn(move || composer(i))
+            })
             .collect();
         handles
             .into_iter()
@@ -423,15 +472,7 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
         composed.extend(part?);
     }
     composed.sort_unstable_by_key(|(position, _)| *position);
-    let mut mails = Vec::new();
-    let mut problems = Vec::new();
-    for (_, result) in composed {
-        match result {
-            Ok(org_mails) => mails.extend(org_mails),
-            Err(problem) => problems.push(problem),
-        }
-    }
-    Ok((mails, problems))
+    Ok(composed.into_iter().map(|(_, result)| result).collect())
 }
 
 /// What a management report says was reviewed.
@@ -549,7 +590,7 @@ fn management_report(
     };
     let attachment = attach.then_some((file_name, bytes));
     build(
-        input,
+        &input.sender(),
         MANAGEMENT,
         o.org_id.clone(),
         o.management_emails.clone(),
@@ -598,32 +639,8 @@ fn action_lists(
             .filter(|f| f.status != FindingStatus::Accepted)
             .collect();
         list.sort_by_key(|f| std::cmp::Reverse(f.severity));
-        let administrators: Vec<String> = snapshot
-            .access_on(p)
-            .iter()
-            .filter(|a| matches!(a.role, Role::Primary | Role::Backup))
-            .map(|a| snapshot.user(a.user))
-            .filter(|u| u.is_active(as_of))
-            .map(|u| u.email.clone())
-            .collect();
-        let (to, fallback) = if administrators.is_empty() {
-            (o.management_emails.clone(), Some(format!("{} has no active Primary User or backup, so this action list goes to the organization's management", record.pidsl)))
-        } else {
-            (administrators, None)
-        };
-        let listed: Vec<ActionItem> = list
-            .iter()
-            .take(max)
-            .map(|f| {
-                let (lead, steps, note) = steps(&f.remediation);
-                ActionItem {
-                    finding: MailFinding::new(f, as_of),
-                    lead,
-                    steps,
-                    note,
-                }
-            })
-            .collect();
+        let (to, fallback) = administrators_of_pidsl(snapshot, p, as_of, "this action list");
+        let listed = action_items(&list, as_of, max);
         let context = minijinja::context! {
             run => minijinja::context! { id => &input.run.id, as_of => as_of.to_string() },
             org => to_value(OrgRef { org_id: &o.org_id, name: &o.name }),
@@ -644,7 +661,7 @@ fn action_lists(
             record.pidsl
         );
         mails.push(build(
-            input,
+            &input.sender(),
             ACTION_LIST,
             record.pidsl.as_str().to_string(),
             to,
@@ -658,12 +675,66 @@ fn action_lists(
     Ok(())
 }
 
+/// Who a message about PID/SL `p` goes to: the emails of its active (on `as_of`) Primary
+/// User and backup; or, when it has neither, its organization's management, with a sentence
+/// saying why `what` ("this action list") goes to them.
+pub(crate) fn administrators_of_pidsl(
+    snapshot: &Snapshot,
+    p: u32,
+    as_of: chrono::NaiveDate,
+    what: &str,
+) -> (Vec<String>, Option<String>) {
+    let record = snapshot.pidsl(p);
+    let administrators: Vec<String> = snapshot
+        .access_on(p)
+        .iter()
+        .filter(|a| matches!(a.role, Role::Primary | Role::Backup))
+        .map(|a| snapshot.user(a.user))
+        .filter(|u| u.is_active(as_of))
+        .map(|u| u.email.clone())
+        .collect();
+    if administrators.is_empty() {
+        let o = &snapshot.orgs[record.org as usize];
+        (
+            o.management_emails.clone(),
+            Some(format!(
+                "{} has no active Primary User or backup, so {what} goes to the organization's management",
+                record.pidsl
+            )),
+        )
+    } else {
+        (administrators, None)
+    }
+}
+
+/// The first `max` of `findings` as a message lists them for a Primary User: each with its age
+/// on `as_of` and its remediation as numbered POSC steps.
+pub(crate) fn action_items(
+    findings: &[&FindingRow],
+    as_of: chrono::NaiveDate,
+    max: usize,
+) -> Vec<ActionItem> {
+    findings
+        .iter()
+        .take(max)
+        .map(|f| {
+            let (lead, steps, note) = steps(&f.remediation);
+            ActionItem {
+                finding: MailFinding::new(f, as_of),
+                lead,
+                steps,
+                note,
+            }
+        })
+        .collect()
+}
+
 /// What a message carries besides its text: a workbook to attach (name, bytes) and a trend
 /// chart (PNG) shown inline.
 #[derive(Default)]
-struct Parts {
-    attachment: Option<(String, Vec<u8>)>,
-    trend: Option<Vec<u8>>,
+pub(crate) struct Parts {
+    pub attachment: Option<(String, Vec<u8>)>,
+    pub trend: Option<Vec<u8>>,
 }
 
 /// The mail stylesheet's inliner: it never fetches a stylesheet (the crate is built without
@@ -685,9 +756,11 @@ pub fn inline_css(html: &str) -> anyhow::Result<String> {
         .context("cannot inline the mail stylesheet")
 }
 
+/// Renders `template` (its .txt.j2 and .html.j2) with `context` into a message about `unit`,
+/// keyed `<run>:<kind>:<unit>`, and writes it out.
 #[allow(clippy::too_many_arguments)]
-fn build(
-    input: &RunMail,
+pub(crate) fn build(
+    input: &Sender,
     kind: &'static str,
     unit: String,
     to: Vec<String>,
@@ -705,7 +778,7 @@ fn build(
             .templates
             .render(&format!("{template}.html.j2"), context)?,
     )?;
-    let key = format!("{}:{kind}:{unit}", input.run.id);
+    let key = format!("{}:{kind}:{unit}", input.run_id);
     let mut builder = Message::builder()
         .from(input.mail.from.clone())
         .subject(subject.clone())
@@ -751,7 +824,7 @@ fn body(text: String, html: String, parts: Parts) -> anyhow::Result<MultiPart> {
 }
 
 /// A template value of anything serializable.
-fn to_value(value: impl Serialize) -> Value {
+pub(crate) fn to_value(value: impl Serialize) -> Value {
     Value::from(minijinja::value::Serde(value))
 }
 

@@ -13,7 +13,7 @@ mod check;
 pub mod compose;
 mod transport;
 
-pub use check::check_templates;
+pub use check::{check_templates, checked_templates};
 pub use transport::{DeliveryError, Smtp};
 
 use crate::clock::SharedClock;
@@ -55,6 +55,24 @@ pub fn stale_claim_age(smtp: &SmtpSettings) -> Duration {
 pub fn retry_delay(attempts: i64) -> Duration {
     let minutes = 1i64 << attempts.clamp(1, 10).saturating_sub(1);
     Duration::minutes(minutes.min(360))
+}
+
+/// Delivers what is due right after `queued` messages were queued: a delivery problem leaves
+/// them pending for `posc-review send` and is reported, it does not undo what was queued.
+pub async fn deliver_queued(
+    store: &dyn Store,
+    settings: &crate::config::Settings,
+    clock: &SharedClock,
+    queued: usize,
+) -> DeliveryReport {
+    match deliver_pending(store, &settings.smtp, &settings.mail, clock, false).await {
+        Ok(report) => report,
+        Err(e) => DeliveryReport {
+            retrying: queued,
+            errors: vec![format!("{e:#}")],
+            ..Default::default()
+        },
+    }
 }
 
 /// Delivers every message that is due (every pending one with `ignore_schedule`).

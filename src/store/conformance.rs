@@ -1215,3 +1215,106 @@ pub(super) async fn history_from_before_status_per_org_is_recomputed(store: &dyn
     assert_eq!(counts(run("20261101-001").await), (6, 2, 3, 1, 0));
     assert_eq!(run("20261020-001").await.counts.new, 0);
 }
+
+/// Each organization's latest review is its last completed run by `run_orgs`, whatever the
+/// run's scope (a failed run later does not count); follow-ups are queued once per key, and
+/// `queue_follow_ups` says which keys it queued. `dir` holds the message files.
+pub(super) async fn follow_ups_are_queued_once_per_key(store: &dyn Store, dir: &Path) {
+    use crate::domain::FindingStatus::New;
+    use crate::domain::OutboxState;
+    use crate::domain::Severity::High;
+    let run1 = review_with(
+        store,
+        utc("2026-10-01T12:00:00Z"),
+        "all",
+        &["ORG-A", "ORG-B"],
+        &[("ORG-A", High, New), ("ORG-B", High, New)],
+    )
+    .await;
+    let run2 = review_with(
+        store,
+        utc("2026-10-02T13:00:00Z"),
+        "org:ORG-A",
+        &["ORG-A"],
+        &[("ORG-A", High, New)],
+    )
+    .await;
+    let failed = start(store, utc("2026-10-03T13:30:00Z"), 1).await;
+    store
+        .fail_run(&failed.id, "interrupted", utc("2026-10-03T13:31:00Z"), None)
+        .await
+        .unwrap();
+    let reviews = store.latest_org_reviews().await.unwrap();
+    let review = |org_id: &str, run: &RunRecord| OrgReview {
+        org_id: org_id.into(),
+        run_id: run.id.clone(),
+        as_of: run.as_of,
+    };
+    assert_eq!(reviews, [review("ORG-A", &run2), review("ORG-B", &run1)]);
+
+    let mail = |kind: &str, unit: &str| {
+        let key = format!("{}:{kind}:{unit}", run1.id);
+        let message = format!("Subject: {key}\r\n\r\nPlease decide.\r\n");
+        let path = dir.join(format!("{kind}-{unit}.eml"));
+        std::fs::write(&path, &message).unwrap();
+        OutgoingMail {
+            idempotency_key: key,
+            run_id: run1.id.clone(),
+            kind: kind.into(),
+            recipient: unit.into(),
+            to_addresses: vec!["pu@example.org".into()],
+            subject: format!("Reminder {unit}"),
+            message_file: MessageFile::whole(path, message.len()),
+        }
+    };
+    let now = utc("2026-10-15T05:00:00Z");
+    let first = [
+        mail(REMINDER_KIND, "110000001A"),
+        mail(REMINDER_KIND, "110000002A"),
+    ];
+    let queued = store.queue_follow_ups(&first, now).await.unwrap();
+    assert_eq!(
+        queued,
+        [
+            format!("{}:reminder:110000001A", run1.id),
+            format!("{}:reminder:110000002A", run1.id)
+        ]
+    );
+    let again = [
+        mail(REMINDER_KIND, "110000001A"),
+        mail(REMINDER_KIND, "110000002A"),
+        mail(ESCALATION_KIND, "ORG-B"),
+    ];
+    let later = now + chrono::Duration::days(16);
+    let queued = store.queue_follow_ups(&again, later).await.unwrap();
+    assert_eq!(queued, [format!("{}:escalation:ORG-B", run1.id)]);
+    assert_eq!(
+        store.queue_follow_ups(&again, later).await.unwrap(),
+        Vec::<String>::new()
+    );
+    let outbox = store.outbox(Some(&run1.id)).await.unwrap();
+    let kinds: Vec<(&str, &str, OutboxState)> = outbox
+        .iter()
+        .map(|e| (e.kind.as_str(), e.recipient.as_str(), e.state))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (REMINDER_KIND, "110000001A", OutboxState::Pending),
+            (REMINDER_KIND, "110000002A", OutboxState::Pending),
+            (ESCALATION_KIND, "ORG-B", OutboxState::Pending),
+        ]
+    );
+    // The message text is queued with its row.
+    let key = format!("{}:escalation:ORG-B", run1.id);
+    let claimed = store
+        .claim_mail(&key, later, later - chrono::Duration::minutes(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        claimed.message.contains("Please decide."),
+        "{}",
+        claimed.message
+    );
+}

@@ -5,7 +5,7 @@ use super::{date_text, insert_batched, parsed, required_date, PgStore};
 use crate::domain::{Cadence, FindingStatus, RuleId, RunStatus, Severity};
 use crate::store::{
     group_org_trends, run_order, running_run, trend_point, CompletedRun, FindingRow, HeldRun,
-    NewRun, RunRecord, TrendPoint,
+    NewRun, OrgReview, RunRecord, TrendPoint,
 };
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -300,6 +300,26 @@ impl PgStore {
         );
         self.read_all(query, "the review history", |row| {
             Ok((row.try_get("org_id")?, required_date(row, "runs", "as_of")?))
+        })
+        .await
+    }
+
+    /// Each organization's last completed review by `run_orgs`, whatever its scope: one query,
+    /// each organization's runs numbered by a window function.
+    pub(super) async fn latest_org_reviews(&self) -> anyhow::Result<Vec<OrgReview>> {
+        let sql = format!(
+            "SELECT org_id, run_id, as_of FROM ( \
+               SELECT o.org_id, r.id AS run_id, r.as_of, \
+                      ROW_NUMBER() OVER (PARTITION BY o.org_id ORDER BY {run} DESC) AS n \
+               FROM run_orgs o JOIN runs r ON r.id = o.run_id WHERE r.status = 'completed') t \
+             WHERE n = 1 ORDER BY org_id",
+            run = run_order("r.id"),
+        );
+        self.read_all(sqlx::query(&sql), "the review history", |row| {
+            Ok(from_row!(row.try_get => OrgReview {
+                org_id, run_id;
+                as_of: required_date(row, "runs", "as_of")?,
+            }))
         })
         .await
     }

@@ -465,7 +465,7 @@ impl Store for PgStore {
     }
 
     async fn latest_org_reviews(&self) -> anyhow::Result<Vec<OrgReview>> {
-        todo!("issue 19, part 3")
+        PgStore::latest_org_reviews(self).await
     }
 
     async fn follow_ups(&self, run_ids: &[String]) -> anyhow::Result<Vec<FollowUp>> {
@@ -474,10 +474,10 @@ impl Store for PgStore {
 
     async fn queue_follow_ups(
         &self,
-        _mails: &[OutgoingMail],
-        _now: DateTime<Utc>,
+        mails: &[OutgoingMail],
+        now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<String>> {
-        todo!("issue 19, part 3")
+        PgStore::queue_follow_ups(self, mails, now).await
     }
 
     async fn org_cadences(&self) -> anyhow::Result<HashMap<String, crate::domain::Cadence>> {

@@ -41,6 +41,45 @@ pub(super) async fn queue_mail(
     Ok(())
 }
 
+/// Reminders and escalations go through one lock per database, so that the keys a pass finds
+/// absent are still absent when it inserts them (two schedulers, or one and `remind --send`).
+const FOLLOW_UP_LOCK: i64 = 0x706f_7363_5f66_7570; // "posc_fup"
+
+impl PgStore {
+    /// Queues reminders and escalations whose key is not in the outbox yet, in one
+    /// transaction; the keys it queued.
+    pub(super) async fn queue_follow_ups(
+        &self,
+        mails: &[OutgoingMail],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut tx = self.pool.begin().await.context("cannot queue reminders")?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(FOLLOW_UP_LOCK)
+            .execute(&mut *tx)
+            .await
+            .context("cannot lock the outbox for reminders")?;
+        let keys: Vec<&str> = mails.iter().map(|m| m.idempotency_key.as_str()).collect();
+        let present: std::collections::HashSet<String> = sqlx::query_scalar(
+            "SELECT idempotency_key FROM outbox WHERE idempotency_key = ANY($1)",
+        )
+        .bind(&keys)
+        .fetch_all(&mut *tx)
+        .await
+        .context("cannot read the outbox")?
+        .into_iter()
+        .collect();
+        let absent: Vec<OutgoingMail> = mails
+            .iter()
+            .filter(|m| !present.contains(&m.idempotency_key))
+            .cloned()
+            .collect();
+        queue_mail(&mut tx, &absent, now).await?;
+        tx.commit().await.context("cannot queue reminders")?;
+        Ok(absent.into_iter().map(|m| m.idempotency_key).collect())
+    }
+}
+
 /// Inserts messages, pending and due at `now`, but those whose key is in the outbox already;
 /// how many were inserted.
 async fn insert_messages(

@@ -931,3 +931,14 @@ async fn a_store_from_before_status_per_org_gets_its_history_recomputed() {
     conformance::history_from_before_status_per_org_is_recomputed(&store).await;
     store.close().await;
 }
+
+#[tokio::test]
+async fn follow_ups_are_queued_once_per_key() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = db.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    conformance::follow_ups_are_queued_once_per_key(&store, dir.path()).await;
+    store.close().await;
+}

@@ -4,8 +4,8 @@
 use super::{all_rows, first_row, split_list, SqlDate, SqlTime};
 use crate::domain::{FindingStatus, RuleId, RunStatus};
 use crate::store::{
-    group_org_trends, run_order, trend_point, CompletedRun, FindingRow, HeldRun, OutgoingMail,
-    RunRecord, TrendPoint,
+    group_org_trends, run_order, trend_point, CompletedRun, FindingRow, HeldRun, OrgReview,
+    OutgoingMail, RunRecord, TrendPoint,
 };
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -322,6 +322,26 @@ pub(super) fn last_completed_review_per_org(
         [],
         |row| Ok((row.get("org_id")?, row.get::<_, SqlDate>("as_of")?.0)),
     )
+    .context("cannot read the runs table")
+}
+
+/// Each organization's last completed review by `run_orgs`, whatever its scope: one query,
+/// each organization's runs numbered by a window function.
+pub(super) fn latest_org_reviews(conn: &Connection) -> anyhow::Result<Vec<OrgReview>> {
+    let sql = format!(
+        "SELECT org_id, run_id, as_of FROM ( \
+           SELECT o.org_id AS org_id, r.id AS run_id, r.as_of AS as_of, \
+                  ROW_NUMBER() OVER (PARTITION BY o.org_id ORDER BY {run} DESC) AS n \
+           FROM run_orgs o JOIN runs r ON r.id = o.run_id WHERE r.status = 'completed') \
+         WHERE n = 1 ORDER BY org_id",
+        run = run_order("r.id"),
+    );
+    all_rows(conn, &sql, [], |row| {
+        Ok(from_row!(row.get => OrgReview {
+            org_id, run_id;
+            as_of: row.get::<_, SqlDate>("as_of")?.0,
+        }))
+    })
     .context("cannot read the runs table")
 }
 

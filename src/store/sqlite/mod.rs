@@ -568,7 +568,7 @@ impl Store for SqliteStore {
     }
 
     async fn latest_org_reviews(&self) -> anyhow::Result<Vec<OrgReview>> {
-        todo!("issue 19, part 3")
+        self.call(|conn| history::latest_org_reviews(conn)).await
     }
 
     async fn follow_ups(&self, run_ids: &[String]) -> anyhow::Result<Vec<FollowUp>> {
@@ -579,10 +579,12 @@ impl Store for SqliteStore {
 
     async fn queue_follow_ups(
         &self,
-        _mails: &[OutgoingMail],
-        _now: DateTime<Utc>,
+        mails: &[OutgoingMail],
+        now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<String>> {
-        todo!("issue 19, part 3")
+        let mails = mails.to_vec();
+        self.call(move |conn| outbox::queue_follow_ups(conn, &mails, now))
+            .await
     }
 
     async fn org_cadences(&self) -> anyhow::Result<HashMap<String, Cadence>> {

@@ -37,21 +37,39 @@ pub(super) const MARK_FAILED: &str = "UPDATE outbox \
 pub(super) const REQUEUE_FAILED: &str = "UPDATE outbox SET state = ?1, attempts = 0, \
      next_attempt_at = ?2, created_at = ?2, alerted = NULL WHERE state = ?3";
 
-/// Queues messages within the run's transaction; a key already in the outbox is left as it
+/// Queues messages within the caller's transaction; a key already in the outbox is left as it
 /// is (never queued twice). Each message is read from its file as it is inserted, so that a
-/// run's messages are never all in memory.
+/// run's messages are never all in memory. Returns the keys it queued.
 pub(super) fn queue_mail(
     conn: &Connection,
     mails: &[OutgoingMail],
     now: DateTime<Utc>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     let mut open = HashMap::new();
+    let mut queued = Vec::new();
     for mail in mails {
         // lettre encodes every part (quoted-printable or base64): it is ASCII.
         let text = mail.message_file.read(&mut open)?;
-        insert_message(conn, &QueuedMessage::mail(mail, &text), now)?;
+        if insert_message(conn, &QueuedMessage::mail(mail, &text), now)? {
+            queued.push(mail.idempotency_key.clone());
+        }
     }
-    Ok(())
+    Ok(queued)
+}
+
+/// Queues reminders and escalations under the write lock, those whose key is not in the
+/// outbox yet; the keys it queued.
+pub(super) fn queue_follow_ups(
+    conn: &mut Connection,
+    mails: &[OutgoingMail],
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<String>> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("cannot queue reminders")?;
+    let queued = queue_mail(&tx, mails, now)?;
+    tx.commit().context("cannot queue reminders")?;
+    Ok(queued)
 }
 
 /// Inserts one message, pending and due at `now`, unless its key is in the outbox already;

@@ -506,3 +506,10 @@ async fn a_store_from_before_status_per_org_gets_its_history_recomputed() {
     let store = new_store(&dir).await;
     conformance::history_from_before_status_per_org_is_recomputed(&store).await;
 }
+
+#[tokio::test]
+async fn follow_ups_are_queued_once_per_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir).await;
+    conformance::follow_ups_are_queued_once_per_key(&store, dir.path()).await;
+}
