@@ -246,8 +246,8 @@ pub struct FindingsArgs {
 
 /// The statuses a stored finding has (`resolved` is counted, never stored).
 fn stored_finding_status() -> impl TypedValueParser<Value = FindingStatus> {
-    use FindingStatus::{Accepted, New, Open};
-    PossibleValuesParser::new([New, Open, Accepted].map(FindingStatus::as_str))
+    use FindingStatus::{Accepted, New, Open, Suppressed};
+    PossibleValuesParser::new([New, Open, Accepted, Suppressed].map(FindingStatus::as_str))
         .map(|text| FindingStatus::parse(&text).expect("one of the possible values"))
 }
 

@@ -10,7 +10,7 @@ pub struct DecisionsArgs {
     pub command: DecisionsCommand,
 }
 
-/// Reviewer decisions on a run's findings: Keep, Remove access, Change services, Accept risk.
+/// Reviewer decisions on a run's findings: Fix in POSC, Accept risk, Not a problem.
 #[derive(Debug, Subcommand)]
 pub enum DecisionsCommand {
     /// Record the decisions of a reviewed workbook (its Findings sheets' Decision and
@@ -24,7 +24,8 @@ pub enum DecisionsCommand {
 
 #[derive(Debug, Args)]
 pub struct DecisionsImportArgs {
-    /// The reviewed review-<run-id>.xlsx (or an organization's workbook), or a .csv file.
+    /// The reviewed review-<run-id>.xlsx (or an organization's workbook, or a PID/SL's
+    /// decide-<run-id>-<pidsl>.xlsx), or a .csv file.
     pub file: PathBuf,
 
     /// Who decided, for rows without a reviewer column or value.

@@ -310,6 +310,14 @@ text_enum!(
     }
 );
 
+impl FindingStatus {
+    /// Whether a reviewer's decision sets the finding aside for now (accepted or suppressed):
+    /// it leaves the action lists and does not count for `--fail-on`.
+    pub fn set_aside(self) -> bool {
+        matches!(self, FindingStatus::Accepted | FindingStatus::Suppressed)
+    }
+}
+
 text_enum!(
     /// What a reviewer decided about a finding: the Decision drop-down's labels.
     Decision, "decision", {
@@ -335,6 +343,15 @@ impl Decision {
     /// Whether the decision needs a justification.
     pub fn needs_justification(self) -> bool {
         matches!(self, Decision::AcceptRisk | Decision::NotAProblem)
+    }
+
+    /// What the decision does, in one line (the Primary User's action list).
+    pub fn in_one_line(self) -> &'static str {
+        match self {
+            Decision::FixInPosc => "you remove or change the access in the POSC; the finding must be gone at the next review.",
+            Decision::AcceptRisk => "the access stays as it is until a date (accepted_until, by default the next review); say why under Justification.",
+            Decision::NotAProblem => "the data is wrong or the access is justified; say why under Justification; the finding is set aside until its detail or the user's services change.",
+        }
     }
 
     /// What a reviewer says by choosing this decision (the workbook's "How to decide" sheet).
