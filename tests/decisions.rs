@@ -995,3 +995,265 @@ fn not_a_problem_suppresses_a_finding_until_its_facts_change() {
         assert!(row["Decision"].starts_with("Not a problem ("), "{row:?}");
     }
 }
+
+/// The action list of `pidsl` a dry run wrote, parsed: its text (whitespace collapsed) and
+/// its attachments (name, bytes).
+fn action_list(run_dir: &Path, pidsl: &str) -> (String, Vec<(String, Vec<u8>)>) {
+    let raw = std::fs::read(run_dir.join(format!("mail/action-list-{pidsl}.eml"))).unwrap();
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let text = message.body_text(0).unwrap();
+    let attachments = message
+        .attachments()
+        .map(|a| {
+            (
+                mail_parser::MimeHeaders::attachment_name(a)
+                    .unwrap_or_default()
+                    .to_string(),
+                a.contents().to_vec(),
+            )
+        })
+        .collect();
+    (
+        text.split_whitespace().collect::<Vec<_>>().join(" "),
+        attachments,
+    )
+}
+
+/// The decision workbook `pidsl`'s action list carries, saved as `dir/<its name>`.
+fn decision_workbook(run_dir: &Path, pidsl: &str, dir: &Path) -> PathBuf {
+    let run_id = run_dir.file_name().unwrap().to_str().unwrap();
+    let (_, attachments) = action_list(run_dir, pidsl);
+    let name = format!("decide-{run_id}-{pidsl}.xlsx");
+    let (_, bytes) = attachments
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("{pidsl}'s action list carries {name}"));
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// The access rows of scenario4: (username, pidsl).
+fn scenario4_access() -> Vec<(String, String)> {
+    read_csv(&scenario4().join("access.csv"))
+        .into_iter()
+        .map(|r| (r["username"].clone(), r["pidsl"].clone()))
+        .collect()
+}
+
+#[test]
+fn each_action_list_carries_a_decision_workbook_of_its_own_pidsl_only() {
+    for db in TestDb::all() {
+        let out = tempfile::tempdir().unwrap();
+        let (bin, run1) = reviewed(&db, out.path());
+        // An accepted risk on 110000001B, shown in its next workbook though not listed.
+        let rows = read_csv(&run1.join("findings.csv"));
+        let backup = rows
+            .iter()
+            .find(|r| r["rule"] == "missing-backup" && r["pidsl"] == "110000001B")
+            .unwrap();
+        let csv = out.path().join("accept.csv");
+        std::fs::write(
+            &csv,
+            format!(
+                "fingerprint,decision,justification,reviewer\n{},Accept risk,Hiring one,Dana\n",
+                backup["fingerprint"]
+            ),
+        )
+        .unwrap();
+        let result = bin.run(&["decisions", "import", csv.to_str().unwrap()]);
+        assert!(result.status.success(), "{}", stderr(&result));
+        let run2 = review(&bin, out.path(), "2026-10-15");
+        let findings2 = findings(&run2);
+        let access = scenario4_access();
+        let mut lists = 0;
+        for entry in std::fs::read_dir(run2.join("mail")).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let Some(pidsl) = name
+                .strip_prefix("action-list-")
+                .and_then(|n| n.strip_suffix(".eml"))
+            else {
+                continue;
+            };
+            lists += 1;
+            let (text, attachments) = action_list(&run2, pidsl);
+            assert_eq!(attachments.len(), 1, "{name}: one workbook");
+            assert!(
+                text.contains("send it back to your compliance officer")
+                    && text.contains("Fix in POSC: ")
+                    && text.contains("Accept risk: ")
+                    && text.contains("Not a problem: "),
+                "{text}"
+            );
+            let path = decision_workbook(&run2, pidsl, out.path());
+            let mut workbook: Xlsx<_> = open_workbook(&path).unwrap();
+            assert_eq!(
+                workbook.sheet_names(),
+                ["How to decide", "Findings", "User Access"]
+            );
+            let property = workbook
+                .workbook_properties()
+                .unwrap()
+                .custom_properties
+                .get(posc_review::report::xlsx::PIDSL_PROPERTY)
+                .cloned();
+            assert_eq!(property.as_deref(), Some(pidsl));
+            let members: Vec<&str> = access
+                .iter()
+                .filter(|(_, p)| p == pidsl)
+                .map(|(u, _)| u.as_str())
+                .collect();
+            let sheet = findings_rows(&path);
+            for row in &sheet {
+                let ours = row["pidsl"] == pidsl
+                    || (row["pidsl"].is_empty() && members.contains(&row["username"].as_str()));
+                assert!(ours, "[{}] {pidsl}'s workbook holds {row:?}", db.backend);
+                assert_eq!(
+                    findings2[&row["fingerprint"]]["status"], row["status"],
+                    "a finding of the run"
+                );
+            }
+            // Every finding naming the PID/SL, and as many as the action list says it found.
+            let naming = findings2.values().filter(|f| f["pidsl"] == pidsl).count();
+            assert_eq!(sheet.iter().filter(|r| r["pidsl"] == pidsl).count(), naming);
+            assert!(
+                text.contains(&format!("found {} finding", sheet.len())),
+                "{pidsl}: {} rows; {text}",
+                sheet.len()
+            );
+            let user_access = workbook.worksheet_range("User Access").unwrap();
+            let mut access_rows = user_access.rows();
+            let header: Vec<String> = access_rows.next().unwrap().iter().map(text_of).collect();
+            let col = header.iter().position(|h| h == "pidsl").unwrap();
+            let on: Vec<String> = access_rows.map(|r| text_of(&r[col])).collect();
+            assert_eq!(on.len(), members.len(), "{pidsl}: its access rows");
+            assert!(on.iter().all(|p| p == pidsl), "{pidsl}: {on:?}");
+            if pidsl == "110000001B" {
+                let accepted = sheet
+                    .iter()
+                    .find(|r| r["fingerprint"] == backup["fingerprint"])
+                    .expect("the accepted finding is in the workbook");
+                assert_eq!(accepted["status"], "accepted");
+                assert!(
+                    accepted["Decision"].starts_with("Accept risk ("),
+                    "{accepted:?}"
+                );
+            }
+        }
+        assert!(lists >= 4, "[{}] {lists} action lists", db.backend);
+    }
+}
+
+fn text_of(cell: &Data) -> String {
+    text(cell)
+}
+
+#[test]
+fn a_decision_workbook_decides_only_its_own_pidsl_s_findings() {
+    for db in TestDb::all() {
+        let out = tempfile::tempdir().unwrap();
+        let (bin, run1) = reviewed(&db, out.path());
+        let run_id = run1.file_name().unwrap().to_str().unwrap().to_string();
+        let path = decision_workbook(&run1, "110000001A", out.path());
+        let rows = read_csv(&run1.join("findings.csv"));
+        let fingerprint = |rule: &str, pidsl: &str, username: &str| {
+            rows.iter()
+                .find(|r| r["rule"] == rule && r["pidsl"] == pidsl && r["username"] == username)
+                .map(|r| r["fingerprint"].clone())
+                .unwrap_or_else(|| panic!("no {rule} {pidsl} {username}"))
+        };
+        let own = fingerprint("overbroad-grant", "110000001A", "ewalsh");
+        // nsmith has access on 110000001A: the finding about no PID/SL is its to decide too.
+        let own_user = fingerprint("duplicate-identity", "", "nsmith");
+        let other_pidsl = fingerprint("missing-backup", "110000001B", "");
+        // cjones has access on 110000001B only.
+        let other_user = fingerprint("stale-user", "", "cjones");
+        let sheet = findings_sheet(&path).len();
+        let edited = out.path().join("decided.xlsx");
+        with_added_rows(
+            &path,
+            &edited,
+            &[
+                decided(&run_id, &own, "Fix in POSC"),
+                decided(&run_id, &other_pidsl, "Accept risk"),
+                decided(&run_id, &own_user, "Not a problem"),
+                decided(&run_id, &other_user, "Fix in POSC"),
+            ],
+        );
+        let result = bin.run(&[
+            "decisions",
+            "import",
+            edited.to_str().unwrap(),
+            "--reviewer",
+            "gpatel",
+        ]);
+        assert_eq!(result.status.code(), Some(2), "{}", stderr(&result));
+        let err = stderr(&result);
+        let place = |n: usize| format!("{}:Findings:{}: ", edited.display(), sheet + n);
+        assert!(
+            err.contains(&format!(
+                "{}the finding {other_pidsl} of run {run_id} is about PID/SL 110000001B, but \
+                 this is PID/SL 110000001A's decision workbook",
+                place(2)
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "{}the finding {other_user} of run {run_id} is about user \"cjones\" of \
+                 organization \"ORG-GP\", who has no access on PID/SL 110000001A",
+                place(4)
+            )),
+            "{err}"
+        );
+        assert!(
+            !err.contains(&place(1)) && !err.contains(&place(3)),
+            "{err}"
+        );
+        assert!(decisions_json(&bin, &[]).is_empty(), "[{}]", db.backend);
+
+        with_added_rows(
+            &path,
+            &edited,
+            &[
+                decided(&run_id, &own, "Fix in POSC"),
+                decided(&run_id, &own_user, "Not a problem"),
+            ],
+        );
+        let result = bin.run(&[
+            "decisions",
+            "import",
+            edited.to_str().unwrap(),
+            "--reviewer",
+            "gpatel",
+        ]);
+        assert!(result.status.success(), "{}", stderr(&result));
+        assert_eq!(decisions_json(&bin, &[]).len(), 2, "[{}]", db.backend);
+    }
+}
+
+#[test]
+fn a_decision_workbook_too_large_to_attach_is_named_and_kept_in_the_run_s_folder() {
+    let db = TestDb::sqlite();
+    let out = tempfile::tempdir().unwrap();
+    let mut bin = Bin::new(&db);
+    bin.env
+        .push(("POSC_REVIEW__MAIL__MAX_ATTACHMENT_MB".into(), "0".into()));
+    let imported = bin.run(&["import", scenario4().to_str().unwrap()]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    let run = review(&bin, out.path(), AS_OF);
+    let run_id = run.file_name().unwrap().to_str().unwrap();
+    let (text, attachments) = action_list(&run, "110000001A");
+    assert!(attachments.is_empty());
+    let name = format!("decide-{run_id}-110000001A.xlsx");
+    assert!(
+        text.contains(&format!("The workbook {name} (0.0 MB), in which you decide each finding, is too large to attach: ask your compliance officer for it")),
+        "{text}"
+    );
+    let kept = run.join("decide").join(&name);
+    assert_eq!(
+        findings_rows(&kept)[0]["pidsl"].len(),
+        10,
+        "a workbook of findings"
+    );
+}

@@ -366,7 +366,7 @@ impl Decision {
     /// What happens once the reviewed workbook is imported (`posc-review decisions import`).
     pub fn next_step(self) -> &'static str {
         match self {
-            Decision::FixInPosc => "The Primary User fixes it in the POSC with the steps under remediation; the finding must be gone at the next review, or it is reported as decided but not done. `posc-review decisions apply` makes the same change in this store for removals.",
+            Decision::FixInPosc => "The Primary User fixes it in the POSC with the steps under remediation; the finding must be gone at the next review, or it is reported as decided but not done. For removals, posc-review decisions apply makes the same change in this store.",
             Decision::AcceptRisk => "The finding shows as accepted and leaves the Primary Users' action lists until accepted_until (by default the next review period, at most review.max_accept_days after the review); then it is open again and needs a new decision.",
             Decision::NotAProblem => "The finding shows as suppressed and leaves the action lists for as long as its facts stay the same (its detail and the user's services); when they change, it is open again and needs a new decision.",
         }
