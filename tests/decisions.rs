@@ -921,6 +921,9 @@ fn not_a_problem_suppresses_a_finding_until_its_facts_change() {
         for r in critical.iter().chain([&duplicate]) {
             assert_eq!(second[&r["fingerprint"]]["status"], "suppressed", "{r:?}");
         }
+        let html = std::fs::read_to_string(run2.join("summary.html")).unwrap();
+        let count = format!("id=\"count-suppressed\">{}<", critical.len() + 1);
+        assert!(html.contains(&count), "{count}");
         let suppressed = bin.run(&["findings", "--status", "suppressed", "--format", "csv"]);
         assert!(suppressed.status.success(), "{}", stderr(&suppressed));
         assert!(stdout(&suppressed).contains(&duplicate["fingerprint"]));

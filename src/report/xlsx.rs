@@ -675,6 +675,7 @@ fn write_summary_sheet(
         ("New", status.new),
         ("Open (seen before)", status.open),
         ("Accepted", status.accepted),
+        ("Suppressed (Not a problem)", status.suppressed),
         ("Resolved (gone since the previous run)", status.resolved),
     ] {
         row += 1;
