@@ -1,6 +1,7 @@
 //! The messages of a run: one management report per organization reviewed (to its
 //! management_emails, its own workbook attached) and one Primary User action list per PID/SL
-//! with findings (to its active primary and backup, or to management when it has neither).
+//! with findings (to its active primary and backup, or to management when it has neither),
+//! the PID/SL's decision workbook attached.
 //! A message only ever carries its own organization's findings.
 //!
 //! One organization's data never stops the others' mail: when its workbook or one of its

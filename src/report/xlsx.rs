@@ -7,7 +7,9 @@
 //! finding: whose access it is, then the reviewer's Decision and Justification, then the
 //! rest), Administrators (an organization's workbook only: who administers each of its active
 //! PID/SLs), User Access (one row per user and PID/SL, one column per service) and Rules (what
-//! each rule checks and the policy it enforces). Findings and User Access are written in
+//! each rule checks and the policy it enforces). A PID/SL's decision workbook, which its action
+//! list carries, is the same writer with How to decide, Findings and User Access only
+//! ([`decision_workbook`]). Findings and User Access are written in
 //! constant-memory mode, row by row, so a statewide run does not hold the sheets in memory; a
 //! sheet that would pass Excel's row limit continues on "Findings (2)", "User Access (2)" and
 //! so on.
