@@ -2,7 +2,9 @@
 //! `cargo bench --bench workbook -- [FINDINGS] [ACCESS_ROWS] [OUT_DIR]`
 //! (defaults 1,000,000 findings and 4,000,000 access rows, into target/). Run it under
 //! `/usr/bin/time -v` for the peak RSS; it prints its own resident memory before and after
-//! writing, so the workbook's share can be told from the synthetic data's.
+//! writing, so the workbook's share can be told from the synthetic data's. Then it writes the
+//! decision workbooks of 2,000 PID/SLs, as their action lists carry them, and prints the time
+//! per workbook.
 
 use chrono::NaiveDate;
 use posc_review::domain::{
@@ -186,4 +188,34 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     memory("after the workbook");
+
+    let mut own: Vec<Vec<FindingRow>> = vec![Vec::new(); 2000];
+    for f in &findings {
+        let p = snapshot.pidsl_index(&f.pidsl).unwrap() as usize;
+        if p < own.len() {
+            own[p].push(f.clone());
+        }
+    }
+    let started = Instant::now();
+    let mut bytes = 0;
+    for (p, findings) in own.iter().enumerate() {
+        let workbook =
+            xlsx::decision_workbook(findings, &snapshot, p as u32, chrono_tz::America::New_York)
+                .unwrap();
+        bytes += workbook.len();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{} decision workbooks ({:.1} findings, {:.0} access rows and {:.1} KB each) in {:.2} s: \
+         {:.2} ms each",
+        own.len(),
+        own.iter().map(Vec::len).sum::<usize>() as f64 / own.len() as f64,
+        (0..own.len() as u32)
+            .map(|p| snapshot.access_on(p).len())
+            .sum::<usize>() as f64
+            / own.len() as f64,
+        bytes as f64 / own.len() as f64 / 1e3,
+        seconds,
+        seconds * 1e3 / own.len() as f64
+    );
 }

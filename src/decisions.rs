@@ -9,20 +9,22 @@
 //! `accepted` until then. An organization's own workbook, the one its management report
 //! carries, names its organization in a document property, not in a cell: importing it
 //! accepts that organization's findings only, so a row added with another organization's
-//! fingerprint is refused. A Decision cell that still holds the stamp a run pre-filled
-//! ("Keep (2026-10-05, alice)") is the earlier decision, unchanged: it records nothing.
+//! fingerprint is refused. A PID/SL's decision workbook, the one its action list carries, names
+//! its PID/SL likewise: importing it accepts that PID/SL's findings only. A Decision cell that
+//! still holds the stamp a run pre-filled ("Not a problem (2026-10-05, alice)") is the earlier
+//! decision, unchanged: it records nothing.
 
 pub mod apply;
 mod workbook;
 
-use crate::domain::{parse_date, Cadence, Decision, RunStatus};
+use crate::domain::{parse_date, Cadence, Decision, PidSl, RunStatus};
 use crate::error::UsageError;
 use crate::records::{FindingRow, NewDecision, PriorDecision, RunRecord};
 use crate::store::Store;
 use calamine::Data;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// A Decision cell's label, case-insensitive and trimmed.
@@ -38,7 +40,7 @@ fn parse_decision(text: &str) -> Result<Decision, String> {
     })
 }
 
-/// The pre-filled stamp of a run's earlier decision, "Keep (2026-10-05, alice)": the label,
+/// The pre-filled stamp of a run's earlier decision, "Fix in POSC (2026-10-05, alice)": the label,
 /// the local date it was made in `zone`, the reviewer (and an accepted risk's end). Importing
 /// it unchanged records nothing new (see [`stamped_decision`]).
 pub fn stamp(prior: &PriorDecision, zone: Tz) -> String {
@@ -52,7 +54,8 @@ pub fn stamp(prior: &PriorDecision, zone: Tz) -> String {
     }
 }
 
-/// A pre-filled [`stamp`]: the decision its label names.
+/// A pre-filled [`stamp`]: the decision its label names (an earlier label too, as a workbook
+/// made before today's labels holds them).
 fn stamped_decision(text: &str) -> Option<Decision> {
     let (label, rest) = text.trim().split_once(" (")?;
     rest.ends_with(')')
@@ -84,12 +87,13 @@ struct RawRow {
     accepted_until: String,
 }
 
-/// What a reviewed file holds: its rows and, for an organization's own workbook, the
-/// organization it belongs to.
+/// What a reviewed file holds: its rows and, for an organization's own workbook or a PID/SL's
+/// decision workbook, the organization or PID/SL it belongs to.
 struct ReviewedFile {
     /// The rows to check and record (a workbook's rows without a decision are only counted).
     rows: Vec<RawRow>,
     organization: Option<String>,
+    pidsl: Option<String>,
     /// Rows without a decision, beside those in `rows`.
     undecided: usize,
 }
@@ -128,8 +132,13 @@ pub async fn import_decisions(
     let ReviewedFile {
         rows,
         organization,
+        pidsl,
         undecided,
     } = read_file(path)?;
+    let owner = match pidsl {
+        Some(pidsl) => Some(PidSlOwner::read(store, path, &pidsl).await?),
+        None => None,
+    };
     let mut outcome = ImportOutcome {
         undecided,
         ..ImportOutcome::default()
@@ -193,6 +202,16 @@ pub async fn import_decisions(
                 "{}: the finding {} of run {run_id} is organization {:?}'s, but this is \
                  organization {org:?}'s workbook, which decides only its own findings",
                 row.place, finding.fingerprint, finding.org_id
+            ));
+            continue;
+        }
+        if let Some(why) = owner.as_ref().and_then(|o| o.refusal(finding)) {
+            errors.push(format!(
+                "{}: the finding {} of run {run_id} {why}, but this is PID/SL {}'s decision \
+                 workbook, which decides only that PID/SL's findings",
+                row.place,
+                finding.fingerprint,
+                owner.as_ref().map_or("", |o| o.pidsl.as_str())
             ));
             continue;
         }
@@ -274,6 +293,61 @@ pub async fn import_decisions(
     Ok(outcome)
 }
 
+/// The PID/SL a decision workbook names, and who has access on it in the store now: its
+/// findings are those naming it, and those naming no PID/SL about a user of its organization
+/// with access on it (as the action list chose them).
+struct PidSlOwner {
+    pidsl: String,
+    /// Its organization; `None`: the PID/SL is no longer in the store.
+    org_id: Option<String>,
+    /// The lower-cased usernames with access on it.
+    members: HashSet<String>,
+}
+
+impl PidSlOwner {
+    /// Reads the PID/SL's organization and members once, for every row.
+    async fn read(store: &dyn Store, path: &Path, named: &str) -> anyhow::Result<PidSlOwner> {
+        let pidsl = PidSl::parse(named).map_err(|e| {
+            UsageError(format!(
+                "{}: its property {:?}: {e}",
+                path.display(),
+                crate::report::xlsx::PIDSL_PROPERTY
+            ))
+        })?;
+        let mut tx = store.begin_read().await?;
+        let info = tx.pidsl_info(&pidsl).await?;
+        let members = match &info {
+            Some(_) => tx.members_of_pidsl(&pidsl).await?,
+            None => Vec::new(),
+        };
+        drop(tx);
+        Ok(PidSlOwner {
+            pidsl: pidsl.to_string(),
+            org_id: info.map(|i| i.org_id),
+            members: members
+                .into_iter()
+                .map(|m| m.username.to_lowercase())
+                .collect(),
+        })
+    }
+
+    /// Why `finding` is not this PID/SL's to decide, or `None` when it is.
+    fn refusal(&self, finding: &FindingRow) -> Option<String> {
+        if !finding.pidsl.is_empty() {
+            return (!finding.pidsl.eq_ignore_ascii_case(&self.pidsl))
+                .then(|| format!("is about PID/SL {}", finding.pidsl));
+        }
+        let ours = self.org_id.as_deref() == Some(finding.org_id.as_str())
+            && self.members.contains(&finding.username.to_lowercase());
+        (!ours).then(|| {
+            format!(
+                "is about user {:?} of organization {:?}, who has no access on PID/SL {}",
+                finding.username, finding.org_id, self.pidsl
+            )
+        })
+    }
+}
+
 /// The row's accepted_until, or the next review period: the run's as_of plus the cadence
 /// length of the finding's organization. It must come after the run's as_of and at most
 /// `max_days` after it (the next review period is shortened to that).
@@ -326,6 +400,7 @@ fn read_file(path: &Path) -> anyhow::Result<ReviewedFile> {
         "csv" => Ok(ReviewedFile {
             rows: read_csv(path)?,
             organization: None,
+            pidsl: None,
             undecided: 0,
         }),
         _ => Err(UsageError(format!(

@@ -345,11 +345,6 @@ impl Steps {
     }
 }
 
-/// The decision workbook of a PID/SL that its action list carries.
-pub fn decision_workbook_name(run_id: &str, pidsl: &str) -> String {
-    format!("decide-{run_id}-{}.xlsx", crate::report::file_safe(pidsl))
-}
-
 /// A PID/SL as an escalation lists it.
 #[derive(Serialize)]
 struct UndecidedPidSl<'a> {
@@ -401,7 +396,7 @@ pub(crate) fn compose_org(
                 continue;
             }
             let (to, fallback) = administrators_of_pidsl(snapshot, *p, pass_date, "this reminder");
-            let workbook = decision_workbook_name(&run.run_id, pidsl);
+            let workbook = crate::report::xlsx::decision_workbook_file_name(&run.run_id, pidsl);
             let context = minijinja::context! {
                 run => run_ctx.clone(),
                 org => org_ref.clone(),

@@ -63,7 +63,8 @@ pub struct ReviewOutcome {
     pub run: RunRecord,
     pub out_dir: PathBuf,
     pub files: Vec<PathBuf>,
-    /// How many findings of each severity are not accepted (what `--fail-on` looks at).
+    /// How many findings of each severity are neither accepted nor suppressed (what
+    /// `--fail-on` looks at).
     pub unaccepted_by_severity: std::collections::BTreeMap<Severity, usize>,
     pub mail: MailOutcome,
     /// Organizations whose workbook or messages could not be produced; the run completed for
@@ -86,10 +87,11 @@ pub fn fingerprint(rule: &str, org_id: &str, pidsl: &str, username: &str) -> Str
 
 /// A hash of what a finding says: its detail and the services its user holds on its PID/SL
 /// (on every PID/SL, for a finding about no PID/SL). A Not a problem decision holds while it
-/// stays the same.
+/// stays the same. The ages a detail counts to the review date ("29 days before the review")
+/// are left out: they change at every review while the facts stay.
 pub fn facts(snapshot: &Snapshot, finding: &Finding) -> String {
     let mut hash = Sha256::new();
-    hash.update(finding.detail.as_bytes());
+    hash.update(without_ages(&finding.detail).as_bytes());
     if let Some(user) = finding.user {
         let pidsls: Vec<u32> = match finding.pidsl {
             Some(p) => vec![p],
@@ -119,6 +121,25 @@ pub fn facts(snapshot: &Snapshot, finding: &Finding) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// `detail` without the number of days before each "before the review" in it.
+fn without_ages(detail: &str) -> String {
+    const AGE: &str = " before the review";
+    let mut kept = String::with_capacity(detail.len());
+    let mut rest = detail;
+    while let Some(at) = rest.find(AGE) {
+        let head = &rest[..at];
+        let head = head
+            .strip_suffix(" days")
+            .or_else(|| head.strip_suffix(" day"))
+            .map_or(head, |h| h.trim_end_matches(|c: char| c.is_ascii_digit()));
+        kept.push_str(head);
+        kept.push_str(AGE);
+        rest = &rest[at + AGE.len()..];
+    }
+    kept.push_str(rest);
+    kept
 }
 
 fn scope_key(request: &ReviewRequest) -> String {
@@ -419,7 +440,7 @@ impl RunContext<'_> {
         let mut unaccepted_by_severity = std::collections::BTreeMap::new();
         for severity in rows
             .iter()
-            .filter(|r| r.status != FindingStatus::Accepted)
+            .filter(|r| !r.status.set_aside())
             .map(|r| r.severity)
         {
             *unaccepted_by_severity.entry(severity).or_insert(0) += 1;
@@ -983,6 +1004,26 @@ fn rule_context(settings: &Settings, as_of: NaiveDate) -> RuleContext<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_detail_s_facts_leave_out_the_days_before_the_review() {
+        let at = |days: &str| {
+            super::without_ages(&format!(
+                "left on 2026-09-15 ({days} before the review) but active; access expired \
+                 on 2026-10-01, {days} before the review"
+            ))
+        };
+        assert_eq!(at("29 days"), at("1 day"));
+        assert_eq!(
+            at("30 days"),
+            "left on 2026-09-15 ( before the review) but active; access expired on \
+             2026-10-01,  before the review"
+        );
+        assert_ne!(
+            super::without_ages("left on 2026-09-15, 3 days before the review"),
+            super::without_ages("left on 2026-09-16, 3 days before the review")
+        );
+    }
+
     use super::*;
 
     #[test]

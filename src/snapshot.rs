@@ -234,9 +234,14 @@ impl Snapshot {
 
     /// The access rows on one PID/SL (relies on the sort order).
     pub fn access_on(&self, pidsl: u32) -> &[Access] {
+        &self.access[self.access_range_on(pidsl)]
+    }
+
+    /// The positions in `access` of the rows on a PID/SL (they are sorted by PID/SL).
+    pub fn access_range_on(&self, pidsl: u32) -> std::ops::Range<usize> {
         let start = self.access.partition_point(|a| a.pidsl < pidsl);
         let end = self.access.partition_point(|a| a.pidsl <= pidsl);
-        &self.access[start..end]
+        start..end
     }
 
     /// Puts the access rows in the order the rules and reports rely on.

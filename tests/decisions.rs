@@ -114,8 +114,8 @@ fn decisions_are_read_by_column_name_wherever_the_columns_stand() {
         &run1,
         &edited,
         &[
-            (&first, "Keep", "Needed for month-end billing"),
-            (&second, "Remove access", "Left in June"),
+            (&first, "Not a problem", "Needed for month-end billing"),
+            (&second, "Fix in POSC", "Left in June"),
         ],
     );
     // The layout before Decision moved beside the user: findings.csv's columns, then the
@@ -143,11 +143,14 @@ fn decisions_are_read_by_column_name_wherever_the_columns_stand() {
     };
     assert_eq!(
         decision(&first),
-        ("Keep".into(), "Needed for month-end billing".into())
+        (
+            "Not a problem".into(),
+            "Needed for month-end billing".into()
+        )
     );
     assert_eq!(
         decision(&second),
-        ("Remove access".into(), "Left in June".into())
+        ("Fix in POSC".into(), "Left in June".into())
     );
 }
 
@@ -159,7 +162,7 @@ fn findings(run_dir: &Path) -> HashMap<String, HashMap<String, String>> {
         .collect()
 }
 
-/// Two findings of the run to decide about: (accept-risk one, keep one), both of ORG-GP
+/// Two findings of the run to decide about: (accept-risk one, fix one), both of ORG-GP
 /// (quarterly: 92 days).
 fn two_findings(run_dir: &Path) -> (String, String) {
     let rows = read_csv(&run_dir.join("findings.csv"));
@@ -193,7 +196,7 @@ fn a_reviewed_workbook_round_trips_and_accepted_risk_expires() {
                     "accept RISK",
                     "Compensating control: monthly audit",
                 ),
-                (&kept, "Keep", "Needed for month-end billing"),
+                (&kept, "fix in posc", "Remove by the end of the month"),
             ],
         );
 
@@ -219,8 +222,8 @@ fn a_reviewed_workbook_round_trips_and_accepted_risk_expires() {
         assert_eq!(accept["accepted_until"], "2027-01-01");
         assert_eq!(accept["org_id"], "ORG-GP");
 
-        // The next run: the accepted finding shows as accepted, the kept one stays open with
-        // its decision pre-filled.
+        // The next run: the accepted finding shows as accepted, the one to fix stays open
+        // with its decision pre-filled.
         let run2 = review(&bin, out.path(), "2026-10-15");
         let second = findings(&run2);
         assert_eq!(second[&accepted]["status"], "accepted", "[{}]", db.backend);
@@ -233,12 +236,12 @@ fn a_reviewed_workbook_round_trips_and_accepted_risk_expires() {
             .unwrap();
         let decision = &kept_row[col("Decision")];
         assert!(
-            decision.starts_with("Keep (") && decision.ends_with(", alice)"),
+            decision.starts_with("Fix in POSC (") && decision.ends_with(", alice)"),
             "{decision}"
         );
         assert_eq!(
             kept_row[col("Justification")],
-            "Needed for month-end billing"
+            "Remove by the end of the month"
         );
         let html = std::fs::read_to_string(run2.join("summary.html")).unwrap();
         assert!(html.contains("id=\"count-decided\">2<"), "decided count");
@@ -285,8 +288,8 @@ fn a_tampered_fingerprint_is_refused_with_its_row_and_nothing_is_recorded() {
             &run1,
             &edited,
             &[
-                (&first, "Keep", "fine"),
-                (&second, "Remove access", "left the practice"),
+                (&first, "Not a problem", "fine"),
+                (&second, "Fix in POSC", "left the practice"),
             ],
         );
         // Rewrite the second decided row's fingerprint.
@@ -328,7 +331,10 @@ fn accept_risk_without_a_justification_is_refused() {
         edited_workbook(
             &run1,
             &edited,
-            &[(&first, "Keep", "fine"), (&second, "Accept risk", "")],
+            &[
+                (&first, "Not a problem", "fine"),
+                (&second, "Accept risk", ""),
+            ],
         );
         let result = bin.run(&[
             "decisions",
@@ -355,7 +361,7 @@ fn a_csv_of_decisions_is_recorded_and_an_unknown_decision_is_refused() {
         std::fs::write(
             &bad,
             format!(
-                "fingerprint,decision,justification,reviewer\n{first},Keep,ok,bob\n{second},Maybe,?,bob\n"
+                "fingerprint,decision,justification,reviewer\n{first},Not a problem,ok,bob\n{second},Maybe,?,bob\n"
             ),
         )
         .unwrap();
@@ -374,7 +380,7 @@ fn a_csv_of_decisions_is_recorded_and_an_unknown_decision_is_refused() {
             format!(
                 "run_id,fingerprint,decision,justification,reviewer,accepted_until\n\
                  {run_id},{first},Accept risk,Vendor contract ends in March,bob,2027-03-31\n\
-                 {run_id},{second},change services,,,\n"
+                 {run_id},{second},fix in POSC,,,\n"
             ),
         )
         .unwrap();
@@ -405,7 +411,7 @@ fn a_csv_of_decisions_is_recorded_and_an_unknown_decision_is_refused() {
         };
         assert_eq!(by_fp(&first)["accepted_until"], "2027-03-31");
         assert_eq!(by_fp(&first)["reviewer"], "bob");
-        assert_eq!(by_fp(&second)["decision"], "Change services");
+        assert_eq!(by_fp(&second)["decision"], "Fix in POSC");
         assert_eq!(by_fp(&second)["reviewer"], "carol");
         let text = bin.run(&["decisions", "list"]);
         assert!(stdout(&text).contains("Vendor contract ends in March"));
@@ -504,7 +510,7 @@ fn an_organization_workbook_decides_only_its_own_organization_s_findings() {
             &gp,
             &edited,
             &[
-                decided(&run_id, &own, "Keep"),
+                decided(&run_id, &own, "Not a problem"),
                 decided(&run_id, &foreign, "Accept risk"),
             ],
         );
@@ -537,7 +543,7 @@ fn an_organization_workbook_decides_only_its_own_organization_s_findings() {
         );
 
         // Its own finding alone is recorded.
-        with_added_rows(&gp, &edited, &[decided(&run_id, &own, "Keep")]);
+        with_added_rows(&gp, &edited, &[decided(&run_id, &own, "Fix in POSC")]);
         let result = bin.run(&[
             "decisions",
             "import",
@@ -742,4 +748,515 @@ fn a_workbook_with_a_giant_shared_string_is_refused_unread() {
         "{message}"
     );
     assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+/// A review of `as_of` with `args` added, as the binary answers it.
+fn review_with(bin: &Bin, out: &Path, as_of: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["review", "--as-of", as_of, "--out", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    bin.run(&all)
+}
+
+/// The run folder named by a review's summary.
+fn run_folder(result: &std::process::Output) -> PathBuf {
+    let text = stdout(result);
+    let folder = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Files in "))
+        .expect("the summary names the folder");
+    PathBuf::from(folder.trim_end_matches(':'))
+}
+
+/// The Findings sheet's rows of a workbook as maps by header.
+fn findings_rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let sheet = findings_sheet(path);
+    let header = sheet[0].clone();
+    sheet[1..]
+        .iter()
+        .map(|row| {
+            header
+                .iter()
+                .cloned()
+                .zip(row.iter().cloned().chain(std::iter::repeat(String::new())))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_earlier_labels_import_from_a_csv_and_a_workbook_and_keep_needs_a_justification() {
+    for db in TestDb::all() {
+        let out = tempfile::tempdir().unwrap();
+        let (bin, run1) = reviewed(&db, out.path());
+        let run_id = run1.file_name().unwrap().to_str().unwrap().to_string();
+        let (first, second) = two_findings(&run1);
+
+        // A CSV of an earlier version: Keep without a justification is refused, named by line.
+        let csv = out.path().join("old.csv");
+        std::fs::write(
+            &csv,
+            format!(
+                "fingerprint,decision,justification,reviewer\n\
+                 {first},Remove access,Left in June,bob\n{second},Keep,,bob\n"
+            ),
+        )
+        .unwrap();
+        let result = bin.run(&["decisions", "import", csv.to_str().unwrap()]);
+        assert_eq!(result.status.code(), Some(2), "{}", stderr(&result));
+        assert!(
+            stderr(&result).contains(&format!(
+                "{}:3: Not a problem needs a justification",
+                csv.display()
+            )),
+            "{}",
+            stderr(&result)
+        );
+        assert!(decisions_json(&bin, &[]).is_empty(), "[{}]", db.backend);
+
+        // A workbook of an earlier version, likewise: file, sheet and row.
+        let old = out.path().join("old.xlsx");
+        edited_workbook(
+            &run1,
+            &old,
+            &[
+                (&first, "Change services", "Fewer services"),
+                (&second, "keep", ""),
+            ],
+        );
+        let result = bin.run(&[
+            "decisions",
+            "import",
+            old.to_str().unwrap(),
+            "--reviewer",
+            "alice",
+        ]);
+        assert_eq!(result.status.code(), Some(2), "{}", stderr(&result));
+        let row = findings_sheet(&old)
+            .iter()
+            .position(|r| r.contains(&second))
+            .unwrap();
+        let place = format!(
+            "{}:Findings:{}: Not a problem needs",
+            old.display(),
+            row + 1
+        );
+        assert!(stderr(&result).contains(&place), "{}", stderr(&result));
+        assert!(decisions_json(&bin, &[]).is_empty(), "[{}]", db.backend);
+
+        // With a justification, Keep is Not a problem; Change services is Fix in POSC.
+        edited_workbook(
+            &run1,
+            &old,
+            &[
+                (&first, "Change services", "Fewer services"),
+                (&second, "keep", "The data is wrong: she left in 2025"),
+            ],
+        );
+        let result = bin.run(&[
+            "decisions",
+            "import",
+            old.to_str().unwrap(),
+            "--reviewer",
+            "alice",
+        ]);
+        assert!(result.status.success(), "{}", stderr(&result));
+        let recorded = decisions_json(&bin, &["--run", &run_id]);
+        let label = |fp: &str| {
+            recorded
+                .iter()
+                .find(|d| d["fingerprint"] == fp)
+                .map(|d| d["decision"].as_str().unwrap().to_string())
+                .unwrap()
+        };
+        assert_eq!(label(&first), "Fix in POSC", "[{}]", db.backend);
+        assert_eq!(label(&second), "Not a problem", "[{}]", db.backend);
+        let text = stdout(&bin.run(&["decisions", "list"]));
+        assert!(
+            text.contains("Not a problem") && !text.contains("Keep"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn not_a_problem_suppresses_a_finding_until_its_facts_change() {
+    for db in TestDb::all() {
+        let out = tempfile::tempdir().unwrap();
+        let (bin, _) = reviewed(&db, out.path());
+        let before = review_with(&bin, out.path(), "2026-10-14", &["--fail-on", "critical"]);
+        assert_eq!(before.status.code(), Some(3), "{}", stderr(&before));
+        let rows = read_csv(&run_folder(&before).join("findings.csv"));
+        let critical: Vec<&HashMap<String, String>> = rows
+            .iter()
+            .filter(|r| r["severity"] == "critical")
+            .collect();
+        assert!(critical.iter().any(|r| r["username"] == "tterm"));
+        let duplicate = rows
+            .iter()
+            .find(|r| r["rule"] == "duplicate-identity" && r["username"] == "kmorgan")
+            .unwrap();
+        let mut csv = String::from("fingerprint,decision,justification,reviewer\n");
+        for r in critical.iter().chain([&duplicate]) {
+            csv += &format!(
+                "{},Not a problem,The HR feed is wrong for this user,Dana\n",
+                r["fingerprint"]
+            );
+        }
+        let file = out.path().join("not-a-problem.csv");
+        std::fs::write(&file, csv).unwrap();
+        let result = bin.run(&["decisions", "import", file.to_str().unwrap()]);
+        assert!(result.status.success(), "{}", stderr(&result));
+
+        // The next review: suppressed, not counted for --fail-on, not in the action lists,
+        // shown with their decision.
+        let result = review_with(&bin, out.path(), "2026-10-15", &["--fail-on", "critical"]);
+        assert!(
+            result.status.success(),
+            "[{}] {}",
+            db.backend,
+            stderr(&result)
+        );
+        let run2 = run_folder(&result);
+        let second = findings(&run2);
+        for r in critical.iter().chain([&duplicate]) {
+            assert_eq!(second[&r["fingerprint"]]["status"], "suppressed", "{r:?}");
+        }
+        let html = std::fs::read_to_string(run2.join("summary.html")).unwrap();
+        let count = format!("id=\"count-suppressed\">{}<", critical.len() + 1);
+        assert!(html.contains(&count), "{count}");
+        let suppressed = bin.run(&["findings", "--status", "suppressed", "--format", "csv"]);
+        assert!(suppressed.status.success(), "{}", stderr(&suppressed));
+        assert!(stdout(&suppressed).contains(&duplicate["fingerprint"]));
+        let sheet = findings_rows(&workbook_path(&run2));
+        let row = sheet
+            .iter()
+            .find(|r| r["fingerprint"] == duplicate["fingerprint"])
+            .unwrap();
+        assert_eq!(row["status"], "suppressed");
+        assert!(row["Decision"].starts_with("Not a problem ("), "{row:?}");
+        assert_eq!(row["Justification"], "The HR feed is wrong for this user");
+        let action = std::fs::read_to_string(run2.join("mail/action-list-110000001B.eml")).unwrap();
+        let message = mail_parser::MessageParser::default()
+            .parse(action.as_bytes())
+            .unwrap();
+        let text = message.body_text(0).unwrap();
+        assert!(!text.contains("tterm"), "{text}");
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            text.contains("already decided (accepted risk, or not a problem)"),
+            "{text}"
+        );
+
+        // kmorgan's services change; the finding's detail does not: it needs a decision again.
+        let changed = bin.run(&[
+            "accounts",
+            "update-services",
+            "kmorgan",
+            "--pidsl",
+            "110000001C",
+            "--services",
+            "PORTAL;REFERRALS",
+            "--by",
+            "sdubois",
+        ]);
+        assert!(changed.status.success(), "{}", stderr(&changed));
+        let result = review_with(&bin, out.path(), "2026-10-20", &["--fail-on", "critical"]);
+        assert!(result.status.success(), "{}", stderr(&result));
+        let run3 = run_folder(&result);
+        let third = findings(&run3);
+        let again = &third[&duplicate["fingerprint"]];
+        assert_eq!(again["status"], "open", "[{}]", db.backend);
+        assert_eq!(again["detail"], duplicate["detail"], "the same detail");
+        let row = findings_rows(&workbook_path(&run3))
+            .into_iter()
+            .find(|r| r["fingerprint"] == duplicate["fingerprint"])
+            .unwrap();
+        assert_eq!(row["Decision"], "", "no decision any more");
+        let tterm = critical.iter().find(|r| r["username"] == "tterm").unwrap();
+        assert_eq!(third[&tterm["fingerprint"]]["status"], "suppressed");
+
+        // A Not a problem recorded before facts were kept (an earlier Keep, migrated) is
+        // carried, but never suppresses.
+        let run3_id = run3.file_name().unwrap().to_str().unwrap();
+        let iold = rows
+            .iter()
+            .find(|r| r["rule"] == "stale-user" && r["username"] == "iold")
+            .unwrap();
+        db.execute(&format!(
+            "INSERT INTO decisions (run_id, fingerprint, decision, justification, reviewer, \
+             decided_at, accepted_until) VALUES ('{run3_id}', '{}', 'Not a problem', \
+             'needed', 'Dana', {}, NULL)",
+            iold["fingerprint"],
+            common::sql_time("2026-10-21T12:00:00Z".parse().unwrap())
+        ));
+        let run4 = review(&bin, out.path(), "2026-10-25");
+        assert_eq!(findings(&run4)[&iold["fingerprint"]]["status"], "open");
+        let row = findings_rows(&workbook_path(&run4))
+            .into_iter()
+            .find(|r| r["fingerprint"] == iold["fingerprint"])
+            .unwrap();
+        assert!(row["Decision"].starts_with("Not a problem ("), "{row:?}");
+    }
+}
+
+/// The action list of `pidsl` a dry run wrote, parsed: its text (whitespace collapsed) and
+/// its attachments (name, bytes).
+fn action_list(run_dir: &Path, pidsl: &str) -> (String, Vec<(String, Vec<u8>)>) {
+    let raw = std::fs::read(run_dir.join(format!("mail/action-list-{pidsl}.eml"))).unwrap();
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let text = message.body_text(0).unwrap();
+    let attachments = message
+        .attachments()
+        .map(|a| {
+            (
+                mail_parser::MimeHeaders::attachment_name(a)
+                    .unwrap_or_default()
+                    .to_string(),
+                a.contents().to_vec(),
+            )
+        })
+        .collect();
+    (
+        text.split_whitespace().collect::<Vec<_>>().join(" "),
+        attachments,
+    )
+}
+
+/// The decision workbook `pidsl`'s action list carries, saved as `dir/<its name>`.
+fn decision_workbook(run_dir: &Path, pidsl: &str, dir: &Path) -> PathBuf {
+    let run_id = run_dir.file_name().unwrap().to_str().unwrap();
+    let (_, attachments) = action_list(run_dir, pidsl);
+    let name = format!("decide-{run_id}-{pidsl}.xlsx");
+    let (_, bytes) = attachments
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("{pidsl}'s action list carries {name}"));
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// The access rows of scenario4: (username, pidsl).
+fn scenario4_access() -> Vec<(String, String)> {
+    read_csv(&scenario4().join("access.csv"))
+        .into_iter()
+        .map(|r| (r["username"].clone(), r["pidsl"].clone()))
+        .collect()
+}
+
+#[test]
+fn each_action_list_carries_a_decision_workbook_of_its_own_pidsl_only() {
+    for db in TestDb::all() {
+        let out = tempfile::tempdir().unwrap();
+        let (bin, run1) = reviewed(&db, out.path());
+        // An accepted risk on 110000001B, shown in its next workbook though not listed.
+        let rows = read_csv(&run1.join("findings.csv"));
+        let backup = rows
+            .iter()
+            .find(|r| r["rule"] == "missing-backup" && r["pidsl"] == "110000001B")
+            .unwrap();
+        let csv = out.path().join("accept.csv");
+        std::fs::write(
+            &csv,
+            format!(
+                "fingerprint,decision,justification,reviewer\n{},Accept risk,Hiring one,Dana\n",
+                backup["fingerprint"]
+            ),
+        )
+        .unwrap();
+        let result = bin.run(&["decisions", "import", csv.to_str().unwrap()]);
+        assert!(result.status.success(), "{}", stderr(&result));
+        let run2 = review(&bin, out.path(), "2026-10-15");
+        let findings2 = findings(&run2);
+        let access = scenario4_access();
+        let mut lists = 0;
+        for entry in std::fs::read_dir(run2.join("mail")).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let Some(pidsl) = name
+                .strip_prefix("action-list-")
+                .and_then(|n| n.strip_suffix(".eml"))
+            else {
+                continue;
+            };
+            lists += 1;
+            let (text, attachments) = action_list(&run2, pidsl);
+            assert_eq!(attachments.len(), 1, "{name}: one workbook");
+            assert!(
+                text.contains("send it back to your compliance officer")
+                    && text.contains("Fix in POSC: ")
+                    && text.contains("Accept risk: ")
+                    && text.contains("Not a problem: "),
+                "{text}"
+            );
+            let path = decision_workbook(&run2, pidsl, out.path());
+            let mut workbook: Xlsx<_> = open_workbook(&path).unwrap();
+            assert_eq!(
+                workbook.sheet_names(),
+                ["How to decide", "Findings", "User Access"]
+            );
+            let property = workbook
+                .workbook_properties()
+                .unwrap()
+                .custom_properties
+                .get(posc_review::report::xlsx::PIDSL_PROPERTY)
+                .cloned();
+            assert_eq!(property.as_deref(), Some(pidsl));
+            let members: Vec<&str> = access
+                .iter()
+                .filter(|(_, p)| p == pidsl)
+                .map(|(u, _)| u.as_str())
+                .collect();
+            let sheet = findings_rows(&path);
+            for row in &sheet {
+                let ours = row["pidsl"] == pidsl
+                    || (row["pidsl"].is_empty() && members.contains(&row["username"].as_str()));
+                assert!(ours, "[{}] {pidsl}'s workbook holds {row:?}", db.backend);
+                assert_eq!(
+                    findings2[&row["fingerprint"]]["status"], row["status"],
+                    "a finding of the run"
+                );
+            }
+            // Every finding naming the PID/SL, and as many as the action list says it found.
+            let naming = findings2.values().filter(|f| f["pidsl"] == pidsl).count();
+            assert_eq!(sheet.iter().filter(|r| r["pidsl"] == pidsl).count(), naming);
+            assert!(
+                text.contains(&format!("found {} finding", sheet.len())),
+                "{pidsl}: {} rows; {text}",
+                sheet.len()
+            );
+            let user_access = workbook.worksheet_range("User Access").unwrap();
+            let mut access_rows = user_access.rows();
+            let header: Vec<String> = access_rows.next().unwrap().iter().map(text_of).collect();
+            let col = header.iter().position(|h| h == "pidsl").unwrap();
+            let on: Vec<String> = access_rows.map(|r| text_of(&r[col])).collect();
+            assert_eq!(on.len(), members.len(), "{pidsl}: its access rows");
+            assert!(on.iter().all(|p| p == pidsl), "{pidsl}: {on:?}");
+            if pidsl == "110000001B" {
+                let accepted = sheet
+                    .iter()
+                    .find(|r| r["fingerprint"] == backup["fingerprint"])
+                    .expect("the accepted finding is in the workbook");
+                assert_eq!(accepted["status"], "accepted");
+                assert!(
+                    accepted["Decision"].starts_with("Accept risk ("),
+                    "{accepted:?}"
+                );
+            }
+        }
+        assert!(lists >= 4, "[{}] {lists} action lists", db.backend);
+    }
+}
+
+fn text_of(cell: &Data) -> String {
+    text(cell)
+}
+
+#[test]
+fn a_decision_workbook_decides_only_its_own_pidsl_s_findings() {
+    for db in TestDb::all() {
+        let out = tempfile::tempdir().unwrap();
+        let (bin, run1) = reviewed(&db, out.path());
+        let run_id = run1.file_name().unwrap().to_str().unwrap().to_string();
+        let path = decision_workbook(&run1, "110000001A", out.path());
+        let rows = read_csv(&run1.join("findings.csv"));
+        let fingerprint = |rule: &str, pidsl: &str, username: &str| {
+            rows.iter()
+                .find(|r| r["rule"] == rule && r["pidsl"] == pidsl && r["username"] == username)
+                .map(|r| r["fingerprint"].clone())
+                .unwrap_or_else(|| panic!("no {rule} {pidsl} {username}"))
+        };
+        let own = fingerprint("overbroad-grant", "110000001A", "ewalsh");
+        // nsmith has access on 110000001A: the finding about no PID/SL is its to decide too.
+        let own_user = fingerprint("duplicate-identity", "", "nsmith");
+        let other_pidsl = fingerprint("missing-backup", "110000001B", "");
+        // cjones has access on 110000001B only.
+        let other_user = fingerprint("stale-user", "", "cjones");
+        let sheet = findings_sheet(&path).len();
+        let edited = out.path().join("decided.xlsx");
+        with_added_rows(
+            &path,
+            &edited,
+            &[
+                decided(&run_id, &own, "Fix in POSC"),
+                decided(&run_id, &other_pidsl, "Accept risk"),
+                decided(&run_id, &own_user, "Not a problem"),
+                decided(&run_id, &other_user, "Fix in POSC"),
+            ],
+        );
+        let result = bin.run(&[
+            "decisions",
+            "import",
+            edited.to_str().unwrap(),
+            "--reviewer",
+            "gpatel",
+        ]);
+        assert_eq!(result.status.code(), Some(2), "{}", stderr(&result));
+        let err = stderr(&result);
+        let place = |n: usize| format!("{}:Findings:{}: ", edited.display(), sheet + n);
+        assert!(
+            err.contains(&format!(
+                "{}the finding {other_pidsl} of run {run_id} is about PID/SL 110000001B, but \
+                 this is PID/SL 110000001A's decision workbook",
+                place(2)
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "{}the finding {other_user} of run {run_id} is about user \"cjones\" of \
+                 organization \"ORG-GP\", who has no access on PID/SL 110000001A",
+                place(4)
+            )),
+            "{err}"
+        );
+        assert!(
+            !err.contains(&place(1)) && !err.contains(&place(3)),
+            "{err}"
+        );
+        assert!(decisions_json(&bin, &[]).is_empty(), "[{}]", db.backend);
+
+        with_added_rows(
+            &path,
+            &edited,
+            &[
+                decided(&run_id, &own, "Fix in POSC"),
+                decided(&run_id, &own_user, "Not a problem"),
+            ],
+        );
+        let result = bin.run(&[
+            "decisions",
+            "import",
+            edited.to_str().unwrap(),
+            "--reviewer",
+            "gpatel",
+        ]);
+        assert!(result.status.success(), "{}", stderr(&result));
+        assert_eq!(decisions_json(&bin, &[]).len(), 2, "[{}]", db.backend);
+    }
+}
+
+#[test]
+fn a_decision_workbook_too_large_to_attach_is_named_and_kept_in_the_run_s_folder() {
+    let db = TestDb::sqlite();
+    let out = tempfile::tempdir().unwrap();
+    let mut bin = Bin::new(&db);
+    bin.env
+        .push(("POSC_REVIEW__MAIL__MAX_ATTACHMENT_MB".into(), "0".into()));
+    let imported = bin.run(&["import", scenario4().to_str().unwrap()]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    let run = review(&bin, out.path(), AS_OF);
+    let run_id = run.file_name().unwrap().to_str().unwrap();
+    let (text, attachments) = action_list(&run, "110000001A");
+    assert!(attachments.is_empty());
+    let name = format!("decide-{run_id}-110000001A.xlsx");
+    assert!(
+        text.contains(&format!("The workbook {name} (0.0 MB), in which you decide each finding, is too large to attach: ask your compliance officer for it")),
+        "{text}"
+    );
+    let kept = run.join("decide").join(&name);
+    assert_eq!(
+        findings_rows(&kept)[0]["pidsl"].len(),
+        10,
+        "a workbook of findings"
+    );
 }

@@ -554,8 +554,8 @@ fn findings_have_a_decision_drop_down_a_filter_and_a_frozen_header() {
     let sheet = sheet_part(&path, "Findings");
     assert!(sheet.contains("<dataValidation type=\"list\""), "{sheet}");
     assert!(
-        sheet.contains("&quot;Keep,Remove access,Change services,Accept risk&quot;")
-            || sheet.contains("\"Keep,Remove access,Change services,Accept risk\"")
+        sheet.contains("&quot;Fix in POSC,Accept risk,Not a problem&quot;")
+            || sheet.contains("\"Fix in POSC,Accept risk,Not a problem\"")
     );
     assert_eq!(col("Decision"), 5);
     assert!(

@@ -54,7 +54,8 @@ pub struct DecisionsApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct DecisionsImportArgs {
-    /// The reviewed review-<run-id>.xlsx (or an organization's workbook), or a .csv file.
+    /// The reviewed review-<run-id>.xlsx (or an organization's workbook, or a PID/SL's
+    /// decide-<run-id>-<pidsl>.xlsx), or a .csv file.
     pub file: PathBuf,
 
     /// Who decided, for rows without a reviewer column or value.

@@ -23,7 +23,7 @@
 
 use super::{cell_text, is_findings_sheet, Columns, RawRow, ReviewedFile};
 use crate::error::UsageError;
-use crate::report::xlsx::{EXCEL_MAX_ROWS, ORG_PROPERTY};
+use crate::report::xlsx::{EXCEL_MAX_ROWS, ORG_PROPERTY, PIDSL_PROPERTY};
 use calamine::{Data, Reader, Xlsx};
 use quick_xml::events::Event;
 use std::io::{BufReader, Read};
@@ -78,18 +78,19 @@ fn refuse(file: &str, what: String) -> anyhow::Error {
 }
 
 /// The rows of every Findings sheet of the workbook at `path`, and the organization named by
-/// its [`ORG_PROPERTY`], once the file is known to be within the limits.
+/// its [`ORG_PROPERTY`] or the PID/SL named by its [`PIDSL_PROPERTY`], once the file is known
+/// to be within the limits.
 pub(super) fn read_workbook(path: &Path) -> anyhow::Result<ReviewedFile> {
     let file = path.display().to_string();
     check_package(path, &file)?;
     let mut workbook: Xlsx<_> = calamine::open_workbook(path)
         .map_err(|e| UsageError(format!("{file}: cannot read the workbook: {e}")))?;
-    let organization = workbook
+    let properties = workbook
         .workbook_properties()
         .map_err(|e| UsageError(format!("{file}: cannot read the document properties: {e}")))?
-        .custom_properties
-        .get(ORG_PROPERTY)
-        .cloned();
+        .custom_properties;
+    let organization = properties.get(ORG_PROPERTY).cloned();
+    let pidsl = properties.get(PIDSL_PROPERTY).cloned();
     let sheets: Vec<String> = workbook
         .sheet_names()
         .into_iter()
@@ -104,6 +105,7 @@ pub(super) fn read_workbook(path: &Path) -> anyhow::Result<ReviewedFile> {
     let mut read = ReviewedFile {
         rows: Vec::new(),
         organization,
+        pidsl,
         undecided: 0,
     };
     let mut kept = 0;

@@ -310,6 +310,14 @@ text_enum!(
     }
 );
 
+impl FindingStatus {
+    /// Whether a reviewer's decision sets the finding aside for now (accepted or suppressed):
+    /// it leaves the action lists and does not count for `--fail-on`.
+    pub fn set_aside(self) -> bool {
+        matches!(self, FindingStatus::Accepted | FindingStatus::Suppressed)
+    }
+}
+
 text_enum!(
     /// What a reviewer decided about a finding: the Decision drop-down's labels.
     Decision, "decision", {
@@ -337,6 +345,15 @@ impl Decision {
         matches!(self, Decision::AcceptRisk | Decision::NotAProblem)
     }
 
+    /// What the decision does, in one line (the Primary User's action list).
+    pub fn in_one_line(self) -> &'static str {
+        match self {
+            Decision::FixInPosc => "you remove or change the access in the POSC; the finding must be gone at the next review.",
+            Decision::AcceptRisk => "the access stays as it is until a date (accepted_until, by default the next review); say why under Justification.",
+            Decision::NotAProblem => "the data is wrong or the access is justified; say why under Justification; the finding is set aside until its detail or the user's services change.",
+        }
+    }
+
     /// What a reviewer says by choosing this decision (the workbook's "How to decide" sheet).
     pub fn meaning(self) -> &'static str {
         match self {
@@ -349,7 +366,7 @@ impl Decision {
     /// What happens once the reviewed workbook is imported (`posc-review decisions import`).
     pub fn next_step(self) -> &'static str {
         match self {
-            Decision::FixInPosc => "The Primary User fixes it in the POSC with the steps under remediation; the finding must be gone at the next review, or it is reported as decided but not done. `posc-review decisions apply` makes the same change in this store for removals.",
+            Decision::FixInPosc => "The Primary User fixes it in the POSC with the steps under remediation; the finding must be gone at the next review, or it is reported as decided but not done. For removals, posc-review decisions apply makes the same change in this store.",
             Decision::AcceptRisk => "The finding shows as accepted and leaves the Primary Users' action lists until accepted_until (by default the next review period, at most review.max_accept_days after the review); then it is open again and needs a new decision.",
             Decision::NotAProblem => "The finding shows as suppressed and leaves the action lists for as long as its facts stay the same (its detail and the user's services); when they change, it is open again and needs a new decision.",
         }

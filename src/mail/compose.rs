@@ -1,6 +1,7 @@
 //! The messages of a run: one management report per organization reviewed (to its
 //! management_emails, its own workbook attached) and one Primary User action list per PID/SL
-//! with findings (to its active primary and backup, or to management when it has neither).
+//! with findings (to its active primary and backup, or to management when it has neither),
+//! the PID/SL's decision workbook attached.
 //! A message only ever carries its own organization's findings.
 //!
 //! One organization's data never stops the others' mail: when its workbook or one of its
@@ -34,6 +35,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const MANAGEMENT: &str = "management";
 pub const ACTION_LIST: &str = "action-list";
+
+/// The folder of the run's folder that holds the PID/SLs' decision workbooks too large to
+/// attach to their action lists.
+pub const DECIDE_DIR: &str = "decide";
 
 /// The Content-ID of the management report's trend chart (an inline PNG).
 pub const TREND_CID: &str = "trend@posc-review";
@@ -399,6 +404,10 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
             let org_id = &snapshot.orgs[org_index].org_id;
             let workbook = xlsx::org_workbook_file_name(&input.run.id, org_id);
             let _ = std::fs::remove_file(workbook_dir.join(workbook));
+            for p in snapshot.pidsls.iter().filter(|p| p.org == org_index as u32) {
+                let name = xlsx::decision_workbook_file_name(&input.run.id, p.pidsl.as_str());
+                let _ = std::fs::remove_file(input.dir.join(DECIDE_DIR).join(name));
+            }
             if let MailOut::Eml(_) = input.out {
                 for mail in &mails {
                     let _ = std::fs::remove_file(&mail.file.path);
@@ -615,7 +624,7 @@ fn action_lists(
     let snapshot = input.snapshot;
     let as_of = input.run.as_of;
     // Every finding of the PID/SL as the summary counts it (report::summary::pidsls_of_finding);
-    // the accepted ones are counted, not listed.
+    // the accepted and suppressed ones are counted, not listed, and are in its workbook.
     let mut items: HashMap<u32, Vec<&FindingRow>> = HashMap::new();
     for f in findings {
         for p in pidsls_of_finding(snapshot, f) {
@@ -625,19 +634,29 @@ fn action_lists(
             }
         }
     }
-    items.retain(|_, list| list.iter().any(|f| f.status != FindingStatus::Accepted));
+    items.retain(|_, list| list.iter().any(|f| !f.status.set_aside()));
     let mut pidsls: Vec<u32> = items.keys().copied().collect();
     pidsls.sort_unstable();
     let o = &snapshot.orgs[org as usize];
     let max = input.mail.max_findings_listed;
+    let max_bytes = input.mail.max_attachment_mb * 1024 * 1024;
     for p in pidsls {
         let record = snapshot.pidsl(p);
         let all = items.remove(&p).unwrap_or_default();
         let total = all.len();
-        let mut list: Vec<&FindingRow> = all
-            .into_iter()
-            .filter(|f| f.status != FindingStatus::Accepted)
-            .collect();
+        let own: Vec<FindingRow> = all.iter().map(|&f| f.clone()).collect();
+        let workbook = xlsx::decision_workbook(&own, snapshot, p, input.zone)?;
+        let workbook_name = xlsx::decision_workbook_file_name(&input.run.id, record.pidsl.as_str());
+        let size = workbook.len() as u64;
+        let attach = size <= max_bytes;
+        if !attach {
+            // Kept in the run's folder, for the compliance officer to hand over.
+            let dir = input.dir.join(DECIDE_DIR);
+            crate::files::create_dir_all(&dir)?;
+            crate::files::write(&dir.join(&workbook_name), &workbook)?;
+        }
+        let mut list: Vec<&FindingRow> =
+            all.into_iter().filter(|f| !f.status.set_aside()).collect();
         list.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let (to, fallback) = administrators_of_pidsl(snapshot, p, as_of, "this action list");
         let listed = action_items(&list, as_of, max);
@@ -653,6 +672,12 @@ fn action_lists(
             fallback => fallback,
             update_path => format!("In the POSC: {}", crate::domain::posc::UPDATE_SUBORDINATE),
             workbook => xlsx::org_workbook_file_name(&input.run.id, &o.org_id),
+            attachment => to_value(AttachmentNote {
+                name: workbook_name.clone(),
+                attached: attach,
+                size_mb: format!("{:.1}", size as f64 / 1_048_576.0),
+            }),
+            decisions => to_value(decision_notes()),
             generator => generator(),
         };
         let subject = format!(
@@ -668,7 +693,10 @@ fn action_lists(
             subject,
             "action_list",
             &context,
-            Parts::default(),
+            Parts {
+                attachment: attach.then_some((workbook_name, workbook)),
+                trend: None,
+            },
             writer,
         )?);
     }
@@ -725,6 +753,23 @@ pub(crate) fn action_items(
                 steps,
                 note,
             }
+        })
+        .collect()
+}
+
+/// Each decision and what it does, as an action list tells the Primary User.
+#[derive(Serialize)]
+struct DecisionNote {
+    label: &'static str,
+    does: &'static str,
+}
+
+fn decision_notes() -> Vec<DecisionNote> {
+    crate::domain::Decision::ALL
+        .iter()
+        .map(|d| DecisionNote {
+            label: d.as_str(),
+            does: d.in_one_line(),
         })
         .collect()
 }

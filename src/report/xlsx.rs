@@ -7,7 +7,9 @@
 //! finding: whose access it is, then the reviewer's Decision and Justification, then the
 //! rest), Administrators (an organization's workbook only: who administers each of its active
 //! PID/SLs), User Access (one row per user and PID/SL, one column per service) and Rules (what
-//! each rule checks and the policy it enforces). Findings and User Access are written in
+//! each rule checks and the policy it enforces). A PID/SL's decision workbook, which its action
+//! list carries, is the same writer with How to decide, Findings and User Access only
+//! ([`decision_workbook`]). Findings and User Access are written in
 //! constant-memory mode, row by row, so a statewide run does not hold the sheets in memory; a
 //! sheet that would pass Excel's row limit continues on "Findings (2)", "User Access (2)" and
 //! so on.
@@ -52,8 +54,8 @@ const CONSTANT_MEMORY_ROWS: usize = 50_000;
 /// Rows in an Excel sheet, the header included.
 pub const EXCEL_MAX_ROWS: u32 = 1_048_576;
 
-/// The choices of the Findings sheet's Decision column: "Keep, Remove access, Change services
-/// or Accept risk".
+/// The choices of the Findings sheet's Decision column: "Fix in POSC, Accept risk or Not a
+/// problem".
 fn decision_choices() -> String {
     let labels: Vec<&str> = Decision::ALL.iter().map(|d| d.as_str()).collect();
     let (last, first) = labels.split_last().expect("decisions");
@@ -63,7 +65,9 @@ fn decision_choices() -> String {
 /// What [`write_workbook`] writes: one run's summary and findings (already chosen by the
 /// caller), and the snapshot's access rows that `access` keeps.
 pub struct WorkbookInput<'a> {
-    pub summary: &'a Summary,
+    /// The Summary sheet's numbers; `None`: a PID/SL's decision workbook, which holds How to
+    /// decide, Findings and User Access only (no Summary, no Rules).
+    pub summary: Option<&'a Summary>,
     pub findings: &'a [FindingRow],
     pub snapshot: &'a Snapshot,
     /// Indices into `snapshot.access` of the rows User Access holds; `None`: every row.
@@ -91,7 +95,7 @@ impl<'a> WorkbookInput<'a> {
         zone: Tz,
     ) -> WorkbookInput<'a> {
         WorkbookInput {
-            summary,
+            summary: Some(summary),
             findings,
             snapshot,
             zone,
@@ -198,6 +202,44 @@ pub fn write_org_workbook(
     Ok((path, bytes))
 }
 
+/// The custom document property that names the PID/SL whose decision workbook this is (as
+/// [`ORG_PROPERTY`] names an organization): `decisions import` accepts from such a workbook
+/// only that PID/SL's findings.
+pub const PIDSL_PROPERTY: &str = "posc-review PID/SL";
+
+/// `decide-<run-id>-<pidsl>.xlsx`, the PID/SL made [file-safe](super::file_safe).
+pub fn decision_workbook_file_name(run_id: &str, pidsl: &str) -> String {
+    format!("decide-{run_id}-{}.xlsx", super::file_safe(pidsl))
+}
+
+/// A PID/SL's decision workbook, which its action list carries: How to decide, the findings
+/// the action list is about (`findings`, whatever their status, earlier decisions pre-filled),
+/// and User Access of the access rows on the PID/SL only; [`PIDSL_PROPERTY`] names the PID/SL.
+/// Returns its bytes (the message holds it; no file is written).
+pub fn decision_workbook(
+    findings: &[FindingRow],
+    snapshot: &Snapshot,
+    pidsl: u32,
+    zone: Tz,
+) -> anyhow::Result<Vec<u8>> {
+    let access: Vec<u32> = snapshot.access_range_on(pidsl).map(|i| i as u32).collect();
+    let input = WorkbookInput {
+        summary: None,
+        findings,
+        snapshot,
+        zone,
+        access: Some(&access),
+        rows_per_sheet: EXCEL_MAX_ROWS,
+        progress: None,
+        access_sheet: true,
+        administrators: None,
+    };
+    let name = snapshot.pidsl(pidsl).pidsl.as_str();
+    let mut workbook = build(&input, None)?;
+    workbook.set_properties(&DocProperties::new().set_custom_property(PIDSL_PROPERTY, name));
+    Ok(workbook.save_to_buffer()?)
+}
+
 /// Writes the workbook to `path` (replacing it).
 pub fn write_workbook(path: &Path, input: &WorkbookInput) -> anyhow::Result<()> {
     write(path, input).with_context(|| format!("cannot write the workbook {}", path.display()))
@@ -220,7 +262,7 @@ fn write(path: &Path, input: &WorkbookInput) -> anyhow::Result<()> {
 /// The workbook of `input`, ready to save; constant-memory sheets keep their rows in
 /// temporary files in `tempdir` (the system's by default).
 fn build(input: &WorkbookInput, tempdir: Option<&Path>) -> anyhow::Result<Workbook> {
-    let formats = Formats::new();
+    let formats = &*FORMATS;
     let mut workbook = Workbook::new();
     if let Some(dir) = tempdir {
         workbook.set_tempdir(dir)?;
@@ -230,25 +272,27 @@ fn build(input: &WorkbookInput, tempdir: Option<&Path>) -> anyhow::Result<Workbo
     // third of a workbook's time for a file 60 % larger.
     workbook.set_zip_compression_level(1);
     let access_elsewhere = (!input.access_sheet).then(|| input.access_rows());
-    write_summary_sheet(
-        workbook.add_worksheet(),
-        input.summary,
-        access_elsewhere,
-        &formats,
-    )?;
-    write_instructions_sheet(workbook.add_worksheet(), &formats)?;
-    write_findings_sheets(&mut workbook, input, &formats)?;
+    if let Some(summary) = input.summary {
+        write_summary_sheet(workbook.add_worksheet(), summary, access_elsewhere, formats)?;
+    }
+    write_instructions_sheet(workbook.add_worksheet(), formats)?;
+    write_findings_sheets(&mut workbook, input, formats)?;
     if let Some(administrators) = input.administrators {
-        write_administrators_sheet(workbook.add_worksheet(), administrators, &formats)?;
+        write_administrators_sheet(workbook.add_worksheet(), administrators, formats)?;
     }
     if input.access_sheet {
-        write_access_sheets(&mut workbook, input, &formats)?;
+        write_access_sheets(&mut workbook, input, formats)?;
     }
-    write_rules_sheet(workbook.add_worksheet(), &formats)?;
+    if input.summary.is_some() {
+        write_rules_sheet(workbook.add_worksheet(), formats)?;
+    }
     Ok(workbook)
 }
 
-/// The cell formats, made once per workbook. Data cells are aligned to the top, so that a row
+/// The cell formats, made once: a run writes a workbook per organization and per action list.
+static FORMATS: std::sync::LazyLock<Formats> = std::sync::LazyLock::new(Formats::new);
+
+/// The cell formats. Data cells are aligned to the top, so that a row
 /// made taller by one wrapped cell still reads across.
 struct Formats {
     title: Format,
@@ -639,6 +683,7 @@ fn write_summary_sheet(
         ("New", status.new),
         ("Open (seen before)", status.open),
         ("Accepted", status.accepted),
+        ("Suppressed (Not a problem)", status.suppressed),
         (RESOLVED_SINCE, status.resolved),
     ] {
         row += 1;
@@ -1243,6 +1288,22 @@ fn findings_column(name: &str) -> u16 {
         .unwrap_or_else(|| panic!("no Findings column {name}")) as u16
 }
 
+/// The Decision column's drop-down, made once.
+static DECISION_CHOICES: std::sync::LazyLock<DataValidation> = std::sync::LazyLock::new(|| {
+    DataValidation::new()
+        .allow_list_strings(&Decision::ALL.iter().map(|d| d.as_str()).collect::<Vec<_>>())
+        .and_then(|v| v.set_input_title("Decision"))
+        .and_then(|v| {
+            v.set_input_message(format!(
+                "{}; explain it under Justification.",
+                decision_choices()
+            ))
+        })
+        .and_then(|v| v.set_error_title("Not a decision"))
+        .and_then(|v| v.set_error_message(format!("Choose {}.", decision_choices())))
+        .expect("the decision labels fit a drop-down")
+});
+
 fn write_findings_sheets(
     workbook: &mut Workbook,
     input: &WorkbookInput,
@@ -1251,18 +1312,10 @@ fn write_findings_sheets(
     let col = findings_column;
     let width = |name: &str| FINDINGS_SHEET_COLUMNS[col(name) as usize].1;
     let decision_col = col("Decision");
-    let decision = DataValidation::new()
-        .allow_list_strings(&Decision::ALL.iter().map(|d| d.as_str()).collect::<Vec<_>>())?
-        .set_input_title("Decision")?
-        .set_input_message(format!(
-            "{}; explain it under Justification.",
-            decision_choices()
-        ))?
-        .set_error_title("Not a decision")?
-        .set_error_message(format!("Choose {}.", decision_choices()))?;
+    let decision = &*DECISION_CHOICES;
     let finish = |sheet: &mut Worksheet, last_row: u32| -> anyhow::Result<()> {
         if last_row >= 1 {
-            sheet.add_data_validation(1, decision_col, last_row, decision_col, &decision)?;
+            sheet.add_data_validation(1, decision_col, last_row, decision_col, decision)?;
         }
         Ok(())
     };
