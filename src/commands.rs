@@ -408,6 +408,16 @@ async fn deliver(
     let report =
         crate::mail::deliver_pending(store, &settings.smtp, &settings.mail, clock, args.now)
             .await?;
+    // After the pass, so that a slow purge never holds up the mail.
+    match crate::mail::purge_sent(store, &settings.mail, clock.now()).await {
+        Ok(0) => {}
+        Ok(n) => unless_closed(outln!(
+            "Deleted the texts of {} sent more than {} days ago (mail.keep_sent_days)",
+            count(n, "message"),
+            settings.mail.keep_sent_days
+        ))?,
+        Err(e) => eprintln!("warning: cannot delete the texts of sent mail: {e:#}"),
+    }
     Ok((report, store.undelivered_mail().await?))
 }
 

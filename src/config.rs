@@ -111,13 +111,15 @@ pub struct MailSettings {
     pub operator: Vec<crate::domain::Email>,
     /// A message still undelivered this long after it was queued is alerted to the operator.
     pub alert_pending_hours: u32,
+    /// The texts of messages sent longer ago than this are deleted (their outbox rows stay).
+    pub keep_sent_days: u32,
 }
 
 /// Every numeric key and the values it accepts (inclusive), checked when the settings load: a
 /// value outside its range is refused with the key and the range, never wrapped or left to
 /// overflow later (`smtp.timeout_secs = 10000000000000000` once made every delivery panic).
 /// README's Configuration section lists the same ranges (a test compares them).
-pub const NUMBER_RANGES: [(&str, u64, u64); 15] = [
+pub const NUMBER_RANGES: [(&str, u64, u64); 16] = [
     ("database.connect_timeout_secs", 1, 300),
     ("review.stale_after_days", 1, 3_650),
     ("review.new_account_grace_days", 0, 365),
@@ -137,6 +139,8 @@ pub const NUMBER_RANGES: [(&str, u64, u64); 15] = [
     ("mail.max_attempts", 1, 100),
     // A year.
     ("mail.alert_pending_hours", 1, 8_760),
+    // Ten years.
+    ("mail.keep_sent_days", 1, 3_660),
 ];
 
 /// What a key of [`NUMBER_RANGES`] (named in any case) accepts: "a whole number between MIN
@@ -227,7 +231,7 @@ impl Settings {
     }
 
     /// The numeric keys' values, named and ordered as in [`NUMBER_RANGES`].
-    fn numbers(&self) -> [(&'static str, u64); 15] {
+    fn numbers(&self) -> [(&'static str, u64); 16] {
         let r = &self.review;
         [
             (
@@ -266,6 +270,7 @@ impl Settings {
                 "mail.alert_pending_hours",
                 self.mail.alert_pending_hours.into(),
             ),
+            ("mail.keep_sent_days", self.mail.keep_sent_days.into()),
         ]
     }
 

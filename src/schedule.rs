@@ -437,7 +437,17 @@ async fn deliver_outbox(
     mut stop: watch::Receiver<bool>,
 ) {
     let stale_age = crate::mail::stale_claim_age(&settings.smtp);
+    let mut last_purge: Option<DateTime<Utc>> = None;
     while !*stop.borrow() {
+        // Hourly, not every pass: the purge reads the outbox's kept texts.
+        if last_purge.is_none_or(|at| clock.now() - at >= chrono::Duration::hours(1)) {
+            last_purge = Some(clock.now());
+            if let Err(e) =
+                crate::mail::purge_sent(store.as_ref(), &settings.mail, clock.now()).await
+            {
+                tracing::error!(error = %format!("{e:#}"), "cannot delete the texts of sent mail");
+            }
+        }
         if let Err(e) = crate::alerts::raise(store.as_ref(), &settings, &clock).await {
             tracing::error!(error = %format!("{e:#}"), "cannot raise the operator alerts");
         }

@@ -1014,3 +1014,77 @@ fn the_mail_html_shows_the_severity_colours_in_chromium() {
         );
     }
 }
+
+#[test]
+fn send_deletes_the_texts_of_mail_sent_before_keep_sent_days_and_keeps_the_rows() {
+    for db in TestDb::all() {
+        let work = tempfile::tempdir().unwrap();
+        let bin = setup(&db, work.path(), free_port(), "");
+        review_send(&bin, work.path());
+        let mut keys = db.column("SELECT idempotency_key FROM outbox");
+        keys.sort();
+        assert_eq!(keys.len(), 9, "[{}]", db.backend);
+        let now = chrono::Utc::now();
+        let ago = |days| common::sql_time(now - chrono::Duration::days(days));
+        // Sent 91 and 89 days ago (the default keeps 90); failed for good 200 days ago; pending
+        // since then and due in a year (this `send` does not try it); the rest sent yesterday.
+        db.execute(&format!(
+            "UPDATE outbox SET state = 'sent', sent_at = {} WHERE idempotency_key = '{}';
+             UPDATE outbox SET state = 'sent', sent_at = {} WHERE idempotency_key = '{}';
+             UPDATE outbox SET state = 'failed', created_at = {old} WHERE idempotency_key = '{}';
+             UPDATE outbox SET state = 'pending', created_at = {old}, next_attempt_at = {} \
+             WHERE idempotency_key = '{}';
+             UPDATE outbox SET state = 'sent', sent_at = {} \
+             WHERE idempotency_key NOT IN ('{}', '{}', '{}', '{}')",
+            ago(91),
+            keys[0],
+            ago(89),
+            keys[1],
+            keys[2],
+            ago(-365),
+            keys[3],
+            ago(1),
+            keys[0],
+            keys[1],
+            keys[2],
+            keys[3],
+            old = ago(200),
+        ));
+
+        let sent = bin.run(&["send"]);
+        assert!(
+            stdout(&sent).contains("Deleted the texts of 1 message sent more than 90 days ago"),
+            "[{}] {}",
+            db.backend,
+            stdout(&sent)
+        );
+        let (kept, purged) = db.outbox_texts();
+        assert_eq!(purged, [keys[0].clone()], "[{}]", db.backend);
+        assert_eq!(kept, keys[1..], "[{}]", db.backend);
+        // The row stays, for the record, and the outbox lists it as before.
+        let listed = outbox(&bin);
+        let row = listed
+            .iter()
+            .find(|r| r["idempotency_key"] == keys[0].as_str())
+            .unwrap();
+        assert_eq!(row["state"], "sent", "[{}] {row}", db.backend);
+        assert!(row["sent_at"].is_string() && row["subject"].is_string());
+
+        // A shorter keep_sent_days deletes the texts of everything sent before it, and a
+        // second pass finds nothing more to delete.
+        let config = bin.config.clone().unwrap();
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, format!("{text}keep_sent_days = 30\n")).unwrap();
+        let again = bin.run(&["send"]);
+        assert!(
+            stdout(&again).contains("Deleted the texts of 1 message sent more than 30 days ago"),
+            "[{}] {}",
+            db.backend,
+            stdout(&again)
+        );
+        let (kept, _) = db.outbox_texts();
+        assert_eq!(kept, keys[2..], "[{}]", db.backend);
+        let quiet = bin.run(&["send"]);
+        assert!(!stdout(&quiet).contains("Deleted"), "{}", stdout(&quiet));
+    }
+}

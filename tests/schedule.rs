@@ -1453,3 +1453,52 @@ fn mail_undelivered_past_the_threshold_is_alerted_once_then_delivered() {
         assert!(outbox(&bin).iter().all(|m| m["state"] == "sent"));
     }
 }
+
+#[test]
+fn the_courier_deletes_the_texts_of_mail_sent_before_keep_sent_days() {
+    for db in TestDb::all() {
+        let bin = Bin::new(&db);
+        import(&bin, &scenario4());
+        let out = tempfile::tempdir().unwrap();
+        let now: DateTime<Utc> = "2026-12-15T17:00:00Z".parse().unwrap();
+        let ago = |days| common::sql_time(now - chrono::Duration::days(days));
+        let mut sql = String::new();
+        // Sent 91 and 89 days ago (the default keeps 90), and never sent: pending (due in a
+        // year, so the courier does not try it) and failed for good, both queued long ago.
+        for (key, state, sent_at, due) in [
+            ("sent-91-days-ago", "sent", ago(91), ago(91)),
+            ("sent-89-days-ago", "sent", ago(89), ago(89)),
+            ("pending", "pending", "NULL".to_string(), ago(-365)),
+            ("failed", "failed", "NULL".to_string(), ago(200)),
+        ] {
+            sql.push_str(&format!(
+                "INSERT INTO outbox (idempotency_key, run_id, kind, recipient, to_addresses, \
+                 subject, state, attempts, next_attempt_at, sent_at, created_at) VALUES \
+                 ('{key}', 'r', 'action-list', 'u', 'a@example.org', 'Review', '{state}', 1, \
+                 {due}, {sent_at}, {old});\n\
+                 INSERT INTO outbox_messages (idempotency_key, message) VALUES ('{key}', 'x');\n",
+                old = ago(200),
+            ));
+        }
+        db.execute(&sql);
+
+        let due = ["annual:2026", "semiannual:2026-H2", "quarterly:2026-Q4"];
+        let clock = ManualClock::new(now);
+        schedule_in_process(&bin, &db, out.path(), clock, |c| completed(c, &due));
+        let (kept, purged) = db.outbox_texts();
+        assert_eq!(purged, ["sent-91-days-ago"], "[{}]", db.backend);
+        for key in ["sent-89-days-ago", "pending", "failed"] {
+            assert!(kept.iter().any(|k| k == key), "[{}] {key}", db.backend);
+        }
+        let rows = outbox_rows(&db);
+        let row = rows
+            .iter()
+            .find(|r| r["idempotency_key"] == "sent-91-days-ago")
+            .unwrap();
+        assert_eq!(
+            row["state"], "sent",
+            "[{}] the row stays: {row}",
+            db.backend
+        );
+    }
+}

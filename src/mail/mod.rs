@@ -75,6 +75,24 @@ pub async fn deliver_queued(
     }
 }
 
+/// Deletes the texts of the messages sent more than `mail.keep_sent_days` before `now`
+/// (their outbox rows stay) and logs how many: a statewide `--send` queues about 2 GB of text,
+/// kept forever before this.
+pub async fn purge_sent(
+    store: &dyn Store,
+    mail_settings: &MailSettings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    let keep_sent_days = mail_settings.keep_sent_days;
+    let purged = store
+        .purge_sent_texts(now - Duration::days(keep_sent_days.into()))
+        .await?;
+    if purged > 0 {
+        tracing::info!(purged, keep_sent_days, "deleted the texts of sent messages");
+    }
+    Ok(purged)
+}
+
 /// Delivers every message that is due (every pending one with `ignore_schedule`).
 pub async fn deliver_pending(
     store: &dyn Store,

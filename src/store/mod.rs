@@ -329,6 +329,13 @@ pub trait Store: Send + Sync {
     /// Requeues the messages that failed for good.
     async fn requeue_failed(&self, now: DateTime<Utc>) -> anyhow::Result<u64>;
 
+    /// Deletes the texts of the messages sent before `sent_before` (`mail.keep_sent_days`) and
+    /// returns how many it deleted. Their outbox rows stay, for the record (state, key,
+    /// recipient, subject, when sent); pending, sending and failed messages keep their texts,
+    /// and only a claim reads a text, so nothing reads a purged one. SQLite deletes in batches,
+    /// each its own transaction, so that a statewide purge never holds the write lock for long.
+    async fn purge_sent_texts(&self, sent_before: DateTime<Utc>) -> anyhow::Result<u64>;
+
     async fn undelivered_mail(&self) -> anyhow::Result<Undelivered>;
 
     async fn outbox(&self, run_id: Option<&str>) -> anyhow::Result<Vec<OutboxEntry>>;

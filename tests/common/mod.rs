@@ -107,6 +107,41 @@ impl TestDb {
         });
     }
 
+    /// The first column of each row `sql` returns, as text (cast it in `sql` if need be), read
+    /// on a connection of its own: what no command shows, such as which texts the outbox kept.
+    pub fn column(&self, sql: &str) -> Vec<String> {
+        block_on(async {
+            match &self.sqlite_file {
+                Some(file) => {
+                    let conn = rusqlite::Connection::open(file).unwrap();
+                    let mut statement = conn.prepare(sql).unwrap();
+                    let rows = statement.query_map([], |row| row.get(0)).unwrap();
+                    rows.map(Result::unwrap).collect()
+                }
+                None => {
+                    let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                    let rows = sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap();
+                    conn.close().await.unwrap();
+                    rows
+                }
+            }
+        })
+    }
+
+    /// The keys of the outbox's messages whose texts it keeps, and of those whose texts it
+    /// deleted, each sorted.
+    pub fn outbox_texts(&self) -> (Vec<String>, Vec<String>) {
+        let with = |exists: &str| {
+            let mut keys = self.column(&format!(
+                "SELECT o.idempotency_key FROM outbox o WHERE {exists} (SELECT 1 FROM \
+                 outbox_messages m WHERE m.idempotency_key = o.idempotency_key)"
+            ));
+            keys.sort();
+            keys
+        };
+        (with("EXISTS"), with("NOT EXISTS"))
+    }
+
     /// Leaves the database as a binary with only the migrations before `version` left it:
     /// those applied and recorded the way sqlx records them, the later ones not; then runs
     /// `sql` on it (rows as that binary wrote them).

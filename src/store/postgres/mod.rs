@@ -546,6 +546,11 @@ impl Store for PgStore {
         self.write(query, "requeue the failed messages").await
     }
 
+    async fn purge_sent_texts(&self, sent_before: DateTime<Utc>) -> anyhow::Result<u64> {
+        let query = sqlx::query(outbox::PURGE_SENT_TEXTS).bind(sent_before);
+        self.write(query, "delete the texts of sent messages").await
+    }
+
     async fn undelivered_mail(&self) -> anyhow::Result<Undelivered> {
         PgStore::undelivered_mail(self).await
     }

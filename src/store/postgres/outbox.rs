@@ -139,6 +139,11 @@ pub(super) const REQUEUE_FAILED: &str = "UPDATE outbox \
      SET state = 'pending', attempts = 0, next_attempt_at = $1, created_at = $1, alerted = NULL \
      WHERE state = 'failed'";
 
+/// A purge in one statement: PostgreSQL locks only the rows it deletes, so readers and
+/// senders of other messages never wait for it.
+pub(super) const PURGE_SENT_TEXTS: &str = "DELETE FROM outbox_messages m USING outbox o \
+     WHERE o.idempotency_key = m.idempotency_key AND o.state = 'sent' AND o.sent_at < $1";
+
 const ENTRY_COLUMNS: &str = "idempotency_key, run_id, kind, recipient, to_addresses, subject, \
      state, attempts, last_error, next_attempt_at, sent_at";
 

@@ -354,6 +354,59 @@ async fn a_replacing_import_copies_hostile_text_that_the_snapshot_reads_back() {
     store.close().await;
 }
 
+/// Every constraint and index of the store's schema, as the catalog defines them.
+async fn keys_and_indexes(store: &PgStore) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT format('%s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid)) \
+         FROM pg_constraint WHERE connamespace = current_schema()::regnamespace \
+         UNION ALL SELECT format('%s %s', tablename, indexdef) FROM pg_indexes \
+         WHERE schemaname = current_schema() ORDER BY 1",
+    )
+    .fetch_all(&store.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacing_import_leaves_the_keys_as_the_migrations_made_them_or_rolls_back() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = Arc::new(db.open().await);
+    let migrated = keys_and_indexes(&store).await;
+    assert!(
+        migrated
+            .iter()
+            .any(|k| k.starts_with("access access_user_id_fkey FOREIGN KEY")),
+        "{migrated:#?}"
+    );
+    write_all(&store, true, org(HOSTILE), user(HOSTILE), vec![])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(keys_and_indexes(&store).await, migrated);
+
+    // A user of an organization the snapshot does not have: the foreign key, checked once at
+    // the end, fails the import, and everything is as it was, keys and rows.
+    let mut stray = user("Stray");
+    stray.org_id = "ORG-NOWHERE".into();
+    let error = write_all(&store, true, org("Replaced"), stray, vec![])
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        format!("{error:#}").contains("users_org_id_fkey"),
+        "{error:#}"
+    );
+    assert_eq!(keys_and_indexes(&store).await, migrated);
+    let zone: Tz = "America/New_York".parse().unwrap();
+    let snapshot = store.load_snapshot(zone).await.unwrap();
+    assert_eq!(snapshot.orgs[0].name, HOSTILE);
+    assert_eq!(snapshot.users[0].first_name, HOSTILE);
+    assert_eq!(snapshot.access.len(), 1);
+    store.close().await;
+}
+
 #[tokio::test]
 async fn a_message_claimed_once_cannot_be_claimed_again() {
     let Some(db) = TestDatabase::create().await else {

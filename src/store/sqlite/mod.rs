@@ -655,6 +655,19 @@ impl Store for SqliteStore {
         Ok(self.write(outbox::REQUEUE_FAILED, params, what).await? as u64)
     }
 
+    async fn purge_sent_texts(&self, sent_before: DateTime<Utc>) -> anyhow::Result<u64> {
+        let what = "delete the texts of sent messages from the outbox_messages table";
+        let mut purged = 0;
+        loop {
+            let params = (SqlTime(sent_before), outbox::PURGE_BATCH);
+            let deleted = self.write(outbox::PURGE_SENT_TEXTS, params, what).await?;
+            purged += deleted as u64;
+            if deleted < outbox::PURGE_BATCH {
+                return Ok(purged);
+            }
+        }
+    }
+
     async fn undelivered_mail(&self) -> anyhow::Result<Undelivered> {
         self.call(outbox::undelivered_mail).await
     }

@@ -37,6 +37,18 @@ pub(super) const MARK_FAILED: &str = "UPDATE outbox \
 pub(super) const REQUEUE_FAILED: &str = "UPDATE outbox SET state = ?1, attempts = 0, \
      next_attempt_at = ?2, created_at = ?2, alerted = NULL WHERE state = ?3";
 
+/// Texts deleted per statement of a purge. Each batch is a transaction of its own, so that
+/// a review or a sender waits for one batch at most, not for a whole statewide purge.
+pub(super) const PURGE_BATCH: usize = 5_000;
+
+/// One batch of a purge: texts of messages sent before ?1. `CROSS JOIN` makes SQLite walk the
+/// texts still kept (the key index, not the texts themselves) rather than every sent row ever
+/// recorded, most of them purged long ago.
+pub(super) const PURGE_SENT_TEXTS: &str = "DELETE FROM outbox_messages WHERE idempotency_key IN \
+     (SELECT m.idempotency_key FROM outbox_messages m CROSS JOIN outbox o \
+      ON o.idempotency_key = m.idempotency_key \
+      WHERE o.state = 'sent' AND o.sent_at < ?1 LIMIT ?2)";
+
 /// Queues messages within the caller's transaction; a key already in the outbox is left as it
 /// is (never queued twice). Each message is read from its file as it is inserted, so that a
 /// run's messages are never all in memory. Returns the keys it queued.
