@@ -36,7 +36,9 @@
 //! [`MAX_NAP`], raises the operator alerts that are due (`alerts`) and delivers what is due, so
 //! mail queued by any run — the scheduler's, or a `review --send` — goes out without a person.
 //! Two couriers (two schedulers, or a `send` beside one) never send a message twice: each
-//! message is claimed in the store before it is sent.
+//! message is claimed in the store before it is sent. At start and then at most once an hour
+//! it also deletes the texts of mail sent more than `mail.keep_sent_days` ago
+//! (`mail::purge_sent`).
 //!
 //! **Reminders.** A third task runs the reminder pass (`crate::remind`, as `posc-review remind
 //! --send` does) at start and then at each local midnight of `review.time_zone`, so reminders
