@@ -54,7 +54,7 @@ pub struct ReviewSettings {
     pub out_dir: PathBuf,
     /// Whether the whole-run workbook carries the User Access sheet (each organization's
     /// workbook always carries its own).
-    pub workbook_user_access: bool,
+    pub workbook_user_access: WorkbookUserAccess,
     /// The permission bits of the store, the reports and every other file written.
     pub file_mode: crate::files::FileMode,
     /// The longest an accepted risk may hold after its run's as_of, in days.
@@ -146,6 +146,36 @@ fn accepted(key: &str) -> Option<String> {
         .iter()
         .find(|(k, _, _)| k.eq_ignore_ascii_case(key))
         .map(|(_, min, max)| format!("a whole number between {min} and {max}"))
+}
+
+/// `review.workbook_user_access`: `"auto"` (the sheet when the run's access rows fit one
+/// sheet), `true` or `false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkbookUserAccess {
+    Auto,
+    Always,
+    Never,
+}
+
+impl<'de> Deserialize<'de> for WorkbookUserAccess {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // TOML gives a bool or a string; the environment gives "true", "false" or "auto",
+        // which figment reads as a bool where it can.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Flag(bool),
+            Word(String),
+        }
+        match Given::deserialize(d)? {
+            Given::Flag(true) => Ok(WorkbookUserAccess::Always),
+            Given::Flag(false) => Ok(WorkbookUserAccess::Never),
+            Given::Word(w) if w == "auto" => Ok(WorkbookUserAccess::Auto),
+            Given::Word(w) => Err(serde::de::Error::custom(format!(
+                "{w:?} is not \"auto\", true or false"
+            ))),
+        }
+    }
 }
 
 fn deserialize_time_zone<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
