@@ -370,6 +370,38 @@ mod tests {
     }
 
     #[test]
+    fn workbook_user_access_is_auto_true_or_false_in_a_file_or_the_environment() {
+        Jail::expect_with(|jail| {
+            let load = |file: Option<&str>| Settings::load(file.map(Path::new));
+            assert_eq!(
+                load(None).unwrap().review.workbook_user_access,
+                WorkbookUserAccess::Auto
+            );
+            jail.create_file("site.toml", "[review]\nworkbook_user_access = false\n")?;
+            assert_eq!(
+                load(Some("site.toml")).unwrap().review.workbook_user_access,
+                WorkbookUserAccess::Never
+            );
+            for (given, setting) in [
+                ("true", WorkbookUserAccess::Always),
+                ("false", WorkbookUserAccess::Never),
+                ("auto", WorkbookUserAccess::Auto),
+            ] {
+                jail.set_env("POSC_REVIEW__REVIEW__WORKBOOK_USER_ACCESS", given);
+                assert_eq!(load(None).unwrap().review.workbook_user_access, setting);
+            }
+            jail.set_env("POSC_REVIEW__REVIEW__WORKBOOK_USER_ACCESS", "sometimes");
+            let err = load(None).unwrap_err().to_string().to_lowercase();
+            assert!(
+                err.contains("review.workbook_user_access")
+                    && err.contains("\"auto\", true or false"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn an_invalid_value_names_its_key() {
         Jail::expect_with(|jail| {
             jail.set_env("POSC_REVIEW__REVIEW__TIME_ZONE", "Mars/Olympus");

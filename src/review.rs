@@ -659,11 +659,10 @@ impl RunContext<'_> {
     }
 }
 
-/// The name in the run's folder of a dry run's messages: the folder `mail` or `mail.zip`.
-fn preview_name(out: MailOut) -> Option<&'static str> {
+/// A dry run's messages as named in the run's folder: `mail` or `mail.zip`.
+fn preview_name(out: MailOut) -> Option<&std::ffi::OsStr> {
     match out {
-        MailOut::Eml(_) => Some("mail"),
-        MailOut::Zip(_) => Some("mail.zip"),
+        MailOut::Eml(path) | MailOut::Zip(path) => path.file_name(),
         MailOut::Spool(_) => None,
     }
 }
