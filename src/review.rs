@@ -660,7 +660,7 @@ impl RunContext<'_> {
 }
 
 /// A dry run's messages as named in the run's folder: `mail` or `mail.zip`.
-fn preview_name(out: MailOut) -> Option<&std::ffi::OsStr> {
+fn preview_name(out: MailOut<'_>) -> Option<&std::ffi::OsStr> {
     match out {
         MailOut::Eml(path) | MailOut::Zip(path) => path.file_name(),
         MailOut::Spool(_) => None,
