@@ -1055,6 +1055,40 @@ mod tests {
     }
 
     #[test]
+    fn a_zip_holds_more_messages_than_a_zip_without_zip64_can() {
+        // A statewide run has over 100,000 messages; a plain zip counts at most 65,535 entries.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mail.zip");
+        let (sender, receiver) = std::sync::mpsc::sync_channel(4);
+        let writer = std::thread::spawn({
+            let path = path.clone();
+            move || write_zip(&path, receiver)
+        });
+        for batch in 0..70 {
+            let messages = (0..1_000)
+                .map(|i| {
+                    (
+                        format!("action-list-{batch}-{i}.eml"),
+                        b"Subject: x\r\n".to_vec(),
+                    )
+                })
+                .collect();
+            sender.send(messages).unwrap();
+        }
+        drop(sender);
+        writer.join().unwrap().unwrap();
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+        assert_eq!(zip.len(), 70_000);
+        let mut last = String::new();
+        std::io::Read::read_to_string(
+            &mut zip.by_name("action-list-69-999.eml").unwrap(),
+            &mut last,
+        )
+        .unwrap();
+        assert_eq!(last, "Subject: x\r\n");
+    }
+
+    #[test]
     fn a_finding_says_whether_it_is_new_or_how_long_it_has_been_open() {
         let as_of = "2026-10-01".parse().unwrap();
         assert_eq!(
