@@ -186,7 +186,8 @@ pub struct ReviewArgs {
     pub out: Option<PathBuf>,
 
     /// Queue the run's mail in the outbox and deliver it over SMTP. Without it the messages
-    /// are written as .eml files into OUT/<run-id>/mail/ (a dry run).
+    /// are written as .eml files into OUT/<run-id>/mail/, or into OUT/<run-id>/mail.zip when
+    /// the run has more than 1,000 messages (a dry run).
     #[arg(long)]
     pub send: bool,
 

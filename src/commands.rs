@@ -314,7 +314,10 @@ fn print_review(outcome: &ReviewOutcome) -> anyhow::Result<()> {
         None => outln!(
             "Mail: {} written to {} (a dry run; --send delivers them)",
             count(mail.written, "message"),
-            outcome.out_dir.join("mail").display()
+            mail.written_to
+                .as_deref()
+                .unwrap_or(&outcome.out_dir)
+                .display()
         ),
     }
 }

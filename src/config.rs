@@ -54,7 +54,7 @@ pub struct ReviewSettings {
     pub out_dir: PathBuf,
     /// Whether the whole-run workbook carries the User Access sheet (each organization's
     /// workbook always carries its own).
-    pub workbook_user_access: bool,
+    pub workbook_user_access: WorkbookUserAccess,
     /// The permission bits of the store, the reports and every other file written.
     pub file_mode: crate::files::FileMode,
     /// The longest an accepted risk may hold after its run's as_of, in days.
@@ -150,6 +150,36 @@ fn accepted(key: &str) -> Option<String> {
         .iter()
         .find(|(k, _, _)| k.eq_ignore_ascii_case(key))
         .map(|(_, min, max)| format!("a whole number between {min} and {max}"))
+}
+
+/// `review.workbook_user_access`: `"auto"` (the sheet when the run's access rows fit one
+/// sheet), `true` or `false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkbookUserAccess {
+    Auto,
+    Always,
+    Never,
+}
+
+impl<'de> Deserialize<'de> for WorkbookUserAccess {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // TOML gives a bool or a string; the environment gives "true", "false" or "auto",
+        // which figment reads as a bool where it can.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Flag(bool),
+            Word(String),
+        }
+        match Given::deserialize(d)? {
+            Given::Flag(true) => Ok(WorkbookUserAccess::Always),
+            Given::Flag(false) => Ok(WorkbookUserAccess::Never),
+            Given::Word(w) if w == "auto" => Ok(WorkbookUserAccess::Auto),
+            Given::Word(w) => Err(serde::de::Error::custom(format!(
+                "{w:?} is not \"auto\", true or false"
+            ))),
+        }
+    }
 }
 
 fn deserialize_time_zone<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
@@ -340,6 +370,38 @@ mod tests {
             let s = Settings::load(Some(Path::new("site.toml"))).unwrap();
             assert_eq!(s.review.stale_after_days, 45);
             assert_eq!(s.review.broad_grant_threshold, 8);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn workbook_user_access_is_auto_true_or_false_in_a_file_or_the_environment() {
+        Jail::expect_with(|jail| {
+            let load = |file: Option<&str>| Settings::load(file.map(Path::new));
+            assert_eq!(
+                load(None).unwrap().review.workbook_user_access,
+                WorkbookUserAccess::Auto
+            );
+            jail.create_file("site.toml", "[review]\nworkbook_user_access = false\n")?;
+            assert_eq!(
+                load(Some("site.toml")).unwrap().review.workbook_user_access,
+                WorkbookUserAccess::Never
+            );
+            for (given, setting) in [
+                ("true", WorkbookUserAccess::Always),
+                ("false", WorkbookUserAccess::Never),
+                ("auto", WorkbookUserAccess::Auto),
+            ] {
+                jail.set_env("POSC_REVIEW__REVIEW__WORKBOOK_USER_ACCESS", given);
+                assert_eq!(load(None).unwrap().review.workbook_user_access, setting);
+            }
+            jail.set_env("POSC_REVIEW__REVIEW__WORKBOOK_USER_ACCESS", "sometimes");
+            let err = load(None).unwrap_err().to_string().to_lowercase();
+            assert!(
+                err.contains("review.workbook_user_access")
+                    && err.contains("\"auto\", true or false"),
+                "{err}"
+            );
             Ok(())
         });
     }

@@ -170,7 +170,6 @@ pub async fn remind(
         Written::Preview(folder) => MailOut::Eml(&folder.partial),
         Written::Spool(spool) => MailOut::Spool(spool.path()),
     };
-    let preview = matches!(written, Written::Preview(_));
     let date = clock.now();
     let started = std::time::Instant::now();
     let composed = compose_each(&dues, out, None, |due, writer| {
@@ -190,11 +189,7 @@ pub async fn remind(
             return Err(e);
         }
         // An organization's messages are all made or none: drop what it had made.
-        if preview {
-            for (mail, _) in &mails {
-                let _ = std::fs::remove_file(&mail.file.path);
-            }
-        }
+        writer.discard();
         let org_id = &snapshot.orgs[due.org as usize].org_id;
         let error = format!("{e:#}");
         tracing::error!(org_id = %org_id, error = %error,

@@ -53,6 +53,9 @@ pub struct MailOutcome {
     pub queued: usize,
     /// Messages written as .eml files (a dry run).
     pub written: usize,
+    /// Where a dry run wrote them, in the run's folder: `mail` (a folder of .eml files) or,
+    /// past [`crate::mail::compose::MAX_EML_FILES`] messages, `mail.zip`.
+    pub written_to: Option<PathBuf>,
     /// The delivery that followed queuing.
     pub delivery: Option<crate::mail::DeliveryReport>,
 }
@@ -352,11 +355,12 @@ impl RunContext<'_> {
         // `--send` composes into a spool that the outbox reads when the run is stored, and
         // that goes once it is (or once the run has failed).
         let spool = Spool(spool);
-        let eml_dir = work_dir.join("mail");
+        let (eml_dir, zip) = (work_dir.join("mail"), work_dir.join("mail.zip"));
         let mail_out = if self.request.send {
             MailOut::Spool(&spool.0)
         } else {
-            MailOut::Eml(&eml_dir)
+            let messages = crate::mail::compose::message_count(snapshot, self.in_scope, &rows);
+            MailOut::preview(&eml_dir, &zip, messages)
         };
         let (mut files, mails, problems) = self
             .write_outputs(
@@ -435,6 +439,7 @@ impl RunContext<'_> {
             (folder, problems) => folder.or(problems),
         };
         files.iter_mut().for_each(|f| *f = folder.join(&*f));
+        let written_to = preview_name(mail_out).map(|name| folder.join(name));
         run.status = RunStatus::Completed;
         run.finished_at = Some(finished);
         let mut unaccepted_by_severity = std::collections::BTreeMap::new();
@@ -454,6 +459,7 @@ impl RunContext<'_> {
             mail: MailOutcome {
                 queued: outbox.len(),
                 written: if self.request.send { 0 } else { written },
+                written_to,
                 delivery: None,
             },
             problems,
@@ -545,6 +551,10 @@ impl RunContext<'_> {
         summary.add_follow_ups(self.snapshot, &follow_ups);
         summary.trend = trends.scope;
         let access = report::run_access_rows(self.snapshot, self.in_scope);
+        summary.user_access_left_out = report::xlsx::user_access_left_out(
+            access.len(),
+            self.settings.review.workbook_user_access,
+        );
         let bars = indicatif::MultiProgress::new();
         let orgs = self.in_scope.iter().filter(|s| **s).count() as u64;
         // Bars only where the work takes a while (a large run on a terminal).
@@ -596,9 +606,7 @@ impl RunContext<'_> {
         )?;
         files.push(PathBuf::from("summary.html"));
         files.push(PathBuf::from("organizations"));
-        if !self.request.send {
-            files.push(PathBuf::from("mail"));
-        }
+        files.extend(preview_name(mail_out).map(PathBuf::from));
         Ok((files, mails, problems))
     }
 
@@ -626,7 +634,7 @@ impl RunContext<'_> {
         let zone = self.settings.review.time_zone;
         let mut input =
             report::xlsx::WorkbookInput::new(summary, rows, snapshot, zone).with_access(access);
-        if !self.settings.review.workbook_user_access {
+        if summary.user_access_left_out.is_some() {
             input = input.without_access_sheet();
         }
         let bar = (input.progress_total() > 100_000).then(|| {
@@ -648,6 +656,14 @@ impl RunContext<'_> {
             .iter()
             .map(PathBuf::from)
             .collect())
+    }
+}
+
+/// A dry run's messages as named in the run's folder: `mail` or `mail.zip`.
+fn preview_name(out: MailOut<'_>) -> Option<&std::ffi::OsStr> {
+    match out {
+        MailOut::Eml(path) | MailOut::Zip(path) => path.file_name(),
+        MailOut::Spool(_) => None,
     }
 }
 

@@ -8,6 +8,7 @@ use common::smtp::{free_port, self_signed_ca_cert, self_signed_cert, Received, S
 use common::{read_csv, scenario4, stderr, stdout, Bin, TestDb};
 use mail_parser::MimeHeaders;
 use std::path::Path;
+use std::process::Command;
 
 /// The sample's configuration plus an SMTP section pointing at `port`.
 fn config(dir: &Path, port: u16, smtp_extra: &str) -> std::path::PathBuf {
@@ -443,7 +444,122 @@ fn without_send_the_messages_are_written_as_eml_files_and_nothing_is_queued() {
         names.contains(&"management-ORG-GP.eml".to_string())
             && names.contains(&"action-list-110000001B.eml".to_string())
     );
+    // At or below 1,000 messages: the folder, and the output names it.
+    assert!(!mail_dir.with_file_name("mail.zip").exists());
+    assert!(
+        stdout(&out).contains(&format!(
+            "Mail: 9 messages written to {}",
+            mail_dir.display()
+        )),
+        "{}",
+        stdout(&out)
+    );
     assert!(outbox(&bin).is_empty());
+}
+
+#[test]
+fn a_dry_run_of_more_than_1000_messages_writes_them_into_one_uncompressed_mail_zip() {
+    let work = tempfile::tempdir().unwrap();
+    let snapshot = work.path().join("snapshot");
+    let demo = Command::new(env!("CARGO_BIN_EXE_posc-review"))
+        .args([
+            "demo",
+            "--scale",
+            "2000",
+            "--no-import",
+            "--as-of",
+            "2026-10-01",
+        ])
+        .arg("--snapshot")
+        .arg(&snapshot)
+        .output()
+        .unwrap();
+    assert!(demo.status.success(), "{}", stderr(&demo));
+    // Two stores of the same snapshot, each reviewed once: a dry run, and --send delivering to
+    // a port nothing listens on (the messages stay queued).
+    let port = free_port().to_string();
+    let store = |db: &TestDb| {
+        let mut bin = Bin::new(db);
+        bin.config = None;
+        bin.env = [
+            ("POSC_REVIEW__SMTP__HOST", "127.0.0.1"),
+            ("POSC_REVIEW__SMTP__PORT", port.as_str()),
+            ("POSC_REVIEW__SMTP__TLS", "none"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec();
+        let imported = bin.run(&["import", snapshot.to_str().unwrap()]);
+        assert!(imported.status.success(), "{}", stderr(&imported));
+        bin
+    };
+    let (dry_db, send_db) = (TestDb::sqlite(), TestDb::sqlite());
+    let out_dir = work.path().join("out");
+    let review = |bin: &Bin, send: bool| {
+        let mut args = vec!["review", "--as-of", "2026-10-01", "--format", "json"];
+        args.extend(["--out", out_dir.to_str().unwrap()]);
+        if send {
+            args.push("--send");
+        }
+        let out = bin.run(&args);
+        // --send exits 1: its messages could not be delivered.
+        assert!(out.status.success() || send, "{}", stderr(&out));
+        serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap()
+    };
+
+    let dry = review(&store(&dry_db), false);
+    let run_dir = Path::new(dry["out_dir"].as_str().unwrap());
+    let zip_path = run_dir.join("mail.zip");
+    assert_eq!(dry["mail"]["written_to"], zip_path.to_str().unwrap());
+    assert!(dry["files"]
+        .as_array()
+        .unwrap()
+        .contains(&zip_path.to_str().unwrap().into()));
+    assert!(!run_dir.join("mail").exists());
+    let written = dry["mail"]["written"].as_u64().unwrap() as usize;
+    assert!(written > 1000, "{written}");
+
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    assert_eq!(zip.len(), written);
+    let mut subjects = std::collections::BTreeMap::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).unwrap();
+        assert_eq!(entry.compression(), zip::CompressionMethod::Stored);
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut raw).unwrap();
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        let to: Vec<String> = parsed
+            .to()
+            .unwrap()
+            .iter()
+            .map(|a| a.address().unwrap().to_string())
+            .collect();
+        subjects.insert(
+            entry.name().unwrap().to_string(),
+            (parsed.subject().unwrap().to_string(), to),
+        );
+    }
+
+    // The same messages as --send composes and queues: names, subjects and recipients.
+    let send = store(&send_db);
+    review(&send, true);
+    let queued: std::collections::BTreeMap<String, (String, Vec<String>)> = outbox(&send)
+        .iter()
+        .map(|m| {
+            let to = m["to_addresses"].as_array().unwrap();
+            (
+                format!(
+                    "{}-{}.eml",
+                    m["kind"].as_str().unwrap(),
+                    m["recipient"].as_str().unwrap()
+                ),
+                (
+                    m["subject"].as_str().unwrap().to_string(),
+                    to.iter().map(|a| a.as_str().unwrap().to_string()).collect(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(subjects, queued);
 }
 
 /// A store holding only the snapshot given as the texts of organizations.csv, pidsls.csv,

@@ -225,14 +225,20 @@ fn the_whole_run_workbook_can_leave_user_access_to_access_csv() {
     );
     let access = read_csv(&run_dir.join("access.csv"));
     assert!(!access.is_empty());
+    let reason = format!(
+        "User Access left out of this workbook by review.workbook_user_access = false; \
+         access.csv has every row ({} access rows)",
+        access.len()
+    );
     let summary = workbook.worksheet_range("Summary").unwrap();
     assert_eq!(text(&summary[(7, 0)]), "User Access");
-    assert_eq!(
-        text(&summary[(7, 1)]),
-        format!(
-            "not in this workbook: access.csv has its {} rows",
-            access.len()
-        )
+    assert_eq!(text(&summary[(7, 1)]), reason);
+    let html = std::fs::read_to_string(run_dir.join("summary.html")).unwrap();
+    assert!(
+        html.contains(&format!(
+            "<p class=\"note\" id=\"user-access\">{reason}.</p>"
+        )),
+        "{html}"
     );
     // Each organization's workbook keeps its own access rows.
     let org_workbook = std::fs::read_dir(run_dir.join("organizations"))
@@ -244,6 +250,24 @@ fn the_whole_run_workbook_can_leave_user_access_to_access_csv() {
     assert!(open(&org_workbook)
         .sheet_names()
         .contains(&"User Access".to_string()));
+}
+
+#[test]
+fn auto_keeps_user_access_when_the_run_s_rows_fit_one_sheet() {
+    let out = tempfile::tempdir().unwrap();
+    let run_dir = review_with(
+        &scenario4(),
+        out.path(),
+        &[("POSC_REVIEW__REVIEW__WORKBOOK_USER_ACCESS", "auto")],
+    );
+    let mut workbook = open(&workbook_path(&run_dir));
+    let sheet = workbook.worksheet_range("User Access").unwrap();
+    let access = read_csv(&run_dir.join("access.csv"));
+    assert_eq!(sheet.height(), access.len() + 1);
+    let summary = workbook.worksheet_range("Summary").unwrap();
+    assert!(summary.cells().all(|(_, _, c)| text(c) != "User Access"));
+    let html = std::fs::read_to_string(run_dir.join("summary.html")).unwrap();
+    assert!(!html.contains("id=\"user-access\""));
 }
 
 #[test]

@@ -105,15 +105,49 @@ pub(crate) struct Sender<'a> {
 pub enum MailOut<'a> {
     /// An .eml file each, `<kind>-<unit>.eml` in this folder (a dry run).
     Eml(&'a Path),
+    /// The same files as the entries of one zip at this path, stored uncompressed (a dry run of
+    /// more than [`MAX_EML_FILES`] messages): creating a hundred thousand small files costs
+    /// more than writing them, and a folder of them is slow to list, copy or remove.
+    Zip(&'a Path),
     /// Appended to a spool file per composing thread in this folder, for the outbox to read
     /// back when the run is stored (`--send`): creating and removing a hundred thousand small
     /// files costs more than writing them.
     Spool(&'a Path),
 }
 
-/// One composing thread's way of writing messages out.
+/// A dry run of more messages than this writes them into one `mail.zip` (see [`MailOut::Zip`]).
+pub const MAX_EML_FILES: usize = 1_000;
+
+impl<'a> MailOut<'a> {
+    /// A dry run's `messages` messages: .eml files in the folder `folder`, or past
+    /// [`MAX_EML_FILES`] the entries of the zip `zip`.
+    pub fn preview(folder: &'a Path, zip: &'a Path, messages: usize) -> MailOut<'a> {
+        if messages > MAX_EML_FILES {
+            MailOut::Zip(zip)
+        } else {
+            MailOut::Eml(folder)
+        }
+    }
+}
+
+/// Messages on their way to the thread writing the zip: one item's (organization's), whole.
+type ZipBatch = Vec<(String, Vec<u8>)>;
+
+/// One composing thread's way of writing messages out. What an item (an organization) wrote
+/// is either kept ([`MessageWriter::commit`]) or dropped ([`MessageWriter::discard`]) whole.
 pub(crate) enum MessageWriter {
-    Eml(PathBuf),
+    Eml {
+        dir: PathBuf,
+        /// The files of the item being composed.
+        written: Vec<PathBuf>,
+    },
+    Zip {
+        path: PathBuf,
+        /// The item's messages, sent to the zip's writer once the item is complete (an entry
+        /// cannot be taken back out of a zip).
+        pending: ZipBatch,
+        entries: std::sync::mpsc::SyncSender<ZipBatch>,
+    },
     Spool {
         path: PathBuf,
         file: std::io::BufWriter<std::fs::File>,
@@ -122,9 +156,16 @@ pub(crate) enum MessageWriter {
 }
 
 impl MessageWriter {
+    /// A writer of .eml files or of a spool; [`compose_each`] makes those of a zip.
     pub(crate) fn new(out: MailOut, composer: usize) -> anyhow::Result<MessageWriter> {
         Ok(match out {
-            MailOut::Eml(dir) => MessageWriter::Eml(dir.to_path_buf()),
+            MailOut::Eml(dir) => MessageWriter::Eml {
+                dir: dir.to_path_buf(),
+                written: Vec::new(),
+            },
+            MailOut::Zip(path) => {
+                anyhow::bail!("{} is written through compose_each", path.display())
+            }
             MailOut::Spool(dir) => {
                 let path = dir.join(format!("composer-{composer}.spool"));
                 let file = crate::files::create(&path)
@@ -140,11 +181,18 @@ impl MessageWriter {
 
     fn write(&mut self, kind: &str, unit: &str, message: &[u8]) -> anyhow::Result<MessageFile> {
         match self {
-            MessageWriter::Eml(dir) => {
+            MessageWriter::Eml { dir, written } => {
                 let path = dir.join(file_name(kind, unit));
                 crate::files::write(&path, message)
                     .with_context(|| format!("cannot write {}", path.display()))?;
+                written.push(path.clone());
                 Ok(MessageFile::whole(path, message.len()))
+            }
+            MessageWriter::Zip { path, pending, .. } => {
+                let name = file_name(kind, unit);
+                let at = MessageFile::whole(path.join(&name), message.len());
+                pending.push((name, message.to_vec()));
+                Ok(at)
             }
             MessageWriter::Spool { path, file, offset } => {
                 file.write_all(message)
@@ -160,14 +208,72 @@ impl MessageWriter {
         }
     }
 
+    /// Keeps what the item wrote.
+    fn commit(&mut self) -> anyhow::Result<()> {
+        match self {
+            MessageWriter::Eml { written, .. } => written.clear(),
+            MessageWriter::Zip {
+                path,
+                pending,
+                entries,
+            } => {
+                if !pending.is_empty() {
+                    // The writer only hangs up when it failed; its error is the one reported.
+                    entries
+                        .send(std::mem::take(pending))
+                        .map_err(|_| anyhow::anyhow!("cannot write {}", path.display()))?;
+                }
+            }
+            MessageWriter::Spool { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Drops what the item wrote (its organization's output could not be produced). A spool's
+    /// bytes stay, read by no outbox row.
+    pub(crate) fn discard(&mut self) {
+        match self {
+            MessageWriter::Eml { written, .. } => {
+                for path in written.drain(..) {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+            MessageWriter::Zip { pending, .. } => pending.clear(),
+            MessageWriter::Spool { .. } => {}
+        }
+    }
+
     /// Everything written is in the file.
-    pub(crate) fn finish(self) -> anyhow::Result<()> {
+    pub(crate) fn finish(mut self) -> anyhow::Result<()> {
+        self.commit()?;
         if let MessageWriter::Spool { path, mut file, .. } = self {
             file.flush()
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
         Ok(())
     }
+}
+
+/// Writes the batches `entries` receives into the zip `path`, each message an uncompressed
+/// (stored) entry: the composers already spent the time, and stored entries are read back
+/// without inflating.
+fn write_zip(path: &Path, entries: std::sync::mpsc::Receiver<ZipBatch>) -> anyhow::Result<()> {
+    let fail = || format!("cannot write {}", path.display());
+    let file = crate::files::create(path).with_context(fail)?;
+    let mut zip = zip::ZipWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for batch in entries {
+        for (name, message) in batch {
+            zip.start_file(name, options).with_context(fail)?;
+            zip.write_all(&message).with_context(fail)?;
+        }
+    }
+    zip.finish()
+        .with_context(fail)?
+        .flush()
+        .with_context(fail)?;
+    Ok(())
 }
 
 /// A message composed and written out; the rest is what the outbox keeps beside it.
@@ -354,6 +460,7 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
 
     match input.out {
         MailOut::Eml(dir) | MailOut::Spool(dir) => crate::files::create_dir_all(dir)?,
+        MailOut::Zip(_) => {}
     }
 
     let orgs: Vec<usize> = (0..snapshot.orgs.len())
@@ -408,11 +515,7 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
                 let name = xlsx::decision_workbook_file_name(&input.run.id, p.pidsl.as_str());
                 let _ = std::fs::remove_file(input.dir.join(DECIDE_DIR).join(name));
             }
-            if let MailOut::Eml(_) = input.out {
-                for mail in &mails {
-                    let _ = std::fs::remove_file(&mail.file.path);
-                }
-            }
+            writer.discard();
             let error = format!("{e:#}");
             tracing::error!(run_id = %input.run.id, org_id = %org_id, error = %error,
                 "the organization's output could not be produced; the others go on");
@@ -437,8 +540,8 @@ pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, V
 
 /// `compose` run on each of `items` (organizations: independent, their sizes varying a
 /// hundredfold) by every core, each taking the next item until none is left and writing through
-/// a [`MessageWriter`] of its own to `out`; the results in `items`' order. `progress` is advanced
-/// by one per item.
+/// a [`MessageWriter`] of its own to `out` (into a zip: sending each item's messages to one
+/// thread writing it); the results in `items`' order. `progress` is advanced by one per item.
 pub(crate) fn compose_each<I: Sync, T: Send>(
     items: &[I],
     out: MailOut,
@@ -449,8 +552,26 @@ pub(crate) fn compose_each<I: Sync, T: Send>(
         .map_or(1, |n| n.get())
         .min(items.len().max(1));
     let next = AtomicUsize::new(0);
-    let composer = |composer: usize| -> anyhow::Result<Vec<(usize, T)>> {
-        let mut writer = MessageWriter::new(out, composer)?;
+    // A few organizations' messages in flight per composer: the zip's writer keeps up, and
+    // memory stays bounded whatever the run's size.
+    let (entries, zip) = match out {
+        MailOut::Zip(path) => {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(4 * threads);
+            (Some(sender), Some((path, receiver)))
+        }
+        _ => (None, None),
+    };
+    let composer = |composer: usize,
+                    entries: Option<std::sync::mpsc::SyncSender<ZipBatch>>|
+     -> anyhow::Result<Vec<(usize, T)>> {
+        let mut writer = match (out, entries) {
+            (MailOut::Zip(path), Some(entries)) => MessageWriter::Zip {
+                path: path.to_path_buf(),
+                pending: Vec::new(),
+                entries,
+            },
+            _ => MessageWriter::new(out, composer)?,
+        };
         let mut done = Vec::new();
         loop {
             let position = next.fetch_add(1, Ordering::Relaxed);
@@ -459,23 +580,31 @@ pub(crate) fn compose_each<I: Sync, T: Send>(
                 return Ok(done);
             };
             done.push((position, compose(item, &mut writer)?));
+            writer.commit()?;
             if let Some(bar) = progress {
                 bar.inc(1);
             }
         }
     };
-    let parts: Vec<anyhow::Result<Vec<(usize, T)>>> = std::thread::scope(|scope| {
+    let (parts, zipped): (Vec<_>, anyhow::Result<()>) = std::thread::scope(|scope| {
+        let zipping = zip.map(|(path, receiver)| scope.spawn(move || write_zip(path, receiver)));
         let handles: Vec<_> = (0..threads)
             .map(|i| {
                 let composer = &composer;
-                scope.spawn(move || composer(i))
+                let entries = entries.clone();
+                scope.spawn(move || composer(i, entries))
             })
             .collect();
-        handles
+        // The zip is finished once every composer has hung up.
+        drop(entries);
+        let parts = handles
             .into_iter()
             .map(|h| h.join().expect("a mail composer panicked"))
-            .collect()
+            .collect();
+        let zipped = zipping.map_or(Ok(()), |h| h.join().expect("the zip writer panicked"));
+        (parts, zipped)
     });
+    zipped?;
     let mut composed = Vec::new();
     for part in parts {
         composed.extend(part?);
@@ -614,17 +743,15 @@ fn management_report(
 /// The action lists of one organization, pushed to `mails` one by one (so that a failure
 /// part-way leaves the ones written known): one per active PID/SL of the organization with a
 /// finding to fix.
-fn action_lists(
-    input: &RunMail,
+/// The PID/SLs of organization `org` that get an action list, with their findings (of the
+/// organization's `findings`): every finding of the PID/SL as the summary counts it
+/// (report::summary::pidsls_of_finding), for PID/SLs with one not accepted or suppressed; those
+/// are counted, not listed, and are in its workbook.
+fn action_list_findings<'f>(
+    snapshot: &Snapshot,
     org: u32,
-    findings: &[FindingRow],
-    writer: &mut MessageWriter,
-    mails: &mut Vec<ComposedMail>,
-) -> anyhow::Result<()> {
-    let snapshot = input.snapshot;
-    let as_of = input.run.as_of;
-    // Every finding of the PID/SL as the summary counts it (report::summary::pidsls_of_finding);
-    // the accepted and suppressed ones are counted, not listed, and are in its workbook.
+    findings: impl IntoIterator<Item = &'f FindingRow>,
+) -> HashMap<u32, Vec<&'f FindingRow>> {
     let mut items: HashMap<u32, Vec<&FindingRow>> = HashMap::new();
     for f in findings {
         for p in pidsls_of_finding(snapshot, f) {
@@ -635,6 +762,36 @@ fn action_lists(
         }
     }
     items.retain(|_, list| list.iter().any(|f| !f.status.set_aside()));
+    items
+}
+
+/// How many messages [`compose_run_mail`] composes (a management report per organization in
+/// scope, an action list per PID/SL of [`action_list_findings`]), for a dry run to choose
+/// between .eml files and a zip ([`MailOut::preview`]) before composing them.
+pub fn message_count(snapshot: &Snapshot, in_scope: &[bool], findings: &[FindingRow]) -> usize {
+    let mut by_org: HashMap<&str, Vec<&FindingRow>> = HashMap::new();
+    for f in findings {
+        by_org.entry(f.org_id.as_str()).or_default().push(f);
+    }
+    (0..snapshot.orgs.len())
+        .filter(|&i| in_scope[i])
+        .map(|i| {
+            let own = by_org.remove(snapshot.orgs[i].org_id.as_str());
+            1 + action_list_findings(snapshot, i as u32, own.into_iter().flatten()).len()
+        })
+        .sum()
+}
+
+fn action_lists(
+    input: &RunMail,
+    org: u32,
+    findings: &[FindingRow],
+    writer: &mut MessageWriter,
+    mails: &mut Vec<ComposedMail>,
+) -> anyhow::Result<()> {
+    let snapshot = input.snapshot;
+    let as_of = input.run.as_of;
+    let mut items = action_list_findings(snapshot, org, findings);
     let mut pidsls: Vec<u32> = items.keys().copied().collect();
     pidsls.sort_unstable();
     let o = &snapshot.orgs[org as usize];
@@ -895,6 +1052,40 @@ mod tests {
             facts: String::new(),
             decision: None,
         }
+    }
+
+    #[test]
+    fn a_zip_holds_more_messages_than_a_zip_without_zip64_can() {
+        // A statewide run has over 100,000 messages; a plain zip counts at most 65,535 entries.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mail.zip");
+        let (sender, receiver) = std::sync::mpsc::sync_channel(4);
+        let writer = std::thread::spawn({
+            let path = path.clone();
+            move || write_zip(&path, receiver)
+        });
+        for batch in 0..70 {
+            let messages = (0..1_000)
+                .map(|i| {
+                    (
+                        format!("action-list-{batch}-{i}.eml"),
+                        b"Subject: x\r\n".to_vec(),
+                    )
+                })
+                .collect();
+            sender.send(messages).unwrap();
+        }
+        drop(sender);
+        writer.join().unwrap().unwrap();
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+        assert_eq!(zip.len(), 70_000);
+        let mut last = String::new();
+        std::io::Read::read_to_string(
+            &mut zip.by_name("action-list-69-999.eml").unwrap(),
+            &mut last,
+        )
+        .unwrap();
+        assert_eq!(last, "Subject: x\r\n");
     }
 
     #[test]

@@ -147,6 +147,9 @@ pub struct Summary {
     /// Open findings (new and open) by severity at the scope's last reviews, oldest first,
     /// this run last; empty until the review fills it in (`Summary::build` has no history).
     pub trend: Vec<crate::records::TrendPoint>,
+    /// Why the whole-run workbook leaves User Access out (see
+    /// [`crate::report::xlsx::user_access_left_out`]); `None` when it has the sheet.
+    pub user_access_left_out: Option<String>,
 }
 
 /// The review loop's counts (README, "The review loop"). Of the findings: those carrying a
@@ -465,6 +468,7 @@ impl Summary {
             decisions,
             by_org,
             trend: Vec::new(),
+            user_access_left_out: None,
         }
     }
 

@@ -34,6 +34,7 @@
 
 use super::summary::{Summary, SEVERITIES};
 use super::PidSlAdmins;
+use crate::config::WorkbookUserAccess;
 use crate::domain::{Decision, RuleId, ServiceCode, Severity};
 use crate::records::{FindingRow, RunRecord};
 use crate::rules::RULES;
@@ -47,6 +48,28 @@ use rust_xlsxwriter::{
     Workbook, Worksheet,
 };
 use std::path::{Path, PathBuf};
+
+/// Why the whole-run workbook leaves User Access out, for a run of `rows` access rows under
+/// `review.workbook_user_access`; `None`: it writes the sheet. `auto` leaves it out only when
+/// the rows would need more than one sheet: more sheets cost a third of a statewide review's
+/// time and open slowly, and access.csv has every row anyway.
+pub fn user_access_left_out(rows: usize, setting: WorkbookUserAccess) -> Option<String> {
+    let one_sheet = EXCEL_MAX_ROWS as usize - 1;
+    match setting {
+        WorkbookUserAccess::Always => None,
+        WorkbookUserAccess::Auto if rows <= one_sheet => None,
+        WorkbookUserAccess::Auto => Some(format!(
+            "User Access left out of this workbook: the run has {}, more than one sheet holds; \
+             access.csv has every row",
+            crate::output::count(thousands(rows), "access row")
+        )),
+        WorkbookUserAccess::Never => Some(format!(
+            "User Access left out of this workbook by review.workbook_user_access = false; \
+             access.csv has every row ({})",
+            crate::output::count(thousands(rows), "access row")
+        )),
+    }
+}
 
 /// Above this many rows a data sheet is written in constant-memory mode.
 const CONSTANT_MEMORY_ROWS: usize = 50_000;
@@ -113,7 +136,8 @@ impl<'a> WorkbookInput<'a> {
         self
     }
 
-    /// Leaves the User Access sheet out (`review.workbook_user_access = false`).
+    /// Leaves the User Access sheet out (see [`user_access_left_out`]); the Summary sheet
+    /// says why when the summary carries the reason.
     pub fn without_access_sheet(mut self) -> Self {
         self.access_sheet = false;
         self
@@ -271,9 +295,8 @@ fn build(input: &WorkbookInput, tempdir: Option<&Path>) -> anyhow::Result<Workbo
     // whole-run workbook and in the ten thousand attached to mail alike; level 1 saves a
     // third of a workbook's time for a file 60 % larger.
     workbook.set_zip_compression_level(1);
-    let access_elsewhere = (!input.access_sheet).then(|| input.access_rows());
     if let Some(summary) = input.summary {
-        write_summary_sheet(workbook.add_worksheet(), summary, access_elsewhere, formats)?;
+        write_summary_sheet(workbook.add_worksheet(), summary, formats)?;
     }
     write_instructions_sheet(workbook.add_worksheet(), formats)?;
     write_findings_sheets(&mut workbook, input, formats)?;
@@ -603,12 +626,10 @@ const ESCALATED: &str = "Organizations escalated about the last review";
 
 /// Summary: the run, its counts beside a chart of the findings per severity (the first
 /// screen), the trend of open findings, the organizations and the PID/SLs with the most
-/// findings, and the findings per rule; `access_elsewhere`: the number of access rows when
-/// User Access is left out.
+/// findings, and the findings per rule; why User Access is left out, when it is.
 fn write_summary_sheet(
     sheet: &mut Worksheet,
     summary: &Summary,
-    access_elsewhere: Option<usize>,
     formats: &Formats,
 ) -> anyhow::Result<()> {
     sheet.set_name("Summary")?;
@@ -660,17 +681,9 @@ fn write_summary_sheet(
     write_count(sheet, 5, 1, summary.total, formats)?;
     sheet.write_string_with_format(6, 0, "Critical and high findings", &formats.label)?;
     write_count(sheet, 6, 1, summary.urgent_total, formats)?;
-    if let Some(rows) = access_elsewhere {
+    if let Some(reason) = &summary.user_access_left_out {
         sheet.write_string_with_format(7, 0, "User Access", &formats.label)?;
-        sheet.write_string_with_format(
-            7,
-            1,
-            format!(
-                "not in this workbook: access.csv has its {}",
-                crate::output::count(thousands(rows), "row")
-            ),
-            &formats.text,
-        )?;
+        sheet.write_string_with_format(7, 1, reason, &formats.text)?;
     }
 
     // The first screen: three small tables in A and B, the chart of the severities beside them.
@@ -1528,6 +1541,33 @@ fn write_rules_sheet(sheet: &mut Worksheet, formats: &Formats) -> anyhow::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_leaves_user_access_out_only_past_one_sheet() {
+        let one_sheet = 1_048_575;
+        assert_eq!(
+            user_access_left_out(one_sheet, WorkbookUserAccess::Auto),
+            None
+        );
+        assert_eq!(
+            user_access_left_out(one_sheet + 1, WorkbookUserAccess::Auto).as_deref(),
+            Some(
+                "User Access left out of this workbook: the run has 1,048,576 access rows, more \
+                 than one sheet holds; access.csv has every row"
+            )
+        );
+        assert_eq!(
+            user_access_left_out(4_082_846, WorkbookUserAccess::Always),
+            None
+        );
+        assert_eq!(
+            user_access_left_out(12, WorkbookUserAccess::Never).as_deref(),
+            Some(
+                "User Access left out of this workbook by review.workbook_user_access = false; \
+                 access.csv has every row (12 access rows)"
+            )
+        );
+    }
 
     #[test]
     fn short_text_takes_one_line_and_long_text_wraps_at_spaces() {
