@@ -78,8 +78,8 @@ const DENSE_MIX: Mix = Mix {
     new_account: 100,
     never_signed_in: 15,
     signed_in_long_ago: 420,
-    no_terms: 10,
-    terminated: 170,
+    no_terms: 5,
+    terminated: 165,
     deactivated_on_leaving: 200,
     inactive: 100,
     grant_extra: 25,
@@ -480,10 +480,10 @@ struct Provider {
 const DENSE_ORG_PIDSLS: usize = 5;
 /// Chances out of 10,000 in the dense profile: a PID/SL has no Primary User, or no backup; a
 /// backup lacks FINANCIAL; a subordinate's link has expired, or runs to a future date.
-const DENSE_NO_PRIMARY: u32 = 480;
+const DENSE_NO_PRIMARY: u32 = 520;
 const DENSE_NO_BACKUP: u32 = 1250;
-const DENSE_BACKUP_SHORT: u32 = 2030;
-const DENSE_EXPIRED: u32 = 105;
+const DENSE_BACKUP_SHORT: u32 = 2100;
+const DENSE_EXPIRED: u32 = 100;
 const DENSE_EXPIRING: u32 = 1000;
 
 impl Generator {
