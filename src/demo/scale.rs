@@ -34,6 +34,7 @@ struct Mix {
     signed_in_long_ago: i32,
     /// A user who signed in never accepted the Terms and Conditions.
     no_terms: u32,
+    /// A user has left the organization (1 to 399 days before as_of).
     terminated: u32,
     /// Of those who left, the ones whose user ID was deactivated.
     deactivated_on_leaving: u32,
