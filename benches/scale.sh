@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# The statewide-scale benchmark: `posc-review demo --scale N` data at each N, timing the CSV
+# The statewide-scale benchmark: `posc-review demo --scale N --profile P` data at each N and
+# profile (default: organizations of 1 to 20 PID/SLs; dense: of 5, about 7 findings per PID/SL), timing the CSV
 # import into SQLite (and PostgreSQL when BENCH_PG_URL names a server), the whole `review` (dry
 # run: mail as .eml files) with each of its steps as the review logs them (csv + xlsx run beside
 # the mail, so those overlap), and `review --send` on a copy of the store: the mail queued in
 # the outbox, then one delivery attempt against a closed port. Peak RSS from /usr/bin/time.
 # Prints a Markdown table and writes it to target/bench/scale-<date>.md.
 #
-#   benches/scale.sh                 # N = 1000 10000 100000
-#   SIZES="1000 10000" REPEAT=3 BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres benches/scale.sh
+#   benches/scale.sh                 # N = 1000 10000 100000, both profiles
+#   SIZES="1000 10000" PROFILES=dense REPEAT=3 BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres benches/scale.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 bin=$PWD/target/release/posc-review
 sizes=${SIZES:-"1000 10000 100000"}
+profiles=${PROFILES:-"default dense"}
 repeat=${REPEAT:-1}
 work=$(mktemp -d "${TMPDIR:-/tmp}/posc-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -46,9 +48,10 @@ closed_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 
 results="$work/results.tsv"
 : > "$results"
-for n in $sizes; do
+for profile in $profiles; do for n in $sizes; do
     data="$work/data-$n"
-    "$bin" --database-url "sqlite://$work/unused.db" demo --scale "$n" --snapshot "$data" --no-import --as-of 2026-10-01 >/dev/null
+    "$bin" --database-url "sqlite://$work/unused.db" demo --scale "$n" --profile "$profile" --snapshot "$data" \
+        --no-import --as-of 2026-10-01 >/dev/null
     for r in $(seq 1 "$repeat"); do
         db="$work/s-$n-$r.db"
         : > "$work/time"
@@ -56,7 +59,7 @@ for n in $sizes; do
         read -r import_s import_kib < "$work/time"
         pg_s=-; pg_kib=-
         if [ -n "${BENCH_PG_URL:-}" ]; then
-            name="posc_bench_${n}_$r"
+            name="posc_bench_${profile}_${n}_$r"
             psql -q "$BENCH_PG_URL" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name"
             : > "$work/time"
             timed "$bin" --database-url "${BENCH_PG_URL%/*}/$name" import "$data" >/dev/null 2>&1
@@ -75,33 +78,33 @@ for n in $sizes; do
         # A failed delivery makes the command exit 1, which time notes on a line of its own.
         read -r send_s send_kib < <(tail -n 1 "$work/time")
         send_store=$(steps "$work/send.log" | cut -f6)
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$r" "$import_s" "$import_kib" "$pg_s" "$pg_kib" \
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$profile" "$n" "$r" "$import_s" "$import_kib" "$pg_s" "$pg_kib" \
             "$review_s" "$review_kib" "$send_s" "$send_kib" "$send_store" | paste - <(steps "$work/review.log") >> "$results"
         rm -f "$db"*
     done
     # Outputs go only now: ext4 creates files up to three times slower right after deleting
     # a hundred thousand, which would charge one run's cleanup to the next run's mail.
     rm -rf "$data" "$work"/out-*
-done
+done; done
 
 python3 - "$results" "$report" <<'PY'
 import statistics, sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
-head = ["N", "import SQLite s", "import RSS MiB", "import PG s", "load s", "rules s", "csv s",
+head = ["profile", "N", "import SQLite s", "import RSS MiB", "import PG s", "load s", "rules s", "csv s",
         "xlsx s", "mail s", "store s", "review s", "review RSS MiB", "review --send s",
         "--send store s", "--send RSS MiB"]
 def med(values):
     nums = [float(v) for v in values if v not in ("-", "")]
     return statistics.median(nums) if nums else None
 out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-for n in dict.fromkeys(r[0] for r in rows):
-    rs = [r for r in rows if r[0] == n]
+for key in dict.fromkeys((r[0], r[1]) for r in rows):
+    rs = [r[1:] for r in rows if (r[0], r[1]) == key]
     col = lambda i: med([r[i] for r in rs])
     fmt = lambda v, scale=1: "-" if v is None else f"{v / scale:.1f}"
-    out.append("| " + " | ".join([n, fmt(col(2)), fmt(col(3), 1024), fmt(col(4)), *(fmt(col(i)) for i in range(11, 17)),
+    out.append("| " + " | ".join([*key, fmt(col(2)), fmt(col(3), 1024), fmt(col(4)), *(fmt(col(i)) for i in range(11, 17)),
                                    fmt(col(6)), fmt(col(7), 1024), fmt(col(8)), fmt(col(10)), fmt(col(9), 1024)]) + " |")
 table = "\n".join(out)
 print(table)
 open(sys.argv[2], "w").write(table + "\n")
-print(f"\nwritten to {sys.argv[2]} (medians of {len(rows) // max(1, len(set(r[0] for r in rows)))} runs)")
+print(f"\nwritten to {sys.argv[2]} (medians of {len(rows) // max(1, len(set((r[0], r[1]) for r in rows)))} runs)")
 PY

@@ -342,6 +342,11 @@ pub struct DemoArgs {
     #[arg(long, value_name = "N")]
     pub scale: Option<usize>,
 
+    /// The shape of --scale: default (organizations of 1 to 20 PID/SLs, about 2.7 findings per
+    /// PID/SL) or dense (organizations of 5 PID/SLs, about 7 findings per PID/SL).
+    #[arg(long, value_enum, value_name = "PROFILE", requires = "scale")]
+    pub profile: Option<crate::demo::ScaleProfile>,
+
     /// The random seed of --scale (the same seed writes the same files).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

@@ -770,7 +770,13 @@ async fn demo_command(
     let as_of = as_of(settings, args.as_of.as_deref(), clock)?;
     let counts = match args.scale {
         Some(0) => return Err(UsageError("--scale must be at least 1".into()).into()),
-        Some(n) => crate::demo::write_scale(&args.snapshot, n, args.seed, as_of)?,
+        Some(n) => crate::demo::write_scale(
+            &args.snapshot,
+            n,
+            args.profile.unwrap_or_default(),
+            args.seed,
+            as_of,
+        )?,
         None => crate::demo::write_tour(&args.snapshot, as_of)?,
     };
     outln!(

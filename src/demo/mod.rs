@@ -4,7 +4,9 @@
 //!
 //! - [`write_tour`]: a small, hand-made snapshot (SPEC Scenario 4 grown a little) in which every
 //!   review rule fires at least once on `as_of`, with non-firing neighbours beside each problem;
-//! - [`write_scale`]: a large, seeded, synthetic snapshot streamed to disk, for benchmarks.
+//! - [`write_scale`]: a large, seeded, synthetic snapshot streamed to disk, for benchmarks, in
+//!   two shapes ([`ScaleProfile`]): organizations of 1 to 20 PID/SLs with few findings, or of 5
+//!   PID/SLs with about 7 findings per PID/SL.
 //!
 //! Every date is computed relative to `as_of`, so a review on `as_of` always finds the same
 //! problems whatever the day the demo runs. Names, emails (`.example`), phone numbers
@@ -19,7 +21,7 @@ mod scale;
 mod tests;
 mod tour;
 
-pub use scale::write_scale;
+pub use scale::{write_scale, ScaleProfile};
 pub use tour::{write_tour, TOUR_PLANTED};
 
 use anyhow::Context;

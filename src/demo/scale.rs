@@ -9,6 +9,88 @@ use rand_chacha::ChaCha8Rng;
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// The shape of a scale snapshot (`demo --scale N --profile P`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScaleProfile {
+    /// Organizations of 1 to 20 PID/SLs with billing intermediaries linked in, about 2.7
+    /// findings per PID/SL.
+    #[default]
+    Default,
+    /// Organizations of 5 PID/SLs, no intermediaries, about 7 findings per PID/SL, most of them
+    /// stale users: the finding-dense statewide store of issue 20.
+    Dense,
+}
+
+/// How often a profile plants each problem: chances out of 10,000, or thresholds out of 1,000
+/// where one roll decides among several outcomes (a sign-in's age, a grant's excess).
+struct Mix {
+    /// A user shares the previous user's email address.
+    shared_email: u32,
+    /// A new account, that has not signed in yet.
+    new_account: u32,
+    /// Of 1,000: below this an older account never signed in...
+    never_signed_in: i32,
+    /// ...below this its last sign-in is 91 to 700 days old.
+    signed_in_long_ago: i32,
+    /// A user who signed in never accepted the Terms and Conditions.
+    no_terms: u32,
+    /// A user has left the organization (1 to 399 days before as_of).
+    terminated: u32,
+    /// Of those who left, the ones whose user ID was deactivated.
+    deactivated_on_leaving: u32,
+    /// Someone who did not leave has an inactive user ID.
+    inactive: u32,
+    /// Of 1,000, thresholds in turn: a subordinate also holds FINANCIAL and PROFILE, Manage
+    /// Subordinate Accounts, MMQ (outside long-term care), or lacks PORTAL.
+    grant_extra: i32,
+    grant_manage: i32,
+    grant_mmq: i32,
+    grant_no_portal: i32,
+    /// An organization was never reviewed.
+    never_reviewed: u32,
+    /// A last review is up to this many days beyond the cadence's window.
+    review_late_days: i64,
+}
+
+/// The default profile's mix: changing it changes every seed's files.
+const DEFAULT_MIX: Mix = Mix {
+    shared_email: 5,
+    new_account: 100,
+    never_signed_in: 15,
+    signed_in_long_ago: 55,
+    no_terms: 30,
+    terminated: 120,
+    deactivated_on_leaving: 5000,
+    inactive: 100,
+    grant_extra: 15,
+    grant_manage: 17,
+    grant_mmq: 20,
+    grant_no_portal: 25,
+    never_reviewed: 500,
+    review_late_days: 15,
+};
+
+/// The dense profile's mix, calibrated on the rule counts issue 20 quotes for 100,000 PID/SLs:
+/// 40 % of the users stale, 2 % gone but still active, a third of the organizations overdue,
+/// and none of the rules that store did not fire (duplicate identity, misassigned or missing
+/// administrator services).
+const DENSE_MIX: Mix = Mix {
+    shared_email: 0,
+    new_account: 100,
+    never_signed_in: 15,
+    signed_in_long_ago: 420,
+    no_terms: 5,
+    terminated: 165,
+    deactivated_on_leaving: 200,
+    inactive: 100,
+    grant_extra: 25,
+    grant_manage: 25,
+    grant_mmq: 28,
+    grant_no_portal: 28,
+    never_reviewed: 500,
+    review_late_days: 55,
+};
+
 /// Provider types with the words their organizations' names end in, and weights out of 100.
 const PROVIDER_TYPES: [(&str, &str, u32); 9] = [
     ("group_practice", "Family Medicine", 32),
@@ -173,6 +255,7 @@ fn write_scale_user(
     out: &mut Files,
     rng: &mut ChaCha8Rng,
     dates: &Dates,
+    mix: &Mix,
     buf: &mut UserBuf,
     spec: &UserSpec,
 ) -> anyhow::Result<UserPlan> {
@@ -187,7 +270,7 @@ fn write_scale_user(
     let _ = write!(buf.username, "{}", spec.index);
 
     // A few users share the previous user's address (a shared mailbox, a re-hired person).
-    if rng.gen_ratio(1, 2000) && !buf.previous_email.is_empty() {
+    if rng.gen_ratio(mix.shared_email, 10_000) && !buf.previous_email.is_empty() {
         std::mem::swap(&mut buf.email, &mut buf.previous_email);
     } else {
         buf.email.clear();
@@ -209,17 +292,17 @@ fn write_scale_user(
         let _ = write!(buf.phone, "617-555-01{:02}", rng.gen_range(0..100));
     }
 
-    // Most accounts are years old; one in a hundred is new and has not signed in yet.
-    let new_account = rng.gen_ratio(1, 100);
+    // Most accounts are years old; a few are new and have not signed in yet.
+    let new_account = rng.gen_ratio(mix.new_account, 10_000);
     let created_ago: i64 = if new_account {
         rng.gen_range(0..60)
     } else {
         rng.gen_range(61..4000)
     };
     let roll = rng.gen_range(0..1000);
-    let login_ago: Option<i64> = if new_account || roll < 15 {
+    let login_ago: Option<i64> = if new_account || roll < mix.never_signed_in {
         None
-    } else if roll < 55 {
+    } else if roll < mix.signed_in_long_ago {
         Some(rng.gen_range(91..700).min(created_ago))
     } else {
         Some(rng.gen_range(0..60).min(created_ago))
@@ -241,15 +324,17 @@ fn write_scale_user(
         }
     }
     buf.terms.clear();
-    if login_ago.is_some() && !rng.gen_ratio(3, 1000) {
+    if login_ago.is_some() && !rng.gen_ratio(mix.no_terms, 10_000) {
         buf.terms.push_str(&buf.created);
     }
 
-    let terminated = rng.gen_ratio(12, 1000).then(|| rng.gen_range(1..400));
-    // Half of those who left were deactivated; the others are still active (a finding).
+    let terminated = rng
+        .gen_ratio(mix.terminated, 10_000)
+        .then(|| rng.gen_range(1..400));
+    // Some of those who left were deactivated; the others are still active (a finding).
     let inactive = match terminated {
-        Some(_) => rng.gen_bool(0.5),
-        None => rng.gen_ratio(1, 100),
+        Some(_) => rng.gen_ratio(mix.deactivated_on_leaving, 10_000),
+        None => rng.gen_ratio(mix.inactive, 10_000),
     };
     buf.terminated.clear();
     if let Some(ago) = terminated {
@@ -301,7 +386,12 @@ fn pick_weighted<T: Copy>(rng: &mut ChaCha8Rng, items: &[(T, u32)]) -> T {
 
 /// The services a subordinate holds: a subset of the job role's profile (always PORTAL), with
 /// the occasional planted excess.
-fn subordinate_services(rng: &mut ChaCha8Rng, profile: Services, provider_type: &str) -> Services {
+fn subordinate_services(
+    rng: &mut ChaCha8Rng,
+    mix: &Mix,
+    profile: Services,
+    provider_type: &str,
+) -> Services {
     let mut set = PORTAL_ONLY;
     for &service in &ServiceCode::ALL[3..] {
         if profile.contains(service) && rng.gen_ratio(4, 5) {
@@ -314,90 +404,342 @@ fn subordinate_services(rng: &mut ChaCha8Rng, profile: Services, provider_type: 
         }
     }
     let roll = rng.gen_range(0..1000);
-    match roll {
-        0..=14 => set = set.union(Services::of(&[Financial, Profile])),
-        15..=16 => set.insert(ManageSubordinates),
-        17..=19 if provider_type != "ltc" => set.insert(Mmq),
-        20..=24 => set.remove(Portal),
-        _ => {}
+    if roll < mix.grant_extra {
+        set = set.union(Services::of(&[Financial, Profile]));
+    } else if roll < mix.grant_manage {
+        set.insert(ManageSubordinates);
+    } else if roll < mix.grant_mmq {
+        if provider_type != "ltc" {
+            set.insert(Mmq);
+        }
+    } else if roll < mix.grant_no_portal {
+        set.remove(Portal);
     }
     set
 }
 
 /// A large synthetic snapshot for benchmarks: `pidsls` PID/SLs, about 10 users and 40 access rows per PID/SL,
-/// deterministic for a given seed (same files byte for byte), streamed to disk (never holding all rows in memory:
-/// at pidsls = 100_000 that is 1,000,000 users and ~4,000,000 access rows).
+/// deterministic for a given seed and profile (same files byte for byte), streamed to disk (never holding all
+/// rows in memory: at pidsls = 100_000 that is 1,000,000 users and ~4,000,000 access rows).
 pub fn write_scale(
     dir: &Path,
     pidsls: usize,
+    profile: ScaleProfile,
     seed: u64,
     as_of: NaiveDate,
 ) -> anyhow::Result<DemoCounts> {
-    let mut out = Files::create(dir)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let dates = Dates::new(as_of);
-    let mut buf = UserBuf::default();
-    let mut text = String::new();
-    let mut user_index: u64 = 0;
-    let mut roster_user = String::new();
-    let mut roster_email = String::new();
+    let mut gen = Generator {
+        out: Files::create(dir)?,
+        rng: ChaCha8Rng::seed_from_u64(seed),
+        dates: Dates::new(as_of),
+        buf: UserBuf::default(),
+        text: String::new(),
+        user_index: 0,
+        roster_user: String::new(),
+        roster_email: String::new(),
+    };
+    match profile {
+        ScaleProfile::Default => gen.write_default(pidsls)?,
+        ScaleProfile::Dense => gen.write_dense(pidsls)?,
+    }
+    // Roster rows that match nobody: people HR lists who never had an account here.
+    for n in 0..(gen.user_index / 10_000).max(1) {
+        gen.roster_email.clear();
+        let _ = write!(gen.roster_email, "former.staff{n}@hr.example");
+        let when = gen.dates.ago(gen.rng.gen_range(1..365));
+        gen.out.roster([b"", gen.roster_email.as_bytes(), when])?;
+    }
+    gen.out.finish(dir)
+}
 
-    // Billing intermediaries first: their staff are created as the providers link them.
-    let billing_orgs = (pidsls / 400).max(1);
-    for b in 0..billing_orgs {
-        let org_id = format!("BILL-{b:05}");
-        let place = PLACES[rng.gen_range(0..PLACES.len())];
-        let name = format!("{place} Billing Services {b}");
-        let domain = format!("billing{b}.example");
-        write_scale_org(
-            &mut out,
-            &mut rng,
-            &dates,
-            &mut text,
-            [&org_id, &name, "billing_intermediary"],
-            &domain,
-        )?;
+/// The state of one scale snapshot being written.
+struct Generator {
+    out: Files,
+    rng: ChaCha8Rng,
+    dates: Dates,
+    buf: UserBuf,
+    text: String,
+    user_index: u64,
+    roster_user: String,
+    roster_email: String,
+}
+
+/// A provider organization whose rows are written, with what its users' access rows need.
+struct Provider {
+    org_id: String,
+    domain: String,
+    provider_type: &'static str,
+    /// The restricted services its provider type allows (MMQ, SCO_PACE).
+    extra: Services,
+    /// What its Primary Users and backups hold, and a backup short of FINANCIAL.
+    admin_services: String,
+    backup_short: String,
+    pidsl_ids: Vec<[u8; 10]>,
+}
+
+/// Organizations of this many PID/SLs in the dense profile.
+const DENSE_ORG_PIDSLS: usize = 5;
+/// Chances out of 10,000 in the dense profile: a PID/SL has no Primary User, or no backup; a
+/// backup lacks FINANCIAL; a subordinate's link has expired, or runs to a future date.
+const DENSE_NO_PRIMARY: u32 = 520;
+const DENSE_NO_BACKUP: u32 = 1250;
+const DENSE_BACKUP_SHORT: u32 = 2100;
+const DENSE_EXPIRED: u32 = 100;
+const DENSE_EXPIRING: u32 = 1000;
+
+impl Generator {
+    fn write_default(&mut self, pidsls: usize) -> anyhow::Result<()> {
+        let mix = &DEFAULT_MIX;
+        // Billing intermediaries first: their staff are created as the providers link them.
+        let billing_orgs = (pidsls / 400).max(1);
+        for b in 0..billing_orgs {
+            let org_id = format!("BILL-{b:05}");
+            let place = PLACES[self.rng.gen_range(0..PLACES.len())];
+            let name = format!("{place} Billing Services {b}");
+            let domain = format!("billing{b}.example");
+            write_scale_org(
+                &mut self.out,
+                &mut self.rng,
+                &self.dates,
+                mix,
+                &mut self.text,
+                [&org_id, &name, "billing_intermediary"],
+                &domain,
+            )?;
+        }
+
+        let mut done = 0usize;
+        let mut org_index = 0usize;
+        while done < pidsls {
+            let k = self.rng.gen_range(1..=20usize).min(pidsls - done);
+            done += k;
+            let provider = self.write_provider(mix, org_index, k)?;
+            let provider_type = provider.provider_type;
+
+            // One Primary User and one backup for each group of up to three PID/SLs; now and then a
+            // large organization leaves all its PID/SLs to one pair, more than one person can review.
+            let group_size = if k > 10 && self.rng.gen_ratio(1, 8) {
+                k
+            } else {
+                3
+            };
+            let groups = k.div_ceil(group_size);
+            let own_users = 9 * k;
+            for u in 0..own_users {
+                let is_admin = u < 2 * groups;
+                let job_role = if is_admin {
+                    OFFICE_MANAGER_ROLE
+                } else {
+                    pick_job_role(&mut self.rng, provider_type)
+                };
+                self.write_user(mix, &provider.org_id, &provider.domain, job_role)?;
+
+                if is_admin {
+                    let group = u / 2;
+                    let role: &[u8] = if u % 2 == 0 { b"primary" } else { b"backup" };
+                    for id in provider
+                        .pidsl_ids
+                        .iter()
+                        .take((group_size * (group + 1)).min(k))
+                        .skip(group_size * group)
+                    {
+                        // A few backups are missing from a PID/SL, a few lack one of the primary's services.
+                        if u % 2 == 1 && self.rng.gen_ratio(2, 100) {
+                            continue;
+                        }
+                        let services = if u % 2 == 1 && self.rng.gen_ratio(1, 100) {
+                            &provider.backup_short
+                        } else {
+                            &provider.admin_services
+                        };
+                        self.out.access([
+                            self.buf.username.as_bytes(),
+                            id,
+                            role,
+                            services.as_bytes(),
+                            self.buf.created.as_bytes(),
+                            b"",
+                        ])?;
+                    }
+                    continue;
+                }
+
+                let set = job_services(&mut self.rng, mix, job_role, &provider);
+                write_services(&mut self.buf.services, set);
+                let rows = self.rng.gen_range(1..=k.min(8));
+                let start = self.rng.gen_range(0..k);
+                for j in 0..rows {
+                    let id = &provider.pidsl_ids[(start + j) % k];
+                    // Rarely, a subordinate was made a second Primary User.
+                    let (role, services): (&[u8], &str) = if self.rng.gen_ratio(1, 5000) {
+                        (b"primary", &provider.admin_services)
+                    } else {
+                        (b"subordinate", &self.buf.services)
+                    };
+                    self.out.access([
+                        self.buf.username.as_bytes(),
+                        id,
+                        role,
+                        services.as_bytes(),
+                        self.buf.created.as_bytes(),
+                        b"",
+                    ])?;
+                }
+            }
+
+            // Billing agents linked to this provider: about one per PID/SL.
+            for _ in 0..k {
+                let b = self.rng.gen_range(0..billing_orgs);
+                let org_id = format!("BILL-{b:05}");
+                let domain = format!("billing{b}.example");
+                self.write_user(mix, &org_id, &domain, BILLING_AGENCY_ROLE)?;
+                let set = subordinate_services(
+                    &mut self.rng,
+                    mix,
+                    JOB_ROLES[BILLING_AGENCY_ROLE].1,
+                    provider_type,
+                );
+                write_services(&mut self.buf.services, set);
+                let rows = self.rng.gen_range(1..=k.min(5));
+                let start = self.rng.gen_range(0..k);
+                for j in 0..rows {
+                    let id = &provider.pidsl_ids[(start + j) % k];
+                    // The agency's contract: open-ended, running, or (rarely) already over.
+                    let roll = self.rng.gen_range(0..100);
+                    let expires: &[u8] = if roll < 35 {
+                        b""
+                    } else if roll < 97 {
+                        self.dates.ahead(self.rng.gen_range(1..900))
+                    } else {
+                        self.dates.ago(self.rng.gen_range(0..300))
+                    };
+                    self.out.access([
+                        self.buf.username.as_bytes(),
+                        id,
+                        b"subordinate",
+                        self.buf.services.as_bytes(),
+                        self.buf.created.as_bytes(),
+                        expires,
+                    ])?;
+                }
+            }
+            org_index += 1;
+        }
+        Ok(())
     }
 
-    let mut pidsl_ids: Vec<[u8; 10]> = Vec::with_capacity(20);
-    let mut done = 0usize;
-    let mut org_index = 0usize;
-    while done < pidsls {
-        let k = rng.gen_range(1..=20usize).min(pidsls - done);
-        done += k;
+    /// Organizations of five PID/SLs with ten users of their own per PID/SL: on each PID/SL a
+    /// Primary User and a backup (unless planted missing), each user with access to three to
+    /// five of the organization's PID/SLs starting at their own (four on average: 40 access rows
+    /// per PID/SL).
+    fn write_dense(&mut self, pidsls: usize) -> anyhow::Result<()> {
+        let mix = &DENSE_MIX;
+        let mut done = 0usize;
+        let mut org_index = 0usize;
+        while done < pidsls {
+            let k = DENSE_ORG_PIDSLS.min(pidsls - done);
+            done += k;
+            let provider = self.write_provider(mix, org_index, k)?;
+            for u in 0..10 * k {
+                let home = u / 10;
+                let admin: Option<&[u8]> = match u % 10 {
+                    0 => (!self.rng.gen_ratio(DENSE_NO_PRIMARY, 10_000)).then_some(b"primary"),
+                    1 => (!self.rng.gen_ratio(DENSE_NO_BACKUP, 10_000)).then_some(b"backup"),
+                    _ => None,
+                };
+                let job_role = match admin {
+                    Some(_) => OFFICE_MANAGER_ROLE,
+                    None => pick_job_role(&mut self.rng, provider.provider_type),
+                };
+                self.write_user(mix, &provider.org_id, &provider.domain, job_role)?;
+                // An administrator is a subordinate on the organization's other PID/SLs.
+                let set = job_services(&mut self.rng, mix, job_role, &provider);
+                write_services(&mut self.buf.services, set);
+                let rows = self.rng.gen_range(k.min(3)..=k);
+                for j in 0..rows {
+                    let id = &provider.pidsl_ids[(home + j) % k];
+                    if let (0, Some(role)) = (j, admin) {
+                        let short =
+                            role == b"backup" && self.rng.gen_ratio(DENSE_BACKUP_SHORT, 10_000);
+                        let services = if short {
+                            &provider.backup_short
+                        } else {
+                            &provider.admin_services
+                        };
+                        self.out.access([
+                            self.buf.username.as_bytes(),
+                            id,
+                            role,
+                            services.as_bytes(),
+                            self.buf.created.as_bytes(),
+                            b"",
+                        ])?;
+                        continue;
+                    }
+                    let roll = self.rng.gen_range(0..10_000);
+                    let expires: &[u8] = if roll < DENSE_EXPIRED {
+                        self.dates.ago(self.rng.gen_range(0..300))
+                    } else if roll < DENSE_EXPIRED + DENSE_EXPIRING {
+                        self.dates.ahead(self.rng.gen_range(1..900))
+                    } else {
+                        b""
+                    };
+                    self.out.access([
+                        self.buf.username.as_bytes(),
+                        id,
+                        b"subordinate",
+                        self.buf.services.as_bytes(),
+                        self.buf.created.as_bytes(),
+                        expires,
+                    ])?;
+                }
+            }
+            org_index += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes a provider organization `PRV-<org_index>` and its `k` PID/SLs.
+    fn write_provider(
+        &mut self,
+        mix: &Mix,
+        org_index: usize,
+        k: usize,
+    ) -> anyhow::Result<Provider> {
         let (provider_type, suffix) =
-            pick_weighted(&mut rng, &PROVIDER_TYPES.map(|(t, s, w)| ((t, s), w)));
-        let place = PLACES[rng.gen_range(0..PLACES.len())];
+            pick_weighted(&mut self.rng, &PROVIDER_TYPES.map(|(t, s, w)| ((t, s), w)));
+        let place = PLACES[self.rng.gen_range(0..PLACES.len())];
         let org_id = format!("PRV-{org_index:06}");
         let name = format!("{place} {suffix}");
         let domain = format!("prv{org_index}.example");
         write_scale_org(
-            &mut out,
-            &mut rng,
-            &dates,
-            &mut text,
+            &mut self.out,
+            &mut self.rng,
+            &self.dates,
+            mix,
+            &mut self.text,
             [&org_id, &name, "provider"],
             &domain,
         )?;
 
-        pidsl_ids.clear();
+        let mut pidsl_ids = Vec::with_capacity(k);
         for p in 0..k {
             let mut id = [0u8; 10];
             let base = format!("{:09}", 110_000_000 + org_index);
             id[..9].copy_from_slice(base.as_bytes());
             id[9] = b'A' + p as u8;
             pidsl_ids.push(id);
-            text.clear();
-            let _ = write!(text, "{place} {suffix} Site {}", p + 1);
-            let active: &[u8] = if rng.gen_ratio(1, 50) {
+            self.text.clear();
+            let _ = write!(self.text, "{place} {suffix} Site {}", p + 1);
+            let active: &[u8] = if self.rng.gen_ratio(1, 50) {
                 b"false"
             } else {
                 b"true"
             };
-            out.pidsl([
+            self.out.pidsl([
                 &id,
                 org_id.as_bytes(),
-                text.as_bytes(),
+                self.text.as_bytes(),
                 provider_type.as_bytes(),
                 active,
             ])?;
@@ -415,196 +757,107 @@ pub fn write_scale(
             &mut backup_short,
             ADMIN.union(extra).minus(Services::of(&[Financial])),
         );
-
-        // One Primary User and one backup for each group of up to three PID/SLs; now and then a
-        // large organization leaves all its PID/SLs to one pair, more than one person can review.
-        let group_size = if k > 10 && rng.gen_ratio(1, 8) { k } else { 3 };
-        let groups = k.div_ceil(group_size);
-        let own_users = 9 * k;
-        for u in 0..own_users {
-            let is_admin = u < 2 * groups;
-            let job_role = if is_admin {
-                OFFICE_MANAGER_ROLE
-            } else {
-                let roles: &[(usize, u32)] = if provider_type == "ltc" {
-                    &[
-                        (FRONT_DESK_ROLE, 25),
-                        (BILLER_ROLE, 20),
-                        (CLINICIAN_ROLE, 15),
-                        (LTC_ADMIN_ROLE, 25),
-                        (OFFICE_MANAGER_ROLE, 10),
-                        (usize::MAX, 5),
-                    ]
-                } else {
-                    &[
-                        (FRONT_DESK_ROLE, 35),
-                        (BILLER_ROLE, 25),
-                        (CLINICIAN_ROLE, 25),
-                        (OFFICE_MANAGER_ROLE, 12),
-                        (usize::MAX, 3),
-                    ]
-                };
-                pick_weighted(&mut rng, roles)
-            };
-            let role_name = JOB_ROLES.get(job_role).map_or("", |r| r.0);
-            let spec = UserSpec {
-                index: user_index,
-                org_id: &org_id,
-                domain: &domain,
-                job_role: role_name,
-            };
-            user_index += 1;
-            let plan = write_scale_user(&mut out, &mut rng, &dates, &mut buf, &spec)?;
-            write_roster_row(
-                &mut out,
-                &mut rng,
-                &dates,
-                &buf,
-                &plan,
-                &mut roster_user,
-                &mut roster_email,
-            )?;
-
-            if is_admin {
-                let group = u / 2;
-                let role: &[u8] = if u % 2 == 0 { b"primary" } else { b"backup" };
-                for id in pidsl_ids
-                    .iter()
-                    .take((group_size * (group + 1)).min(k))
-                    .skip(group_size * group)
-                {
-                    // A few backups are missing from a PID/SL, a few lack one of the primary's services.
-                    if u % 2 == 1 && rng.gen_ratio(2, 100) {
-                        continue;
-                    }
-                    let services = if u % 2 == 1 && rng.gen_ratio(1, 100) {
-                        &backup_short
-                    } else {
-                        &admin_services
-                    };
-                    out.access([
-                        buf.username.as_bytes(),
-                        id,
-                        role,
-                        services.as_bytes(),
-                        buf.created.as_bytes(),
-                        b"",
-                    ])?;
-                }
-                continue;
-            }
-
-            let set = match JOB_ROLES.get(job_role) {
-                Some((_, profile)) => subordinate_services(
-                    &mut rng,
-                    profile
-                        .minus(Services::of(&[Mmq]))
-                        .union(profile.intersection(extra)),
-                    provider_type,
-                ),
-                // No job role: a broad grant, sometimes broad enough to be a finding.
-                None => {
-                    let mut set = PORTAL_ONLY;
-                    for service in [
-                        Claims,
-                        Reports,
-                        Financial,
-                        Referrals,
-                        Batch,
-                        ServiceAuth,
-                        Contracts,
-                        Eligibility,
-                        Profile,
-                    ] {
-                        if rng.gen_ratio(3, 4) {
-                            set.insert(service);
-                        }
-                    }
-                    set.union(extra)
-                }
-            };
-            write_services(&mut buf.services, set);
-            let rows = rng.gen_range(1..=k.min(8));
-            let start = rng.gen_range(0..k);
-            for j in 0..rows {
-                let id = &pidsl_ids[(start + j) % k];
-                // Rarely, a subordinate was made a second Primary User.
-                let (role, services): (&[u8], &str) = if rng.gen_ratio(1, 5000) {
-                    (b"primary", &admin_services)
-                } else {
-                    (b"subordinate", &buf.services)
-                };
-                out.access([
-                    buf.username.as_bytes(),
-                    id,
-                    role,
-                    services.as_bytes(),
-                    buf.created.as_bytes(),
-                    b"",
-                ])?;
-            }
-        }
-
-        // Billing agents linked to this provider: about one per PID/SL.
-        for _ in 0..k {
-            let b = rng.gen_range(0..billing_orgs);
-            let org_id = format!("BILL-{b:05}");
-            let domain = format!("billing{b}.example");
-            let spec = UserSpec {
-                index: user_index,
-                org_id: &org_id,
-                domain: &domain,
-                job_role: JOB_ROLES[BILLING_AGENCY_ROLE].0,
-            };
-            user_index += 1;
-            let plan = write_scale_user(&mut out, &mut rng, &dates, &mut buf, &spec)?;
-            write_roster_row(
-                &mut out,
-                &mut rng,
-                &dates,
-                &buf,
-                &plan,
-                &mut roster_user,
-                &mut roster_email,
-            )?;
-            let set =
-                subordinate_services(&mut rng, JOB_ROLES[BILLING_AGENCY_ROLE].1, provider_type);
-            write_services(&mut buf.services, set);
-            let rows = rng.gen_range(1..=k.min(5));
-            let start = rng.gen_range(0..k);
-            for j in 0..rows {
-                let id = &pidsl_ids[(start + j) % k];
-                // The agency's contract: open-ended, running, or (rarely) already over.
-                let roll = rng.gen_range(0..100);
-                let expires: &[u8] = if roll < 35 {
-                    b""
-                } else if roll < 97 {
-                    dates.ahead(rng.gen_range(1..900))
-                } else {
-                    dates.ago(rng.gen_range(0..300))
-                };
-                out.access([
-                    buf.username.as_bytes(),
-                    id,
-                    b"subordinate",
-                    buf.services.as_bytes(),
-                    buf.created.as_bytes(),
-                    expires,
-                ])?;
-            }
-        }
-        org_index += 1;
+        Ok(Provider {
+            org_id,
+            domain,
+            provider_type,
+            extra,
+            admin_services,
+            backup_short,
+            pidsl_ids,
+        })
     }
 
-    // Roster rows that match nobody: people HR lists who never had an account here.
-    for n in 0..(user_index / 10_000).max(1) {
-        roster_email.clear();
-        let _ = write!(roster_email, "former.staff{n}@hr.example");
-        let when = dates.ago(rng.gen_range(1..365));
-        out.roster([b"", roster_email.as_bytes(), when])?;
+    /// Writes the next user (into `self.buf`) and, now and then, their roster row.
+    fn write_user(
+        &mut self,
+        mix: &Mix,
+        org_id: &str,
+        domain: &str,
+        job_role: usize,
+    ) -> anyhow::Result<()> {
+        let spec = UserSpec {
+            index: self.user_index,
+            org_id,
+            domain,
+            job_role: JOB_ROLES.get(job_role).map_or("", |r| r.0),
+        };
+        self.user_index += 1;
+        let plan = write_scale_user(
+            &mut self.out,
+            &mut self.rng,
+            &self.dates,
+            mix,
+            &mut self.buf,
+            &spec,
+        )?;
+        write_roster_row(
+            &mut self.out,
+            &mut self.rng,
+            &self.dates,
+            &self.buf,
+            &plan,
+            &mut self.roster_user,
+            &mut self.roster_email,
+        )
     }
+}
 
-    out.finish(dir)
+/// A provider subordinate's job role: an index into JOB_ROLES, or `usize::MAX` for none.
+fn pick_job_role(rng: &mut ChaCha8Rng, provider_type: &str) -> usize {
+    let roles: &[(usize, u32)] = if provider_type == "ltc" {
+        &[
+            (FRONT_DESK_ROLE, 25),
+            (BILLER_ROLE, 20),
+            (CLINICIAN_ROLE, 15),
+            (LTC_ADMIN_ROLE, 25),
+            (OFFICE_MANAGER_ROLE, 10),
+            (usize::MAX, 5),
+        ]
+    } else {
+        &[
+            (FRONT_DESK_ROLE, 35),
+            (BILLER_ROLE, 25),
+            (CLINICIAN_ROLE, 25),
+            (OFFICE_MANAGER_ROLE, 12),
+            (usize::MAX, 3),
+        ]
+    };
+    pick_weighted(rng, roles)
+}
+
+/// The services a provider's own subordinate holds in `job_role`.
+fn job_services(rng: &mut ChaCha8Rng, mix: &Mix, job_role: usize, provider: &Provider) -> Services {
+    match JOB_ROLES.get(job_role) {
+        Some((_, profile)) => subordinate_services(
+            rng,
+            mix,
+            profile
+                .minus(Services::of(&[Mmq]))
+                .union(profile.intersection(provider.extra)),
+            provider.provider_type,
+        ),
+        // No job role: a broad grant, sometimes broad enough to be a finding.
+        None => {
+            let mut set = PORTAL_ONLY;
+            for service in [
+                Claims,
+                Reports,
+                Financial,
+                Referrals,
+                Batch,
+                ServiceAuth,
+                Contracts,
+                Eligibility,
+                Profile,
+            ] {
+                if rng.gen_ratio(3, 4) {
+                    set.insert(service);
+                }
+            }
+            set.union(provider.extra)
+        }
+    }
 }
 
 /// Writes one organizations.csv row: `[org_id, name, kind]`, a cadence, a management address or
@@ -613,6 +866,7 @@ fn write_scale_org(
     out: &mut Files,
     rng: &mut ChaCha8Rng,
     dates: &Dates,
+    mix: &Mix,
     text: &mut String,
     [org_id, name, kind]: [&str; 3],
     domain: &str,
@@ -626,10 +880,10 @@ fn write_scale_org(
         ],
     );
     // Most reviews are on time; some are overdue, a few organizations were never reviewed.
-    let reviewed: &[u8] = if rng.gen_ratio(1, 20) {
+    let reviewed: &[u8] = if rng.gen_ratio(mix.never_reviewed, 10_000) {
         b""
     } else {
-        dates.ago(rng.gen_range(1..window + 15))
+        dates.ago(rng.gen_range(1..window + mix.review_late_days))
     };
     text.clear();
     let _ = write!(text, "compliance@{domain}");

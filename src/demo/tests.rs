@@ -238,7 +238,7 @@ fn the_job_role_profiles_match_the_default_configuration() {
 #[test]
 fn the_scale_snapshot_is_consistent() {
     let dir = tempfile::tempdir().unwrap();
-    let counts = write_scale(dir.path(), 200, 1, as_of()).unwrap();
+    let counts = write_scale(dir.path(), 200, ScaleProfile::Default, 1, as_of()).unwrap();
     assert_consistent(dir.path());
     for (file, columns) in FILES.iter().zip([
         &ORGANIZATIONS_HEADER[..],
@@ -256,7 +256,7 @@ fn the_scale_snapshot_is_consistent() {
 #[test]
 fn the_scale_snapshot_has_about_ten_users_and_forty_access_rows_per_pidsl() {
     let dir = tempfile::tempdir().unwrap();
-    let counts = write_scale(dir.path(), 200, 3, as_of()).unwrap();
+    let counts = write_scale(dir.path(), 200, ScaleProfile::Default, 3, as_of()).unwrap();
     let users_per = counts.users as f64 / 200.0;
     let rows_per = counts.access_rows as f64 / 200.0;
     assert!(
@@ -272,7 +272,7 @@ fn the_scale_snapshot_has_about_ten_users_and_forty_access_rows_per_pidsl() {
 #[test]
 fn the_scale_snapshot_has_a_primary_on_every_pidsl_and_a_few_planted_problems() {
     let dir = tempfile::tempdir().unwrap();
-    write_scale(dir.path(), 2000, 11, as_of()).unwrap();
+    write_scale(dir.path(), 2000, ScaleProfile::Default, 11, as_of()).unwrap();
     let access = rows(dir.path(), "access.csv");
     let mut primaries: BTreeMap<String, usize> = BTreeMap::new();
     let mut backups = BTreeSet::new();
@@ -339,9 +339,9 @@ fn the_same_seed_gives_the_same_files_byte_for_byte() {
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
     );
-    write_scale(one.path(), 50, 7, as_of()).unwrap();
-    write_scale(two.path(), 50, 7, as_of()).unwrap();
-    write_scale(other.path(), 50, 8, as_of()).unwrap();
+    write_scale(one.path(), 50, ScaleProfile::Default, 7, as_of()).unwrap();
+    write_scale(two.path(), 50, ScaleProfile::Default, 7, as_of()).unwrap();
+    write_scale(other.path(), 50, ScaleProfile::Default, 8, as_of()).unwrap();
     assert_eq!(read_all(one.path()), read_all(two.path()));
     let (a, b) = (read_all(one.path()), read_all(other.path()));
     assert_ne!(a[2], b[2], "users.csv");
@@ -354,7 +354,7 @@ fn the_same_seed_gives_the_same_files_byte_for_byte() {
 fn a_hundred_thousand_pidsls_are_written_quickly() {
     let dir = tempfile::tempdir().unwrap();
     let start = std::time::Instant::now();
-    let counts = write_scale(dir.path(), 100_000, 42, as_of()).unwrap();
+    let counts = write_scale(dir.path(), 100_000, ScaleProfile::Default, 42, as_of()).unwrap();
     let elapsed = start.elapsed();
     println!("{counts:?} in {elapsed:.2?}");
     for file in FILES {
@@ -363,4 +363,97 @@ fn a_hundred_thousand_pidsls_are_written_quickly() {
             std::fs::metadata(dir.path().join(file)).unwrap().len()
         );
     }
+}
+
+/// The SHA-256 of a snapshot's five files, one after the other.
+fn digest(dir: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for file in read_all(dir) {
+        hash.update(file);
+    }
+    format!("{:x}", hash.finalize())
+}
+
+#[test]
+fn the_default_profile_writes_the_files_it_wrote_before_the_dense_profile_existed() {
+    // Pinned before the dense profile was added: the benchmarks of BENCHMARKS.md stay comparable.
+    for (seed, want) in [
+        (
+            7,
+            "02626e7df5812dda1b0c667cc02f7744e0a94231b73361450fb48079dc71d0ea",
+        ),
+        (
+            42,
+            "5923c820a5df7b4d4d583a711f047be0e9249965642b73e2d8f0cbd18036f85f",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let counts = write_scale(dir.path(), 300, ScaleProfile::Default, seed, as_of()).unwrap();
+        assert_eq!((counts.pidsls, counts.users), (300, 3000));
+        assert_eq!(digest(dir.path()), want, "seed {seed}");
+    }
+}
+
+#[test]
+fn the_dense_profile_has_organizations_of_five_pidsls_with_ten_users_and_forty_rows_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let counts = write_scale(dir.path(), 1000, ScaleProfile::Dense, 3, as_of()).unwrap();
+    assert_consistent(dir.path());
+    assert_eq!(
+        (counts.organizations, counts.pidsls, counts.users),
+        (200, 1000, 10_000)
+    );
+    let mut per_org: BTreeMap<String, usize> = BTreeMap::new();
+    for row in rows(dir.path(), "pidsls.csv") {
+        *per_org.entry(row["org_id"].clone()).or_default() += 1;
+    }
+    assert!(per_org.values().all(|n| *n == 5), "{per_org:?}");
+    let rows_per = counts.access_rows as f64 / 1000.0;
+    assert!(
+        (38.0..=42.0).contains(&rows_per),
+        "{rows_per} access rows per PID/SL"
+    );
+    // Every user works for the organization whose PID/SLs they have access to.
+    let org_of_pidsl: BTreeMap<String, String> = rows(dir.path(), "pidsls.csv")
+        .into_iter()
+        .map(|r| (r["pidsl"].clone(), r["org_id"].clone()))
+        .collect();
+    let org_of_user: BTreeMap<String, String> = rows(dir.path(), "users.csv")
+        .into_iter()
+        .map(|r| (r["username"].clone(), r["org_id"].clone()))
+        .collect();
+    for row in rows(dir.path(), "access.csv") {
+        assert_eq!(
+            org_of_pidsl[&row["pidsl"]], org_of_user[&row["username"]],
+            "{row:?}"
+        );
+    }
+}
+
+#[test]
+fn the_dense_profile_ends_with_a_smaller_organization_when_n_is_not_a_multiple_of_five() {
+    let dir = tempfile::tempdir().unwrap();
+    let counts = write_scale(dir.path(), 12, ScaleProfile::Dense, 1, as_of()).unwrap();
+    assert_consistent(dir.path());
+    assert_eq!(
+        (counts.organizations, counts.pidsls, counts.users),
+        (3, 12, 120)
+    );
+}
+
+#[test]
+fn the_dense_profile_gives_the_same_files_for_the_same_seed() {
+    let (one, two, other) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    write_scale(one.path(), 50, ScaleProfile::Dense, 7, as_of()).unwrap();
+    write_scale(two.path(), 50, ScaleProfile::Dense, 7, as_of()).unwrap();
+    write_scale(other.path(), 50, ScaleProfile::Dense, 8, as_of()).unwrap();
+    assert_eq!(read_all(one.path()), read_all(two.path()));
+    let (a, b) = (read_all(one.path()), read_all(other.path()));
+    assert_ne!(a[2], b[2], "users.csv");
+    assert_ne!(a[3], b[3], "access.csv");
 }
