@@ -120,26 +120,25 @@ pub async fn remind(
     let snapshot = store.load_snapshot(settings.review.time_zone).await?;
     let store_id = store.store_info().await?.store_id;
 
-    // Per reviewed run: its findings, the decisions that make them decided, and the
-    // follow-ups queued before; five queries a run, whatever its size.
+    // Per reviewed run: its findings and the decisions that make them decided; then the
+    // follow-ups queued before, of every run in one query (their keys are
+    // `<run_id>:<kind>:<recipient>`, as ComposedMail::key makes them).
     let mut by_run: BTreeMap<&str, Vec<&OrgReview>> = BTreeMap::new();
     for r in &reviews {
         by_run.entry(r.run_id.as_str()).or_default().push(r);
     }
+    let run_ids: Vec<String> = by_run.keys().map(|id| id.to_string()).collect();
     let mut loaded: Vec<(Vec<&OrgReview>, Vec<FindingRow>)> = Vec::new();
-    let mut queued: HashSet<String> = HashSet::new();
     for (run_id, org_reviews) in by_run {
         let findings = store.findings(run_id, None, None).await?;
         loaded.push((org_reviews, undecided(store, run_id, findings).await?));
-        queued.extend(
-            store
-                .outbox(Some(run_id))
-                .await?
-                .into_iter()
-                .filter(|e| e.kind == REMINDER_KIND || e.kind == ESCALATION_KIND)
-                .map(|e| e.idempotency_key),
-        );
     }
+    let queued: HashSet<String> = store
+        .follow_ups(&run_ids)
+        .await?
+        .into_iter()
+        .map(|f| format!("{}:{}:{}", f.run_id, f.kind, f.recipient))
+        .collect();
     tracing::info!(
         reviews = reviews.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
