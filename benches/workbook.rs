@@ -177,7 +177,12 @@ fn main() {
     let started = Instant::now();
     xlsx::write_workbook(
         &path,
-        &WorkbookInput::new(&summary, &findings, &snapshot, chrono_tz::America::New_York),
+        &WorkbookInput::new(
+            &summary,
+            &findings.iter().collect::<Vec<_>>(),
+            &snapshot,
+            chrono_tz::America::New_York,
+        ),
     )
     .unwrap();
     let size = std::fs::metadata(&path).unwrap().len();
@@ -189,11 +194,11 @@ fn main() {
     );
     memory("after the workbook");
 
-    let mut own: Vec<Vec<FindingRow>> = vec![Vec::new(); 2000];
+    let mut own: Vec<Vec<&FindingRow>> = vec![Vec::new(); 2000];
     for f in &findings {
         let p = snapshot.pidsl_index(&f.pidsl).unwrap() as usize;
         if p < own.len() {
-            own[p].push(f.clone());
+            own[p].push(f);
         }
     }
     let started = Instant::now();

@@ -171,6 +171,7 @@ pub async fn remind(
     };
     let date = clock.now();
     let started = std::time::Instant::now();
+    let cost = crate::mail::cost::ComposeCost::default();
     let composed = compose_each(&dues, out, None, |due, writer| {
         let sender = Sender {
             mail: &settings.mail,
@@ -178,6 +179,7 @@ pub async fn remind(
             store_id: &store_id,
             templates: &templates,
             run_id: &due.review.run_id,
+            cost: &cost,
         };
         let mut mails = Vec::new();
         let Err(e) = compose_org(&sender, steps, &snapshot, due, &queued, writer, &mut mails)

@@ -566,6 +566,7 @@ impl RunContext<'_> {
                 span.in_scope(|| self.write_documents(dir, run, rows, &summary, &access, &bars))
             });
             let started = std::time::Instant::now();
+            let cost = crate::mail::cost::ComposeCost::default();
             let mails = crate::mail::compose::compose_run_mail(&crate::mail::compose::RunMail {
                 mail: &self.settings.mail,
                 zone: self.settings.review.time_zone,
@@ -582,6 +583,7 @@ impl RunContext<'_> {
                 dir,
                 out: mail_out,
                 progress: mail_bar.as_ref(),
+                cost: &cost,
             });
             if let Some(bar) = &mail_bar {
                 bar.finish_and_clear();
@@ -590,6 +592,7 @@ impl RunContext<'_> {
                 tracing::info!(
                     messages = mails.len(),
                     elapsed_ms = started.elapsed().as_millis() as u64,
+                    parts = %cost.line(),
                     "mail composed"
                 );
             }
@@ -632,8 +635,9 @@ impl RunContext<'_> {
 
         let workbook = report::xlsx::workbook_file_name(&run.id);
         let zone = self.settings.review.time_zone;
+        let rows: Vec<&FindingRow> = rows.iter().collect();
         let mut input =
-            report::xlsx::WorkbookInput::new(summary, rows, snapshot, zone).with_access(access);
+            report::xlsx::WorkbookInput::new(summary, &rows, snapshot, zone).with_access(access);
         if summary.user_access_left_out.is_some() {
             input = input.without_access_sheet();
         }

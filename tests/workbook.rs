@@ -470,6 +470,7 @@ fn write(dir: &Path, rows_per_sheet: u32) -> PathBuf {
     let (run, findings, snapshot) = (run(), findings(), snapshot());
     let summary = Summary::new(&run, &findings, &snapshot);
     let path = dir.join(xlsx::workbook_file_name(&run.id));
+    let findings: Vec<&FindingRow> = findings.iter().collect();
     let input = WorkbookInput::new(&summary, &findings, &snapshot, chrono_tz::America::New_York)
         .with_rows_per_sheet(rows_per_sheet);
     xlsx::write_workbook(&path, &input).unwrap();
@@ -756,7 +757,7 @@ fn an_organization_workbook_holds_only_its_findings_and_access_rows() {
     let (path, bytes) = xlsx::write_org_workbook(
         dir.path(),
         &run,
-        &own,
+        &own.iter().collect::<Vec<_>>(),
         &snapshot,
         org_b as u32,
         &access[org_b],
@@ -807,6 +808,7 @@ fn an_organization_workbook_holds_only_its_findings_and_access_rows() {
 fn write_with_summary(dir: &Path, summary: &Summary) -> PathBuf {
     let (findings, snapshot) = (findings(), snapshot());
     let path = dir.join(xlsx::workbook_file_name(&summary.run_id));
+    let findings: Vec<&FindingRow> = findings.iter().collect();
     let input = WorkbookInput::new(summary, &findings, &snapshot, chrono_tz::America::New_York);
     xlsx::write_workbook(&path, &input).unwrap();
     path
@@ -823,7 +825,7 @@ fn write_org(dir: &Path, snapshot: &Snapshot, org_id: &str) -> PathBuf {
     let (path, _) = xlsx::write_org_workbook(
         dir,
         &run(),
-        &own,
+        &own.iter().collect::<Vec<_>>(),
         snapshot,
         org,
         &access[org as usize],
@@ -1079,6 +1081,7 @@ fn wrapped_text_gets_a_row_tall_enough_and_labels_are_not_cut() {
     findings[4].detail = "lacks PORTAL; ".repeat(30);
     let summary = Summary::new(&run, &findings, &snapshot);
     let path = dir.path().join("long.xlsx");
+    let findings: Vec<&FindingRow> = findings.iter().collect();
     let input = WorkbookInput::new(&summary, &findings, &snapshot, chrono_tz::America::New_York);
     xlsx::write_workbook(&path, &input).unwrap();
     let layout = Layout::of(&path, "Findings");

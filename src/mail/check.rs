@@ -95,6 +95,7 @@ pub fn check_templates(
         dir: dir.path(),
         out: MailOut::Eml(&mail),
         progress: None,
+        cost: &Default::default(),
     })?;
     // A run gives an organization whose messages fail no report and goes on; here it is the
     // template's fault, for every organization alike.
@@ -151,6 +152,7 @@ fn check_follow_ups(
         store_id: "0000000000000000",
         templates,
         run_id: &run.id,
+        cost: &Default::default(),
     };
     let mut writer = super::compose::MessageWriter::new(MailOut::Eml(dir), 0)?;
     let mut mails = Vec::new();

@@ -10,6 +10,7 @@
 //! composed as usual. A file-system failure (an I/O error) still ends the run: it is no
 //! organization's fault and would recur for each.
 
+use super::cost::{ComposeCost, Part};
 use crate::config::MailSettings;
 use crate::domain::{FindingStatus, Role};
 use crate::records::{FindingRow, MessageFile, OutgoingMail, RunRecord};
@@ -73,6 +74,8 @@ pub struct RunMail<'a> {
     pub out: MailOut<'a>,
     /// Advanced by one per organization composed.
     pub progress: Option<&'a ProgressBar>,
+    /// Where the composing time goes.
+    pub cost: &'a ComposeCost,
 }
 
 impl RunMail<'_> {
@@ -84,6 +87,7 @@ impl RunMail<'_> {
             store_id: self.store_id,
             templates: self.templates,
             run_id: &self.run.id,
+            cost: self.cost,
         }
     }
 }
@@ -98,6 +102,8 @@ pub(crate) struct Sender<'a> {
     pub templates: &'a Templates,
     /// The run the message is about, the first part of its key.
     pub run_id: &'a str,
+    /// Where the composing time goes.
+    pub cost: &'a ComposeCost,
 }
 
 /// Where composed messages are written.
@@ -433,9 +439,9 @@ type OrgMailResult = Result<Vec<ComposedMail>, OrgProblem>;
 /// Every message of the run, and the organizations whose output could not be produced.
 pub fn compose_run_mail(input: &RunMail) -> anyhow::Result<(Vec<ComposedMail>, Vec<OrgProblem>)> {
     let snapshot = input.snapshot;
-    let mut own: HashMap<&str, Vec<FindingRow>> = HashMap::new();
+    let mut own: HashMap<&str, Vec<&FindingRow>> = HashMap::new();
     for f in input.findings {
-        own.entry(f.org_id.as_str()).or_default().push(f.clone());
+        own.entry(f.org_id.as_str()).or_default().push(f);
     }
     let current: HashSet<&str> = input
         .findings
@@ -628,7 +634,7 @@ struct Reviewed {
 fn management_report(
     input: &RunMail,
     org: u32,
-    findings: &[FindingRow],
+    findings: &[&FindingRow],
     resolved: &[&FindingRow],
     access_rows: &[u32],
     admins: &[PidSlAdmins],
@@ -641,19 +647,24 @@ fn management_report(
     let max = input.mail.max_findings_listed;
     let mut options = SummaryOptions::for_org(snapshot, &o.org_id, resolved.len());
     options.max_listed = max;
-    let mut summary = Summary::build(input.run, findings, snapshot, &options);
-    // Its own organization's follow-ups only.
-    summary.add_follow_ups(snapshot, input.follow_ups.get_key_value(&o.org_id));
-    let (workbook, bytes) = xlsx::write_org_workbook(
-        workbook_dir,
-        input.run,
-        findings,
-        snapshot,
-        org,
-        access_rows,
-        &summary,
-        input.zone,
-    )?;
+    let summary = input.cost.time(Part::Summary, || {
+        let mut summary = Summary::build(input.run, findings, snapshot, &options);
+        // Its own organization's follow-ups only.
+        summary.add_follow_ups(snapshot, input.follow_ups.get_key_value(&o.org_id));
+        summary
+    });
+    let (workbook, bytes) = input.cost.time(Part::OrgWorkbook, || {
+        xlsx::write_org_workbook(
+            workbook_dir,
+            input.run,
+            findings,
+            snapshot,
+            org,
+            access_rows,
+            &summary,
+            input.zone,
+        )
+    })?;
     let size = bytes.len() as u64;
     let attach = size <= input.mail.max_attachment_mb * 1024 * 1024;
     let as_of = input.run.as_of;
@@ -661,11 +672,13 @@ fn management_report(
     // medium and low ones.
     let mut urgent: Vec<&FindingRow> = findings
         .iter()
+        .copied()
         .filter(|f| f.severity >= crate::domain::Severity::High)
         .collect();
     urgent.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let other_new: Vec<&FindingRow> = findings
         .iter()
+        .copied()
         .filter(|f| f.severity < crate::domain::Severity::High && f.status == FindingStatus::New)
         .collect();
     let listed = |list: &[&FindingRow]| -> Vec<MailFinding> {
@@ -679,8 +692,10 @@ fn management_report(
         .get(&o.org_id)
         .filter(|points| points.len() >= 2)
         .map(|points| {
-            crate::report::trend::png(points, &format!("Open findings of {}", o.name))
-                .context("cannot draw the trend chart")
+            input.cost.time(Part::TrendChart, || {
+                crate::report::trend::png(points, &format!("Open findings of {}", o.name))
+                    .context("cannot draw the trend chart")
+            })
         })
         .transpose()?;
     let file_name = workbook
@@ -785,13 +800,13 @@ pub fn message_count(snapshot: &Snapshot, in_scope: &[bool], findings: &[Finding
 fn action_lists(
     input: &RunMail,
     org: u32,
-    findings: &[FindingRow],
+    findings: &[&FindingRow],
     writer: &mut MessageWriter,
     mails: &mut Vec<ComposedMail>,
 ) -> anyhow::Result<()> {
     let snapshot = input.snapshot;
     let as_of = input.run.as_of;
-    let mut items = action_list_findings(snapshot, org, findings);
+    let mut items = action_list_findings(snapshot, org, findings.iter().copied());
     let mut pidsls: Vec<u32> = items.keys().copied().collect();
     pidsls.sort_unstable();
     let o = &snapshot.orgs[org as usize];
@@ -801,8 +816,9 @@ fn action_lists(
         let record = snapshot.pidsl(p);
         let all = items.remove(&p).unwrap_or_default();
         let total = all.len();
-        let own: Vec<FindingRow> = all.iter().map(|&f| f.clone()).collect();
-        let workbook = xlsx::decision_workbook(&own, snapshot, p, input.zone)?;
+        let workbook = input.cost.time(Part::DecisionWorkbook, || {
+            xlsx::decision_workbook(&all, snapshot, p, input.zone)
+        })?;
         let workbook_name = xlsx::decision_workbook_file_name(&input.run.id, record.pidsl.as_str());
         let size = workbook.len() as u64;
         let attach = size <= max_bytes;
@@ -972,14 +988,17 @@ pub(crate) fn build(
     parts: Parts,
     writer: &mut MessageWriter,
 ) -> anyhow::Result<ComposedMail> {
-    let text = input
-        .templates
-        .render(&format!("{template}.txt.j2"), context)?;
-    let html = inline_css(
-        &input
-            .templates
-            .render(&format!("{template}.html.j2"), context)?,
-    )?;
+    let (text, html) = input.cost.time(Part::Templates, || -> anyhow::Result<_> {
+        Ok((
+            input
+                .templates
+                .render(&format!("{template}.txt.j2"), context)?,
+            input
+                .templates
+                .render(&format!("{template}.html.j2"), context)?,
+        ))
+    })?;
+    let html = input.cost.time(Part::InlineCss, || inline_css(&html))?;
     let key = format!("{}:{kind}:{unit}", input.run_id);
     let mut builder = Message::builder()
         .from(input.mail.from.clone())
@@ -990,8 +1009,12 @@ pub(crate) fn build(
         let email = crate::domain::Email::parse(address).map_err(anyhow::Error::msg)?;
         builder = builder.to(Mailbox::from(email.address().clone()));
     }
-    let message = builder.multipart(body(text, html, parts)?)?;
-    let file = writer.write(kind, &unit, &message.formatted())?;
+    let message = input.cost.time(Part::Mime, || -> anyhow::Result<_> {
+        Ok(builder.multipart(body(text, html, parts)?)?.formatted())
+    })?;
+    let file = input
+        .cost
+        .time(Part::Write, || writer.write(kind, &unit, &message))?;
     Ok(ComposedMail {
         kind,
         unit,

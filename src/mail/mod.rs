@@ -11,6 +11,7 @@
 
 mod check;
 pub mod compose;
+pub mod cost;
 mod transport;
 
 pub use check::{check_templates, checked_templates};

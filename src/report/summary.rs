@@ -350,10 +350,11 @@ impl Summary {
         Summary::build(run, findings, snapshot, &SummaryOptions::default())
     }
 
-    /// A summary of `findings` (all of a run's, or a part of them as `options` says).
-    pub fn build(
+    /// A summary of `findings` (all of a run's, or a part of them as `options` says, owned or
+    /// borrowed).
+    pub fn build<F: std::borrow::Borrow<FindingRow>>(
         run: &RunRecord,
-        findings: &[FindingRow],
+        findings: &[F],
         snapshot: &Snapshot,
         options: &SummaryOptions,
     ) -> Summary {
@@ -366,6 +367,7 @@ impl Summary {
         // per-organization summary is made for each of thousands), counts and decisions.
         let mut orgs: HashMap<&str, (Option<i64>, [usize; 4], DecisionCounts)> = HashMap::new();
         for f in findings {
+            let f = f.borrow();
             let org = orgs.entry(f.org_id.as_str()).or_insert_with(|| {
                 let days = snapshot
                     .org_index(&f.org_id)
@@ -409,8 +411,9 @@ impl Summary {
             .collect();
 
         let is_urgent = |f: &&FindingRow| matches!(f.severity, Severity::Critical | Severity::High);
-        let urgent_total = findings.iter().filter(is_urgent).count();
-        let mut urgent: Vec<&FindingRow> = findings.iter().filter(is_urgent).collect();
+        let mut urgent: Vec<&FindingRow> =
+            findings.iter().map(F::borrow).filter(is_urgent).collect();
+        let urgent_total = urgent.len();
         // Critical before high; otherwise the findings' own (stable) order.
         urgent.sort_by_key(|f| f.severity != Severity::Critical);
         urgent.truncate(options.max_listed);
@@ -808,7 +811,7 @@ pub(crate) mod tests {
     #[test]
     fn an_organization_summary_names_it_and_takes_its_own_resolved_count() {
         let options = SummaryOptions::for_org(&snapshot(), "ORG-B", 2);
-        let summary = Summary::build(&run(9), &[], &snapshot(), &options);
+        let summary = Summary::build::<FindingRow>(&run(9), &[], &snapshot(), &options);
         assert_eq!(summary.scope, "organization ORG-B (ORG-B name)");
         assert_eq!(summary.organizations, 1);
         assert_eq!(summary.status.resolved, 2);

@@ -91,7 +91,8 @@ pub struct WorkbookInput<'a> {
     /// The Summary sheet's numbers; `None`: a PID/SL's decision workbook, which holds How to
     /// decide, Findings and User Access only (no Summary, no Rules).
     pub summary: Option<&'a Summary>,
-    pub findings: &'a [FindingRow],
+    /// By reference: an organization's and a PID/SL's findings are picked from the run's.
+    pub findings: &'a [&'a FindingRow],
     pub snapshot: &'a Snapshot,
     /// Indices into `snapshot.access` of the rows User Access holds; `None`: every row.
     pub access: Option<&'a [u32]>,
@@ -113,7 +114,7 @@ impl<'a> WorkbookInput<'a> {
     /// A workbook of these findings and every access row of the snapshot.
     pub fn new(
         summary: &'a Summary,
-        findings: &'a [FindingRow],
+        findings: &'a [&'a FindingRow],
         snapshot: &'a Snapshot,
         zone: Tz,
     ) -> WorkbookInput<'a> {
@@ -200,7 +201,7 @@ pub fn org_workbook_file_name(run_id: &str, org_id: &str) -> String {
 pub fn write_org_workbook(
     dir: &Path,
     run: &RunRecord,
-    findings: &[FindingRow],
+    findings: &[&FindingRow],
     snapshot: &Snapshot,
     org: u32,
     access_rows: &[u32],
@@ -241,7 +242,7 @@ pub fn decision_workbook_file_name(run_id: &str, pidsl: &str) -> String {
 /// and User Access of the access rows on the PID/SL only; [`PIDSL_PROPERTY`] names the PID/SL.
 /// Returns its bytes (the message holds it; no file is written).
 pub fn decision_workbook(
-    findings: &[FindingRow],
+    findings: &[&FindingRow],
     snapshot: &Snapshot,
     pidsl: u32,
     zone: Tz,

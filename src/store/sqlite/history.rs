@@ -5,35 +5,12 @@ use super::{all_rows, first_row, split_list, SqlDate, SqlTime};
 use crate::domain::{FindingStatus, RuleId, RunStatus};
 use crate::store::{
     group_org_trends, run_order, trend_point, CompletedRun, FindingRow, HeldRun, OrgReview,
-    OutgoingMail, RunRecord, TrendPoint,
+    RunRecord, TrendPoint,
 };
 use anyhow::Context;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use rusqlite::{params, Connection, Row, TransactionBehavior};
 use std::collections::HashMap;
-
-/// A [`CompletedRun`] that a blocking thread can own.
-pub(super) struct OwnedCompletedRun {
-    findings: Vec<FindingRow>,
-    reviewed_org_ids: Vec<String>,
-    out_dir: String,
-    finished_at: DateTime<Utc>,
-    outbox: Vec<OutgoingMail>,
-    problems: Option<String>,
-}
-
-impl From<&CompletedRun<'_>> for OwnedCompletedRun {
-    fn from(done: &CompletedRun<'_>) -> Self {
-        OwnedCompletedRun {
-            findings: done.findings.to_vec(),
-            reviewed_org_ids: done.reviewed_org_ids.to_vec(),
-            out_dir: done.out_dir.to_string(),
-            finished_at: done.finished_at,
-            outbox: done.outbox.to_vec(),
-            problems: done.problems.map(str::to_string),
-        }
-    }
-}
 
 /// Renews a run's heartbeat; no row when `owner` no longer holds the run (another process
 /// found it gone and recorded it as failed).
@@ -149,7 +126,7 @@ pub(super) fn release_run(
 pub(super) fn complete_run(
     conn: &mut Connection,
     run: &RunRecord,
-    done: &OwnedCompletedRun,
+    done: &CompletedRun,
 ) -> anyhow::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
@@ -158,7 +135,7 @@ pub(super) fn complete_run(
              username, user_name, detail, first_seen, remediation, facts) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?;
-        for f in &done.findings {
+        for f in done.findings {
             insert
                 .execute(params![
                     f.run_id,
@@ -180,14 +157,14 @@ pub(super) fn complete_run(
         let mut insert = tx.prepare_cached(
             "INSERT INTO run_orgs (run_id, org_id, open_counts) VALUES (?1, ?2, ?3)",
         )?;
-        let open = crate::store::open_counts_json(&done.findings, &done.reviewed_org_ids);
+        let open = crate::store::open_counts_json(done.findings, done.reviewed_org_ids);
         for (org_id, open_counts) in done.reviewed_org_ids.iter().zip(open) {
             insert
                 .execute(params![run.id, org_id, open_counts])
                 .context("cannot write the run_orgs table")?;
         }
     }
-    super::outbox::queue_mail(&tx, &done.outbox, done.finished_at)?;
+    super::outbox::queue_mail(&tx, done.outbox, done.finished_at)?;
     let completed = tx
         .execute(
             "UPDATE runs SET status = ?1, finished_at = ?2, counts = ?3, out_dir = ?4, error = ?5 \
