@@ -4,8 +4,10 @@
 # import into SQLite (and PostgreSQL when BENCH_PG_URL names a server), the whole `review` (dry
 # run: mail as .eml files) with each of its steps as the review logs them (csv + xlsx run beside
 # the mail, so those overlap), and `review --send` on a copy of the store: the mail queued in
-# the outbox, then one delivery attempt against a closed port. Peak RSS from /usr/bin/time.
-# Prints a Markdown table and writes it to target/bench/scale-<date>.md.
+# the outbox, then one delivery attempt against a closed port. Peak RSS and CPU seconds from
+# /usr/bin/time. Prints two Markdown tables, the times and the CPU account per output (the
+# review's CPU seconds, and the mail's parts as "mail composed" logs them), and writes them to
+# target/bench/scale-<date>.md.
 #
 #   benches/scale.sh                 # N = 1000 10000 100000, both profiles
 #   SIZES="1000 10000" PROFILES=dense REPEAT=3 BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres benches/scale.sh
